@@ -1,0 +1,126 @@
+/**
+ * The Inventory aggregate, one per SKU: stock is available, reserved for an order, or sold.
+ * Reservations are kept per order, so reserving, releasing or selling twice changes nothing.
+ */
+import { Either, Schema } from "effect"
+import { Aggregate } from "effect-ddd"
+import { OrderId, Quantity, Sku } from "./Order.js"
+
+// --- Events -----------------------------------------------------------------------------------------
+export const StockRestocked = Schema.TaggedStruct("StockRestocked", { sku: Sku, quantity: Quantity })
+export const StockReserved = Schema.TaggedStruct("StockReserved", { sku: Sku, orderId: OrderId, quantity: Quantity })
+/** A reservation given back: reserved -> available. */
+export const StockReleased = Schema.TaggedStruct("StockReleased", { sku: Sku, orderId: OrderId, quantity: Quantity })
+/** A reservation confirmed: reserved -> sold. */
+export const StockSold = Schema.TaggedStruct("StockSold", { sku: Sku, orderId: OrderId, quantity: Quantity })
+/** A sale cancelled: sold -> available. */
+export const StockReturned = Schema.TaggedStruct("StockReturned", { sku: Sku, orderId: OrderId, quantity: Quantity })
+export const InventoryEvent = Schema.Union(StockRestocked, StockReserved, StockReleased, StockSold, StockReturned)
+export type InventoryEvent = typeof InventoryEvent.Type
+
+// --- State -------------------------------------------------------------------------------------------
+const Count = Schema.Int.pipe(Schema.nonNegative())
+export const InventoryState = Schema.Struct({
+  sku: Sku,
+  available: Count,
+  reserved: Count,
+  sold: Count,
+  /** Quantity reserved per order. */
+  reservations: Schema.Record({ key: Schema.String, value: Count }),
+  /** Quantity sold per order. */
+  sales: Schema.Record({ key: Schema.String, value: Count })
+})
+export type InventoryState = typeof InventoryState.Type
+
+// --- Errors ------------------------------------------------------------------------------------------
+export class InsufficientStock extends Schema.TaggedError<InsufficientStock>()("InsufficientStock", {
+  sku: Sku,
+  requested: Schema.Int,
+  available: Schema.Int
+}) {
+  override get message() {
+    return `${this.requested} of ${this.sku} requested, ${this.available} available`
+  }
+}
+
+const without = (record: Readonly<Record<string, number>>, key: string) => {
+  const { [key]: _, ...rest } = record
+  return rest
+}
+
+// --- The aggregate -------------------------------------------------------------------------------------
+export const Inventory = Aggregate.make({
+  name: "Inventory",
+  id: Sku,
+  state: InventoryState,
+  events: InventoryEvent
+})({
+  initial: (sku) => ({ sku, available: 0, reserved: 0, sold: 0, reservations: {}, sales: {} }),
+  evolve: {
+    StockRestocked: (s, e) => ({ ...s, available: s.available + e.quantity }),
+    StockReserved: (s, e) => ({
+      ...s,
+      available: s.available - e.quantity,
+      reserved: s.reserved + e.quantity,
+      reservations: { ...s.reservations, [e.orderId]: e.quantity }
+    }),
+    StockReleased: (s, e) => ({
+      ...s,
+      available: s.available + e.quantity,
+      reserved: s.reserved - e.quantity,
+      reservations: without(s.reservations, e.orderId)
+    }),
+    StockSold: (s, e) => ({
+      ...s,
+      reserved: s.reserved - e.quantity,
+      sold: s.sold + e.quantity,
+      reservations: without(s.reservations, e.orderId),
+      sales: { ...s.sales, [e.orderId]: e.quantity }
+    }),
+    StockReturned: (s, e) => ({
+      ...s,
+      sold: s.sold - e.quantity,
+      available: s.available + e.quantity,
+      sales: without(s.sales, e.orderId)
+    })
+  }
+})
+  .command("restock", {
+    expects: "any",
+    input: Schema.Struct({ quantity: Quantity }),
+    decide: (s, { quantity }) => Either.right([StockRestocked.make({ sku: s.sku, quantity })])
+  })
+  .command("reserve", {
+    expects: "any",
+    input: Schema.Struct({ orderId: OrderId, quantity: Quantity }),
+    decide: (s, { orderId, quantity }) =>
+      orderId in s.reservations || orderId in s.sales
+        ? Either.right([])
+        : quantity > s.available
+        ? Either.left(new InsufficientStock({ sku: s.sku, requested: quantity, available: s.available }))
+        : Either.right([StockReserved.make({ sku: s.sku, orderId, quantity })])
+  })
+  .command("release", {
+    expects: "any",
+    input: Schema.Struct({ orderId: OrderId }),
+    decide: (s, { orderId }) => {
+      const quantity = s.reservations[orderId]
+      return Either.right(quantity === undefined ? [] : [StockReleased.make({ sku: s.sku, orderId, quantity })])
+    }
+  })
+  .command("sell", {
+    expects: "any",
+    input: Schema.Struct({ orderId: OrderId }),
+    decide: (s, { orderId }) => {
+      const quantity = s.reservations[orderId]
+      return Either.right(quantity === undefined ? [] : [StockSold.make({ sku: s.sku, orderId, quantity })])
+    }
+  })
+  .command("returnSold", {
+    expects: "any",
+    input: Schema.Struct({ orderId: OrderId }),
+    decide: (s, { orderId }) => {
+      const quantity = s.sales[orderId]
+      return Either.right(quantity === undefined ? [] : [StockReturned.make({ sku: s.sku, orderId, quantity })])
+    }
+  })

@@ -1,0 +1,353 @@
+/**
+ * Command handling: load the aggregate, decide, and append its events (with the new state row and
+ * the idempotency record) in one transaction. A concurrent change is retried under a `Schedule`.
+ *
+ * @since 0.1.0
+ */
+import { Clock, Context, Effect, Either, Layer, Option, Schedule, Schema } from "effect"
+import * as Aggregate from "./Aggregate.js"
+import * as DomainEvent from "./DomainEvent.js"
+import { ConcurrencyConflict, EventStore, type EventStoreError, type IdempotencyRecord } from "./EventStore.js"
+import * as IdGenerator from "./IdGenerator.js"
+import { fingerprint } from "./internal/fingerprint.js"
+
+/**
+ * The idempotency key was used before for a different request.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class IdempotencyKeyReused extends Schema.TaggedError<IdempotencyKeyReused>()("IdempotencyKeyReused", {
+  key: Schema.String
+}) {
+  override get message() {
+    return `idempotency key ${JSON.stringify(this.key)} was already used for a different request`
+  }
+}
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface ExecuteOptions {
+  /**
+   * Store the result under this key in the command's transaction; a repeat returns the stored
+   * result without running the command again. Keys are global: prefix them per use case.
+   */
+  readonly idempotencyKey?: string | undefined
+  /**
+   * What makes two requests with the same key "the same". Defaults to a hash of the aggregate
+   * type, id, command name and encoded input. Set it (e.g. to a hash of an HTTP body) when the
+   * aggregate id is generated per request: a replay then returns the first request's aggregate.
+   */
+  readonly fingerprint?: string | undefined
+  readonly metadata?: {
+    readonly correlationId?: string | undefined
+    readonly causationId?: string | undefined
+    readonly traceparent?: string | undefined
+    readonly tracestate?: string | undefined
+  }
+}
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface Result<A extends Aggregate.Any> {
+  readonly aggregateId: Aggregate.Id<A>
+  readonly state: Aggregate.State<A>
+  readonly version: number
+  readonly events: ReadonlyArray<DomainEvent.Envelope<Aggregate.Event<A>>>
+  /** True when the result was stored by an earlier execution with the same idempotency key. */
+  readonly replayed: boolean
+}
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export type LoadError = EventStoreError | DomainEvent.EventDecodeError
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export type ExecuteError<A extends Aggregate.Any, K extends Aggregate.CommandName<A>> =
+  | Aggregate.DomainError<A, K>
+  | Aggregate.AggregateNotFound
+  | Aggregate.AggregateAlreadyExists
+  | ConcurrencyConflict
+  | IdempotencyKeyReused
+  | DomainEvent.EncodeError
+  | LoadError
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface Service {
+  readonly execute: <A extends Aggregate.Any, K extends Aggregate.CommandName<A>>(
+    aggregate: A,
+    id: Aggregate.Id<A>,
+    command: K,
+    input: Aggregate.Input<A, K>,
+    options?: ExecuteOptions
+  ) => Effect.Effect<Result<A>, ExecuteError<A, K>>
+  /** The current state and version of an aggregate (version 0: it does not exist). */
+  readonly load: <A extends Aggregate.Any>(
+    aggregate: A,
+    id: Aggregate.Id<A>
+  ) => Effect.Effect<Aggregate.Snapshot<Aggregate.Id<A>, Aggregate.State<A>>, LoadError>
+}
+
+/**
+ * @since 0.1.0
+ * @category tags
+ */
+export class CommandHandler extends Context.Tag("effect-ddd/CommandHandler")<CommandHandler, Service>() {}
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface Options {
+  /** How conflicting executions are retried. Default: `defaultRetry`. */
+  readonly retry?: Schedule.Schedule<unknown, ConcurrencyConflict>
+}
+
+/**
+ * Up to 5 retries, exponential from 10 ms with jitter.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const defaultRetry: Schedule.Schedule<unknown, ConcurrencyConflict> = Schedule.exponential("10 millis").pipe(
+  Schedule.jittered,
+  Schedule.intersect(Schedule.recurs(5))
+)
+
+const StoredResult = Schema.Struct({
+  aggregateId: Schema.String,
+  version: Schema.Number,
+  state: Schema.Unknown,
+  events: Schema.Array(Schema.Unknown)
+})
+
+/**
+ * @since 0.1.0
+ * @category constructors
+ */
+export const make = (options: Options = {}): Effect.Effect<Service, never, EventStore> =>
+  Effect.gen(function*() {
+    const store = yield* EventStore
+    const ids = yield* IdGenerator.IdGenerator
+    const retryConflicts = Schedule.whileInput(
+      (options.retry ?? defaultRetry) as Schedule.Schedule<unknown, unknown>,
+      (error) => error instanceof ConcurrencyConflict
+    )
+
+    const decodeState = (aggregate: Aggregate.Any, aggregateId: string, version: number, encoded: unknown) =>
+      Either.match(DomainEvent.decodeValue(aggregate.state, encoded), {
+        onLeft: (detail) =>
+          Effect.fail(
+            new DomainEvent.EventDecodeError({
+              eventId: `${aggregate.name}/${aggregateId}@${version}`,
+              aggregateType: aggregate.name,
+              aggregateId,
+              eventType: "(state)",
+              schemaVersion: 0,
+              detail
+            })
+          ),
+        onRight: (state) => Effect.succeed(state)
+      })
+
+    const load: Service["load"] = (aggregate, id) =>
+      Effect.gen(function*() {
+        const row = yield* store.readState(aggregate.name, id)
+        let state = aggregate.initial(id)
+        let version = 0
+        if (Option.isSome(row)) {
+          state = yield* decodeState(aggregate, id, row.value.version, row.value.state)
+          version = row.value.version
+        }
+        if (aggregate.persistence._tag === "EventSourced") {
+          const stored = yield* store.readStream(aggregate.name, id, version)
+          for (const record of stored) {
+            const event = yield* DomainEvent.decodeStored(aggregate, record)
+            state = aggregate.evolve(state, event.payload)
+            version = record.version
+          }
+        }
+        return { id, state, version }
+      })
+
+    const replay = <A extends Aggregate.Any>(aggregate: A, record: IdempotencyRecord, print: string) =>
+      Effect.gen(function*() {
+        if (record.fingerprint !== print || record.aggregateType !== aggregate.name) {
+          return yield* new IdempotencyKeyReused({ key: record.key })
+        }
+        const stored = yield* Schema.decodeUnknown(StoredResult)(record.result).pipe(
+          Effect.mapError((error) =>
+            new DomainEvent.EventDecodeError({
+              eventId: `idempotency:${record.key}`,
+              aggregateType: record.aggregateType,
+              aggregateId: record.aggregateId,
+              eventType: "(result)",
+              schemaVersion: 0,
+              detail: error.message
+            })
+          )
+        )
+        const state = yield* decodeState(aggregate, stored.aggregateId, stored.version, stored.state)
+        const events = yield* Effect.forEach(
+          stored.events as ReadonlyArray<DomainEvent.Stored>,
+          (event) => DomainEvent.decodeStored(aggregate, event)
+        )
+        return {
+          aggregateId: stored.aggregateId,
+          state,
+          version: stored.version,
+          events,
+          replayed: true
+        } as Result<A>
+      })
+
+    const executeOnce = <A extends Aggregate.Any, K extends Aggregate.CommandName<A>>(
+      aggregate: A,
+      id: Aggregate.Id<A>,
+      command: K,
+      input: Aggregate.Input<A, K>,
+      options: ExecuteOptions
+    ): Effect.Effect<Result<A>, ExecuteError<A, K>> =>
+      store.withTransaction(Effect.gen(function*() {
+        const key = options.idempotencyKey
+        let print = ""
+        if (key !== undefined) {
+          print = options.fingerprint ?? fingerprint({
+            aggregateType: aggregate.name,
+            aggregateId: id,
+            command,
+            input: yield* DomainEvent.encodeValue(aggregate, `input of ${command}`, aggregate.commands[command]!.input, input)
+          })
+          const existing = yield* store.findIdempotencyRecord(key)
+          if (Option.isSome(existing)) return yield* replay(aggregate, existing.value, print)
+        }
+
+        const current = yield* load(aggregate, id)
+        const decision = yield* Aggregate.decide(aggregate, current, command, input)
+        let events: ReadonlyArray<DomainEvent.Envelope<Aggregate.Event<A>>> = []
+        let storedEvents: ReadonlyArray<DomainEvent.Stored> = []
+        const version = current.version + decision.events.length
+
+        if (decision.events.length > 0) {
+          const now = yield* Clock.currentTimeMillis
+          const unsaved: Array<DomainEvent.Unsaved> = []
+          let correlationId = options.metadata?.correlationId
+          for (let i = 0; i < decision.events.length; i++) {
+            const event = decision.events[i]!
+            const eventId = yield* ids.next
+            correlationId ??= eventId
+            unsaved.push({
+              eventId,
+              aggregateType: aggregate.name,
+              aggregateId: id,
+              version: current.version + i + 1,
+              eventType: event._tag,
+              schemaVersion: Aggregate.schemaVersion(aggregate, event._tag),
+              payload: yield* DomainEvent.encodePayload(aggregate, event),
+              occurredAt: now,
+              metadata: metadataOf(options, correlationId, key)
+            })
+          }
+          const persistence = aggregate.persistence
+          const writeState = persistence._tag === "StateStored" || (persistence.snapshotEvery !== undefined &&
+            Math.floor(version / persistence.snapshotEvery) > Math.floor(current.version / persistence.snapshotEvery))
+          storedEvents = yield* store.append({
+            aggregateType: aggregate.name,
+            aggregateId: id,
+            expectedVersion: current.version,
+            events: unsaved,
+            state: writeState
+              ? { version, state: yield* DomainEvent.encodeValue(aggregate, "state", aggregate.state, decision.state) }
+              : undefined
+          })
+          events = storedEvents.map((stored, i) => ({
+            ...stored,
+            payload: decision.events[i]!,
+            occurredAt: new Date(stored.occurredAt)
+          }))
+        }
+
+        if (key !== undefined) {
+          yield* store.saveIdempotencyRecord({
+            key,
+            fingerprint: print,
+            aggregateType: aggregate.name,
+            aggregateId: id,
+            result: {
+              aggregateId: id,
+              version,
+              state: yield* DomainEvent.encodeValue(aggregate, "state", aggregate.state, decision.state),
+              events: storedEvents
+            },
+            createdAt: yield* Clock.currentTimeMillis
+          })
+        }
+        return { aggregateId: id, state: decision.state, version, events, replayed: false }
+      })) as Effect.Effect<Result<A>, ExecuteError<A, K>>
+
+    const execute: Service["execute"] = (aggregate, id, command, input, options = {}) =>
+      executeOnce(aggregate, id, command, input, options).pipe(
+        Effect.retry(retryConflicts)
+      )
+
+    return { execute, load }
+  })
+
+const metadataOf = (
+  options: ExecuteOptions,
+  correlationId: string,
+  idempotencyKey: string | undefined
+): DomainEvent.Metadata => {
+  const metadata: { -readonly [K in keyof DomainEvent.Metadata]: DomainEvent.Metadata[K] } = { correlationId }
+  if (options.metadata?.causationId !== undefined) metadata.causationId = options.metadata.causationId
+  if (options.metadata?.traceparent !== undefined) metadata.traceparent = options.metadata.traceparent
+  if (options.metadata?.tracestate !== undefined) metadata.tracestate = options.metadata.tracestate
+  if (idempotencyKey !== undefined) metadata.idempotencyKey = idempotencyKey
+  return metadata
+}
+
+/**
+ * @since 0.1.0
+ * @category layers
+ */
+export const layer = (options: Options = {}): Layer.Layer<CommandHandler, never, EventStore> =>
+  Layer.effect(CommandHandler, make(options))
+
+/**
+ * Execute a command with the `CommandHandler` in context.
+ *
+ * @since 0.1.0
+ * @category combinators
+ */
+export const execute = <A extends Aggregate.Any, K extends Aggregate.CommandName<A>>(
+  aggregate: A,
+  id: Aggregate.Id<A>,
+  command: K,
+  input: Aggregate.Input<A, K>,
+  options?: ExecuteOptions
+): Effect.Effect<Result<A>, ExecuteError<A, K>, CommandHandler> =>
+  Effect.flatMap(CommandHandler, (handler) => handler.execute(aggregate, id, command, input, options))
+
+/**
+ * Load an aggregate with the `CommandHandler` in context.
+ *
+ * @since 0.1.0
+ * @category combinators
+ */
+export const load = <A extends Aggregate.Any>(
+  aggregate: A,
+  id: Aggregate.Id<A>
+): Effect.Effect<Aggregate.Snapshot<Aggregate.Id<A>, Aggregate.State<A>>, LoadError, CommandHandler> =>
+  Effect.flatMap(CommandHandler, (handler) => handler.load(aggregate, id))

@@ -1,0 +1,137 @@
+/**
+ * The persistence port: streams of events per aggregate, state rows (or snapshots), the global
+ * event log the relay reads, and idempotency records — all behind one transaction boundary, so a
+ * command's state, events and stored result commit together or not at all.
+ *
+ * Adapters work with encoded (JSON-safe) values; schemas are applied by the command handler.
+ *
+ * @since 0.1.0
+ */
+import { Context, Effect, type Option, Schema } from "effect"
+import type * as DomainEvent from "./DomainEvent.js"
+
+/**
+ * Another writer changed the aggregate since it was loaded.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class ConcurrencyConflict extends Schema.TaggedError<ConcurrencyConflict>()("ConcurrencyConflict", {
+  aggregateType: Schema.String,
+  aggregateId: Schema.String,
+  expectedVersion: Schema.Number
+}) {
+  override get message() {
+    return `${this.aggregateType} ${this.aggregateId} was changed concurrently (expected version ${this.expectedVersion})`
+  }
+}
+
+/**
+ * The store failed. `reason` says how: `Unavailable` (connection, timeout — worth retrying later),
+ * `Constraint` (a constraint other than the optimistic version check), `Decode` (a stored row is
+ * unreadable), `Unknown`.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class EventStoreError extends Schema.TaggedError<EventStoreError>()("EventStoreError", {
+  reason: Schema.Literal("Unavailable", "Constraint", "Decode", "Unknown"),
+  detail: Schema.String,
+  cause: Schema.optional(Schema.Defect)
+}) {
+  override get message() {
+    return `event store ${this.reason}: ${this.detail}`
+  }
+}
+
+/**
+ * A state row (state-stored aggregates) or a snapshot (event-sourced ones): the encoded state as
+ * of `version`.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface StoredState {
+  readonly version: number
+  readonly state: unknown
+}
+
+/**
+ * What a command appends: its events for one aggregate, the version they follow, and optionally
+ * the new state row or a snapshot.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface AppendRequest {
+  readonly aggregateType: string
+  readonly aggregateId: string
+  readonly expectedVersion: number
+  readonly events: ReadonlyArray<DomainEvent.Unsaved>
+  /** Written with the events; replaces the previous state row or snapshot. */
+  readonly state?: StoredState | undefined
+}
+
+/**
+ * The stored result of a command executed with an idempotency key.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface IdempotencyRecord {
+  readonly key: string
+  /** Identifies the request; a repeat of the key with another fingerprint is refused. */
+  readonly fingerprint: string
+  readonly aggregateType: string
+  readonly aggregateId: string
+  /** The encoded result. */
+  readonly result: unknown
+  /** Epoch milliseconds. */
+  readonly createdAt: number
+}
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface Service {
+  /** Events of one aggregate with a version above `afterVersion`, in version order. */
+  readonly readStream: (
+    aggregateType: string,
+    aggregateId: string,
+    afterVersion: number
+  ) => Effect.Effect<ReadonlyArray<DomainEvent.Stored>, EventStoreError>
+  /** The state row or snapshot of an aggregate. */
+  readonly readState: (
+    aggregateType: string,
+    aggregateId: string
+  ) => Effect.Effect<Option.Option<StoredState>, EventStoreError>
+  /**
+   * Append events expecting the aggregate to be at `expectedVersion`; returns them with their
+   * positions. Fails with `ConcurrencyConflict` when another writer got there first.
+   */
+  readonly append: (
+    request: AppendRequest
+  ) => Effect.Effect<ReadonlyArray<DomainEvent.Stored>, ConcurrencyConflict | EventStoreError>
+  /** Events of all aggregates after a global position, in commit order, at most `limit`. */
+  readonly readAll: (
+    afterPosition: number,
+    limit: number
+  ) => Effect.Effect<ReadonlyArray<DomainEvent.Stored>, EventStoreError>
+  readonly findIdempotencyRecord: (key: string) => Effect.Effect<Option.Option<IdempotencyRecord>, EventStoreError>
+  /** Fails with `ConcurrencyConflict` if the key was stored concurrently. */
+  readonly saveIdempotencyRecord: (
+    record: IdempotencyRecord
+  ) => Effect.Effect<void, ConcurrencyConflict | EventStoreError>
+  /**
+   * Run an effect in one transaction: everything it writes through this store commits together,
+   * or nothing does (on failure, defect or interruption). Nested calls are savepoints.
+   */
+  readonly withTransaction: <A, E, R>(self: Effect.Effect<A, E, R>) => Effect.Effect<A, E | EventStoreError, R>
+}
+
+/**
+ * @since 0.1.0
+ * @category tags
+ */
+export class EventStore extends Context.Tag("effect-ddd/EventStore")<EventStore, Service>() {}

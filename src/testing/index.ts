@@ -1,0 +1,10 @@
+/**
+ * Test helpers (import from `effect-ddd/testing`).
+ *
+ * @since 0.1.0
+ */
+
+/** @since 0.1.0 */
+export * as AggregateLaws from "./AggregateLaws.js"
+/** @since 0.1.0 */
+export * as AggregateSpec from "./AggregateSpec.js"

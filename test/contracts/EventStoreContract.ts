@@ -1,0 +1,371 @@
+/**
+ * Behaviour every EventStore adapter must have, run against memory, SQLite and PostgreSQL:
+ * `suite("memory", MemoryEventStore.layer)`.
+ *
+ * Tests share one store per suite, so each uses fresh aggregate ids.
+ */
+import { describe, expect, layer } from "@effect/vitest"
+import { Effect, Either, Exit, Fiber, Layer, Option, Schedule } from "effect"
+import { Aggregate, CommandHandler, type DomainEvent, EventStore } from "effect-ddd"
+import { randomUUID } from "node:crypto"
+import { Inventory } from "../../examples/http-server/Domain/Inventory.js"
+import { Order, OrderId, Sku } from "../../examples/http-server/Domain/Order.js"
+
+const fresh = (prefix: string) => `${prefix}-${randomUUID()}`
+
+const unsaved = (aggregateType: string, aggregateId: string, version: number, payload: unknown = { n: version }): DomainEvent.Unsaved => ({
+  eventId: randomUUID(),
+  aggregateType,
+  aggregateId,
+  version,
+  eventType: "Tested",
+  schemaVersion: 1,
+  payload,
+  occurredAt: 1_700_000_000_000 + version,
+  metadata: { correlationId: "c-1" }
+})
+
+/** Retries generous enough for heavy contention on one aggregate. */
+const contended = Schedule.exponential("2 millis").pipe(
+  Schedule.jittered,
+  Schedule.either(Schedule.spaced("50 millis")),
+  Schedule.intersect(Schedule.recurs(200))
+)
+
+export const suite = <E>(name: string, store: Layer.Layer<EventStore.EventStore, E>) =>
+  layer(Layer.provideMerge(CommandHandler.layer({ retry: contended }), store), { timeout: 120_000, excludeTestServices: true })(
+    `EventStore contract: ${name}`,
+    (it) => {
+      describe("store", () => {
+        it.effect("appends events with consecutive versions and increasing positions", () =>
+          Effect.gen(function*() {
+            const store = yield* EventStore.EventStore
+            const id = fresh("a")
+            const first = yield* store.append({
+              aggregateType: "T",
+              aggregateId: id,
+              expectedVersion: 0,
+              events: [unsaved("T", id, 1), unsaved("T", id, 2)]
+            })
+            const second = yield* store.append({
+              aggregateType: "T",
+              aggregateId: id,
+              expectedVersion: 2,
+              events: [unsaved("T", id, 3)]
+            })
+            const positions = [...first, ...second].map((e) => e.position)
+            expect(positions).toEqual([...positions].sort((a, b) => a - b))
+            expect(new Set(positions).size).toBe(3)
+            const stream = yield* store.readStream("T", id, 0)
+            expect(stream.map((e) => [e.version, e.payload])).toEqual([[1, { n: 1 }], [2, { n: 2 }], [3, { n: 3 }]])
+            expect(stream[0]!.metadata).toEqual({ correlationId: "c-1" })
+            expect(stream[0]!.occurredAt).toBe(1_700_000_000_001)
+            expect((yield* store.readStream("T", id, 2)).map((e) => e.version)).toEqual([3])
+          }))
+
+        it.effect("a stale expected version is a ConcurrencyConflict and writes nothing", () =>
+          Effect.gen(function*() {
+            const store = yield* EventStore.EventStore
+            const id = fresh("a")
+            yield* store.append({ aggregateType: "T", aggregateId: id, expectedVersion: 0, events: [unsaved("T", id, 1)] })
+            const conflict = yield* Effect.flip(
+              store.append({
+                aggregateType: "T",
+                aggregateId: id,
+                expectedVersion: 0,
+                events: [unsaved("T", id, 1)],
+                state: { version: 1, state: { stale: true } }
+              })
+            )
+            expect(conflict._tag).toBe("ConcurrencyConflict")
+            expect((yield* store.readStream("T", id, 0)).length).toBe(1)
+            expect(yield* store.readState("T", id)).toEqual(Option.none())
+          }))
+
+        it.effect("the state row is written with the events and replaced by later appends", () =>
+          Effect.gen(function*() {
+            const store = yield* EventStore.EventStore
+            const id = fresh("a")
+            expect(yield* store.readState("T", id)).toEqual(Option.none())
+            yield* store.append({
+              aggregateType: "T",
+              aggregateId: id,
+              expectedVersion: 0,
+              events: [unsaved("T", id, 1)],
+              state: { version: 1, state: { n: 1 } }
+            })
+            yield* store.append({
+              aggregateType: "T",
+              aggregateId: id,
+              expectedVersion: 1,
+              events: [unsaved("T", id, 2)],
+              state: { version: 2, state: { n: 2, nested: { list: [1, 2] } } }
+            })
+            expect(yield* store.readState("T", id)).toEqual(Option.some({ version: 2, state: { n: 2, nested: { list: [1, 2] } } }))
+          }))
+
+        it.effect("a failing transaction leaves nothing behind", () =>
+          Effect.gen(function*() {
+            const store = yield* EventStore.EventStore
+            const id = fresh("a")
+            const failed = yield* Effect.exit(store.withTransaction(Effect.gen(function*() {
+              yield* store.append({
+                aggregateType: "T",
+                aggregateId: id,
+                expectedVersion: 0,
+                events: [unsaved("T", id, 1)],
+                state: { version: 1, state: {} }
+              })
+              yield* store.saveIdempotencyRecord({
+                key: `k-${id}`,
+                fingerprint: "f",
+                aggregateType: "T",
+                aggregateId: id,
+                result: {},
+                createdAt: 0
+              })
+              return yield* Effect.fail("boom" as const)
+            })))
+            expect(Exit.isFailure(failed)).toBe(true)
+            expect(yield* store.readStream("T", id, 0)).toEqual([])
+            expect(yield* store.readState("T", id)).toEqual(Option.none())
+            expect(yield* store.findIdempotencyRecord(`k-${id}`)).toEqual(Option.none())
+          }))
+
+        it.effect("a defect or an interruption rolls back too", () =>
+          Effect.gen(function*() {
+            const store = yield* EventStore.EventStore
+            const id = fresh("a")
+            const write = store.append({ aggregateType: "T", aggregateId: id, expectedVersion: 0, events: [unsaved("T", id, 1)] })
+            yield* Effect.exit(store.withTransaction(Effect.zipRight(write, Effect.die("bug"))))
+            const fiber = yield* Effect.fork(store.withTransaction(Effect.zipRight(write, Effect.never)))
+            yield* Effect.sleep("50 millis")
+            yield* Fiber.interrupt(fiber)
+            expect(yield* store.readStream("T", id, 0)).toEqual([])
+          }))
+
+        it.effect("nested transactions are savepoints", () =>
+          Effect.gen(function*() {
+            const store = yield* EventStore.EventStore
+            const a = fresh("a")
+            const b = fresh("b")
+            yield* store.withTransaction(Effect.gen(function*() {
+              yield* store.append({ aggregateType: "T", aggregateId: a, expectedVersion: 0, events: [unsaved("T", a, 1)] })
+              yield* Effect.ignore(store.withTransaction(Effect.zipRight(
+                store.append({ aggregateType: "T", aggregateId: b, expectedVersion: 0, events: [unsaved("T", b, 1)] }),
+                Effect.fail("inner")
+              )))
+            }))
+            expect((yield* store.readStream("T", a, 0)).length).toBe(1)
+            expect((yield* store.readStream("T", b, 0)).length).toBe(0)
+          }))
+
+        it.effect("a conflict inside a transaction can be handled and the transaction goes on", () =>
+          Effect.gen(function*() {
+            const store = yield* EventStore.EventStore
+            const a = fresh("a")
+            const b = fresh("b")
+            yield* store.append({ aggregateType: "T", aggregateId: a, expectedVersion: 0, events: [unsaved("T", a, 1)] })
+            yield* store.withTransaction(Effect.gen(function*() {
+              const conflict = yield* Effect.flip(
+                store.append({ aggregateType: "T", aggregateId: a, expectedVersion: 0, events: [unsaved("T", a, 1)] })
+              )
+              expect(conflict._tag).toBe("ConcurrencyConflict")
+              yield* store.append({ aggregateType: "T", aggregateId: b, expectedVersion: 0, events: [unsaved("T", b, 1)] })
+            }))
+            expect((yield* store.readStream("T", b, 0)).length).toBe(1)
+          }))
+
+        it.effect("readAll returns every event after a position, in position order", () =>
+          Effect.gen(function*() {
+            const store = yield* EventStore.EventStore
+            const ids = [fresh("r"), fresh("r"), fresh("r")]
+            const appended: Array<DomainEvent.Stored> = []
+            for (const [i, id] of ids.entries()) {
+              appended.push(
+                ...(yield* store.append({
+                  aggregateType: "R",
+                  aggregateId: id,
+                  expectedVersion: 0,
+                  events: [unsaved("R", id, 1), unsaved("R", id, 2)].slice(0, i + 1)
+                }))
+              )
+            }
+            const from = appended[0]!.position - 1
+            const all = yield* store.readAll(from, 1000)
+            const mine = all.filter((e) => ids.includes(e.aggregateId))
+            expect(mine.map((e) => e.eventId)).toEqual(appended.map((e) => e.eventId))
+            expect(all.map((e) => e.position)).toEqual([...all.map((e) => e.position)].sort((a, b) => a - b))
+            const limited = yield* store.readAll(from, 2)
+            expect(limited.length).toBe(2)
+            expect(limited[0]!.position).toBeGreaterThan(from)
+          }))
+
+        it.effect("idempotency records are stored once", () =>
+          Effect.gen(function*() {
+            const store = yield* EventStore.EventStore
+            const key = fresh("key")
+            const record = { key, fingerprint: "f", aggregateType: "T", aggregateId: "x", result: { a: [1] }, createdAt: 5 }
+            yield* store.saveIdempotencyRecord(record)
+            expect(yield* store.findIdempotencyRecord(key)).toEqual(Option.some(record))
+            const again = yield* Effect.flip(store.saveIdempotencyRecord({ ...record, fingerprint: "g" }))
+            expect(again._tag).toBe("ConcurrencyConflict")
+            expect(yield* store.findIdempotencyRecord(key)).toEqual(Option.some(record))
+          }))
+      })
+
+      describe("command handling", () => {
+        it.effect("executes, loads and rejects by expectation", () =>
+          Effect.gen(function*() {
+            const orderId = OrderId.make(fresh("o"))
+            const lines = [{ sku: Sku.make("apple"), quantity: 1 }]
+            const placed = yield* CommandHandler.execute(Order, orderId, "place", { customerId: "c", lines })
+            expect([placed.version, placed.state.status, placed.events.length]).toEqual([1, "pending", 1])
+            expect(placed.events[0]!).toMatchObject({ aggregateType: "Order", aggregateId: orderId, version: 1, eventType: "OrderPlaced", schemaVersion: 1 })
+            expect(placed.events[0]!.metadata.correlationId).toBe(placed.events[0]!.eventId)
+            const loaded = yield* CommandHandler.load(Order, orderId)
+            expect(loaded).toEqual({ id: orderId, state: placed.state, version: 1 })
+            const again = yield* Effect.flip(CommandHandler.execute(Order, orderId, "place", { customerId: "c", lines }))
+            expect(again._tag).toBe("AggregateAlreadyExists")
+            const missing = yield* Effect.flip(CommandHandler.execute(Order, OrderId.make(fresh("o")), "confirm", {}))
+            expect(missing._tag).toBe("AggregateNotFound")
+            const confirmed = yield* CommandHandler.execute(Order, orderId, "confirm", {})
+            expect(confirmed.version).toBe(2)
+            const nothing = yield* CommandHandler.execute(Order, orderId, "confirm", {})
+            expect([nothing.version, nothing.events.length]).toEqual([2, 0])
+            const domain = yield* Effect.flip(CommandHandler.execute(Order, orderId, "reject", { reason: "payment declined" }))
+            expect(domain._tag).toBe("OrderNotPending")
+          }))
+
+        it.effect("a rejected command writes nothing", () =>
+          Effect.gen(function*() {
+            const store = yield* EventStore.EventStore
+            const sku = Sku.make(fresh("sku"))
+            const error = yield* Effect.flip(
+              CommandHandler.execute(Inventory, sku, "reserve", { orderId: OrderId.make("o"), quantity: 1 }, {
+                idempotencyKey: `reserve-${sku}`
+              })
+            )
+            expect(error._tag).toBe("InsufficientStock")
+            expect(yield* store.readStream("Inventory", sku, 0)).toEqual([])
+            expect(yield* store.findIdempotencyRecord(`reserve-${sku}`)).toEqual(Option.none())
+          }))
+
+        it.effect("50 concurrent executes on one aggregate: version 50, no lost update", () =>
+          Effect.gen(function*() {
+            const sku = Sku.make(fresh("sku"))
+            yield* Effect.forEach(
+              Array.from({ length: 50 }, (_, i) => i + 1),
+              (quantity) => CommandHandler.execute(Inventory, sku, "restock", { quantity }),
+              { concurrency: "unbounded", discard: true }
+            )
+            const loaded = yield* CommandHandler.load(Inventory, sku)
+            expect(loaded.version).toBe(50)
+            expect(loaded.state.available).toBe((50 * 51) / 2)
+            const store = yield* EventStore.EventStore
+            const events = yield* store.readStream("Inventory", sku, 0)
+            expect(events.map((e) => e.version)).toEqual(Array.from({ length: 50 }, (_, i) => i + 1))
+          }))
+
+        it.effect("idempotency: a repeat returns the stored result, another input is refused", () =>
+          Effect.gen(function*() {
+            const store = yield* EventStore.EventStore
+            const sku = Sku.make(fresh("sku"))
+            const key = fresh("restock")
+            const first = yield* CommandHandler.execute(Inventory, sku, "restock", { quantity: 5 }, { idempotencyKey: key })
+            const second = yield* CommandHandler.execute(Inventory, sku, "restock", { quantity: 5 }, { idempotencyKey: key })
+            expect(first.replayed).toBe(false)
+            expect(second.replayed).toBe(true)
+            expect({ ...second, replayed: false }).toEqual(first)
+            expect(first.events[0]!.metadata.idempotencyKey).toBe(key)
+            expect((yield* store.readStream("Inventory", sku, 0)).length).toBe(1)
+            const reused = yield* Effect.flip(
+              CommandHandler.execute(Inventory, sku, "restock", { quantity: 6 }, { idempotencyKey: key })
+            )
+            expect(reused._tag).toBe("IdempotencyKeyReused")
+            expect((yield* CommandHandler.load(Inventory, sku)).state.available).toBe(5)
+          }))
+
+        it.effect("idempotency with a caller's fingerprint returns the first aggregate", () =>
+          Effect.gen(function*() {
+            const key = fresh("place")
+            const lines = [{ sku: Sku.make("apple"), quantity: 1 }]
+            const first = yield* CommandHandler.execute(Order, OrderId.make(fresh("o")), "place", { customerId: "c", lines }, {
+              idempotencyKey: key,
+              fingerprint: "body-1"
+            })
+            const replay = yield* CommandHandler.execute(Order, OrderId.make(fresh("o")), "place", { customerId: "c", lines }, {
+              idempotencyKey: key,
+              fingerprint: "body-1"
+            })
+            expect(replay.aggregateId).toBe(first.aggregateId)
+            const other = yield* Effect.flip(
+              CommandHandler.execute(Order, OrderId.make(fresh("o")), "place", { customerId: "c", lines }, {
+                idempotencyKey: key,
+                fingerprint: "body-2"
+              })
+            )
+            expect(other._tag).toBe("IdempotencyKeyReused")
+          }))
+
+        it.effect("concurrent executes with one idempotency key run the command once", () =>
+          Effect.gen(function*() {
+            const sku = Sku.make(fresh("sku"))
+            const key = fresh("restock")
+            const results = yield* Effect.forEach(
+              Array.from({ length: 10 }),
+              () => CommandHandler.execute(Inventory, sku, "restock", { quantity: 3 }, { idempotencyKey: key }),
+              { concurrency: "unbounded" }
+            )
+            expect(results.filter((r) => !r.replayed).length).toBe(1)
+            expect((yield* CommandHandler.load(Inventory, sku)).state.available).toBe(3)
+          }))
+
+        it.effect("event-sourced: state is the fold of the events, with snapshots every N", () =>
+          Effect.gen(function*() {
+            const store = yield* EventStore.EventStore
+            const Sourced = Aggregate.withPersistence(Inventory, Aggregate.eventSourced({ snapshotEvery: 3 }))
+            const sku = Sku.make(fresh("sku"))
+            for (let i = 1; i <= 7; i++) yield* CommandHandler.execute(Sourced, sku, "restock", { quantity: i })
+            const loaded = yield* CommandHandler.load(Sourced, sku)
+            expect([loaded.version, loaded.state.available]).toEqual([7, 28])
+            const snapshot = yield* store.readState("Inventory", sku)
+            expect(Option.map(snapshot, (s) => s.version)).toEqual(Option.some(6))
+            const NoSnapshots = Aggregate.withPersistence(Inventory, Aggregate.eventSourced())
+            const other = Sku.make(fresh("sku"))
+            for (let i = 1; i <= 4; i++) yield* CommandHandler.execute(NoSnapshots, other, "restock", { quantity: i })
+            expect((yield* CommandHandler.load(NoSnapshots, other)).state.available).toBe(10)
+            expect(yield* store.readState("Inventory", other)).toEqual(Option.none())
+          }))
+
+        it.effect("an undecodable stored payload is a typed error naming the event", () =>
+          Effect.gen(function*() {
+            const store = yield* EventStore.EventStore
+            const sku = Sku.make(fresh("sku"))
+            const [bad] = yield* store.append({
+              aggregateType: "Inventory",
+              aggregateId: sku,
+              expectedVersion: 0,
+              events: [{ ...unsaved("Inventory", sku, 1, { _tag: "StockRestocked", sku, quantity: "many" }), eventType: "StockRestocked" }]
+            })
+            const Sourced = Aggregate.withPersistence(Inventory, Aggregate.eventSourced())
+            const error = yield* Effect.flip(CommandHandler.load(Sourced, sku))
+            expect(error._tag).toBe("EventDecodeError")
+            expect(error._tag === "EventDecodeError" && error.eventId).toBe(bad!.eventId)
+            expect(error.message).toContain("quantity")
+          }))
+
+        it.effect("a command can be executed inside a caller's transaction and rolls back with it", () =>
+          Effect.gen(function*() {
+            const store = yield* EventStore.EventStore
+            const sku = Sku.make(fresh("sku"))
+            const result = yield* Effect.either(store.withTransaction(Effect.gen(function*() {
+              yield* CommandHandler.execute(Inventory, sku, "restock", { quantity: 1 })
+              return yield* Effect.fail("later step failed" as const)
+            })))
+            expect(Either.isLeft(result)).toBe(true)
+            expect((yield* CommandHandler.load(Inventory, sku)).version).toBe(0)
+          }))
+      })
+    }
+  )
