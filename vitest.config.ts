@@ -7,6 +7,7 @@ export default defineConfig({
   resolve: {
     alias: [
       { find: /^effect-ddd\/testing$/, replacement: src("testing/index.ts") },
+      { find: /^effect-ddd\/sql$/, replacement: src("sql/index.ts") },
       { find: /^effect-ddd$/, replacement: src("index.ts") }
     ]
   },
@@ -14,6 +15,7 @@ export default defineConfig({
     include: ["test/**/*.test.ts", "examples/**/*.test.ts"],
     exclude: ["**/node_modules/**", "**/dist/**"],
     testTimeout: 30_000,
-    hookTimeout: 60_000
+    hookTimeout: 60_000,
+    globalSetup: ["test/support/postgres.ts"]
   }
 })

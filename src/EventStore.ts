@@ -73,6 +73,45 @@ export interface AppendRequest {
 }
 
 /**
+ * A place in the global event log. Events are read in (commit order, position) order: on
+ * PostgreSQL positions are assigned at insert, not at commit, so the commit order comes first; on
+ * SQLite and in memory it is always 0.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface LogCursor {
+  readonly commitOrder: number
+  readonly position: number
+}
+
+/**
+ * The cursor before the first event.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const logStart: LogCursor = { commitOrder: 0, position: 0 }
+
+/**
+ * An event read from the global log, with its commit order.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface LoggedEvent extends DomainEvent.Stored {
+  readonly commitOrder: number
+}
+
+/**
+ * The cursor just after an event.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const cursorOf = (event: LoggedEvent): LogCursor => ({ commitOrder: event.commitOrder, position: event.position })
+
+/**
  * The stored result of a command executed with an idempotency key.
  *
  * @since 0.1.0
@@ -113,11 +152,14 @@ export interface Service {
   readonly append: (
     request: AppendRequest
   ) => Effect.Effect<ReadonlyArray<DomainEvent.Stored>, ConcurrencyConflict | EventStoreError>
-  /** Events of all aggregates after a global position, in commit order, at most `limit`. */
+  /**
+   * At most `limit` events of all aggregates after a cursor, in commit-safe order: only events
+   * that every later read will also see, so a reader following the cursor never skips one.
+   */
   readonly readAll: (
-    afterPosition: number,
+    after: LogCursor,
     limit: number
-  ) => Effect.Effect<ReadonlyArray<DomainEvent.Stored>, EventStoreError>
+  ) => Effect.Effect<ReadonlyArray<LoggedEvent>, EventStoreError>
   readonly findIdempotencyRecord: (key: string) => Effect.Effect<Option.Option<IdempotencyRecord>, EventStoreError>
   /** Fails with `ConcurrencyConflict` if the key was stored concurrently. */
   readonly saveIdempotencyRecord: (

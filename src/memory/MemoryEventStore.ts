@@ -75,9 +75,12 @@ export const make: Effect.Effect<Service> = Effect.gen(function*() {
         }
         return stored
       })),
-    readAll: (afterPosition, limit) =>
+    readAll: (after, limit) =>
       Effect.map(db.get, (tables) =>
-        Chunk.toReadonlyArray(Chunk.take(Chunk.drop(tables.log, Math.max(0, afterPosition)), limit))),
+        Chunk.toReadonlyArray(Chunk.take(Chunk.drop(tables.log, Math.max(0, after.position)), limit)).map((event) => ({
+          ...event,
+          commitOrder: 0
+        }))),
     findIdempotencyRecord: (key) => Effect.map(db.get, (tables) => HashMap.get(tables.idempotency, key)),
     saveIdempotencyRecord: (record) =>
       Effect.flatMap(

@@ -1,0 +1,258 @@
+/**
+ * The event store on SQL, over `@effect/sql`'s generic `SqlClient` (the application chooses the
+ * driver: `@effect/sql-sqlite-node` embedded, `@effect/sql-pg` for many processes). One
+ * `effect_ddd_events` table is both the event store and the outbox.
+ *
+ * @since 0.1.0
+ */
+import { SqlClient } from "@effect/sql"
+import { SqlError } from "@effect/sql/SqlError"
+import { Cause, Effect, Layer, Option } from "effect"
+import type * as DomainEvent from "../DomainEvent.js"
+import { ConcurrencyConflict, EventStore, EventStoreError, type LoggedEvent, type Service } from "../EventStore.js"
+import * as Dialect from "./internal/dialect.js"
+import * as Migrations from "./migrations.js"
+
+/** Marks a failure of the caller's effect, so it is not mistaken for one of the transaction's. */
+class CallerFailure {
+  constructor(readonly error: unknown) {}
+}
+
+/**
+ * Turn a driver error into the port's error, with a reason.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export const toStoreError = (error: SqlError, detail?: string): EventStoreError =>
+  new EventStoreError({
+    reason: Dialect.isUnavailable(error) ? "Unavailable" : Dialect.isConstraint(error) ? "Constraint" : "Unknown",
+    detail: detail ?? String((error.cause as Error | undefined)?.message ?? error.message),
+    cause: error
+  })
+
+const EVENT_COLUMNS =
+  "position, event_id, aggregate_type, aggregate_id, version, event_type, schema_version, payload, metadata, occurred_at"
+
+type EventRow = {
+  readonly position: number | string
+  readonly commit_order?: number | string
+  readonly event_id: string
+  readonly aggregate_type: string
+  readonly aggregate_id: string
+  readonly version: number
+  readonly event_type: string
+  readonly schema_version: number
+  readonly payload: unknown
+  readonly metadata: unknown
+  readonly occurred_at: number | string
+}
+
+const toLogged = (row: EventRow): LoggedEvent => ({ ...toStored(row), commitOrder: Dialect.readNumber(row.commit_order) })
+
+const toStored = (row: EventRow): DomainEvent.Stored => ({
+  position: Dialect.readNumber(row.position),
+  eventId: row.event_id,
+  aggregateType: row.aggregate_type,
+  aggregateId: row.aggregate_id,
+  version: Dialect.readNumber(row.version),
+  eventType: row.event_type,
+  schemaVersion: Dialect.readNumber(row.schema_version),
+  payload: Dialect.readJson(row.payload),
+  metadata: Dialect.readJson(row.metadata) as DomainEvent.Metadata,
+  occurredAt: Dialect.readNumber(row.occurred_at)
+})
+
+/**
+ * @since 0.1.0
+ * @category constructors
+ */
+export const make: Effect.Effect<Service, never, SqlClient.SqlClient> = Effect.gen(function*() {
+  const sql = (yield* SqlClient.SqlClient).withoutTransforms()
+  const dialect = Dialect.of(sql)
+  const p = (n: number) => Dialect.param(dialect, n)
+  const j = (n: number) => Dialect.jsonParam(dialect, n)
+
+  const insertEventsSql = new Map<number, string>()
+  const insertEvents = (count: number) => {
+    let text = insertEventsSql.get(count)
+    if (text === undefined) {
+      const rows = Array.from({ length: count }, (_, i) => {
+        const b = i * 9
+        return `(${p(b + 1)}, ${p(b + 2)}, ${p(b + 3)}, ${p(b + 4)}, ${p(b + 5)}, ${p(b + 6)}, ${j(b + 7)}, ${j(b + 8)}, ${p(b + 9)})`
+      })
+      text = `INSERT INTO effect_ddd_events
+        (event_id, aggregate_type, aggregate_id, version, event_type, schema_version, payload, metadata, occurred_at)
+        VALUES ${rows.join(", ")}
+        ON CONFLICT (aggregate_type, aggregate_id, version) DO NOTHING
+        RETURNING position, version`
+      insertEventsSql.set(count, text)
+    }
+    return text
+  }
+  const upsertState = `INSERT INTO effect_ddd_states (aggregate_type, aggregate_id, version, state)
+    VALUES (${p(1)}, ${p(2)}, ${p(3)}, ${j(4)})
+    ON CONFLICT (aggregate_type, aggregate_id) DO UPDATE SET version = excluded.version, state = excluded.state`
+  const selectState = `SELECT version, state FROM effect_ddd_states WHERE aggregate_type = ${p(1)} AND aggregate_id = ${p(2)}`
+  const selectStream = `SELECT ${EVENT_COLUMNS} FROM effect_ddd_events
+    WHERE aggregate_type = ${p(1)} AND aggregate_id = ${p(2)} AND version > ${p(3)} ORDER BY version`
+  const deleteEvents = (count: number) =>
+    `DELETE FROM effect_ddd_events WHERE position IN (${Array.from({ length: count }, (_, i) => p(i + 1)).join(", ")})`
+  const selectAll = `SELECT commit_order, ${EVENT_COLUMNS} FROM effect_ddd_events
+    WHERE (commit_order, position) > (${p(1)}, ${p(2)}) AND ${Dialect.safeHorizon(dialect)}
+    ORDER BY commit_order, position LIMIT ${p(3)}`
+  const selectIdempotency = `SELECT key, fingerprint, aggregate_type, aggregate_id, result, created_at
+    FROM effect_ddd_idempotency WHERE key = ${p(1)}`
+  const insertIdempotency = `INSERT INTO effect_ddd_idempotency
+    (key, fingerprint, aggregate_type, aggregate_id, result, created_at)
+    VALUES (${p(1)}, ${p(2)}, ${p(3)}, ${p(4)}, ${j(5)}, ${p(6)})
+    ON CONFLICT (key) DO NOTHING RETURNING key`
+
+  const query = <A extends object>(text: string, params: ReadonlyArray<unknown>, what: string) =>
+    Effect.mapError(
+      sql.unsafe<A>(text, params as ReadonlyArray<any>),
+      (error) => toStoreError(error, `${what}: ${String((error.cause as Error | undefined)?.message ?? error.message)}`)
+    )
+
+  const withTransaction: Service["withTransaction"] = (self) =>
+    sql.withTransaction(Effect.mapError(self, (error) => new CallerFailure(error))).pipe(
+      Effect.catchAll((error) =>
+        error instanceof CallerFailure ? Effect.fail(error.error as never) : Effect.fail(toStoreError(error))
+      ),
+      Effect.catchSomeDefect((defect) =>
+        defect instanceof SqlError ? Option.some(Effect.fail(toStoreError(defect, "commit failed"))) : Option.none()
+      )
+    ) as any
+
+  const service: Service = {
+    readStream: (aggregateType, aggregateId, afterVersion) =>
+      Effect.map(
+        query<EventRow>(selectStream, [aggregateType, aggregateId, afterVersion], "read stream"),
+        (rows) => rows.map(toStored)
+      ),
+    readState: (aggregateType, aggregateId) =>
+      Effect.map(
+        query<{ version: number; state: unknown }>(selectState, [aggregateType, aggregateId], "read state"),
+        (rows) =>
+          rows.length === 0
+            ? Option.none()
+            : Option.some({ version: Dialect.readNumber(rows[0]!.version), state: Dialect.readJson(rows[0]!.state) })
+      ),
+    append: (request) =>
+      Effect.gen(function*() {
+        const params: Array<unknown> = []
+        for (const event of request.events) {
+          params.push(
+            event.eventId,
+            event.aggregateType,
+            event.aggregateId,
+            event.version,
+            event.eventType,
+            event.schemaVersion,
+            JSON.stringify(event.payload),
+            JSON.stringify(event.metadata),
+            event.occurredAt
+          )
+        }
+        const inserted = request.events.length === 0
+          ? []
+          : yield* query<{ position: number | string; version: number }>(
+            insertEvents(request.events.length),
+            params,
+            "append events"
+          )
+        if (inserted.length < request.events.length) {
+          // another writer holds one of these versions: undo our part and report the conflict
+          if (inserted.length > 0) {
+            yield* query(deleteEvents(inserted.length), inserted.map((row) => row.position), "undo partial append")
+          }
+          return yield* new ConcurrencyConflict({
+            aggregateType: request.aggregateType,
+            aggregateId: request.aggregateId,
+            expectedVersion: request.expectedVersion
+          })
+        }
+        if (request.state !== undefined) {
+          yield* query(
+            upsertState,
+            [request.aggregateType, request.aggregateId, request.state.version, JSON.stringify(request.state.state)],
+            "write state"
+          )
+        }
+        const positions = new Map(inserted.map((row) => [Dialect.readNumber(row.version), Dialect.readNumber(row.position)]))
+        return request.events.map((event): DomainEvent.Stored => ({ ...event, position: positions.get(event.version)! }))
+      }),
+    readAll: (after, limit) =>
+      Effect.map(
+        query<EventRow>(selectAll, [after.commitOrder, after.position, limit], "read log"),
+        (rows) => rows.map(toLogged)
+      ),
+    findIdempotencyRecord: (key) =>
+      Effect.map(
+        query<{
+          key: string
+          fingerprint: string
+          aggregate_type: string
+          aggregate_id: string
+          result: unknown
+          created_at: number | string
+        }>(selectIdempotency, [key], "read idempotency record"),
+        (rows) =>
+          rows.length === 0 ? Option.none() : Option.some({
+            key: rows[0]!.key,
+            fingerprint: rows[0]!.fingerprint,
+            aggregateType: rows[0]!.aggregate_type,
+            aggregateId: rows[0]!.aggregate_id,
+            result: Dialect.readJson(rows[0]!.result),
+            createdAt: Dialect.readNumber(rows[0]!.created_at)
+          })
+      ),
+    saveIdempotencyRecord: (record) =>
+      Effect.flatMap(
+        query(
+          insertIdempotency,
+          [record.key, record.fingerprint, record.aggregateType, record.aggregateId, JSON.stringify(record.result), record.createdAt],
+          "write idempotency record"
+        ),
+        (rows) =>
+          rows.length === 1 ? Effect.void : Effect.fail(
+            new ConcurrencyConflict({ aggregateType: record.aggregateType, aggregateId: record.aggregateId, expectedVersion: 0 })
+          )
+      ),
+    withTransaction
+  }
+  return service
+})
+
+/**
+ * The SQL event store; runs the library's migrations first.
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layer: Layer.Layer<EventStore, EventStoreError, SqlClient.SqlClient> = Layer.effect(
+  EventStore,
+  make
+).pipe(
+  Layer.provideMerge(
+    Migrations.layer.pipe(
+      Layer.catchAllCause((cause) =>
+        Layer.fail(
+          new EventStoreError({
+            reason: "Unknown",
+            detail: `migrations failed: ${Cause.pretty(cause)}`,
+            cause: Cause.squash(cause)
+          })
+        )
+      )
+    )
+  )
+)
+
+/**
+ * The SQL event store without running migrations (run `Migrations.run` yourself).
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layerWithoutMigrations: Layer.Layer<EventStore, never, SqlClient.SqlClient> = Layer.effect(EventStore, make)

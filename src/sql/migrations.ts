@@ -1,0 +1,108 @@
+/**
+ * The library's own tables and migrations, recorded in its own table (`effect_ddd_migrations`),
+ * never in the host application's. Safe to run at every start: applied migrations are skipped,
+ * and PostgreSQL serializes concurrent runs with a lock on the migrations table.
+ *
+ * @since 0.1.0
+ */
+import { Migrator, SqlClient } from "@effect/sql"
+import type { SqlError } from "@effect/sql/SqlError"
+import { Effect, Layer } from "effect"
+import * as Dialect from "./internal/dialect.js"
+
+/**
+ * The name of the table that records the library's applied migrations.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export const table = "effect_ddd_migrations"
+
+const statements = (dialect: Dialect.Name): Record<string, ReadonlyArray<string>> => {
+  const position = dialect === "pg"
+    ? "position BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY"
+    : "position INTEGER PRIMARY KEY AUTOINCREMENT"
+  const json = dialect === "pg" ? "JSONB" : "TEXT"
+  return {
+    "0001_events": [
+      `CREATE TABLE effect_ddd_events (
+        ${position},
+        ${Dialect.commitOrderColumn(dialect)},
+        event_id TEXT NOT NULL UNIQUE,
+        aggregate_type TEXT NOT NULL,
+        aggregate_id TEXT NOT NULL,
+        version INTEGER NOT NULL,
+        event_type TEXT NOT NULL,
+        schema_version INTEGER NOT NULL,
+        payload ${json} NOT NULL,
+        metadata ${json} NOT NULL,
+        occurred_at BIGINT NOT NULL,
+        CONSTRAINT effect_ddd_events_stream UNIQUE (aggregate_type, aggregate_id, version)
+      )`,
+      `CREATE INDEX effect_ddd_events_log ON effect_ddd_events (commit_order, position)`
+    ],
+    "0002_states": [
+      `CREATE TABLE effect_ddd_states (
+        aggregate_type TEXT NOT NULL,
+        aggregate_id TEXT NOT NULL,
+        version INTEGER NOT NULL,
+        state ${json} NOT NULL,
+        PRIMARY KEY (aggregate_type, aggregate_id)
+      )`
+    ],
+    "0003_idempotency": [
+      `CREATE TABLE effect_ddd_idempotency (
+        key TEXT PRIMARY KEY,
+        fingerprint TEXT NOT NULL,
+        aggregate_type TEXT NOT NULL,
+        aggregate_id TEXT NOT NULL,
+        result ${json} NOT NULL,
+        created_at BIGINT NOT NULL
+      )`,
+      `CREATE INDEX effect_ddd_idempotency_created ON effect_ddd_idempotency (created_at)`
+    ]
+  }
+}
+
+/**
+ * The names of all migrations, in order (`0001_events`, ...).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export const names: ReadonlyArray<string> = Object.keys(statements("sqlite")).sort()
+
+/**
+ * The migrations as a loader for `@effect/sql`'s Migrator.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const loader: Migrator.Loader<SqlClient.SqlClient> = Migrator.fromRecord(
+  Object.fromEntries(
+    names.map((name) => [
+      name,
+      Effect.gen(function*() {
+        const sql = (yield* SqlClient.SqlClient).withoutTransforms()
+        for (const statement of statements(Dialect.of(sql))[name]!) yield* sql.unsafe(statement)
+      })
+    ])
+  )
+)
+
+/**
+ * Run the library's pending migrations; returns those applied now as `[id, name]`.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const run = Migrator.make({})({ loader, table })
+
+/**
+ * Runs the migrations when the layer is built.
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layer: Layer.Layer<never, Migrator.MigrationError | SqlError, SqlClient.SqlClient> =
+  Layer.effectDiscard(run)
