@@ -18,6 +18,9 @@ import * as Dialect from "./internal/dialect.js"
  */
 export const table = "effect_ddd_migrations"
 
+/** The advisory lock key that serializes migration runs on PostgreSQL ("effect-ddd" as an integer). */
+const ADVISORY_LOCK = 0x6464645f6d6967
+
 const statements = (dialect: Dialect.Name): Record<string, ReadonlyArray<string>> => {
   const position = dialect === "pg"
     ? "position BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY"
@@ -90,13 +93,29 @@ export const loader: Migrator.Loader<SqlClient.SqlClient> = Migrator.fromRecord(
   )
 )
 
+const migrate = Migrator.make({})({ loader, table })
+
 /**
- * Run the library's pending migrations; returns those applied now as `[id, name]`.
+ * Run the library's pending migrations; returns those applied now as `[id, name]`. On PostgreSQL
+ * the whole run holds a session advisory lock, so processes starting together on an
+ * empty database take turns (the Migrator alone creates its table outside of its own lock).
  *
  * @since 0.1.0
  * @category constructors
  */
-export const run = Migrator.make({})({ loader, table })
+export const run = Effect.gen(function*() {
+  const sql = yield* SqlClient.SqlClient
+  if (Dialect.of(sql) !== "pg") return yield* migrate
+  // a session lock on a connection of its own: the Migrator's statements run on other connections
+  return yield* Effect.scoped(Effect.gen(function*() {
+    const lock = yield* sql.reserve
+    yield* Effect.acquireRelease(
+      lock.executeUnprepared(`SELECT pg_advisory_lock(${ADVISORY_LOCK})`, [], undefined),
+      () => Effect.ignore(lock.executeUnprepared(`SELECT pg_advisory_unlock(${ADVISORY_LOCK})`, [], undefined))
+    )
+    return yield* migrate
+  }))
+})
 
 /**
  * Runs the migrations when the layer is built.

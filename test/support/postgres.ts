@@ -148,7 +148,7 @@ export default async function setup(project: TestProject): Promise<() => Promise
     }
     rmSync(dir, { recursive: true, force: true })
   }
-  // Vitest exits on SIGINT/SIGTERM itself (running the "exit" hook); re-raise only if nobody else listens.
+  // Vitest exits on SIGINT/SIGTERM itself; re-raise only if nobody else listens.
   const onSignal = (signal: NodeJS.Signals) => {
     stopSync()
     if (process.listenerCount(signal) === 0) process.kill(process.pid, signal)
@@ -158,9 +158,10 @@ export default async function setup(project: TestProject): Promise<() => Promise
     process.off("SIGINT", onSignal)
     process.off("SIGTERM", onSignal)
   }
-  process.on("exit", stopSync)
-  process.once("SIGINT", onSignal)
-  process.once("SIGTERM", onSignal)
+  // Prepend: vitest's own exit/signal handlers call process.exit(), which would skip later listeners.
+  process.prependListener("exit", stopSync)
+  process.prependOnceListener("SIGINT", onSignal)
+  process.prependOnceListener("SIGTERM", onSignal)
 
   let port = 0
   try {

@@ -1,0 +1,202 @@
+/**
+ * Command throughput on SQL, beside a raw-driver loop doing the same SQL in the same run:
+ *
+ *   BEGIN; SELECT state row; INSERT event RETURNING position; UPSERT state row; COMMIT
+ *
+ * with the same JSON work (parse the state, stringify payload, metadata and state) and a UUIDv7
+ * per event. The library path is `CommandHandler.execute(Inventory, sku, "restock", ...)` on a
+ * state-stored aggregate; callers spread over 1,000 SKUs.
+ */
+import { SqlClient } from "@effect/sql"
+import { PgClient } from "@effect/sql-pg"
+import { SqliteClient } from "@effect/sql-sqlite-node"
+import Database from "better-sqlite3"
+import { Effect, Layer, Redacted } from "effect"
+import { CommandHandler } from "effect-ddd"
+import { SqlEventStore } from "effect-ddd/sql"
+import { mkdtempSync, rmSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+import pg from "pg"
+import { v7 } from "uuid"
+import { Inventory } from "../examples/http-server/Domain/Inventory.js"
+import { Sku } from "../examples/http-server/Domain/Order.js"
+import { figure, type Figure } from "./report.js"
+
+const SKUS = Array.from({ length: 1000 }, (_, i) => Sku.make(`sku-${i}`))
+const SECONDS = Number(process.env["BENCH_SECONDS"] ?? 3)
+
+/** Runs `callers` concurrent loops of `command` for `seconds`; returns commands/s. */
+const library = (
+  layer: Layer.Layer<CommandHandler.CommandHandler | SqlClient.SqlClient, unknown>,
+  callers: number,
+  setup: Effect.Effect<void, unknown, SqlClient.SqlClient> = Effect.void
+) =>
+  Effect.gen(function*() {
+    yield* setup
+    const handler = yield* CommandHandler.CommandHandler
+    let count = 0
+    let end = 0
+    // the clock is checked in the loop: with a synchronous driver (SQLite) the fibers only yield
+    // through microtasks, so a timer would not fire until the loop ends
+    const loop = (caller: number) =>
+      Effect.gen(function*() {
+        let i = caller
+        while (performance.now() < end) {
+          yield* handler.execute(Inventory, SKUS[i % SKUS.length]!, "restock", { quantity: 1 })
+          count++
+          i += callers
+        }
+      })
+    // warm-up
+    yield* Effect.forEach(SKUS.slice(0, 50), (sku) => handler.execute(Inventory, sku, "restock", { quantity: 1 }))
+    const start = performance.now()
+    end = start + SECONDS * 1000
+    yield* Effect.forEach(Array.from({ length: callers }, (_, c) => c), loop, { concurrency: "unbounded" })
+    return count / ((performance.now() - start) / 1000)
+  }).pipe(Effect.provide(layer))
+
+const restockState = (previous: string | undefined, sku: string) => {
+  const state = previous === undefined
+    ? { sku, available: 0, reserved: 0, sold: 0, reservations: {}, sales: {} }
+    : JSON.parse(previous)
+  state.available += 1
+  return state
+}
+
+const event = (sku: string, version: number) => ({
+  eventId: v7(),
+  payload: JSON.stringify({ _tag: "StockRestocked", sku, quantity: 1 }),
+  metadata: JSON.stringify({ correlationId: "raw" }),
+  version
+})
+
+/** The raw better-sqlite3 loop: one transaction per command. */
+const rawSqlite = (file: string, synchronous: "NORMAL" | "FULL") => {
+  const db = new Database(file)
+  db.pragma("journal_mode = WAL")
+  db.pragma(`synchronous = ${synchronous}`)
+  db.exec(`CREATE TABLE IF NOT EXISTS raw_events (position INTEGER PRIMARY KEY AUTOINCREMENT, event_id TEXT NOT NULL UNIQUE,
+    aggregate_type TEXT NOT NULL, aggregate_id TEXT NOT NULL, version INTEGER NOT NULL, event_type TEXT NOT NULL,
+    schema_version INTEGER NOT NULL, payload TEXT NOT NULL, metadata TEXT NOT NULL, occurred_at BIGINT NOT NULL,
+    UNIQUE (aggregate_type, aggregate_id, version));
+    CREATE TABLE IF NOT EXISTS raw_states (aggregate_type TEXT NOT NULL, aggregate_id TEXT NOT NULL, version INTEGER NOT NULL,
+    state TEXT NOT NULL, PRIMARY KEY (aggregate_type, aggregate_id));`)
+  const begin = db.prepare("BEGIN")
+  const commit = db.prepare("COMMIT")
+  const select = db.prepare("SELECT version, state FROM raw_states WHERE aggregate_type = ? AND aggregate_id = ?")
+  const insert = db.prepare(`INSERT INTO raw_events (event_id, aggregate_type, aggregate_id, version, event_type, schema_version,
+    payload, metadata, occurred_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING RETURNING position`)
+  const upsert = db.prepare(`INSERT INTO raw_states (aggregate_type, aggregate_id, version, state) VALUES (?, ?, ?, ?)
+    ON CONFLICT (aggregate_type, aggregate_id) DO UPDATE SET version = excluded.version, state = excluded.state`)
+  let count = 0
+  const end = performance.now() + SECONDS * 1000
+  const start = performance.now()
+  for (let i = 0; performance.now() < end; i++) {
+    const sku = SKUS[i % SKUS.length]!
+    begin.run()
+    const row = select.get("Inventory", sku) as { version: number; state: string } | undefined
+    const version = (row?.version ?? 0) + 1
+    const state = restockState(row?.state, sku)
+    const e = event(sku, version)
+    insert.get(e.eventId, "Inventory", sku, version, "StockRestocked", 1, e.payload, e.metadata, Date.now())
+    upsert.run("Inventory", sku, version, JSON.stringify(state))
+    commit.run()
+    count++
+  }
+  const rate = count / ((performance.now() - start) / 1000)
+  db.close()
+  return rate
+}
+
+/** The raw node-postgres loop: `callers` connections, one transaction per command each. */
+const rawPg = async (url: string, callers: number) => {
+  const pool = new pg.Pool({ connectionString: url, max: callers })
+  await pool.query(`CREATE TABLE IF NOT EXISTS raw_events (position BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    event_id TEXT NOT NULL UNIQUE, aggregate_type TEXT NOT NULL, aggregate_id TEXT NOT NULL, version INTEGER NOT NULL,
+    event_type TEXT NOT NULL, schema_version INTEGER NOT NULL, payload JSONB NOT NULL, metadata JSONB NOT NULL,
+    occurred_at BIGINT NOT NULL, UNIQUE (aggregate_type, aggregate_id, version));
+    CREATE TABLE IF NOT EXISTS raw_states (aggregate_type TEXT NOT NULL, aggregate_id TEXT NOT NULL, version INTEGER NOT NULL,
+    state JSONB NOT NULL, PRIMARY KEY (aggregate_type, aggregate_id));`)
+  let count = 0
+  const end = performance.now() + SECONDS * 1000
+  const start = performance.now()
+  await Promise.all(Array.from({ length: callers }, async (_, caller) => {
+    const client = await pool.connect()
+    for (let i = caller; performance.now() < end; i += callers) {
+      const sku = SKUS[i % SKUS.length]!
+      await client.query("BEGIN")
+      const { rows } = await client.query({
+        name: "select",
+        text: "SELECT version, state FROM raw_states WHERE aggregate_type = $1 AND aggregate_id = $2",
+        values: ["Inventory", sku]
+      })
+      const version = (rows[0]?.version ?? 0) + 1
+      const state = rows[0] === undefined ? restockState(undefined, sku) : { ...rows[0].state, available: rows[0].state.available + 1 }
+      const e = event(sku, version)
+      await client.query({
+        name: "insert",
+        text: `INSERT INTO raw_events (event_id, aggregate_type, aggregate_id, version, event_type, schema_version, payload,
+          metadata, occurred_at) VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb, $8::jsonb, $9) ON CONFLICT DO NOTHING RETURNING position`,
+        values: [e.eventId, "Inventory", sku, version, "StockRestocked", 1, e.payload, e.metadata, Date.now()]
+      })
+      await client.query({
+        name: "upsert",
+        text: `INSERT INTO raw_states (aggregate_type, aggregate_id, version, state) VALUES ($1, $2, $3, $4::jsonb)
+          ON CONFLICT (aggregate_type, aggregate_id) DO UPDATE SET version = excluded.version, state = excluded.state`,
+        values: ["Inventory", sku, version, JSON.stringify(state)]
+      })
+      await client.query("COMMIT")
+      count++
+    }
+    client.release()
+  }))
+  const rate = count / ((performance.now() - start) / 1000)
+  await pool.end()
+  return rate
+}
+
+const sqliteLayer = (file: string, options: CommandHandler.Options = {}) =>
+  CommandHandler.layer(options).pipe(
+    Layer.provideMerge(SqlEventStore.layer),
+    Layer.provideMerge(SqliteClient.layer({ filename: file }))
+  )
+
+export const runSqlite = async (): Promise<ReadonlyArray<Figure>> => {
+  const dir = mkdtempSync(join(tmpdir(), "effect-ddd-bench-"))
+  const figures: Array<Figure> = []
+  try {
+    for (const [name, synchronous, callers] of [
+      ["command.sqlite.normal.c1", "NORMAL", 1],
+      ["command.sqlite.normal.c16", "NORMAL", 16],
+      ["command.sqlite.full.c1", "FULL", 1],
+      ["command.sqlite.full.c16", "FULL", 16]
+    ] as const) {
+      const raw = rawSqlite(join(dir, `${name}.raw.db`), synchronous)
+      const file = join(dir, `${name}.db`)
+      const lib = await Effect.runPromise(
+        library(sqliteLayer(file), callers, Effect.flatMap(SqlClient.SqlClient, (sql) => sql.unsafe(`PRAGMA synchronous = ${synchronous}`)))
+      )
+      figures.push(figure(name, lib, "commands/s", raw))
+      console.error(`  ${name}: ${Math.round(lib)} vs raw ${Math.round(raw)}`)
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true })
+  }
+  return figures
+}
+
+export const runPg = (url: () => Promise<string>) => async (): Promise<ReadonlyArray<Figure>> => {
+  const figures: Array<Figure> = []
+  for (const [name, callers] of [["command.pg.c1", 1], ["command.pg.c8", 8]] as const) {
+    const raw = await rawPg(await url(), callers)
+    const layer = CommandHandler.layer().pipe(
+      Layer.provideMerge(SqlEventStore.layer),
+      Layer.provideMerge(PgClient.layer({ url: Redacted.make(await url()), maxConnections: callers }))
+    )
+    const lib = await Effect.runPromise(library(layer, callers))
+    figures.push(figure(name, lib, "commands/s", raw))
+    console.error(`  ${name}: ${Math.round(lib)} vs raw ${Math.round(raw)}`)
+  }
+  return figures
+}
