@@ -158,7 +158,7 @@ const rawPg = async (url: string, callers: number) => {
 
 const sqliteLayer = (file: string, options: CommandHandler.Options = {}) =>
   CommandHandler.layer(options).pipe(
-    Layer.provideMerge(SqlEventStore.layer),
+    Layer.provideMerge(SqlEventStore.layer()),
     Layer.provideMerge(SqliteClient.layer({ filename: file }))
   )
 
@@ -191,7 +191,7 @@ export const runPg = (url: () => Promise<string>) => async (): Promise<ReadonlyA
   for (const [name, callers] of [["command.pg.c1", 1], ["command.pg.c8", 8]] as const) {
     const raw = await rawPg(await url(), callers)
     const layer = CommandHandler.layer().pipe(
-      Layer.provideMerge(SqlEventStore.layer),
+      Layer.provideMerge(SqlEventStore.layer()),
       Layer.provideMerge(PgClient.layer({ url: Redacted.make(await url()), maxConnections: callers }))
     )
     const lib = await Effect.runPromise(library(layer, callers))

@@ -297,10 +297,11 @@ export const make = (options: Options = {}): Effect.Effect<Service, never, Event
         return { aggregateId: id, state: decision.state, version, events, replayed: false }
       })) as Effect.Effect<Result<A>, ExecuteError<A, K>>
 
-    const execute: Service["execute"] = (aggregate, id, command, input, options = {}) =>
-      executeOnce(aggregate, id, command, input, options).pipe(
-        Effect.retry(retryConflicts)
-      )
+    const execute: Service["execute"] = (aggregate, id, command, input, options = {}) => {
+      const once = executeOnce(aggregate, id, command, input, options)
+      // the retry machinery is only set up once a first attempt has conflicted
+      return Effect.catchIf(once, (error) => error instanceof ConcurrencyConflict, () => Effect.retry(once, retryConflicts))
+    }
 
     return { execute, load }
   })

@@ -15,7 +15,7 @@ const WRITERS = 32
 const TARGET_EVENTS = 20_000
 const AGGREGATES = 400
 
-const Live = CommandHandler.layer().pipe(Layer.provideMerge(SqlEventStore.layer), Layer.provide(pgClient("gaps", { maxConnections: 48 })))
+const Live = CommandHandler.layer().pipe(Layer.provideMerge(SqlEventStore.layer({ groupCommit: false })), Layer.provide(pgClient("gaps", { maxConnections: 48 })))
 
 describe("PostgreSQL gap safety", () => {
   it.live("32 writers with delays inside their transactions, 20k events: the reader sees each once, in version order", () =>

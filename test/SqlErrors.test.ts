@@ -49,7 +49,7 @@ const failureOf = <A, E>(exit: Exit.Exit<A, E>): E => {
 const dialectSuite = (name: string, client: Layer.Layer<SqlClient.SqlClient, unknown>) =>
   // excludeTestServices: the live clock (SQL needs real time)
   layer(
-    CommandHandler.layer().pipe(Layer.provideMerge(SqlEventStore.layer), Layer.provideMerge(client)),
+    CommandHandler.layer().pipe(Layer.provideMerge(SqlEventStore.layer()), Layer.provideMerge(client)),
     { timeout: 60_000, excludeTestServices: true }
   )(`SQL errors: ${name}`, (it) => {
     it.effect("a duplicate event id is a Constraint error and writes nothing; a version clash is a ConcurrencyConflict", () =>
@@ -171,7 +171,7 @@ describe("SQL errors: PostgreSQL unavailable", () => {
         url: Redacted.make(`postgres://postgres@127.0.0.1:${port}/x`),
         connectTimeout: "2 seconds"
       })
-      const exit = yield* Layer.build(SqlEventStore.layer.pipe(Layer.provide(client))).pipe(Effect.scoped, Effect.exit)
+      const exit = yield* Layer.build(SqlEventStore.layer().pipe(Layer.provide(client))).pipe(Effect.scoped, Effect.exit)
       // refused at once (not "PgClient: Connection timed out"), before the store or its migrations run
       const error = failureOf(exit)
       expect(error).toBeInstanceOf(SqlError)
@@ -186,7 +186,7 @@ describe("SQL errors: PostgreSQL unavailable", () => {
     Effect.gen(function*() {
       const url = yield* Effect.promise(() => freshDatabase("terminated"))
       const applicationName = `victim-${randomUUID().slice(0, 8)}`
-      const Store = SqlEventStore.layer.pipe(
+      const Store = SqlEventStore.layer().pipe(
         Layer.provide(PgClient.layer({ url: Redacted.make(url), applicationName, maxConnections: 2 }))
       )
       const locker = new pg.Client({ connectionString: url })

@@ -12,7 +12,7 @@ const tempFile = () => join(mkdtempSync(join(tmpdir(), "effect-ddd-")), "test.db
 
 const Sqlite = SqliteClient.layer({ filename: tempFile() })
 
-suite("SQLite", SqlEventStore.layer.pipe(Layer.provide(Sqlite)))
+suite("SQLite", SqlEventStore.layer().pipe(Layer.provide(Sqlite)))
 
 describe("SQLite specifics", () => {
   it.effect("the file is in WAL mode and every migration ran, in the library's own table", () =>

@@ -6,11 +6,13 @@
  * @since 0.1.0
  */
 import { SqlClient } from "@effect/sql"
+import type { Connection } from "@effect/sql/SqlConnection"
 import { SqlError } from "@effect/sql/SqlError"
-import { Cause, Effect, Layer, Option } from "effect"
+import { Cause, Effect, Exit, Layer, Option } from "effect"
 import type * as DomainEvent from "../DomainEvent.js"
 import { ConcurrencyConflict, EventStore, EventStoreError, type LoggedEvent, type Service } from "../EventStore.js"
 import * as Dialect from "./internal/dialect.js"
+import * as GroupCommit from "./internal/groupCommit.js"
 import * as Migrations from "./migrations.js"
 
 /** Marks a failure of the caller's effect, so it is not mistaken for one of the transaction's. */
@@ -65,9 +67,22 @@ const toStored = (row: EventRow): DomainEvent.Stored => ({
 
 /**
  * @since 0.1.0
+ * @category models
+ */
+export interface Options {
+  /**
+   * Commit concurrent top-level transactions together, each in its own savepoint (default on).
+   * `maxBatch`: most transactions per commit (default 64); `concurrency`: batches in flight at
+   * once (default 1 on SQLite, which has one connection, and 4 on PostgreSQL).
+   */
+  readonly groupCommit?: false | { readonly maxBatch?: number; readonly concurrency?: number }
+}
+
+/**
+ * @since 0.1.0
  * @category constructors
  */
-export const make: Effect.Effect<Service, never, SqlClient.SqlClient> = Effect.gen(function*() {
+export const make = (options: Options = {}): Effect.Effect<Service, never, SqlClient.SqlClient> => Effect.gen(function*() {
   const sql = (yield* SqlClient.SqlClient).withoutTransforms()
   const dialect = Dialect.of(sql)
   const p = (n: number) => Dialect.param(dialect, n)
@@ -98,9 +113,12 @@ export const make: Effect.Effect<Service, never, SqlClient.SqlClient> = Effect.g
     WHERE aggregate_type = ${p(1)} AND aggregate_id = ${p(2)} AND version > ${p(3)} ORDER BY version`
   const deleteEvents = (count: number) =>
     `DELETE FROM effect_ddd_events WHERE position IN (${Array.from({ length: count }, (_, i) => p(i + 1)).join(", ")})`
-  const selectAll = `SELECT commit_order, ${EVENT_COLUMNS} FROM effect_ddd_events
-    WHERE (commit_order, position) > (${p(1)}, ${p(2)}) AND ${Dialect.safeHorizon(dialect)}
-    ORDER BY commit_order, position LIMIT ${p(3)}`
+  const selectAll = dialect === "pg"
+    ? `SELECT commit_order, ${EVENT_COLUMNS} FROM effect_ddd_events
+      WHERE (commit_order, position) > ($1, $2) AND ${Dialect.safeHorizon(dialect)}
+      ORDER BY commit_order, position LIMIT $3`
+    : `SELECT commit_order, ${EVENT_COLUMNS} FROM effect_ddd_events
+      WHERE ? = 0 AND position > ? ORDER BY position LIMIT ?`
   const selectIdempotency = `SELECT key, fingerprint, aggregate_type, aggregate_id, result, created_at
     FROM effect_ddd_idempotency WHERE key = ${p(1)}`
   const insertIdempotency = `INSERT INTO effect_ddd_idempotency
@@ -108,21 +126,82 @@ export const make: Effect.Effect<Service, never, SqlClient.SqlClient> = Effect.g
     VALUES (${p(1)}, ${p(2)}, ${p(3)}, ${p(4)}, ${j(5)}, ${p(6)})
     ON CONFLICT (key) DO NOTHING RETURNING key`
 
+  // Inside a transaction, statements run straight on its connection (a fifth of the cost of a
+  // statement through the client); outside, through the client.
   const query = <A extends object>(text: string, params: ReadonlyArray<unknown>, what: string) =>
-    Effect.mapError(
-      sql.unsafe<A>(text, params as ReadonlyArray<any>),
-      (error) => toStoreError(error, `${what}: ${String((error.cause as Error | undefined)?.message ?? error.message)}`)
-    )
+    Effect.flatMap(Effect.serviceOption(SqlClient.TransactionConnection), (tx) =>
+      Effect.mapError(
+        (Option.isSome(tx)
+          ? tx.value[0].execute(text, params as ReadonlyArray<any>, undefined)
+          : sql.unsafe<A>(text, params as ReadonlyArray<any>)) as Effect.Effect<ReadonlyArray<A>, SqlError>,
+        (error) => toStoreError(error, `${what}: ${String((error.cause as Error | undefined)?.message ?? error.message)}`)
+      ))
 
-  const withTransaction: Service["withTransaction"] = (self) =>
-    sql.withTransaction(Effect.mapError(self, (error) => new CallerFailure(error))).pipe(
-      Effect.catchAll((error) =>
-        error instanceof CallerFailure ? Effect.fail(error.error as never) : Effect.fail(toStoreError(error))
+  const toTransactionFailure = <A, E, R>(
+    effect: Effect.Effect<A, SqlError | CallerFailure, R>
+  ): Effect.Effect<A, E | EventStoreError, R> =>
+    effect.pipe(
+      Effect.catchAll((error): Effect.Effect<never, E | EventStoreError> =>
+        error instanceof CallerFailure ? Effect.fail(error.error as E) : Effect.fail(toStoreError(error))
       ),
       Effect.catchSomeDefect((defect) =>
         defect instanceof SqlError ? Option.some(Effect.fail(toStoreError(defect, "commit failed"))) : Option.none()
       )
-    ) as any
+    )
+
+  /**
+   * A top-level transaction on a reserved connection, with BEGIN and COMMIT as prepared
+   * statements. The connection is put where `@effect/sql` looks for the ambient transaction, so
+   * any `sql` statement of the caller joins it and a nested `withTransaction` is a savepoint.
+   */
+  const topLevel = <A, E, R>(self: Effect.Effect<A, E, R>): Effect.Effect<A, E | EventStoreError, R> =>
+    toTransactionFailure<A, E, R>(Effect.uninterruptibleMask((restore) =>
+      Effect.scoped(Effect.gen(function*() {
+        const conn = yield* sql.reserve
+        yield* conn.execute("BEGIN", [], undefined)
+        const exit = yield* Effect.exit(
+          restore(Effect.provideService(Effect.mapError(self, (error) => new CallerFailure(error)), SqlClient.TransactionConnection, [conn, 0]))
+        )
+        if (Exit.isSuccess(exit)) {
+          yield* conn.execute("COMMIT", [], undefined)
+          return exit.value
+        }
+        yield* Effect.ignore(conn.execute("ROLLBACK", [], undefined))
+        return yield* exit
+      }))
+    ))
+
+  /** A savepoint of the ambient transaction (group commit runs it inside `topLevel`). */
+  const savepoint = <A, E, R>(self: Effect.Effect<A, E, R>): Effect.Effect<A, E | EventStoreError, R> =>
+    Effect.flatMap(SqlClient.TransactionConnection as unknown as Effect.Effect<readonly [Connection, number]>, ([conn, depth]) =>
+      toTransactionFailure<A, E, R>(Effect.uninterruptibleMask((restore) =>
+        Effect.gen(function*() {
+          yield* conn.execute("SAVEPOINT effect_ddd_batch", [], undefined)
+          const exit = yield* Effect.exit(restore(Effect.provideService(
+            Effect.mapError(self, (error) => new CallerFailure(error)),
+            SqlClient.TransactionConnection,
+            [conn, depth + 1]
+          )))
+          if (Exit.isFailure(exit)) yield* conn.execute("ROLLBACK TO SAVEPOINT effect_ddd_batch", [], undefined)
+          yield* conn.execute("RELEASE SAVEPOINT effect_ddd_batch", [], undefined)
+          return yield* exit
+        })
+      ))
+    )
+
+  const grouped = options.groupCommit === false ? topLevel : GroupCommit.make<EventStoreError>(
+    { transaction: topLevel, savepoint },
+    {
+      maxBatch: options.groupCommit?.maxBatch ?? 64,
+      concurrency: options.groupCommit?.concurrency ?? (dialect === "pg" ? 4 : 1)
+    }
+  )
+
+  const withTransaction: Service["withTransaction"] = (self) =>
+    Effect.flatMap(Effect.serviceOption(SqlClient.TransactionConnection), (tx) =>
+      Option.isSome(tx)
+        ? toTransactionFailure<any, any, any>(sql.withTransaction(Effect.mapError(self, (error) => new CallerFailure(error))))
+        : grouped(self))
 
   const service: Service = {
     readStream: (aggregateType, aggregateId, afterVersion) =>
@@ -230,10 +309,8 @@ export const make: Effect.Effect<Service, never, SqlClient.SqlClient> = Effect.g
  * @since 0.1.0
  * @category layers
  */
-export const layer: Layer.Layer<EventStore, EventStoreError, SqlClient.SqlClient> = Layer.effect(
-  EventStore,
-  make
-).pipe(
+export const layer = (options: Options = {}): Layer.Layer<EventStore, EventStoreError, SqlClient.SqlClient> =>
+  Layer.effect(EventStore, make(options)).pipe(
   Layer.provideMerge(
     Migrations.layer.pipe(
       Layer.catchAllCause((cause) =>
@@ -255,4 +332,5 @@ export const layer: Layer.Layer<EventStore, EventStoreError, SqlClient.SqlClient
  * @since 0.1.0
  * @category layers
  */
-export const layerWithoutMigrations: Layer.Layer<EventStore, never, SqlClient.SqlClient> = Layer.effect(EventStore, make)
+export const layerWithoutMigrations = (options: Options = {}): Layer.Layer<EventStore, never, SqlClient.SqlClient> =>
+  Layer.effect(EventStore, make(options))

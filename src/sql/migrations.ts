@@ -42,7 +42,8 @@ const statements = (dialect: Dialect.Name): Record<string, ReadonlyArray<string>
         occurred_at BIGINT NOT NULL,
         CONSTRAINT effect_ddd_events_stream UNIQUE (aggregate_type, aggregate_id, version)
       )`,
-      `CREATE INDEX effect_ddd_events_log ON effect_ddd_events (commit_order, position)`
+      // SQLite reads the log by position (its commit order is always 0): the primary key serves
+      ...(dialect === "pg" ? [`CREATE INDEX effect_ddd_events_log ON effect_ddd_events (commit_order, position)`] : [])
     ],
     "0002_states": [
       `CREATE TABLE effect_ddd_states (

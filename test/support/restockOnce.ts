@@ -42,7 +42,7 @@ const client: Layer.Layer<SqlClient.SqlClient, unknown> = kind === "pg"
     throw new Error(`restockOnce: unknown DB_KIND ${JSON.stringify(kind)}`)
   })()
 
-const Live = CommandHandler.layer().pipe(Layer.provide(SqlEventStore.layer), Layer.provide(client))
+const Live = CommandHandler.layer().pipe(Layer.provide(SqlEventStore.layer()), Layer.provide(client))
 
 const program = CommandHandler.execute(Inventory, sku, "restock", { quantity }, { idempotencyKey: key }).pipe(
   Effect.map((result) =>
