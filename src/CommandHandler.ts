@@ -8,7 +8,9 @@ import { Clock, Context, Effect, Either, Layer, Option, Schedule, Schema } from 
 import * as Aggregate from "./Aggregate.js"
 import * as DomainEvent from "./DomainEvent.js"
 import { ConcurrencyConflict, EventStore, type EventStoreError, type IdempotencyRecord } from "./EventStore.js"
+import * as CommitSignal from "./CommitSignal.js"
 import * as IdGenerator from "./IdGenerator.js"
+import * as Subscription from "./Subscription.js"
 import { fingerprint } from "./internal/fingerprint.js"
 
 /**
@@ -22,6 +24,21 @@ export class IdempotencyKeyReused extends Schema.TaggedError<IdempotencyKeyReuse
 }) {
   override get message() {
     return `idempotency key ${JSON.stringify(this.key)} was already used for a different request`
+  }
+}
+
+/**
+ * A sync subscription failed inside the command's transaction, so the command was rolled back.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class SubscriptionFailed extends Schema.TaggedError<SubscriptionFailed>()("SubscriptionFailed", {
+  subscription: Schema.String,
+  cause: Schema.Defect
+}) {
+  override get message() {
+    return `sync subscription ${this.subscription} failed: ${String((this.cause as Error | undefined)?.message ?? this.cause)}`
   }
 }
 
@@ -78,6 +95,7 @@ export type ExecuteError<A extends Aggregate.Any, K extends Aggregate.CommandNam
   | Aggregate.AggregateAlreadyExists
   | ConcurrencyConflict
   | IdempotencyKeyReused
+  | SubscriptionFailed
   | DomainEvent.EncodeError
   | LoadError
 
@@ -110,9 +128,14 @@ export class CommandHandler extends Context.Tag("effect-ddd/CommandHandler")<Com
  * @since 0.1.0
  * @category models
  */
-export interface Options {
+export interface Options<S extends Subscription.Any = never> {
   /** How conflicting executions are retried. Default: `defaultRetry`. */
   readonly retry?: Schedule.Schedule<unknown, ConcurrencyConflict>
+  /**
+   * Subscriptions whose `sync` ones run inside each command's transaction, after its events are
+   * appended: their failure rolls the command back. (`async` ones are the relay's.)
+   */
+  readonly subscriptions?: ReadonlyArray<S>
 }
 
 /**
@@ -137,10 +160,28 @@ const StoredResult = Schema.Struct({
  * @since 0.1.0
  * @category constructors
  */
-export const make = (options: Options = {}): Effect.Effect<Service, never, EventStore> =>
+export const make = <S extends Subscription.Any = never>(
+  options: Options<S> = {}
+): Effect.Effect<Service, never, EventStore | Subscription.Requirements<S>> =>
   Effect.gen(function*() {
     const store = yield* EventStore
     const ids = yield* IdGenerator.IdGenerator
+    const signal = yield* CommitSignal.CommitSignal
+    const syncSubscriptions = (options.subscriptions ?? []).filter((s) => s.mode === "sync")
+    const context = yield* Effect.context<Subscription.Requirements<S>>()
+
+    /** Run the sync subscriptions that handle these events, in the command's transaction. */
+    const runSync = (events: ReadonlyArray<DomainEvent.Envelope<unknown>>) =>
+      Effect.forEach(events, (envelope) =>
+        Effect.forEach(
+          syncSubscriptions.filter((s) => Subscription.handles(s, envelope.aggregateType, envelope.eventType)),
+          (subscription) =>
+            Effect.mapError(
+              subscription.handle(envelope.payload, envelope),
+              (cause) => new SubscriptionFailed({ subscription: subscription.name, cause })
+            ),
+          { discard: true }
+        ), { discard: true }).pipe(Effect.provide(context)) as Effect.Effect<void, SubscriptionFailed>
     const retryConflicts = Schedule.whileInput(
       (options.retry ?? defaultRetry) as Schedule.Schedule<unknown, unknown>,
       (error) => error instanceof ConcurrencyConflict
@@ -277,6 +318,7 @@ export const make = (options: Options = {}): Effect.Effect<Service, never, Event
             payload: decision.events[i]!,
             occurredAt: new Date(stored.occurredAt)
           }))
+          if (syncSubscriptions.length > 0) yield* runSync(events)
         }
 
         if (key !== undefined) {
@@ -301,6 +343,7 @@ export const make = (options: Options = {}): Effect.Effect<Service, never, Event
       const once = executeOnce(aggregate, id, command, input, options)
       // the retry machinery is only set up once a first attempt has conflicted
       return Effect.catchIf(once, (error) => error instanceof ConcurrencyConflict, () => Effect.retry(once, retryConflicts))
+        .pipe(Effect.tap((result) => (result.events.length > 0 && !result.replayed ? signal.notify : Effect.void)))
     }
 
     return { execute, load }
@@ -323,8 +366,9 @@ const metadataOf = (
  * @since 0.1.0
  * @category layers
  */
-export const layer = (options: Options = {}): Layer.Layer<CommandHandler, never, EventStore> =>
-  Layer.effect(CommandHandler, make(options))
+export const layer = <S extends Subscription.Any = never>(
+  options: Options<S> = {}
+): Layer.Layer<CommandHandler, never, EventStore | Subscription.Requirements<S>> => Layer.effect(CommandHandler, make(options))
 
 /**
  * Execute a command with the `CommandHandler` in context.

@@ -112,6 +112,52 @@ export interface LoggedEvent extends DomainEvent.Stored {
 export const cursorOf = (event: LoggedEvent): LogCursor => ({ commitOrder: event.commitOrder, position: event.position })
 
 /**
+ * Which events of the log to read: those of some aggregate types (optionally only some event
+ * types of each), and of one partition (aggregates spread by a hash of their id).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface LogFilter {
+  readonly sources?: ReadonlyArray<{ readonly aggregateType: string; readonly eventTypes: ReadonlyArray<string> }>
+  readonly partition?: { readonly count: number; readonly index: number }
+}
+
+/**
+ * Whether a filter selects an event.
+ *
+ * @since 0.1.0
+ * @category guards
+ */
+export const matches = (filter: LogFilter | undefined, event: DomainEvent.Stored): boolean => {
+  if (filter === undefined) return true
+  if (
+    filter.sources !== undefined &&
+    !filter.sources.some((source) =>
+      source.aggregateType === event.aggregateType &&
+      (source.eventTypes.length === 0 || source.eventTypes.includes(event.eventType))
+    )
+  ) return false
+  return filter.partition === undefined ||
+    streamHash(event.aggregateId) % filter.partition.count === filter.partition.index
+}
+
+/**
+ * A stable 31-bit hash (FNV-1a) of an aggregate id: partitions are `streamHash(id) % count`.
+ *
+ * @since 0.1.0
+ * @category combinators
+ */
+export const streamHash = (aggregateId: string): number => {
+  let hash = 0x811c9dc5
+  for (let i = 0; i < aggregateId.length; i++) {
+    hash ^= aggregateId.charCodeAt(i)
+    hash = Math.imul(hash, 0x01000193)
+  }
+  return (hash >>> 0) & 0x7fffffff
+}
+
+/**
  * The stored result of a command executed with an idempotency key.
  *
  * @since 0.1.0
@@ -158,7 +204,8 @@ export interface Service {
    */
   readonly readAll: (
     after: LogCursor,
-    limit: number
+    limit: number,
+    filter?: LogFilter
   ) => Effect.Effect<ReadonlyArray<LoggedEvent>, EventStoreError>
   readonly findIdempotencyRecord: (key: string) => Effect.Effect<Option.Option<IdempotencyRecord>, EventStoreError>
   /** Fails with `ConcurrencyConflict` if the key was stored concurrently. */

@@ -17,3 +17,11 @@ export * as EventStore from "./EventStore.js"
 export * as IdGenerator from "./IdGenerator.js"
 /** @since 0.1.0 */
 export * as MemoryEventStore from "./memory/MemoryEventStore.js"
+/** @since 0.1.0 */
+export * as CommitSignal from "./CommitSignal.js"
+/** @since 0.1.0 */
+export * as Outbox from "./Outbox.js"
+/** @since 0.1.0 */
+export * as Relay from "./Relay.js"
+/** @since 0.1.0 */
+export * as Subscription from "./Subscription.js"

@@ -34,7 +34,16 @@ const expectedApplied = Migrations.names.map((name) => {
   return [Number(id), rest!] as const
 })
 
-const expectedTables = ["effect_ddd_events", "effect_ddd_idempotency", "effect_ddd_migrations", "effect_ddd_states"]
+const expectedTables = [
+  "effect_ddd_checkpoints",
+  "effect_ddd_dead_letters",
+  "effect_ddd_events",
+  "effect_ddd_idempotency",
+  "effect_ddd_inbox",
+  "effect_ddd_leases",
+  "effect_ddd_migrations",
+  "effect_ddd_states"
+]
 
 describe("PostgreSQL migrations", () => {
   it.live("apply every migration once, in the library's own table; a second run applies nothing", () =>
@@ -43,7 +52,7 @@ describe("PostgreSQL migrations", () => {
       yield* Effect.gen(function*() {
         const first = yield* Migrations.run
         expect(first).toEqual(expectedApplied)
-        expect(Migrations.names).toEqual(["0001_events", "0002_states", "0003_idempotency"])
+        expect(Migrations.names).toEqual(["0001_events", "0002_states", "0003_idempotency", "0004_outbox"])
 
         const state = yield* recorded
         // compared like test/SqliteEventStore.test.ts: the recorded names drop the numeric prefix

@@ -1,25 +1,36 @@
 /**
- * An in-memory event store with real all-or-nothing transactions (one writer at a time, like
- * SQLite). For unit tests and prototypes; it passes the same contract suite as the SQL stores.
+ * An in-memory event store and outbox with real all-or-nothing transactions (one writer at a
+ * time, like SQLite): events, state rows, checkpoints, leases, dead letters and the inbox live in
+ * one transactional value. For unit tests and prototypes; it passes the same contract suites as
+ * the SQL adapters.
  *
  * @since 0.1.0
  */
-import { Chunk, Effect, HashMap, Layer, Option } from "effect"
+import { Chunk, Context, Effect, HashMap, HashSet, Layer, Option } from "effect"
 import type * as DomainEvent from "../DomainEvent.js"
 import {
   ConcurrencyConflict,
   EventStore,
   type IdempotencyRecord,
+  type LogCursor,
+  type LoggedEvent,
+  logStart,
+  matches,
   type Service,
   type StoredState
 } from "../EventStore.js"
 import * as TransactionalRef from "../internal/transactionalRef.js"
+import * as Outbox from "../Outbox.js"
 
 interface Tables {
   readonly streams: HashMap.HashMap<string, Chunk.Chunk<DomainEvent.Stored>>
   readonly states: HashMap.HashMap<string, StoredState>
   readonly log: Chunk.Chunk<DomainEvent.Stored>
   readonly idempotency: HashMap.HashMap<string, IdempotencyRecord>
+  readonly checkpoints: HashMap.HashMap<string, LogCursor>
+  readonly leases: HashMap.HashMap<string, Outbox.Lease>
+  readonly deadLetters: HashMap.HashMap<string, Outbox.DeadLetter>
+  readonly inbox: HashSet.HashSet<string>
 }
 
 const streamKey = (aggregateType: string, aggregateId: string) => `${aggregateType}\u0000${aggregateId}`
@@ -30,16 +41,24 @@ const versionOf = (tables: Tables, key: string): number =>
     onSome: (events) => Chunk.isEmpty(events) ? 0 : Chunk.unsafeLast(events).version
   })
 
+const partitionKey = (subscription: string, partition: number) => `${subscription}\u0000${partition}`
+
 /**
+ * The event store and the outbox over one in-memory database.
+ *
  * @since 0.1.0
  * @category constructors
  */
-export const make: Effect.Effect<Service> = Effect.gen(function*() {
+export const makeStores: Effect.Effect<{ readonly eventStore: Service; readonly outbox: Outbox.Service }> = Effect.gen(function*() {
   const db = yield* TransactionalRef.make<Tables>({
     streams: HashMap.empty(),
     states: HashMap.empty(),
     log: Chunk.empty(),
-    idempotency: HashMap.empty()
+    idempotency: HashMap.empty(),
+    checkpoints: HashMap.empty(),
+    leases: HashMap.empty(),
+    deadLetters: HashMap.empty(),
+    inbox: HashSet.empty()
   })
 
   const service: Service = {
@@ -60,10 +79,10 @@ export const make: Effect.Effect<Service> = Effect.gen(function*() {
           const events = request.events.map((event): DomainEvent.Stored => ({ ...event, position: ++position }))
           const stream = Option.getOrElse(HashMap.get(tables.streams, key), () => Chunk.empty<DomainEvent.Stored>())
           return [events, {
+            ...tables,
             streams: HashMap.set(tables.streams, key, Chunk.appendAll(stream, Chunk.unsafeFromArray(events))),
             states: request.state === undefined ? tables.states : HashMap.set(tables.states, key, request.state),
-            log: Chunk.appendAll(tables.log, Chunk.unsafeFromArray(events)),
-            idempotency: tables.idempotency
+            log: Chunk.appendAll(tables.log, Chunk.unsafeFromArray(events))
           }]
         })
         if (stored === undefined) {
@@ -75,12 +94,15 @@ export const make: Effect.Effect<Service> = Effect.gen(function*() {
         }
         return stored
       })),
-    readAll: (after, limit) =>
-      Effect.map(db.get, (tables) =>
-        Chunk.toReadonlyArray(Chunk.take(Chunk.drop(tables.log, Math.max(0, after.position)), limit)).map((event) => ({
-          ...event,
-          commitOrder: 0
-        }))),
+    readAll: (after, limit, filter) =>
+      Effect.map(db.get, (tables) => {
+        const out: Array<LoggedEvent> = []
+        for (let i = Math.max(0, after.position); i < Chunk.size(tables.log) && out.length < limit; i++) {
+          const event = Chunk.unsafeGet(tables.log, i)
+          if (matches(filter, event)) out.push({ ...event, commitOrder: 0 })
+        }
+        return out
+      }),
     findIdempotencyRecord: (key) => Effect.map(db.get, (tables) => HashMap.get(tables.idempotency, key)),
     saveIdempotencyRecord: (record) =>
       Effect.flatMap(
@@ -96,11 +118,97 @@ export const make: Effect.Effect<Service> = Effect.gen(function*() {
       ),
     withTransaction: db.transaction
   }
-  return service
+
+  const update = (f: (tables: Tables) => Tables) => db.modify((tables) => [undefined, f(tables)] as const)
+  const outbox: Outbox.Service = {
+    checkpoint: (subscription, partition) =>
+      Effect.map(db.get, (tables) =>
+        Option.getOrElse(HashMap.get(tables.checkpoints, partitionKey(subscription, partition)), () => logStart)),
+    saveCheckpoint: (subscription, partition, cursor, token) =>
+      db.transaction(Effect.flatMap(db.get, (tables) => {
+        const key = partitionKey(subscription, partition)
+        const lease = HashMap.get(tables.leases, key)
+        if (Option.isNone(lease) || lease.value.token !== token) {
+          return Effect.fail(new Outbox.LeaseLost({ subscription, partition, token }))
+        }
+        return update((t) => ({ ...t, checkpoints: HashMap.set(t.checkpoints, key, cursor) }))
+      })),
+    acquireLease: (subscription, partition, owner, now, ttlMillis) =>
+      db.modify((tables): readonly [Option.Option<Outbox.Lease>, Tables] => {
+        const key = partitionKey(subscription, partition)
+        const current = HashMap.get(tables.leases, key)
+        let lease: Outbox.Lease
+        if (Option.isNone(current)) {
+          lease = { subscription, partition, owner, token: 1, expiresAt: now + ttlMillis }
+        } else if (current.value.owner === owner) {
+          lease = { ...current.value, expiresAt: now + ttlMillis }
+        } else if (current.value.expiresAt <= now) {
+          lease = { subscription, partition, owner, token: current.value.token + 1, expiresAt: now + ttlMillis }
+        } else {
+          return [Option.none(), tables]
+        }
+        return [Option.some(lease), { ...tables, leases: HashMap.set(tables.leases, key, lease) }]
+      }),
+    releaseLease: (subscription, partition, owner) =>
+      update((tables) => {
+        const key = partitionKey(subscription, partition)
+        const current = HashMap.get(tables.leases, key)
+        return Option.isSome(current) && current.value.owner === owner
+          ? { ...tables, leases: HashMap.set(tables.leases, key, { ...current.value, expiresAt: 0 }) }
+          : tables
+      }),
+    leases: (subscription) =>
+      Effect.map(db.get, (tables) =>
+        Array.from(HashMap.values(tables.leases))
+          .filter((lease) => subscription === undefined || lease.subscription === subscription)
+          .sort((a, b) => a.subscription.localeCompare(b.subscription) || a.partition - b.partition)),
+    addDeadLetter: (deadLetter) =>
+      update((tables) => ({ ...tables, deadLetters: HashMap.set(tables.deadLetters, deadLetter.id, deadLetter) })),
+    deadLetters: (filter) =>
+      Effect.map(db.get, (tables) =>
+        Array.from(HashMap.values(tables.deadLetters))
+          .filter((d) =>
+            (filter.subscription === undefined || d.subscription === filter.subscription) &&
+            (filter.aggregateType === undefined || d.aggregateType === filter.aggregateType) &&
+            (filter.aggregateId === undefined || d.aggregateId === filter.aggregateId) &&
+            (filter.partition === undefined || d.partition === filter.partition)
+          )
+          .sort((a, b) => a.position - b.position || a.id.localeCompare(b.id))),
+    deadLetter: (id) => Effect.map(db.get, (tables) => HashMap.get(tables.deadLetters, id)),
+    setDeadLetterStatus: (id, status) =>
+      db.transaction(Effect.flatMap(db.get, (tables) => {
+        const current = HashMap.get(tables.deadLetters, id)
+        return Option.isNone(current)
+          ? Effect.fail(new Outbox.DeadLetterNotFound({ id }))
+          : update((t) => ({ ...t, deadLetters: HashMap.set(t.deadLetters, id, { ...current.value, status }) }))
+      })),
+    deleteDeadLetters: (ids) =>
+      update((tables) => ({ ...tables, deadLetters: ids.reduce((m, id) => HashMap.remove(m, id), tables.deadLetters) })),
+    markProcessed: (consumer, eventId) =>
+      db.modify((tables): readonly [boolean, Tables] => {
+        const key = `${consumer}\u0000${eventId}`
+        return HashSet.has(tables.inbox, key)
+          ? [false, tables]
+          : [true, { ...tables, inbox: HashSet.add(tables.inbox, key) }]
+      })
+  }
+  return { eventStore: service, outbox }
 })
 
 /**
+ * The in-memory event store alone.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const make: Effect.Effect<Service> = Effect.map(makeStores, (stores) => stores.eventStore)
+
+/**
+ * The in-memory event store and outbox, sharing one transactional database.
+ *
  * @since 0.1.0
  * @category layers
  */
-export const layer: Layer.Layer<EventStore> = Layer.effect(EventStore, make)
+export const layer: Layer.Layer<EventStore | Outbox.Outbox> = Layer.effectContext(
+  Effect.map(makeStores, (stores) => Context.make(EventStore, stores.eventStore).pipe(Context.add(Outbox.Outbox, stores.outbox)))
+)

@@ -10,10 +10,20 @@ import type { Connection } from "@effect/sql/SqlConnection"
 import { SqlError } from "@effect/sql/SqlError"
 import { Cause, Effect, Exit, Layer, Option } from "effect"
 import type * as DomainEvent from "../DomainEvent.js"
-import { ConcurrencyConflict, EventStore, EventStoreError, type LoggedEvent, type Service } from "../EventStore.js"
+import type * as Outbox from "../Outbox.js"
+import {
+  ConcurrencyConflict,
+  EventStore,
+  EventStoreError,
+  type LogFilter,
+  type LoggedEvent,
+  type Service,
+  streamHash
+} from "../EventStore.js"
 import * as Dialect from "./internal/dialect.js"
 import * as GroupCommit from "./internal/groupCommit.js"
 import * as Migrations from "./migrations.js"
+import * as SqlOutbox from "./SqlOutbox.js"
 
 /** Marks a failure of the caller's effect, so it is not mistaken for one of the transaction's. */
 class CallerFailure {
@@ -93,11 +103,11 @@ export const make = (options: Options = {}): Effect.Effect<Service, never, SqlCl
     let text = insertEventsSql.get(count)
     if (text === undefined) {
       const rows = Array.from({ length: count }, (_, i) => {
-        const b = i * 9
-        return `(${p(b + 1)}, ${p(b + 2)}, ${p(b + 3)}, ${p(b + 4)}, ${p(b + 5)}, ${p(b + 6)}, ${j(b + 7)}, ${j(b + 8)}, ${p(b + 9)})`
+        const b = i * 10
+        return `(${p(b + 1)}, ${p(b + 2)}, ${p(b + 3)}, ${p(b + 4)}, ${p(b + 5)}, ${p(b + 6)}, ${j(b + 7)}, ${j(b + 8)}, ${p(b + 9)}, ${p(b + 10)})`
       })
       text = `INSERT INTO effect_ddd_events
-        (event_id, aggregate_type, aggregate_id, version, event_type, schema_version, payload, metadata, occurred_at)
+        (event_id, aggregate_type, aggregate_id, version, event_type, schema_version, payload, metadata, occurred_at, stream_hash)
         VALUES ${rows.join(", ")}
         ON CONFLICT (aggregate_type, aggregate_id, version) DO NOTHING
         RETURNING position, version`
@@ -113,12 +123,46 @@ export const make = (options: Options = {}): Effect.Effect<Service, never, SqlCl
     WHERE aggregate_type = ${p(1)} AND aggregate_id = ${p(2)} AND version > ${p(3)} ORDER BY version`
   const deleteEvents = (count: number) =>
     `DELETE FROM effect_ddd_events WHERE position IN (${Array.from({ length: count }, (_, i) => p(i + 1)).join(", ")})`
-  const selectAll = dialect === "pg"
-    ? `SELECT commit_order, ${EVENT_COLUMNS} FROM effect_ddd_events
-      WHERE (commit_order, position) > ($1, $2) AND ${Dialect.safeHorizon(dialect)}
-      ORDER BY commit_order, position LIMIT $3`
-    : `SELECT commit_order, ${EVENT_COLUMNS} FROM effect_ddd_events
-      WHERE ? = 0 AND position > ? ORDER BY position LIMIT ?`
+  /** The log query for a filter; its parameters after (commit order, position, limit). */
+  const logQueries = new Map<string, { readonly text: string; readonly params: ReadonlyArray<unknown> }>()
+  const logQuery = (filter: LogFilter | undefined) => {
+    const key = JSON.stringify(filter ?? {})
+    let query = logQueries.get(key)
+    if (query === undefined) {
+      const params: Array<unknown> = []
+      const next = () => p(params.length + 3) // $1..$3: commit order, position, limit
+      const conditions: Array<string> = []
+      if (filter?.sources !== undefined) {
+        const sources = filter.sources.map((source) => {
+          params.push(source.aggregateType)
+          const type = `aggregate_type = ${next()}`
+          if (source.eventTypes.length === 0) return `(${type})`
+          const types = source.eventTypes.map((eventType) => {
+            params.push(eventType)
+            return next()
+          })
+          return `(${type} AND event_type IN (${types.join(", ")}))`
+        })
+        conditions.push(sources.length === 0 ? "1 = 0" : `(${sources.join(" OR ")})`)
+      }
+      if (filter?.partition !== undefined) {
+        params.push(filter.partition.count)
+        const count = next()
+        params.push(filter.partition.index)
+        conditions.push(`stream_hash % ${count} = ${next()}`)
+      }
+      const where = conditions.map((c) => ` AND ${c}`).join("")
+      const text = dialect === "pg"
+        ? `SELECT commit_order, ${EVENT_COLUMNS} FROM effect_ddd_events
+          WHERE (commit_order, position) > ($1, $2) AND ${Dialect.safeHorizon(dialect)}${where}
+          ORDER BY commit_order, position LIMIT $3`
+        : `SELECT commit_order, ${EVENT_COLUMNS} FROM effect_ddd_events
+          WHERE ? = 0 AND position > ?${where} ORDER BY position LIMIT ?`
+      query = { text, params }
+      logQueries.set(key, query)
+    }
+    return query
+  }
   const selectIdempotency = `SELECT key, fingerprint, aggregate_type, aggregate_id, result, created_at
     FROM effect_ddd_idempotency WHERE key = ${p(1)}`
   const insertIdempotency = `INSERT INTO effect_ddd_idempotency
@@ -220,6 +264,7 @@ export const make = (options: Options = {}): Effect.Effect<Service, never, SqlCl
     append: (request) =>
       Effect.gen(function*() {
         const params: Array<unknown> = []
+        const hash = streamHash(request.aggregateId)
         for (const event of request.events) {
           params.push(
             event.eventId,
@@ -230,7 +275,8 @@ export const make = (options: Options = {}): Effect.Effect<Service, never, SqlCl
             event.schemaVersion,
             JSON.stringify(event.payload),
             JSON.stringify(event.metadata),
-            event.occurredAt
+            event.occurredAt,
+            hash
           )
         }
         const inserted = request.events.length === 0
@@ -261,11 +307,14 @@ export const make = (options: Options = {}): Effect.Effect<Service, never, SqlCl
         const positions = new Map(inserted.map((row) => [Dialect.readNumber(row.version), Dialect.readNumber(row.position)]))
         return request.events.map((event): DomainEvent.Stored => ({ ...event, position: positions.get(event.version)! }))
       }),
-    readAll: (after, limit) =>
-      Effect.map(
-        query<EventRow>(selectAll, [after.commitOrder, after.position, limit], "read log"),
-        (rows) => rows.map(toLogged)
-      ),
+    readAll: (after, limit, filter) => {
+      const log = logQuery(filter)
+      // SQLite binds positionally in text order: the LIMIT comes after the filter's parameters
+      const params = dialect === "pg"
+        ? [after.commitOrder, after.position, limit, ...log.params]
+        : [after.commitOrder, after.position, ...log.params, limit]
+      return Effect.map(query<EventRow>(log.text, params, "read log"), (rows) => rows.map(toLogged))
+    },
     findIdempotencyRecord: (key) =>
       Effect.map(
         query<{
@@ -304,13 +353,15 @@ export const make = (options: Options = {}): Effect.Effect<Service, never, SqlCl
 })
 
 /**
- * The SQL event store; runs the library's migrations first.
+ * The SQL event store and outbox; runs the library's migrations first.
  *
  * @since 0.1.0
  * @category layers
  */
-export const layer = (options: Options = {}): Layer.Layer<EventStore, EventStoreError, SqlClient.SqlClient> =>
-  Layer.effect(EventStore, make(options)).pipe(
+export const layer = (
+  options: Options = {}
+): Layer.Layer<EventStore | Outbox.Outbox, EventStoreError, SqlClient.SqlClient> =>
+  Layer.merge(Layer.effect(EventStore, make(options)), SqlOutbox.layerWithoutMigrations).pipe(
   Layer.provideMerge(
     Migrations.layer.pipe(
       Layer.catchAllCause((cause) =>
@@ -327,10 +378,12 @@ export const layer = (options: Options = {}): Layer.Layer<EventStore, EventStore
 )
 
 /**
- * The SQL event store without running migrations (run `Migrations.run` yourself).
+ * The SQL event store and outbox without running migrations (run `Migrations.run` yourself).
  *
  * @since 0.1.0
  * @category layers
  */
-export const layerWithoutMigrations = (options: Options = {}): Layer.Layer<EventStore, never, SqlClient.SqlClient> =>
-  Layer.effect(EventStore, make(options))
+export const layerWithoutMigrations = (
+  options: Options = {}
+): Layer.Layer<EventStore | Outbox.Outbox, never, SqlClient.SqlClient> =>
+  Layer.merge(Layer.effect(EventStore, make(options)), SqlOutbox.layerWithoutMigrations)

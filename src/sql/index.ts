@@ -8,3 +8,5 @@
 export * as Migrations from "./migrations.js"
 /** @since 0.1.0 */
 export * as SqlEventStore from "./SqlEventStore.js"
+/** @since 0.1.0 */
+export * as SqlOutbox from "./SqlOutbox.js"

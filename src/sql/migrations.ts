@@ -34,6 +34,7 @@ const statements = (dialect: Dialect.Name): Record<string, ReadonlyArray<string>
         event_id TEXT NOT NULL UNIQUE,
         aggregate_type TEXT NOT NULL,
         aggregate_id TEXT NOT NULL,
+        stream_hash INTEGER NOT NULL,
         version INTEGER NOT NULL,
         event_type TEXT NOT NULL,
         schema_version INTEGER NOT NULL,
@@ -64,6 +65,50 @@ const statements = (dialect: Dialect.Name): Record<string, ReadonlyArray<string>
         created_at BIGINT NOT NULL
       )`,
       `CREATE INDEX effect_ddd_idempotency_created ON effect_ddd_idempotency (created_at)`
+    ],
+    // the delivery side of the outbox (src/sql/SqlOutbox.ts)
+    "0004_outbox": [
+      `CREATE TABLE effect_ddd_checkpoints (
+        subscription TEXT NOT NULL,
+        partition INTEGER NOT NULL,
+        commit_order BIGINT NOT NULL,
+        position BIGINT NOT NULL,
+        updated_at BIGINT NOT NULL,
+        PRIMARY KEY (subscription, partition)
+      )`,
+      `CREATE TABLE effect_ddd_leases (
+        subscription TEXT NOT NULL,
+        partition INTEGER NOT NULL,
+        owner TEXT NOT NULL,
+        token BIGINT NOT NULL,
+        expires_at BIGINT NOT NULL,
+        PRIMARY KEY (subscription, partition)
+      )`,
+      `CREATE TABLE effect_ddd_dead_letters (
+        id TEXT PRIMARY KEY,
+        subscription TEXT NOT NULL,
+        partition INTEGER NOT NULL,
+        kind TEXT NOT NULL,
+        event_id TEXT NOT NULL,
+        position BIGINT NOT NULL,
+        aggregate_type TEXT NOT NULL,
+        aggregate_id TEXT NOT NULL,
+        version INTEGER NOT NULL,
+        event_type TEXT NOT NULL,
+        error TEXT NOT NULL,
+        attempts INTEGER NOT NULL,
+        first_failed_at BIGINT NOT NULL,
+        last_failed_at BIGINT NOT NULL,
+        status TEXT NOT NULL
+      )`,
+      `CREATE INDEX effect_ddd_dead_letters_position ON effect_ddd_dead_letters (subscription, partition, position)`,
+      `CREATE INDEX effect_ddd_dead_letters_aggregate ON effect_ddd_dead_letters (aggregate_type, aggregate_id)`,
+      `CREATE TABLE effect_ddd_inbox (
+        consumer TEXT NOT NULL,
+        event_id TEXT NOT NULL,
+        processed_at BIGINT NOT NULL,
+        PRIMARY KEY (consumer, event_id)
+      )`
     ]
   }
 }
@@ -97,25 +142,28 @@ export const loader: Migrator.Loader<SqlClient.SqlClient> = Migrator.fromRecord(
 const migrate = Migrator.make({})({ loader, table })
 
 /**
- * Run the library's pending migrations; returns those applied now as `[id, name]`. On PostgreSQL
- * the whole run holds a session advisory lock, so processes starting together on an
- * empty database take turns (the Migrator alone creates its table outside of its own lock).
+ * Run the library's pending migrations; returns those applied now as `[id, name]`. Safe when
+ * several processes start together on an empty PostgreSQL database: the Migrator locks its table
+ * while migrating, but creates that table outside the lock, so the table is created first here,
+ * under a transaction-scoped advisory lock (one connection at a time, so it also works on a pool
+ * of one).
  *
  * @since 0.1.0
  * @category constructors
  */
 export const run = Effect.gen(function*() {
-  const sql = yield* SqlClient.SqlClient
-  if (Dialect.of(sql) !== "pg") return yield* migrate
-  // a session lock on a connection of its own: the Migrator's statements run on other connections
-  return yield* Effect.scoped(Effect.gen(function*() {
-    const lock = yield* sql.reserve
-    yield* Effect.acquireRelease(
-      lock.executeUnprepared(`SELECT pg_advisory_lock(${ADVISORY_LOCK})`, [], undefined),
-      () => Effect.ignore(lock.executeUnprepared(`SELECT pg_advisory_unlock(${ADVISORY_LOCK})`, [], undefined))
-    )
-    return yield* migrate
-  }))
+  const sql = (yield* SqlClient.SqlClient).withoutTransforms()
+  if (Dialect.of(sql) === "pg") {
+    yield* sql.withTransaction(Effect.zipRight(
+      sql.unsafe(`SELECT pg_advisory_xact_lock(${ADVISORY_LOCK})`),
+      sql.unsafe(`CREATE TABLE IF NOT EXISTS ${table} (
+        migration_id integer primary key,
+        created_at timestamp with time zone not null default now(),
+        name text not null
+      )`)
+    ))
+  }
+  return yield* migrate
 })
 
 /**

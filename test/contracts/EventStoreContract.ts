@@ -207,6 +207,36 @@ export const suite = <E>(name: string, store: Layer.Layer<EventStore.EventStore,
             expect(mine[0]!.payload).toEqual({ n: 1 })
           }))
 
+        it.effect("readAll filters by aggregate type, event type and partition", () =>
+          Effect.gen(function*() {
+            const store = yield* EventStore.EventStore
+            const typeA = fresh("A")
+            const typeB = fresh("B")
+            const ids = Array.from({ length: 12 }, (_, i) => `agg-${i}-${randomUUID()}`)
+            for (const id of ids) {
+              yield* store.append({
+                aggregateType: typeA,
+                aggregateId: id,
+                expectedVersion: 0,
+                events: [{ ...unsaved(typeA, id, 1), eventType: "Kept" }, { ...unsaved(typeA, id, 2), eventType: "Dropped" }]
+              })
+              yield* store.append({ aggregateType: typeB, aggregateId: id, expectedVersion: 0, events: [unsaved(typeB, id, 1)] })
+            }
+            const readAll = (filter: EventStore.LogFilter) =>
+              Effect.map(store.readAll(EventStore.logStart, 100_000, filter), (events) =>
+                events.filter((e) => e.aggregateType === typeA || e.aggregateType === typeB))
+            const kept = yield* readAll({ sources: [{ aggregateType: typeA, eventTypes: ["Kept"] }] })
+            expect(kept.map((e) => [e.aggregateType, e.eventType])).toEqual(ids.map(() => [typeA, "Kept"]))
+            const everything = yield* readAll({ sources: [{ aggregateType: typeA, eventTypes: [] }, { aggregateType: typeB, eventTypes: [] }] })
+            expect(everything.length).toBe(36)
+            const partitions = yield* Effect.forEach([0, 1, 2], (index) =>
+              readAll({ sources: [{ aggregateType: typeB, eventTypes: [] }], partition: { count: 3, index } }))
+            expect(partitions.flat().map((e) => e.aggregateId).sort()).toEqual([...ids].sort())
+            for (const [index, events] of partitions.entries()) {
+              for (const e of events) expect(EventStore.streamHash(e.aggregateId) % 3).toBe(index)
+            }
+          }))
+
         it.effect("idempotency records are stored once", () =>
           Effect.gen(function*() {
             const store = yield* EventStore.EventStore

@@ -1,0 +1,154 @@
+/**
+ * The delivery side of the outbox: per subscription and partition, the checkpoint (how far the
+ * log has been delivered), the lease (which process delivers it), dead letters (what failed, and
+ * what waits behind it), and the inbox (which events a consumer has already processed).
+ *
+ * Everything here joins the ambient transaction of `EventStore.withTransaction`, so a handler's
+ * effects, the checkpoint and any dead letter commit together.
+ *
+ * @since 0.1.0
+ */
+import { Context, type Effect, type Option, Schema } from "effect"
+import type { EventStoreError, LogCursor } from "./EventStore.js"
+
+/**
+ * The lease of a partition was taken over by another process: this process must stop delivering
+ * it (its transaction is rolled back, nothing is committed twice).
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class LeaseLost extends Schema.TaggedError<LeaseLost>()("LeaseLost", {
+  subscription: Schema.String,
+  partition: Schema.Number,
+  token: Schema.Number
+}) {
+  override get message() {
+    return `lease of ${this.subscription}/${this.partition} (token ${this.token}) was taken over`
+  }
+}
+
+/**
+ * No dead letter has this id.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class DeadLetterNotFound extends Schema.TaggedError<DeadLetterNotFound>()("DeadLetterNotFound", {
+  id: Schema.String
+}) {
+  override get message() {
+    return `dead letter ${this.id} does not exist`
+  }
+}
+
+/**
+ * A lease on a partition: held by `owner` until `expiresAt`; `token` grows with every change of
+ * owner and fences checkpoint writes.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Lease {
+  readonly subscription: string
+  readonly partition: number
+  readonly owner: string
+  readonly token: number
+  /** Epoch milliseconds. */
+  readonly expiresAt: number
+}
+
+/**
+ * An event that could not be delivered to a subscription:
+ * - `failed`: its handler failed after every retry;
+ * - `poison`: its payload cannot be decoded (dead-lettered at once);
+ * - `parked`: a later event of an aggregate whose earlier event is dead-lettered, held back so
+ *   the aggregate's order holds.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface DeadLetter {
+  readonly id: string
+  readonly subscription: string
+  readonly partition: number
+  readonly kind: "failed" | "poison" | "parked"
+  readonly eventId: string
+  readonly position: number
+  readonly aggregateType: string
+  readonly aggregateId: string
+  readonly version: number
+  readonly eventType: string
+  readonly error: string
+  readonly attempts: number
+  /** Epoch milliseconds. */
+  readonly firstFailedAt: number
+  readonly lastFailedAt: number
+  /** `redrive`: redelivery was requested and waits for the partition's owner. */
+  readonly status: "open" | "redrive"
+}
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface DeadLetterFilter {
+  readonly subscription?: string | undefined
+  readonly aggregateType?: string | undefined
+  readonly aggregateId?: string | undefined
+  readonly partition?: number | undefined
+}
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface Service {
+  /** Where delivery of a partition stands (the start of the log if never delivered). */
+  readonly checkpoint: (subscription: string, partition: number) => Effect.Effect<LogCursor, EventStoreError>
+  /**
+   * Move a checkpoint, if `token` still holds the partition's lease (fencing); run it in the
+   * transaction of the deliveries it covers.
+   */
+  readonly saveCheckpoint: (
+    subscription: string,
+    partition: number,
+    cursor: LogCursor,
+    token: number
+  ) => Effect.Effect<void, LeaseLost | EventStoreError>
+  /**
+   * Take or renew the lease of a partition for `ttlMillis` from `now`: succeeds when it is free,
+   * expired or already `owner`'s; a change of owner increments the token.
+   */
+  readonly acquireLease: (
+    subscription: string,
+    partition: number,
+    owner: string,
+    now: number,
+    ttlMillis: number
+  ) => Effect.Effect<Option.Option<Lease>, EventStoreError>
+  /** Give a lease up (on shutdown) so another process can take it at once. */
+  readonly releaseLease: (subscription: string, partition: number, owner: string) => Effect.Effect<void, EventStoreError>
+  readonly leases: (subscription?: string) => Effect.Effect<ReadonlyArray<Lease>, EventStoreError>
+  /** Record a dead letter, replacing one with the same id. */
+  readonly addDeadLetter: (deadLetter: DeadLetter) => Effect.Effect<void, EventStoreError>
+  /** Dead letters matching a filter, by position. */
+  readonly deadLetters: (filter: DeadLetterFilter) => Effect.Effect<ReadonlyArray<DeadLetter>, EventStoreError>
+  readonly deadLetter: (id: string) => Effect.Effect<Option.Option<DeadLetter>, EventStoreError>
+  readonly setDeadLetterStatus: (
+    id: string,
+    status: DeadLetter["status"]
+  ) => Effect.Effect<void, DeadLetterNotFound | EventStoreError>
+  readonly deleteDeadLetters: (ids: ReadonlyArray<string>) => Effect.Effect<void, EventStoreError>
+  /**
+   * Record that `consumer` processed `eventId`; false if it already had (the inbox of handlers
+   * whose effects are outside the database, or that must be idempotent on their own).
+   */
+  readonly markProcessed: (consumer: string, eventId: string) => Effect.Effect<boolean, EventStoreError>
+}
+
+/**
+ * @since 0.1.0
+ * @category tags
+ */
+export class Outbox extends Context.Tag("effect-ddd/Outbox")<Outbox, Service>() {}

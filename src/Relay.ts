@@ -1,0 +1,384 @@
+/**
+ * The relay: a scoped background layer that delivers the event log to async subscriptions.
+ *
+ * Per subscription and partition (a hash of the aggregate id modulo the partition count) one
+ * worker holds a lease, reads after its checkpoint in commit-safe order and delivers in order;
+ * the handlers' database effects and the checkpoint commit in one transaction, so effects in the
+ * same database happen exactly once. A failing delivery is retried under the subscription's
+ * `Schedule`, then dead-lettered; later events of that aggregate are parked behind it (its order
+ * holds) while other aggregates go on. An undecodable payload is poison: dead-lettered at once.
+ * Redrive and discard act on dead letters; the partition's owner performs a redrive, in order.
+ *
+ * @since 0.1.0
+ */
+import { Cause, Clock, Context, Duration, Effect, Either, Exit, Layer, Option, Schedule, Schema, type Scope } from "effect"
+import * as CommitSignal from "./CommitSignal.js"
+import * as DomainEvent from "./DomainEvent.js"
+import { EventStore, type EventStoreError, type LogCursor, type LoggedEvent } from "./EventStore.js"
+import * as Outbox from "./Outbox.js"
+import * as Subscription from "./Subscription.js"
+
+/**
+ * A redrive did not finish in time (the partition's owner may be busy or gone).
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class RedriveTimeout extends Schema.TaggedError<RedriveTimeout>()("RedriveTimeout", { id: Schema.String }) {
+  override get message() {
+    return `redrive of dead letter ${this.id} did not finish in time`
+  }
+}
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface Options<S extends Subscription.Any> {
+  readonly subscriptions: ReadonlyArray<S>
+  /** Most events read and committed at once per partition (default 500). */
+  readonly batchSize?: number
+  /** Fallback polling when no wake-up arrives (default 1 second). */
+  readonly pollInterval?: Duration.DurationInput
+  /** How long a lease lasts without renewal (default 10 seconds); renewed every third of it. */
+  readonly leaseTtl?: Duration.DurationInput
+  /** This process's name in leases (default: a random id). */
+  readonly owner?: string
+}
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface Service {
+  /** The relay's owner name in leases. */
+  readonly owner: string
+  /**
+   * Redeliver a dead letter's aggregate sequence (the failed event and those parked behind it),
+   * in order; resolves with the dead letters still left for that aggregate (none on success).
+   */
+  readonly redrive: (
+    id: string,
+    options?: { readonly timeout?: Duration.DurationInput }
+  ) => Effect.Effect<ReadonlyArray<Outbox.DeadLetter>, Outbox.DeadLetterNotFound | RedriveTimeout | EventStoreError>
+  /** Drop a dead letter without delivering it. */
+  readonly discard: (id: string) => Effect.Effect<void, Outbox.DeadLetterNotFound | EventStoreError>
+  readonly deadLetters: (filter?: Outbox.DeadLetterFilter) => Effect.Effect<ReadonlyArray<Outbox.DeadLetter>, EventStoreError>
+  /** Stop delivering (checkpoints stay where they are) until `resume`. */
+  readonly pause: Effect.Effect<void>
+  readonly resume: Effect.Effect<void>
+}
+
+/**
+ * @since 0.1.0
+ * @category tags
+ */
+export class Relay extends Context.Tag("effect-ddd/Relay")<Relay, Service>() {}
+
+/** A handler failed on the event at `index` of a batch. */
+class DeliveryFailed {
+  constructor(readonly index: number, readonly cause: Cause.Cause<unknown>) {}
+}
+
+const describeCause = (cause: Cause.Cause<unknown>): string => {
+  const failure = Cause.squash(cause)
+  if (failure instanceof Error) return `${failure.name}: ${failure.message}`
+  if (typeof failure === "object" && failure !== null && "_tag" in failure) {
+    const message = (failure as { message?: unknown }).message
+    return `${String((failure as { _tag: unknown })._tag)}${typeof message === "string" && message !== "" ? `: ${message}` : ""}`
+  }
+  return String(failure)
+}
+
+const aggregateKey = (aggregateType: string, aggregateId: string) => `${aggregateType}\u0000${aggregateId}`
+
+/**
+ * Run the relay for some subscriptions while the layer's scope is open.
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layer = <S extends Subscription.Any>(
+  options: Options<S>
+): Layer.Layer<Relay, never, EventStore | Outbox.Outbox | Subscription.Requirements<S>> =>
+  Layer.scoped(Relay, make(options))
+
+/**
+ * @since 0.1.0
+ * @category constructors
+ */
+export const make = <S extends Subscription.Any>(
+  options: Options<S>
+): Effect.Effect<Service, never, EventStore | Outbox.Outbox | Subscription.Requirements<S> | Scope.Scope> =>
+  Effect.gen(function*() {
+    const store = yield* EventStore
+    const outbox = yield* Outbox.Outbox
+    const signal = yield* CommitSignal.CommitSignal
+    const owner = options.owner ?? `relay-${Math.random().toString(36).slice(2, 10)}`
+    const batchSize = options.batchSize ?? 500
+    const pollInterval = options.pollInterval ?? "1 second"
+    const leaseTtl = Duration.toMillis(options.leaseTtl ?? "10 seconds")
+    let paused = false
+    const asyncSubscriptions = options.subscriptions.filter((s) => s.mode === "async")
+
+    /** Decode a stored event for a subscription: the payload and its envelope, or why not. */
+    const decode = (subscription: Subscription.Any, event: LoggedEvent) => {
+      const aggregate = Subscription.aggregateOf(subscription, event.aggregateType)
+      if (aggregate === undefined) return Effect.fail(`no source for aggregate type ${event.aggregateType}`)
+      return Effect.mapError(DomainEvent.decodeStored(aggregate, event), (error) => error.message)
+    }
+
+    // workers are forked from the layer's constructor, so the handlers' requirements are in their context
+    const deliver = (subscription: Subscription.Any, envelope: DomainEvent.Envelope<unknown>) =>
+      subscription.handle(envelope.payload, envelope) as Effect.Effect<void, unknown>
+
+    const deadLetter = (
+      subscription: Subscription.Any,
+      partition: number,
+      event: DomainEvent.Stored,
+      kind: Outbox.DeadLetter["kind"],
+      error: string,
+      attempts: number,
+      firstFailedAt: number
+    ) =>
+      Effect.flatMap(Clock.currentTimeMillis, (now) =>
+        outbox.addDeadLetter({
+          id: `${subscription.name}:${event.eventId}`,
+          subscription: subscription.name,
+          partition,
+          kind,
+          eventId: event.eventId,
+          position: event.position,
+          aggregateType: event.aggregateType,
+          aggregateId: event.aggregateId,
+          version: event.version,
+          eventType: event.eventType,
+          error,
+          attempts,
+          firstFailedAt,
+          lastFailedAt: now,
+          status: "open"
+        }))
+
+    const worker = (subscription: Subscription.Any, partition: number) =>
+      Effect.gen(function*() {
+        const filter = Subscription.logFilter(subscription, partition)
+        let token: number | undefined
+        let leaseUntil = 0
+
+        const holdLease = Effect.gen(function*() {
+          const now = yield* Clock.currentTimeMillis
+          if (token !== undefined && now < leaseUntil - (leaseTtl * 2) / 3) return true
+          const lease = yield* outbox.acquireLease(subscription.name, partition, owner, now, leaseTtl)
+          if (Option.isNone(lease)) {
+            token = undefined
+            return false
+          }
+          token = lease.value.token
+          leaseUntil = lease.value.expiresAt
+          return true
+        })
+
+        /**
+         * Deliver events in one transaction with the checkpoint after the last one. Parked
+         * aggregates and poison payloads become dead letters; a handler failure aborts the whole
+         * transaction with the failing index.
+         */
+        const commitBatch = (events: ReadonlyArray<LoggedEvent>, parked: Set<string>) =>
+          store.withTransaction(Effect.gen(function*() {
+            const parkedNow = new Set(parked)
+            const now = yield* Clock.currentTimeMillis
+            for (let i = 0; i < events.length; i++) {
+              const event = events[i]!
+              const key = aggregateKey(event.aggregateType, event.aggregateId)
+              if (parkedNow.has(key)) {
+                yield* deadLetter(subscription, partition, event, "parked", "an earlier event of this aggregate is dead-lettered", 0, now)
+                continue
+              }
+              const decoded = yield* Effect.either(decode(subscription, event))
+              if (Either.isLeft(decoded)) {
+                yield* deadLetter(subscription, partition, event, "poison", decoded.left, 1, now)
+                parkedNow.add(key)
+                continue
+              }
+              const exit = yield* Effect.exit(deliver(subscription, decoded.right))
+              if (Exit.isFailure(exit)) return yield* Effect.fail(new DeliveryFailed(i, exit.cause))
+            }
+            yield* outbox.saveCheckpoint(subscription.name, partition, cursorAfter(events), token!)
+            return parkedNow
+          }))
+
+        /** Retry one failing event alone; dead-letter it when the schedule gives up. */
+        const retryOne = (event: LoggedEvent, firstCause: Cause.Cause<unknown>, parked: Set<string>) =>
+          Effect.gen(function*() {
+            const firstFailedAt = yield* Clock.currentTimeMillis
+            let attempts = 0
+            let lastCause = firstCause
+            // the failure in the batch is the first attempt: replay it, so the schedule's first
+            // delay comes before the second
+            const attempt = Effect.suspend(() =>
+              attempts++ === 0 ? Effect.fail(new DeliveryFailed(0, firstCause)) : commitBatch([event], parked)
+            ).pipe(Effect.tapError((error) =>
+              Effect.sync(() => {
+                if (error instanceof DeliveryFailed) lastCause = error.cause
+              })
+            ))
+            const retried = yield* Effect.either(Effect.retry(
+              attempt,
+              Schedule.whileInput(subscription.retry, (error: unknown) => error instanceof DeliveryFailed)
+            ))
+            if (Either.isRight(retried)) return retried.right
+            if (!(retried.left instanceof DeliveryFailed)) return yield* Effect.fail(retried.left)
+            yield* store.withTransaction(Effect.zipRight(
+              deadLetter(subscription, partition, event, "failed", describeCause(lastCause), attempts, firstFailedAt),
+              outbox.saveCheckpoint(subscription.name, partition, cursorAfter([event]), token!)
+            ))
+            const next = new Set(parked)
+            next.add(aggregateKey(event.aggregateType, event.aggregateId))
+            return next
+          })
+
+        const deliverAll = (events: ReadonlyArray<LoggedEvent>, parked: Set<string>): Effect.Effect<Set<string>, unknown> =>
+          Effect.gen(function*() {
+            if (events.length === 0) return parked
+            const result = yield* Effect.either(commitBatch(events, parked))
+            if (Either.isRight(result)) return result.right
+            const failure = result.left
+            if (!(failure instanceof DeliveryFailed)) return yield* Effect.fail(failure)
+            const before = failure.index > 0 ? yield* commitBatch(events.slice(0, failure.index), parked) : parked
+            const after = yield* retryOne(events[failure.index]!, failure.cause, before)
+            return yield* deliverAll(events.slice(failure.index + 1), after)
+          })
+
+        /** Redeliver the dead-lettered sequences whose redrive was requested, in order. */
+        const redrive = (letters: ReadonlyArray<Outbox.DeadLetter>) =>
+          Effect.gen(function*() {
+            const requested = letters.filter((l) => l.status === "redrive")
+            const aggregates = new Map<string, Outbox.DeadLetter>()
+            for (const letter of requested) aggregates.set(aggregateKey(letter.aggregateType, letter.aggregateId), letter)
+            for (const letter of aggregates.values()) {
+              const sequence = letters
+                .filter((l) => l.aggregateType === letter.aggregateType && l.aggregateId === letter.aggregateId)
+                .sort((a, b) => a.version - b.version)
+              for (const dead of sequence) {
+                const [stored] = yield* store.readStream(dead.aggregateType, dead.aggregateId, dead.version - 1)
+                const delivered = yield* Effect.exit(store.withTransaction(Effect.gen(function*() {
+                  if (stored !== undefined && stored.version === dead.version) {
+                    const decoded = yield* Effect.mapError(decode(subscription, { ...stored, commitOrder: 0 }), (e) => new Error(e))
+                    yield* deliver(subscription, decoded)
+                  }
+                  yield* outbox.deleteDeadLetters([dead.id])
+                })))
+                if (Exit.isFailure(delivered)) {
+                  const now = yield* Clock.currentTimeMillis
+                  yield* outbox.addDeadLetter({
+                    ...dead,
+                    kind: dead.kind === "parked" ? "failed" : dead.kind,
+                    error: describeCause(delivered.cause),
+                    attempts: dead.attempts + 1,
+                    lastFailedAt: now,
+                    status: "open"
+                  })
+                  // the rest stays parked behind it; a requested redrive of them is withdrawn
+                  for (const rest of sequence.filter((l) => l.version > dead.version && l.status === "redrive")) {
+                    yield* outbox.setDeadLetterStatus(rest.id, "open")
+                  }
+                  break
+                }
+              }
+            }
+          })
+
+        let cursor: LogCursor | undefined
+        while (true) {
+          if (paused || !(yield* holdLease)) {
+            cursor = undefined
+            yield* Effect.sleep(paused ? "50 millis" : Duration.millis(leaseTtl / 3))
+            continue
+          }
+          const wait = yield* signal.next
+          cursor ??= yield* outbox.checkpoint(subscription.name, partition)
+          const letters = yield* outbox.deadLetters({ subscription: subscription.name, partition })
+          if (letters.some((l) => l.status === "redrive")) {
+            yield* redrive(letters)
+            continue
+          }
+          const parked = new Set(letters.map((l) => aggregateKey(l.aggregateType, l.aggregateId)))
+          const events = yield* store.readAll(cursor, batchSize, filter)
+          if (events.length === 0) {
+            yield* CommitSignal.awaitOrTimeout(wait, pollInterval)
+            continue
+          }
+          yield* deliverAll(events, parked)
+          cursor = cursorAfter(events)
+          // let timers and I/O run between batches (a synchronous driver never yields on its own)
+          yield* Effect.sleep(Duration.zero)
+        }
+      }).pipe(
+        Effect.catchAllCause((cause) =>
+          Cause.isInterruptedOnly(cause)
+            ? Effect.failCause(cause)
+            : Effect.logWarning(`relay ${subscription.name}/${partition} restarts after an error`, cause).pipe(
+              Effect.zipRight(Effect.sleep("200 millis"))
+            )
+        ),
+        Effect.forever,
+        Effect.ensuring(Effect.ignore(outbox.releaseLease(subscription.name, partition, owner))),
+        Effect.annotateLogs({ subscription: subscription.name, partition })
+      )
+
+    for (const subscription of asyncSubscriptions) {
+      for (let partition = 0; partition < subscription.partitions; partition++) {
+        yield* Effect.forkScoped(worker(subscription, partition))
+      }
+    }
+
+    const service: Service = {
+      owner,
+      redrive: (id, redriveOptions) =>
+        Effect.gen(function*() {
+          const letter = yield* outbox.deadLetter(id)
+          if (Option.isNone(letter)) return yield* new Outbox.DeadLetterNotFound({ id })
+          const { aggregateId, aggregateType, subscription } = letter.value
+          // the whole sequence of the aggregate is redelivered: mark it all, so the wait below ends
+          // only when every one of them is delivered or back to open
+          const sequence = yield* outbox.deadLetters({ subscription, aggregateType, aggregateId })
+          yield* store.withTransaction(
+            Effect.forEach(sequence, (l) => outbox.setDeadLetterStatus(l.id, "redrive"), { discard: true })
+          )
+          yield* signal.notify
+          const settled = Effect.gen(function*() {
+            while (true) {
+              const letters = yield* outbox.deadLetters({ subscription, aggregateType, aggregateId })
+              if (letters.every((l) => l.status === "open")) return letters
+              yield* Effect.sleep("20 millis")
+            }
+          })
+          return yield* settled.pipe(
+            Effect.timeoutFail({
+              duration: redriveOptions?.timeout ?? "30 seconds",
+              onTimeout: () => new RedriveTimeout({ id })
+            })
+          )
+        }),
+      discard: (id) =>
+        Effect.flatMap(
+          outbox.deadLetter(id),
+          (letter): Effect.Effect<void, Outbox.DeadLetterNotFound | EventStoreError> =>
+            Option.isNone(letter) ? Effect.fail(new Outbox.DeadLetterNotFound({ id })) : outbox.deleteDeadLetters([id])
+        ),
+      deadLetters: (filter = {}) => outbox.deadLetters(filter),
+      pause: Effect.sync(() => {
+        paused = true
+      }),
+      resume: Effect.zipRight(Effect.sync(() => {
+        paused = false
+      }), signal.notify)
+    }
+    return service
+  })
+
+const cursorAfter = (events: ReadonlyArray<LoggedEvent>): LogCursor => {
+  const last = events[events.length - 1]!
+  return { commitOrder: last.commitOrder, position: last.position }
+}

@@ -1,0 +1,151 @@
+/**
+ * Subscriptions: named, typed handlers for a set of event types. `sync` subscriptions run inside
+ * the command's transaction (their failure rolls the command back); `async` ones are driven by
+ * the relay, each with its own retry schedule and partition count.
+ *
+ * @since 0.1.0
+ */
+import { type Effect, Schedule } from "effect"
+import type * as Aggregate from "./Aggregate.js"
+import type * as DomainEvent from "./DomainEvent.js"
+import * as EventStore from "./EventStore.js"
+
+/**
+ * The events of one aggregate a subscription handles.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Source<out Event> {
+  readonly aggregate: Aggregate.Any
+  /** The event tags handled; all of the aggregate's when empty. */
+  readonly eventTypes: ReadonlyArray<string>
+  readonly _Event?: (_: never) => Event
+}
+
+/**
+ * Handle some (or all) events of an aggregate: `Subscription.on(Order, "OrderPlaced")`.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const on = <A extends Aggregate.Any, const T extends ReadonlyArray<Aggregate.Event<A>["_tag"]> = []>(
+  aggregate: A,
+  ...eventTypes: T
+): Source<T extends readonly [] ? Aggregate.Event<A> : Extract<Aggregate.Event<A>, { readonly _tag: T[number] }>> => ({
+  aggregate,
+  eventTypes
+})
+
+/** @since 0.1.0 @category models */
+export type EventOf<S> = S extends Source<infer E> ? E : never
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface Subscription<in out Event, out E, out R> {
+  readonly name: string
+  readonly sources: ReadonlyArray<Source<unknown>>
+  readonly mode: "sync" | "async"
+  /** How a failing delivery is retried before it is dead-lettered. */
+  readonly retry: Schedule.Schedule<unknown, unknown>
+  /** Aggregates are spread over this many partitions (by a hash of their id). */
+  readonly partitions: number
+  readonly handle: (event: Event, envelope: DomainEvent.Envelope<Event>) => Effect.Effect<void, E, R>
+}
+
+/**
+ * Any subscription.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type Any = Subscription<any, any, any>
+
+/** @since 0.1.0 @category models */
+export type Requirements<S> = S extends Subscription<any, any, infer R> ? R : never
+
+/**
+ * Default retries: 5, exponential from 100 ms with jitter, at most 5 s apart.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const defaultRetry: Schedule.Schedule<unknown, unknown> = Schedule.exponential("100 millis").pipe(
+  Schedule.jittered,
+  Schedule.either(Schedule.spaced("5 seconds")),
+  Schedule.intersect(Schedule.recurs(5))
+)
+
+/**
+ * Define a subscription.
+ *
+ * @example
+ * ```ts
+ * const reserveStock = Subscription.make({
+ *   name: "reserve-stock",
+ *   events: [Subscription.on(Order, "OrderPlaced")],
+ *   handle: (event, envelope) => CommandHandler.execute(Inventory, ...)
+ * })
+ * ```
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const make = <const S extends ReadonlyArray<Source<any>>, E = never, R = never>(options: {
+  readonly name: string
+  readonly events: S
+  readonly handle: (event: EventOf<S[number]>, envelope: DomainEvent.Envelope<EventOf<S[number]>>) => Effect.Effect<void, E, R>
+  /** `async` (default): delivered by the relay; `sync`: inside the command's transaction. */
+  readonly mode?: "sync" | "async"
+  readonly retry?: Schedule.Schedule<unknown, unknown>
+  readonly partitions?: number
+}): Subscription<EventOf<S[number]>, E, R> => ({
+  name: options.name,
+  sources: options.events,
+  mode: options.mode ?? "async",
+  retry: options.retry ?? defaultRetry,
+  partitions: options.partitions ?? 4,
+  handle: options.handle
+})
+
+/**
+ * Whether a subscription handles a stored event.
+ *
+ * @since 0.1.0
+ * @category guards
+ */
+export const handles = (subscription: Any, aggregateType: string, eventType: string): boolean =>
+  subscription.sources.some((source) =>
+    source.aggregate.name === aggregateType && (source.eventTypes.length === 0 || source.eventTypes.includes(eventType))
+  )
+
+/**
+ * The aggregate definition that decodes a stored event for this subscription.
+ *
+ * @since 0.1.0
+ * @category combinators
+ */
+export const aggregateOf = (subscription: Any, aggregateType: string): Aggregate.Any | undefined =>
+  subscription.sources.find((source) => source.aggregate.name === aggregateType)?.aggregate
+
+/**
+ * The partition of an aggregate: a hash of its id modulo the partition count.
+ *
+ * @since 0.1.0
+ * @category combinators
+ */
+export const partitionOf = (aggregateId: string, partitions: number): number =>
+  EventStore.streamHash(aggregateId) % partitions
+
+/**
+ * The part of the log a subscription reads, optionally one partition of it.
+ *
+ * @since 0.1.0
+ * @category combinators
+ */
+export const logFilter = (subscription: Any, partition?: number): EventStore.LogFilter => ({
+  sources: subscription.sources.map((source) => ({ aggregateType: source.aggregate.name, eventTypes: source.eventTypes })),
+  ...(partition === undefined ? {} : { partition: { count: subscription.partitions, index: partition } })
+})

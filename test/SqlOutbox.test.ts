@@ -1,0 +1,41 @@
+import { SqlClient } from "@effect/sql"
+import { SqliteClient } from "@effect/sql-sqlite-node"
+import { describe, expect, it } from "@effect/vitest"
+import { Effect, Layer } from "effect"
+import { Migrations, SqlEventStore } from "effect-ddd/sql"
+import { mkdtempSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+import * as SqlOutbox from "../src/sql/SqlOutbox.js"
+import { suite } from "./contracts/OutboxContract.js"
+import { pgClient } from "./support/pg.js"
+
+const tempFile = () => join(mkdtempSync(join(tmpdir(), "effect-ddd-")), "outbox.db")
+
+/** The outbox and the event store whose transactions it joins, on one client. */
+const stores = <E>(client: Layer.Layer<SqlClient.SqlClient, E>) =>
+  Layer.mergeAll(SqlOutbox.layerWithoutMigrations, SqlEventStore.layer()).pipe(Layer.provide(client))
+
+suite("SQLite", stores(SqliteClient.layer({ filename: tempFile() })))
+suite("PostgreSQL", stores(pgClient("outbox")))
+
+describe("SqlOutbox migration", () => {
+  it.effect("0004_outbox is one of the library's migrations and creates the outbox tables", () =>
+    Effect.gen(function*() {
+      expect(Migrations.names).toContain("0004_outbox")
+      expect(Migrations.names.indexOf("0004_outbox")).toBe(Migrations.names.length - 1)
+      yield* Migrations.run
+      const sql = yield* SqlClient.SqlClient
+      const tables = yield* sql<{ name: string }>`
+        SELECT name FROM sqlite_master WHERE type = 'table' AND name IN
+        ('effect_ddd_checkpoints', 'effect_ddd_leases', 'effect_ddd_dead_letters', 'effect_ddd_inbox') ORDER BY name`
+      expect(tables.map((t) => t.name)).toEqual([
+        "effect_ddd_checkpoints",
+        "effect_ddd_dead_letters",
+        "effect_ddd_inbox",
+        "effect_ddd_leases"
+      ])
+      const applied = yield* sql<{ name: string }>`SELECT name FROM effect_ddd_migrations ORDER BY migration_id`
+      expect(applied.map((r) => r.name)).toContain("outbox")
+    }).pipe(Effect.provide(SqliteClient.layer({ filename: tempFile() }))))
+})

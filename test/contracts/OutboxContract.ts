@@ -1,0 +1,227 @@
+/**
+ * Behaviour every Outbox adapter must have, with the EventStore whose transactions it joins:
+ * `suite("SQLite", Layer.mergeAll(SqlOutbox.layerWithoutMigrations, SqlEventStore.layer()))`.
+ *
+ * Tests share one store per suite, so each uses fresh subscription, consumer and aggregate names.
+ */
+import { describe, expect, layer } from "@effect/vitest"
+import { Deferred, Effect, Exit, Fiber, Layer, Option } from "effect"
+import { EventStore } from "effect-ddd"
+import { randomUUID } from "node:crypto"
+import * as Outbox from "../../src/Outbox.js"
+
+const fresh = (prefix: string) => `${prefix}-${randomUUID()}`
+
+const deadLetter = (overrides: Partial<Outbox.DeadLetter>): Outbox.DeadLetter => ({
+  id: randomUUID(),
+  subscription: "s",
+  partition: 0,
+  kind: "failed",
+  eventId: randomUUID(),
+  position: 1,
+  aggregateType: "T",
+  aggregateId: "a",
+  version: 1,
+  eventType: "Tested",
+  error: "boom",
+  attempts: 3,
+  firstFailedAt: 1_700_000_000_000,
+  lastFailedAt: 1_700_000_000_500,
+  status: "open",
+  ...overrides
+})
+
+export const suite = <E>(name: string, stores: Layer.Layer<Outbox.Outbox | EventStore.EventStore, E>) =>
+  layer(stores, { timeout: 120_000, excludeTestServices: true })(`Outbox contract: ${name}`, (it) => {
+    describe("checkpoints and leases", () => {
+      it.effect("a partition never delivered starts at the beginning of the log", () =>
+        Effect.gen(function*() {
+          const outbox = yield* Outbox.Outbox
+          expect(yield* outbox.checkpoint(fresh("s"), 0)).toEqual(EventStore.logStart)
+        }))
+
+      it.effect("leases: acquire, renew, refuse while held, steal after expiry, release", () =>
+        Effect.gen(function*() {
+          const outbox = yield* Outbox.Outbox
+          const sub = fresh("s")
+          const lease = (owner: string, token: number, expiresAt: number, partition = 0): Outbox.Lease => ({
+            subscription: sub,
+            partition,
+            owner,
+            token,
+            expiresAt
+          })
+
+          expect(yield* outbox.acquireLease(sub, 0, "a", 1_000, 100)).toEqual(Option.some(lease("a", 1, 1_100)))
+          // held by a: refused to b, renewed for a with the same token
+          expect(yield* outbox.acquireLease(sub, 0, "b", 1_050, 100)).toEqual(Option.none())
+          expect(yield* outbox.acquireLease(sub, 0, "a", 1_050, 100)).toEqual(Option.some(lease("a", 1, 1_150)))
+          // expired (expires_at <= now): b takes it, the token moves on
+          expect(yield* outbox.acquireLease(sub, 0, "b", 1_150, 100)).toEqual(Option.some(lease("b", 2, 1_250)))
+          expect(yield* outbox.acquireLease(sub, 0, "a", 1_160, 100)).toEqual(Option.none())
+          // another partition is leased on its own
+          expect(yield* outbox.acquireLease(sub, 1, "a", 1_160, 100)).toEqual(Option.some(lease("a", 1, 1_260, 1)))
+          expect(yield* outbox.leases(sub)).toEqual([lease("b", 2, 1_250), lease("a", 1, 1_260, 1)])
+
+          // only the owner releases; a released lease keeps its token and is free at once
+          yield* outbox.releaseLease(sub, 0, "a")
+          expect((yield* outbox.leases(sub))[0]).toEqual(lease("b", 2, 1_250))
+          yield* outbox.releaseLease(sub, 0, "b")
+          expect((yield* outbox.leases(sub))[0]).toEqual(lease("b", 2, 0))
+          expect(yield* outbox.acquireLease(sub, 0, "c", 1_170, 100)).toEqual(Option.some(lease("c", 3, 1_270)))
+
+          // without a subscription: every lease, ordered by subscription then partition
+          const all = (yield* outbox.leases()).filter((l) => l.subscription === sub)
+          expect(all.map((l) => [l.partition, l.owner, l.token])).toEqual([[0, "c", 3], [1, "a", 1]])
+        }))
+
+      it.effect("saveCheckpoint with the current token moves the checkpoint", () =>
+        Effect.gen(function*() {
+          const outbox = yield* Outbox.Outbox
+          const sub = fresh("s")
+          const { token } = Option.getOrThrow(yield* outbox.acquireLease(sub, 0, "a", 1_000, 100))
+          yield* outbox.saveCheckpoint(sub, 0, { commitOrder: 12, position: 34 }, token)
+          expect(yield* outbox.checkpoint(sub, 0)).toEqual({ commitOrder: 12, position: 34 })
+          yield* outbox.saveCheckpoint(sub, 0, { commitOrder: 13, position: 40 }, token)
+          expect(yield* outbox.checkpoint(sub, 0)).toEqual({ commitOrder: 13, position: 40 })
+          expect(yield* outbox.checkpoint(sub, 1)).toEqual(EventStore.logStart)
+        }))
+
+      it.effect("saveCheckpoint with a stale token (or no lease) fails LeaseLost and changes nothing", () =>
+        Effect.gen(function*() {
+          const outbox = yield* Outbox.Outbox
+          const sub = fresh("s")
+          const first = Option.getOrThrow(yield* outbox.acquireLease(sub, 0, "a", 1_000, 100))
+          yield* outbox.saveCheckpoint(sub, 0, { commitOrder: 0, position: 5 }, first.token)
+          const second = Option.getOrThrow(yield* outbox.acquireLease(sub, 0, "b", 2_000, 100))
+          expect(second.token).toBe(first.token + 1)
+
+          const lost = yield* Effect.flip(outbox.saveCheckpoint(sub, 0, { commitOrder: 0, position: 9 }, first.token))
+          expect(lost).toEqual(new Outbox.LeaseLost({ subscription: sub, partition: 0, token: first.token }))
+          expect(yield* outbox.checkpoint(sub, 0)).toEqual({ commitOrder: 0, position: 5 })
+
+          const none = yield* Effect.flip(outbox.saveCheckpoint(sub, 7, { commitOrder: 0, position: 9 }, 1))
+          expect(none._tag).toBe("LeaseLost")
+          expect(yield* outbox.checkpoint(sub, 7)).toEqual(EventStore.logStart)
+        }))
+
+      it.effect("saveCheckpoint joins the ambient transaction and rolls back with it", () =>
+        Effect.gen(function*() {
+          const outbox = yield* Outbox.Outbox
+          const store = yield* EventStore.EventStore
+          const sub = fresh("s")
+          const { token } = Option.getOrThrow(yield* outbox.acquireLease(sub, 0, "a", 1_000, 100))
+          yield* outbox.saveCheckpoint(sub, 0, { commitOrder: 0, position: 1 }, token)
+          const failed = yield* Effect.exit(store.withTransaction(Effect.gen(function*() {
+            yield* outbox.saveCheckpoint(sub, 0, { commitOrder: 0, position: 2 }, token)
+            expect(yield* outbox.checkpoint(sub, 0)).toEqual({ commitOrder: 0, position: 2 })
+            return yield* Effect.fail("handler failed" as const)
+          })))
+          expect(Exit.isFailure(failed)).toBe(true)
+          expect(yield* outbox.checkpoint(sub, 0)).toEqual({ commitOrder: 0, position: 1 })
+        }))
+
+      /**
+       * Fencing under concurrency. Fiber W holds token T and, in a transaction, saves a checkpoint,
+       * then stays in the transaction for 200ms. Once W has saved (not committed), the main fiber
+       * takes the expired lease over as another owner.
+       *
+       * Asserted: the takeover gets token T+1 and the final lease token is T+1; and the
+       * checkpoint is consistent with the fencing: either W committed and the takeover happened
+       * after that commit (the checkpoint read right after the takeover already shows W's
+       * cursor, and so does the final one), or W failed with LeaseLost and the checkpoint is
+       * unchanged. What must never happen: the takeover completes while W's write is pending and
+       * W then commits a checkpoint under the stale token T. (On PostgreSQL the lease row is locked
+       * by `SELECT ... FOR UPDATE`, so the takeover waits for W; SQLite has one writer at a time.)
+       */
+      it.effect("a takeover while a checkpoint write is in flight: the write commits first or fails", () =>
+        Effect.gen(function*() {
+          const outbox = yield* Outbox.Outbox
+          const store = yield* EventStore.EventStore
+          const sub = fresh("s")
+          const cursor = { commitOrder: 0, position: 7 }
+          const held = Option.getOrThrow(yield* outbox.acquireLease(sub, 0, "a", 1_000, 100))
+          const saved = yield* Deferred.make<void>()
+          const writer = yield* Effect.fork(Effect.exit(store.withTransaction(Effect.gen(function*() {
+            yield* Effect.ensuring(outbox.saveCheckpoint(sub, 0, cursor, held.token), Deferred.succeed(saved, undefined))
+            yield* Effect.sleep("200 millis")
+          }))))
+          yield* Deferred.await(saved)
+          const taken = yield* outbox.acquireLease(sub, 0, "b", 5_000, 100)
+          const seenAtTakeover = yield* outbox.checkpoint(sub, 0)
+          const written = yield* Fiber.join(writer)
+
+          expect(Option.map(taken, (l) => [l.owner, l.token])).toEqual(Option.some(["b", held.token + 1]))
+          expect((yield* outbox.leases(sub)).map((l) => l.token)).toEqual([held.token + 1])
+          const final = yield* outbox.checkpoint(sub, 0)
+          if (Exit.isSuccess(written)) {
+            expect(seenAtTakeover).toEqual(cursor)
+            expect(final).toEqual(cursor)
+          } else {
+            expect(Exit.isFailure(written) && written.cause.toString()).toContain("LeaseLost")
+            expect(final).toEqual(EventStore.logStart)
+          }
+        }))
+    })
+
+    describe("dead letters", () => {
+      it.effect("add, list by each filter in position order, get, set status, delete", () =>
+        Effect.gen(function*() {
+          const outbox = yield* Outbox.Outbox
+          const sub = fresh("s")
+          const other = fresh("s")
+          const type = fresh("T")
+          const a = deadLetter({ subscription: sub, partition: 0, aggregateType: type, aggregateId: "x", position: 30 })
+          const b = deadLetter({ subscription: sub, partition: 1, aggregateType: type, aggregateId: "y", position: 10, kind: "poison" })
+          const c = deadLetter({ subscription: sub, partition: 0, aggregateType: type, aggregateId: "x", position: 40, kind: "parked", version: 2 })
+          const d = deadLetter({ subscription: other, partition: 0, aggregateType: type, aggregateId: "x", position: 20 })
+          for (const letter of [a, b, c, d]) yield* outbox.addDeadLetter(letter)
+
+          expect(yield* outbox.deadLetters({ subscription: sub })).toEqual([b, a, c])
+          expect(yield* outbox.deadLetters({ aggregateType: type })).toEqual([b, d, a, c])
+          expect(yield* outbox.deadLetters({ aggregateType: type, aggregateId: "x" })).toEqual([d, a, c])
+          expect(yield* outbox.deadLetters({ subscription: sub, partition: 0 })).toEqual([a, c])
+          expect(yield* outbox.deadLetters({ subscription: sub, partition: 1 })).toEqual([b])
+          expect(yield* outbox.deadLetters({ subscription: sub, aggregateId: "y" })).toEqual([b])
+          const all = yield* outbox.deadLetters({})
+          expect(all.filter((l) => l.aggregateType === type)).toEqual([b, d, a, c])
+
+          expect(yield* outbox.deadLetter(a.id)).toEqual(Option.some(a))
+          expect(yield* outbox.deadLetter(fresh("missing"))).toEqual(Option.none())
+
+          yield* outbox.setDeadLetterStatus(a.id, "redrive")
+          expect(yield* outbox.deadLetter(a.id)).toEqual(Option.some({ ...a, status: "redrive" }))
+          const missing = fresh("missing")
+          expect(yield* Effect.flip(outbox.setDeadLetterStatus(missing, "open"))).toEqual(
+            new Outbox.DeadLetterNotFound({ id: missing })
+          )
+
+          yield* outbox.deleteDeadLetters([])
+          yield* outbox.deleteDeadLetters([a.id, c.id, missing])
+          expect(yield* outbox.deadLetters({ aggregateType: type })).toEqual([b, d])
+        }))
+    })
+
+    describe("inbox", () => {
+      it.effect("markProcessed: true the first time, false after; rolled back with its transaction", () =>
+        Effect.gen(function*() {
+          const outbox = yield* Outbox.Outbox
+          const store = yield* EventStore.EventStore
+          const consumer = fresh("c")
+          const eventId = randomUUID()
+          expect(yield* outbox.markProcessed(consumer, eventId)).toBe(true)
+          expect(yield* outbox.markProcessed(consumer, eventId)).toBe(false)
+          expect(yield* outbox.markProcessed(fresh("c"), eventId)).toBe(true)
+
+          const later = randomUUID()
+          const failed = yield* Effect.exit(store.withTransaction(Effect.gen(function*() {
+            expect(yield* outbox.markProcessed(consumer, later)).toBe(true)
+            expect(yield* outbox.markProcessed(consumer, later)).toBe(false)
+            return yield* Effect.fail("handler failed" as const)
+          })))
+          expect(Exit.isFailure(failed)).toBe(true)
+          expect(yield* outbox.markProcessed(consumer, later)).toBe(true)
+          expect(yield* outbox.markProcessed(consumer, later)).toBe(false)
+        }))
+    })
+  })

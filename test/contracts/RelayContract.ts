@@ -1,0 +1,315 @@
+/**
+ * Delivery scenarios every store must support, run against memory, SQLite and PostgreSQL:
+ * `suite("memory", MemoryEventStore.layer)`.
+ */
+import { describe, expect, layer } from "@effect/vitest"
+import { type Duration, Effect, Either, Fiber, Layer, Schedule } from "effect"
+import { CommandHandler, type DomainEvent, EventStore, type Outbox, Relay, Subscription } from "effect-ddd"
+import { randomUUID } from "node:crypto"
+import { Inventory } from "../../examples/http-server/Domain/Inventory.js"
+import { Order, OrderId, Sku } from "../../examples/http-server/Domain/Order.js"
+
+const fresh = (prefix: string) => `${prefix}-${randomUUID()}`
+
+/** Poll until `check` passes (it throws until then), for at most `timeout`. */
+export const eventually = <A, E, R>(check: Effect.Effect<A, E, R>, timeout: Duration.DurationInput = "10 seconds") =>
+  Effect.retry(check, Schedule.spaced("20 millis").pipe(Schedule.upTo(timeout)))
+
+const expectEffect = (f: () => void) => Effect.try({ try: f, catch: (error) => error })
+
+/** Reserve the single line of a placed order, or reject the order when stock is short. */
+const reserveStock = (name: string) =>
+  Subscription.make({
+    name,
+    events: [Subscription.on(Order, "OrderPlaced")],
+    partitions: 2,
+    handle: (event) =>
+      Effect.forEach(event.lines, (line) =>
+        CommandHandler.execute(Inventory, line.sku, "reserve", { orderId: event.orderId, quantity: line.quantity }).pipe(
+          Effect.catchTag("InsufficientStock", () =>
+            CommandHandler.execute(Order, event.orderId, "reject", { reason: "insufficient stock" }))
+        ), { discard: true })
+  })
+
+/** Confirm an order once its stock is reserved. */
+const confirmOrder = (name: string) =>
+  Subscription.make({
+    name,
+    events: [Subscription.on(Inventory, "StockReserved")],
+    handle: (event) => CommandHandler.execute(Order, event.orderId, "confirm", {}).pipe(
+      Effect.catchTag("OrderNotPending", () => Effect.void)
+    )
+  })
+
+const fastRetry = Schedule.spaced("10 millis").pipe(Schedule.intersect(Schedule.recurs(3)))
+
+/** Run `use` while a relay delivers `subscriptions`. */
+const withRelay = <S extends Subscription.Any, A, E, R>(
+  subscriptions: ReadonlyArray<S>,
+  use: Effect.Effect<A, E, R>
+): Effect.Effect<A, E, Exclude<R, Relay.Relay> | EventStore.EventStore | Outbox.Outbox | Subscription.Requirements<S>> =>
+  Effect.scoped(Effect.flatMap(
+    Layer.build(Relay.layer({ subscriptions, pollInterval: "50 millis", leaseTtl: "2 seconds" })),
+    (context) => Effect.provide(use, context)
+  ))
+
+const placeOrder = (customerId: string, sku: Sku, quantity: number) =>
+  Effect.flatMap(Effect.sync(() => OrderId.make(fresh("order"))), (orderId) =>
+    Effect.as(CommandHandler.execute(Order, orderId, "place", { customerId, lines: [{ sku, quantity }] }), orderId))
+
+export const suite = <E>(name: string, store: Layer.Layer<EventStore.EventStore | Outbox.Outbox, E>) =>
+  layer(Layer.provideMerge(CommandHandler.layer(), store), { timeout: 120_000, excludeTestServices: true })(
+    `Relay: ${name}`,
+    (it) => {
+      describe("delivery", () => {
+        it.effect("the seed scenario: orders are confirmed or rejected, eventually", () =>
+          Effect.gen(function*() {
+            const sku = Sku.make(fresh("sku"))
+            yield* CommandHandler.execute(Inventory, sku, "restock", { quantity: 3 })
+            // two orders of 2 against a stock of 3: whichever is reserved first is confirmed
+            const orders = [yield* placeOrder("c-1", sku, 2), yield* placeOrder("c-2", sku, 2)]
+            yield* withRelay([reserveStock(fresh("reserve")), confirmOrder(fresh("confirm"))], eventually(Effect.gen(function*() {
+              const states = yield* Effect.forEach(orders, (id) => Effect.map(CommandHandler.load(Order, id), (o) => o.state))
+              yield* expectEffect(() => {
+                expect(states.map((s) => s.status).sort()).toEqual(["confirmed", "rejected"])
+                expect(states.find((s) => s.status === "rejected")?.reason).toBe("insufficient stock")
+              })
+            })))
+            const stock = yield* CommandHandler.load(Inventory, sku)
+            expect([stock.state.available, stock.state.reserved]).toEqual([1, 2])
+          }))
+
+        it.effect("a handler failing twice then succeeding: retried, its effect applied once", () =>
+          Effect.gen(function*() {
+            const sku = Sku.make(fresh("sku"))
+            let calls = 0
+            const flaky = Subscription.make({
+              name: fresh("flaky"),
+              events: [Subscription.on(Inventory, "StockRestocked")],
+              retry: fastRetry,
+              partitions: 1,
+              handle: (event, envelope) =>
+                Effect.gen(function*() {
+                  if (envelope.aggregateId !== sku) return
+                  calls++
+                  // the effect: a command in the same database, committed with the checkpoint
+                  yield* CommandHandler.execute(Inventory, Sku.make(`${sku}-mirror`), "restock", { quantity: event.quantity })
+                  if (calls <= 2) return yield* Effect.fail("transient failure")
+                })
+            })
+            yield* CommandHandler.execute(Inventory, sku, "restock", { quantity: 7 })
+            yield* withRelay([flaky], eventually(Effect.gen(function*() {
+              const mirror = yield* CommandHandler.load(Inventory, Sku.make(`${sku}-mirror`))
+              yield* expectEffect(() => expect(calls).toBe(3))
+              yield* expectEffect(() => expect([mirror.version, mirror.state.available]).toEqual([1, 7]))
+            })))
+          }))
+
+        it.effect("a handler that always fails: dead letter, the aggregate parked, others delivered, redrive in order", () =>
+          Effect.gen(function*() {
+            const broken = Sku.make(fresh("broken"))
+            const healthy = Sku.make(fresh("healthy"))
+            const delivered: Array<string> = []
+            let fixed = false
+            const subscription = Subscription.make({
+              name: fresh("fragile"),
+              events: [Subscription.on(Inventory, "StockRestocked")],
+              retry: fastRetry,
+              partitions: 1,
+              handle: (event, envelope) =>
+                envelope.aggregateId === broken && event.quantity === 1 && !fixed
+                  ? Effect.fail(new Error("cannot handle quantity 1"))
+                  : Effect.sync(() => {
+                    if (envelope.aggregateId === broken || envelope.aggregateId === healthy) {
+                      delivered.push(`${envelope.aggregateId === broken ? "broken" : "healthy"}:${event.quantity}`)
+                    }
+                  })
+            })
+            yield* withRelay([subscription], Effect.gen(function*() {
+              const relay = yield* Relay.Relay
+              yield* CommandHandler.execute(Inventory, broken, "restock", { quantity: 1 })
+              yield* CommandHandler.execute(Inventory, broken, "restock", { quantity: 2 })
+              yield* CommandHandler.execute(Inventory, healthy, "restock", { quantity: 5 })
+              yield* CommandHandler.execute(Inventory, broken, "restock", { quantity: 3 })
+              const letters = yield* eventually(Effect.gen(function*() {
+                const letters = yield* relay.deadLetters({ subscription: subscription.name })
+                yield* expectEffect(() => {
+                  expect(letters.map((l) => [l.kind, l.version])).toEqual([["failed", 1], ["parked", 2], ["parked", 3]])
+                  expect(delivered).toEqual(["healthy:5"])
+                })
+                return letters
+              }))
+              expect(letters[0]!.attempts).toBe(4)
+              expect(letters[0]!.error).toContain("cannot handle quantity 1")
+              expect(letters.every((l) => l.aggregateId === broken)).toBe(true)
+              const byAggregate = yield* relay.deadLetters({ aggregateType: "Inventory", aggregateId: broken })
+              expect(byAggregate.length).toBe(3)
+              // still parked: a new event of the broken aggregate waits too
+              yield* CommandHandler.execute(Inventory, broken, "restock", { quantity: 4 })
+              yield* eventually(Effect.flatMap(relay.deadLetters({ subscription: subscription.name }), (l) =>
+                expectEffect(() => expect(l.length).toBe(4))))
+              fixed = true
+              const remaining = yield* relay.redrive(letters[0]!.id)
+              expect(remaining).toEqual([])
+              expect(delivered).toEqual(["healthy:5", "broken:1", "broken:2", "broken:3", "broken:4"])
+              // un-parked: later events flow again
+              yield* CommandHandler.execute(Inventory, broken, "restock", { quantity: 5 })
+              yield* eventually(expectEffect(() => expect(delivered.at(-1)).toBe("broken:5")))
+            }))
+          }))
+
+        it.effect("a redrive that fails again keeps the sequence parked; discard drops a dead letter", () =>
+          Effect.gen(function*() {
+            const sku = Sku.make(fresh("sku"))
+            const subscription = Subscription.make({
+              name: fresh("always-failing"),
+              events: [Subscription.on(Inventory, "StockRestocked")],
+              retry: Schedule.recurs(0),
+              partitions: 1,
+              handle: (_, envelope) => envelope.aggregateId === sku ? Effect.die("boom") : Effect.void
+            })
+            yield* withRelay([subscription], Effect.gen(function*() {
+              const relay = yield* Relay.Relay
+              yield* CommandHandler.execute(Inventory, sku, "restock", { quantity: 1 })
+              yield* CommandHandler.execute(Inventory, sku, "restock", { quantity: 2 })
+              const [head] = yield* eventually(Effect.flatMap(relay.deadLetters({ subscription: subscription.name }), (l) =>
+                Effect.as(expectEffect(() => expect(l.length).toBe(2)), l)))
+              const remaining = yield* relay.redrive(head!.id)
+              expect(remaining.map((l) => [l.kind, l.version, l.attempts, l.status])).toEqual([
+                ["failed", 1, 2, "open"],
+                ["parked", 2, 0, "open"]
+              ])
+              yield* relay.discard(head!.id)
+              expect((yield* relay.deadLetters({ subscription: subscription.name })).map((l) => l.version)).toEqual([2])
+              const missing = yield* Effect.flip(relay.discard("nope"))
+              expect(missing._tag).toBe("DeadLetterNotFound")
+            }))
+          }))
+
+        it.effect("a poison payload is dead-lettered at once, never retried", () =>
+          Effect.gen(function*() {
+            const store = yield* EventStore.EventStore
+            const sku = Sku.make(fresh("sku"))
+            let calls = 0
+            const subscription = Subscription.make({
+              name: fresh("poisoned"),
+              events: [Subscription.on(Inventory)],
+              partitions: 1,
+              handle: (_, envelope) => Effect.sync(() => envelope.aggregateId === sku && calls++)
+            })
+            const poison: DomainEvent.Unsaved = {
+              eventId: randomUUID(),
+              aggregateType: "Inventory",
+              aggregateId: sku,
+              version: 1,
+              eventType: "StockRestocked",
+              schemaVersion: 1,
+              payload: { _tag: "StockRestocked", sku, quantity: "lots" },
+              occurredAt: 0,
+              metadata: {}
+            }
+            yield* store.append({ aggregateType: "Inventory", aggregateId: sku, expectedVersion: 0, events: [poison] })
+            yield* withRelay([subscription], Effect.gen(function*() {
+              const relay = yield* Relay.Relay
+              const [letter] = yield* eventually(Effect.flatMap(relay.deadLetters({ subscription: subscription.name }), (l) =>
+                Effect.as(expectEffect(() => expect(l.length).toBe(1)), l)))
+              expect(letter).toMatchObject({ kind: "poison", attempts: 1, eventId: poison.eventId })
+              expect(letter!.error).toContain("quantity")
+              expect(calls).toBe(0)
+            }))
+          }))
+      })
+
+      describe("faults", () => {
+        it.effect("events committed while no relay runs are delivered when it starts", () =>
+          Effect.gen(function*() {
+            const sku = Sku.make(fresh("sku"))
+            yield* CommandHandler.execute(Inventory, sku, "restock", { quantity: 1 })
+            const orders = yield* Effect.forEach([1, 2, 3], () => placeOrder("c", sku, 1))
+            yield* withRelay([reserveStock(fresh("late")), confirmOrder(fresh("late-confirm"))], eventually(Effect.gen(function*() {
+              const statuses = yield* Effect.forEach(orders, (id) => Effect.map(CommandHandler.load(Order, id), (o) => o.state.status))
+              yield* expectEffect(() => expect([...statuses].sort()).toEqual(["confirmed", "rejected", "rejected"]))
+            })))
+          }))
+
+        it.effect("a delivery interrupted after its effect, before its commit, is applied once after restart", () =>
+          Effect.gen(function*() {
+            const sku = Sku.make(fresh("sku"))
+            const mirror = Sku.make(`${sku}-mirror`)
+            const name = fresh("interrupted")
+            let hang = true
+            const subscription = Subscription.make({
+              name,
+              events: [Subscription.on(Inventory, "StockRestocked")],
+              partitions: 1,
+              handle: (event, envelope) =>
+                envelope.aggregateId !== sku ? Effect.void : Effect.zipRight(
+                  CommandHandler.execute(Inventory, mirror, "restock", { quantity: event.quantity }),
+                  hang ? Effect.never : Effect.void
+                )
+            })
+            yield* CommandHandler.execute(Inventory, sku, "restock", { quantity: 4 })
+            // the first relay applies the effect, then hangs before committing; its scope closes
+            const first = yield* Effect.fork(withRelay([subscription], Effect.never))
+            yield* Effect.sleep("300 millis")
+            yield* Fiber.interrupt(first)
+            expect((yield* CommandHandler.load(Inventory, mirror)).version).toBe(0)
+            hang = false
+            yield* withRelay([subscription], eventually(Effect.flatMap(CommandHandler.load(Inventory, mirror), (m) =>
+              expectEffect(() => expect([m.version, m.state.available]).toEqual([1, 4])))))
+            // and it stays applied once
+            yield* Effect.sleep("200 millis")
+            expect((yield* CommandHandler.load(Inventory, mirror)).version).toBe(1)
+          }))
+
+        it.effect("pause holds delivery without moving checkpoints; resume catches up", () =>
+          Effect.gen(function*() {
+            const sku = Sku.make(fresh("sku"))
+            const seen: Array<number> = []
+            const subscription = Subscription.make({
+              name: fresh("pausable"),
+              events: [Subscription.on(Inventory, "StockRestocked")],
+              handle: (event, envelope) => Effect.sync(() => envelope.aggregateId === sku && seen.push(event.quantity))
+            })
+            yield* withRelay([subscription], Effect.gen(function*() {
+              const relay = yield* Relay.Relay
+              yield* relay.pause
+              yield* Effect.sleep("100 millis")
+              yield* CommandHandler.execute(Inventory, sku, "restock", { quantity: 1 })
+              yield* Effect.sleep("200 millis")
+              expect(seen).toEqual([])
+              yield* relay.resume
+              yield* eventually(expectEffect(() => expect(seen).toEqual([1])))
+            }))
+          }))
+      })
+
+      it.effect("sync subscriptions run in the command's transaction; their failure rolls it back", () =>
+        Effect.gen(function*() {
+          const sku = Sku.make(fresh("sku"))
+          const audit = Sku.make(`${sku}-audit`)
+          const sync = Subscription.make({
+            name: "audit",
+            mode: "sync",
+            events: [Subscription.on(Inventory, "StockRestocked")],
+            handle: (event, envelope): Effect.Effect<void, unknown, CommandHandler.CommandHandler> =>
+              envelope.aggregateId !== sku
+                ? Effect.void
+                : event.quantity > 100
+                ? Effect.fail("too much" as const)
+                : Effect.asVoid(CommandHandler.execute(Inventory, audit, "restock", { quantity: event.quantity }))
+          })
+          const store = yield* EventStore.EventStore
+          const handler = yield* CommandHandler.make({ subscriptions: [sync] }).pipe(
+            Effect.provideService(EventStore.EventStore, store),
+            Effect.provideService(CommandHandler.CommandHandler, yield* CommandHandler.CommandHandler)
+          )
+          yield* handler.execute(Inventory, sku, "restock", { quantity: 5 })
+          expect((yield* CommandHandler.load(Inventory, audit)).state.available).toBe(5)
+          const failed = yield* Effect.either(handler.execute(Inventory, sku, "restock", { quantity: 500 }))
+          expect(Either.isLeft(failed) && failed.left._tag).toBe("SubscriptionFailed")
+          expect((yield* CommandHandler.load(Inventory, sku)).version).toBe(1)
+          expect((yield* CommandHandler.load(Inventory, audit)).version).toBe(1)
+        }))
+    }
+  )
