@@ -1,6 +1,8 @@
 /**
  * The in-process wake-up: the command handler signals after each commit that appended events,
- * and the relay, waiting for new events, wakes at once instead of at its next poll.
+ * and the relay, waiting for new events, wakes at once instead of at its next poll. Commits made
+ * by other processes arrive as `wake` (e.g. from PostgreSQL LISTEN), which wakes the waiters
+ * without counting as a local commit, so a forwarder never echoes them back.
  *
  * @since 0.1.0
  */
@@ -11,13 +13,29 @@ import { Context, Deferred, type Duration, Effect, FiberId } from "effect"
  * @category models
  */
 export interface Service {
-  /** Wake everything waiting now. */
+  /** A local commit appended events: wake every waiter and every commit listener. */
   readonly notify: Effect.Effect<void>
+  /** Events were committed elsewhere: wake every waiter. */
+  readonly wake: Effect.Effect<void>
   /**
-   * A wait for the next notification: take it *before* looking for work, then await it if there
-   * was none, so a commit in between is never missed.
+   * A wait for the next wake-up: take it *before* looking for work, then await it if there was
+   * none, so a commit in between is never missed.
    */
   readonly next: Effect.Effect<Effect.Effect<void>>
+  /** A wait for the next local commit (taken before, awaited after, like `next`). */
+  readonly nextCommit: Effect.Effect<Effect.Effect<void>>
+}
+
+const makeLatch = () => {
+  let current = Deferred.unsafeMake<void>(FiberId.none)
+  return {
+    open: Effect.suspend(() => {
+      const previous = current
+      current = Deferred.unsafeMake<void>(FiberId.none)
+      return Deferred.succeed(previous, undefined)
+    }),
+    next: Effect.sync(() => Deferred.await(current))
+  }
 }
 
 /**
@@ -27,14 +45,13 @@ export interface Service {
  * @category constructors
  */
 export const unsafeMake = (): Service => {
-  let current = Deferred.unsafeMake<void>(FiberId.none)
+  const waiters = makeLatch()
+  const commits = makeLatch()
   return {
-    notify: Effect.suspend(() => {
-      const previous = current
-      current = Deferred.unsafeMake<void>(FiberId.none)
-      return Deferred.succeed(previous, undefined)
-    }),
-    next: Effect.sync(() => Deferred.await(current))
+    notify: Effect.zipRight(commits.open, waiters.open),
+    wake: Effect.asVoid(waiters.open),
+    next: waiters.next,
+    nextCommit: commits.next
   }
 }
 
