@@ -53,6 +53,8 @@ export interface Subscription<in out Event, out E, out R> {
   /** Aggregates are spread over this many partitions (by a hash of their id). */
   readonly partitions: number
   readonly handle: (event: Event, envelope: DomainEvent.Envelope<Event>) => Effect.Effect<void, E, R>
+  /** `projection`: a read model whose writes commit with the checkpoint (rebuilt by replay). */
+  readonly kind: "handler" | "projection"
 }
 
 /**
@@ -107,8 +109,25 @@ export const make = <const S extends ReadonlyArray<Source<any>>, E = never, R = 
   mode: options.mode ?? "async",
   retry: options.retry ?? defaultRetry,
   partitions: options.partitions ?? 4,
-  handle: options.handle
+  handle: options.handle,
+  kind: "handler"
 })
+
+/**
+ * A projection: an async subscription that maintains a read model in the same database. Its
+ * writes (made through the ambient transaction, e.g. with the `SqlClient`) commit together with
+ * the relay's checkpoint, so each event is applied exactly once.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const projection = <const S extends ReadonlyArray<Source<any>>, E = never, R = never>(options: {
+  readonly name: string
+  readonly events: S
+  readonly handle: (event: EventOf<S[number]>, envelope: DomainEvent.Envelope<EventOf<S[number]>>) => Effect.Effect<void, E, R>
+  readonly retry?: Schedule.Schedule<unknown, unknown>
+  readonly partitions?: number
+}): Subscription<EventOf<S[number]>, E, R> => ({ ...make({ ...options, mode: "async" }), kind: "projection" })
 
 /**
  * Whether a subscription handles a stored event.

@@ -16,6 +16,8 @@ export * as EventStore from "./EventStore.js"
 /** @since 0.1.0 */
 export * as IdGenerator from "./IdGenerator.js"
 /** @since 0.1.0 */
+export * as Inbox from "./Inbox.js"
+/** @since 0.1.0 */
 export * as MemoryEventStore from "./memory/MemoryEventStore.js"
 /** @since 0.1.0 */
 export * as CommitSignal from "./CommitSignal.js"
