@@ -190,8 +190,11 @@ export const runPg = (url: () => Promise<string>) => async (): Promise<ReadonlyA
   const figures: Array<Figure> = []
   for (const [name, callers] of [["command.pg.c1", 1], ["command.pg.c8", 8]] as const) {
     const raw = await rawPg(await url(), callers)
+    const groupCommit = process.env["BENCH_PG_GROUP_COMMIT"]
     const layer = CommandHandler.layer().pipe(
-      Layer.provideMerge(SqlEventStore.layer()),
+      Layer.provideMerge(SqlEventStore.layer(
+        groupCommit === undefined ? {} : groupCommit === "off" ? { groupCommit: false } : { groupCommit: { concurrency: Number(groupCommit) } }
+      )),
       Layer.provideMerge(PgClient.layer({ url: Redacted.make(await url()), maxConnections: callers }))
     )
     const lib = await Effect.runPromise(library(layer, callers))

@@ -260,8 +260,8 @@ export const make = <S extends Subscription.Any = never>(
       command: K,
       input: Aggregate.Input<A, K>,
       options: ExecuteOptions
-    ): Effect.Effect<Result<A>, ExecuteError<A, K>> =>
-      store.withTransaction(Effect.gen(function*() {
+    ): Effect.Effect<Result<A>, ExecuteError<A, K>> => {
+      const body = Effect.gen(function*() {
         const key = options.idempotencyKey
         let print = ""
         if (key !== undefined) {
@@ -337,7 +337,17 @@ export const make = <S extends Subscription.Any = never>(
           })
         }
         return { aggregateId: id, state: decision.state, version, events, replayed: false }
-      })) as Effect.Effect<Result<A>, ExecuteError<A, K>>
+      })
+      // only the append writes, and the store appends atomically on its own: no transaction needed
+      // (the expected version still guards against concurrent writers). Inside a caller's
+      // transaction the command keeps its savepoint, so a failure never aborts the caller's work.
+      const canRunAlone = store.atomicAppend === true && options.idempotencyKey === undefined &&
+        syncSubscriptions.length === 0
+      return (canRunAlone
+        ? Effect.flatMap(store.inTransaction ?? Effect.succeed(true), (inside) =>
+          inside ? store.withTransaction(body) : body)
+        : store.withTransaction(body)) as Effect.Effect<Result<A>, ExecuteError<A, K>>
+    }
 
     const execute: Service["execute"] = (aggregate, id, command, input, options = {}) => {
       const once = executeOnce(aggregate, id, command, input, options)

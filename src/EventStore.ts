@@ -213,6 +213,14 @@ export interface Service {
     record: IdempotencyRecord
   ) => Effect.Effect<void, ConcurrencyConflict | EventStoreError>
   /**
+   * True when `append` outside a transaction is atomic on its own and cheaper than an explicit
+   * transaction (one statement on PostgreSQL): a command that writes nothing else then runs
+   * without one, relying on the expected version alone.
+   */
+  readonly atomicAppend?: boolean
+  /** Whether the current fiber runs inside one of this store's transactions. */
+  readonly inTransaction?: Effect.Effect<boolean>
+  /**
    * Run an effect in one transaction: everything it writes through this store commits together,
    * or nothing does (on failure, defect or interruption). Nested calls are savepoints.
    */

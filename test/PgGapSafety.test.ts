@@ -48,25 +48,32 @@ describe("PostgreSQL gap safety", () => {
       )
 
       const seen: Array<EventStore.LoggedEvent> = []
+      // The horizon (pg_snapshot_xmin) is cluster-wide: transactions elsewhere on the server can
+      // hold it below the last commits for a moment, so an empty page does not mean "all read".
+      // Read until every committed event has been seen (or a deadline), then a little longer to
+      // catch anything delivered twice.
       const reader = Effect.gen(function*() {
         let cursor = EventStore.logStart
-        let done = false
+        let deadline = Infinity
         while (true) {
           const page = yield* store.readAll(cursor, 1000)
           if (page.length > 0) {
             seen.push(...page)
             cursor = EventStore.cursorOf(page[page.length - 1]!)
-          } else if (done) {
-            return
-          } else {
-            yield* Effect.sleep("2 millis")
+            continue
           }
-          done = committed.size >= TARGET_EVENTS && (yield* Ref.get(writersDone))
+          if (yield* Ref.get(writersDone)) {
+            if (seen.length >= committed.size && deadline === Infinity) deadline = Date.now() + 300
+            if (Date.now() > deadline || deadline === Infinity && Date.now() > (yield* Ref.get(doneAt)) + 30_000) return
+          }
+          yield* Effect.sleep("2 millis")
         }
       })
+      const doneAt = yield* Ref.make(Infinity)
       const writersDone = yield* Ref.make(false)
       yield* Effect.all([
         Effect.forEach(Array.from({ length: WRITERS }), () => writer, { concurrency: "unbounded", discard: true }).pipe(
+          Effect.zipRight(Ref.set(doneAt, Date.now())),
           Effect.zipRight(Ref.set(writersDone, true))
         ),
         reader

@@ -15,6 +15,7 @@ import {
   ConcurrencyConflict,
   EventStore,
   EventStoreError,
+  type AppendRequest,
   type LogFilter,
   type LoggedEvent,
   type Service,
@@ -207,7 +208,16 @@ export const make = (options: Options = {}): Effect.Effect<Service, never, SqlCl
           restore(Effect.provideService(Effect.mapError(self, (error) => new CallerFailure(error)), SqlClient.TransactionConnection, [conn, 0]))
         )
         if (Exit.isSuccess(exit)) {
-          yield* conn.execute("COMMIT", [], undefined)
+          const committed = yield* conn.executeRaw("COMMIT", [])
+          // PostgreSQL answers COMMIT in an aborted transaction (a statement failed and was caught)
+          // with ROLLBACK, not an error: report it, never as a success
+          if ((committed as { readonly command?: unknown } | undefined)?.command === "ROLLBACK") {
+            return yield* Effect.fail(
+              new CallerFailure(
+                new EventStoreError({ reason: "Unknown", detail: "the database rolled the transaction back at commit" })
+              )
+            )
+          }
           return exit.value
         }
         yield* Effect.ignore(conn.execute("ROLLBACK", [], undefined))
@@ -247,7 +257,7 @@ export const make = (options: Options = {}): Effect.Effect<Service, never, SqlCl
         ? toTransactionFailure<any, any, any>(sql.withTransaction(Effect.mapError(self, (error) => new CallerFailure(error))))
         : grouped(self))
 
-  const service: Service = {
+  const reads = {
     readStream: (aggregateType, aggregateId, afterVersion) =>
       Effect.map(
         query<EventRow>(selectStream, [aggregateType, aggregateId, afterVersion], "read stream"),
@@ -260,25 +270,13 @@ export const make = (options: Options = {}): Effect.Effect<Service, never, SqlCl
           rows.length === 0
             ? Option.none()
             : Option.some({ version: Dialect.readNumber(rows[0]!.version), state: Dialect.readJson(rows[0]!.state) })
-      ),
-    append: (request) =>
-      Effect.gen(function*() {
-        const params: Array<unknown> = []
-        const hash = streamHash(request.aggregateId)
-        for (const event of request.events) {
-          params.push(
-            event.eventId,
-            event.aggregateType,
-            event.aggregateId,
-            event.version,
-            event.eventType,
-            event.schemaVersion,
-            JSON.stringify(event.payload),
-            JSON.stringify(event.metadata),
-            event.occurredAt,
-            hash
-          )
-        }
+      )
+  } satisfies Partial<Service>
+
+  /** Inside a transaction: the events, then the state row; a version clash undoes our part. */
+  const appendInTransaction = (request: AppendRequest) =>
+    Effect.gen(function*() {
+        const params = appendParams(request)
         const inserted = request.events.length === 0
           ? []
           : yield* query<{ position: number | string; version: number }>(
@@ -304,9 +302,94 @@ export const make = (options: Options = {}): Effect.Effect<Service, never, SqlCl
             "write state"
           )
         }
-        const positions = new Map(inserted.map((row) => [Dialect.readNumber(row.version), Dialect.readNumber(row.position)]))
-        return request.events.map((event): DomainEvent.Stored => ({ ...event, position: positions.get(event.version)! }))
-      }),
+        return withPositions(request, inserted)
+      })
+
+  const appendParams = (request: AppendRequest): Array<unknown> => {
+    const params: Array<unknown> = []
+    const hash = streamHash(request.aggregateId)
+    for (const event of request.events) {
+      params.push(
+        event.eventId,
+        event.aggregateType,
+        event.aggregateId,
+        event.version,
+        event.eventType,
+        event.schemaVersion,
+        JSON.stringify(event.payload),
+        JSON.stringify(event.metadata),
+        event.occurredAt,
+        hash
+      )
+    }
+    return params
+  }
+
+  const withPositions = (
+    request: AppendRequest,
+    inserted: ReadonlyArray<{ readonly position: number | string; readonly version: number }>
+  ): ReadonlyArray<DomainEvent.Stored> => {
+    const positions = new Map(inserted.map((row) => [Dialect.readNumber(row.version), Dialect.readNumber(row.position)]))
+    return request.events.map((event): DomainEvent.Stored => ({ ...event, position: positions.get(event.version)! }))
+  }
+
+  /**
+   * PostgreSQL, outside a transaction: events and state row in one statement (a data-modifying
+   * CTE), atomic on its own; a version clash fails the whole statement, so nothing is written.
+   */
+  const appendAtomicallySql = new Map<string, string>()
+  const appendAtomically = (request: AppendRequest) => {
+    const count = request.events.length
+    const key = `${count}:${request.state !== undefined}`
+    let text = appendAtomicallySql.get(key)
+    if (text === undefined) {
+      const rows = Array.from({ length: count }, (_, i) => {
+        const b = i * 10
+        return `($${b + 1}, $${b + 2}, $${b + 3}, $${b + 4}, $${b + 5}, $${b + 6}, $${b + 7}::jsonb, $${b + 8}::jsonb, $${b + 9}, $${b + 10})`
+      })
+      const s = count * 10
+      const state = request.state === undefined ? "" : `, state AS (
+        INSERT INTO effect_ddd_states (aggregate_type, aggregate_id, version, state)
+        VALUES ($${s + 1}, $${s + 2}, $${s + 3}, $${s + 4}::jsonb)
+        ON CONFLICT (aggregate_type, aggregate_id) DO UPDATE SET version = excluded.version, state = excluded.state)`
+      text = `WITH inserted AS (INSERT INTO effect_ddd_events
+        (event_id, aggregate_type, aggregate_id, version, event_type, schema_version, payload, metadata, occurred_at, stream_hash)
+        VALUES ${rows.join(", ")} RETURNING position, version)${state}
+        SELECT position, version FROM inserted`
+      appendAtomicallySql.set(key, text)
+    }
+    const params = appendParams(request)
+    if (request.state !== undefined) {
+      params.push(request.aggregateType, request.aggregateId, request.state.version, JSON.stringify(request.state.state))
+    }
+    return sql.unsafe<{ position: number | string; version: number }>(text, params as Array<any>).pipe(
+      Effect.catchAll((error): Effect.Effect<never, ConcurrencyConflict | EventStoreError> =>
+        Dialect.isUniqueViolation(error) &&
+          (error.cause as { readonly constraint?: unknown } | undefined)?.constraint === "effect_ddd_events_stream"
+          ? Effect.fail(
+            new ConcurrencyConflict({
+              aggregateType: request.aggregateType,
+              aggregateId: request.aggregateId,
+              expectedVersion: request.expectedVersion
+            })
+          )
+          : Effect.fail(toStoreError(error, `append events: ${String((error.cause as Error | undefined)?.message ?? error.message)}`))
+      ),
+      Effect.map((inserted) => withPositions(request, inserted))
+    )
+  }
+
+  const service: Service = {
+    ...reads,
+    atomicAppend: dialect === "pg",
+    inTransaction: Effect.map(Effect.serviceOption(SqlClient.TransactionConnection), Option.isSome),
+    append: (request) =>
+      Effect.flatMap(Effect.serviceOption(SqlClient.TransactionConnection), (tx) =>
+        Option.isSome(tx)
+          ? appendInTransaction(request)
+          : dialect === "pg"
+          ? appendAtomically(request)
+          : withTransaction(appendInTransaction(request))),
     readAll: (after, limit, filter) => {
       const log = logQuery(filter)
       // SQLite binds positionally in text order: the LIMIT comes after the filter's parameters
