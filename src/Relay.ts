@@ -311,6 +311,9 @@ export const make = <S extends Subscription.Any>(
           }
           yield* deliverAll(events, parked)
           cursor = cursorAfter(events)
+          // handlers' commands committed with the batch (their own notify came before that commit):
+          // wake whoever waits for their events
+          yield* signal.notify
           // let timers and I/O run between batches (a synchronous driver never yields on its own)
           yield* Effect.sleep(Duration.zero)
         }
