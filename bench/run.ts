@@ -11,6 +11,7 @@ import pg from "pg"
 import { type Postgres, redact, startPostgres } from "../test/support/cluster.js"
 import * as command from "./command.js"
 import * as core from "./core.js"
+import * as relay from "./relay.js"
 import { type Figure, printTable, save } from "./report.js"
 
 /** The PostgreSQL server: started (or taken from DATABASE_URL) on the first call only. */
@@ -93,7 +94,12 @@ const server = (() => {
 const suites: ReadonlyArray<readonly [string, () => Promise<ReadonlyArray<Figure>> | ReadonlyArray<Figure>]> = [
   ["core", core.run],
   ["command.sqlite", command.runSqlite],
-  ["command.pg", command.runPg(server.freshDatabase)]
+  ["command.pg", command.runPg(server.freshDatabase)],
+  ["relay.sqlite", relay.runSqlite],
+  ["relay.pg", relay.runPg(server.freshDatabase)],
+  ["latency", relay.runLatency(server.freshDatabase)],
+  // 1,000,000 events by default; BENCH_DRAIN_EVENTS scales it down
+  ["relay.sqlite.drain1m", relay.runDrain]
 ]
 
 const filters = process.argv.slice(2)
