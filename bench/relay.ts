@@ -10,13 +10,18 @@
  * - `latency.inproc.p50` / `.p99`: SQLite, one process, relay idle: from `execute` returning to
  *   the handler being called. Baseline: a raw commit, a microtask wake-up and the page read.
  * - `latency.pg.xproc.p50` / `.p99`: PostgreSQL, writer and relay in two processes
- *   (`bench/support/relayProcess.ts`). Baseline: a raw writer and a raw reader on two connections
- *   doing the same wake-up (LISTEN/NOTIFY, or 10 ms polling when `PgWakeup` is not available).
+ *   (`bench/support/relayProcess.ts`), woken by `PgWakeup` (LISTEN/NOTIFY); `BENCH_XPROC_WAKEUP=0`
+ *   measures polling alone (every 10 ms) instead. Baseline: a raw writer and a raw reader on two
+ *   connections doing the same wake-up (a `pg_notify` after the commit, or the same polling).
  * - `relay.sqlite.drain1m.rss` / `.seconds`: drain a 1,000,000-event backlog in a fresh process
  *   (`bench/support/drainProcess.ts`), RSS sampled during the drain. `BENCH_DRAIN_EVENTS` scales
  *   it down. Baseline: the raw better-sqlite3 page loop in a fresh process.
  *
- * Pre-filling is never timed.
+ * Pre-filling is never timed. Knobs: `BENCH_RELAY_EVENTS` (200,000) and `BENCH_PG_RELAY_EVENTS`
+ * size the throughput backlogs, `BENCH_LATENCY_SAMPLES` (1,000), `BENCH_DRAIN_EVENTS` (1,000,000),
+ * `BENCH_DRAIN_TIMEOUT` (150 s: a drain still running then is reported as timed out, its seconds
+ * extrapolated linearly). `npm run bench -- relay.sqlite.noop` runs the SQLite throughput group
+ * alone (`relay.sqlite` also matches the drain1m group).
  */
 import { SqlClient } from "@effect/sql"
 import { PgClient } from "@effect/sql-pg"
@@ -24,8 +29,7 @@ import { SqliteClient } from "@effect/sql-sqlite-node"
 import Database from "better-sqlite3"
 import { Deferred, Effect, Exit, Layer, Redacted } from "effect"
 import { CommandHandler, type DomainEvent, EventStore, Outbox, Relay, Subscription } from "effect-ddd"
-import * as Sql from "effect-ddd/sql"
-import { Migrations, SqlEventStore } from "effect-ddd/sql"
+import { Migrations, PgWakeup, SqlEventStore } from "effect-ddd/sql"
 import { fork } from "node:child_process"
 import { mkdtempSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
@@ -49,6 +53,8 @@ const PG_RELAY_EVENTS = envNumber("BENCH_PG_RELAY_EVENTS", RELAY_EVENTS)
 /** The drain1m backlog. */
 const DRAIN_EVENTS = envNumber("BENCH_DRAIN_EVENTS", 1_000_000)
 const LATENCY_SAMPLES = envNumber("BENCH_LATENCY_SAMPLES", 1000)
+/** 0: the cross-process relay polls every 10 ms instead of being woken by PgWakeup. */
+const XPROC_WAKEUP = envNumber("BENCH_XPROC_WAKEUP", 1) !== 0
 const PAGE = 500
 
 const log = (message: string) => console.error(`  ${message}`)
@@ -199,7 +205,7 @@ export const timeRelay = (
       }))
       if (options.timeout === undefined) yield* Deferred.await(done)
       else {
-        // the clock is checked, not a timer: with SQLite the relay may not let timers run
+        // the deadline is checked against the clock; the sleep only hands the thread to the relay
         const deadline = start + options.timeout * 1000
         while (!(yield* Deferred.isDone(done))) {
           if (performance.now() > deadline) {
@@ -378,6 +384,17 @@ const percentile = (samples: ReadonlyArray<number>, p: number) => {
 
 const WARMUP = 50
 
+/** `promise`, or a failure after `ms` milliseconds. */
+const within = <A>(promise: Promise<A>, ms: number, what: string): Promise<A> => {
+  let timer: NodeJS.Timeout | undefined
+  return Promise.race([
+    promise,
+    new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(what)), ms)
+    })
+  ]).finally(() => clearTimeout(timer))
+}
+
 /** A subscription calling `arrived(aggregateId, at)` for each event of a `lat-*` aggregate. */
 export const probe = (name: string, arrived: (aggregateId: string, at: number) => void) =>
   Subscription.make({
@@ -488,27 +505,18 @@ export const runLatency = (freshDatabase: () => Promise<string>) => async (): Pr
   } finally {
     rmSync(dir, { recursive: true, force: true })
   }
-  const wakeup = pgWakeupLayer() !== undefined
+  const wakeup = XPROC_WAKEUP
   const raw = await xprocRaw(await freshDatabase(), wakeup)
   const lib = await xprocLibrary(await freshDatabase(), wakeup)
-  const how = wakeup ? "LISTEN/NOTIFY (PgWakeup)" : "polling every 10 ms (no PgWakeup)"
+  const how = wakeup ? "LISTEN/NOTIFY (PgWakeup)" : "polling every 10 ms"
   log(`latency.pg.xproc (${how}): p50 ${percentile(lib, 50).toFixed(3)} p99 ${percentile(lib, 99).toFixed(3)} ms ` +
     `vs raw p50 ${percentile(raw, 50).toFixed(3)} p99 ${percentile(raw, 99).toFixed(3)} ms`)
+  const note = `no target (${how})`
   figures.push(
-    figure("latency.pg.xproc.p50", percentile(lib, 50), "ms", percentile(raw, 50), wakeup ? "LISTEN/NOTIFY" : "polling 10 ms"),
-    figure("latency.pg.xproc.p99", percentile(lib, 99), "ms", percentile(raw, 99), wakeup ? "LISTEN/NOTIFY" : "polling 10 ms")
+    figure("latency.pg.xproc.p50", percentile(lib, 50), "ms", percentile(raw, 50), note),
+    figure("latency.pg.xproc.p99", percentile(lib, 99), "ms", percentile(raw, 99), note)
   )
   return figures
-}
-
-/**
- * `PgWakeup.layer()` when `effect-ddd/sql` has it (it is being added): the cross-process wake-up.
- * Without it, the relay process polls every 10 ms.
- */
-export const pgWakeupLayer = (): Layer.Layer<never, never, PgClient.PgClient> | undefined => {
-  const wakeup = (Sql as { readonly PgWakeup?: { readonly layer?: () => Layer.Layer<never, never, PgClient.PgClient> } })
-    .PgWakeup
-  return wakeup?.layer?.()
 }
 
 /** The library across processes: this process executes, `support/relayProcess.ts` runs the relay. */
@@ -536,16 +544,20 @@ const xprocLibrary = async (url: string, wakeup: boolean) => {
         }
       })
     })
-    await ready
+    await within(ready, 60_000, "the relay process did not start in 60 s")
     // the child's clock minus ours: the ping with the shortest round trip, halfway
     let offset = 0
     let best = Infinity
     for (let i = 0; i < 50; i++) {
       const t1 = now()
-      const answer = await new Promise<{ t1: number; t2: number }>((resolve) => {
-        pong = resolve
-        child.send({ type: "ping", t1 })
-      })
+      const answer = await within(
+        new Promise<{ t1: number; t2: number }>((resolve) => {
+          pong = resolve
+          child.send({ type: "ping", t1 })
+        }),
+        10_000,
+        "the relay process did not answer a ping in 10 s"
+      )
       const t3 = now()
       if (t3 - t1 < best) {
         best = t3 - t1
@@ -580,12 +592,12 @@ export type RelayMessage =
   | { readonly type: "pong"; readonly t1: number; readonly t2: number }
   | { readonly type: "handled"; readonly id: string; readonly at: number }
 
+/** The command side on PostgreSQL; with `wakeup`, its commits are forwarded by PgWakeup. */
 const commandsOnPg = (url: string, wakeup: boolean) => {
   const client = PgClient.layer({ url: Redacted.make(url), maxConnections: 4 })
-  const wake = pgWakeupLayer()
   return CommandHandler.layer().pipe(
     Layer.provideMerge(SqlEventStore.layer()),
-    Layer.provideMerge(wakeup && wake !== undefined ? Layer.provideMerge(wake, client) : client)
+    Layer.provideMerge(wakeup ? Layer.provideMerge(PgWakeup.layer(), client) : client)
   )
 }
 
@@ -646,13 +658,7 @@ const xprocRaw = async (url: string, notify: boolean) => {
       await writer.query("COMMIT")
       const returned = now()
       if (notify) void writer.query("SELECT pg_notify('raw_events', 'x')")
-      let timer: NodeJS.Timeout | undefined
-      const at = await Promise.race([
-        arrival,
-        new Promise<never>((_, reject) => {
-          timer = setTimeout(() => reject(new Error(`raw pg latency: sample ${i} not read in 10 s`)), 10_000)
-        })
-      ]).finally(() => clearTimeout(timer))
+      const at = await within(arrival, 10_000, `raw pg latency: sample ${i} not read in 10 s`)
       if (i >= WARMUP) samples.push(at - returned)
       await new Promise((resolve) => setTimeout(resolve, 5))
     }
@@ -704,7 +710,7 @@ export const runDrain = async (): Promise<ReadonlyArray<Figure>> => {
     const raw = await drainInProcess(file, "raw", total)
     const lib = await drainInProcess(file, "relay", total)
     const scale = total === 1_000_000 ? "" : ` (${total} events)`
-    const incomplete = lib.complete ? "" : `; TIMED OUT: ${lib.delivered} of ${total} delivered in ${lib.seconds.toFixed(1)} s`
+    const incomplete = lib.complete ? "" : `; timed out: ${lib.delivered} of ${total} in ${lib.seconds.toFixed(0)} s`
     const seconds = lib.complete ? lib.seconds : (lib.seconds * total) / Math.max(1, lib.delivered)
     log(`relay.sqlite.drain1m${scale}: ${seconds.toFixed(1)} s, +${lib.rssMb.toFixed(1)} MB RSS vs raw ` +
       `${raw.seconds.toFixed(1)} s, +${raw.rssMb.toFixed(1)} MB${incomplete}`)
@@ -715,7 +721,7 @@ export const runDrain = async (): Promise<ReadonlyArray<Figure>> => {
         seconds,
         "s",
         raw.seconds,
-        `<= 20 s${scale}${lib.complete ? "" : "; extrapolated linearly (a lower bound)"}${incomplete}`
+        `<= 20 s${scale}${incomplete}${lib.complete ? "" : ", extrapolated linearly"}`
       )
     ]
   } finally {

@@ -3,13 +3,14 @@
  * relay on PostgreSQL with the probe subscription and reports each `lat-*` event to the parent,
  * with the time the handler was called (`now()`, calibrated by ping/pong).
  *
- * Env: RELAY_DATABASE_URL; RELAY_WAKEUP=1 to add `PgWakeup` (LISTEN/NOTIFY), else it polls every 10 ms.
+ * Env: RELAY_DATABASE_URL; RELAY_WAKEUP=1 to add `PgWakeup` (LISTEN/NOTIFY, polling every second
+ * as the fallback), else it polls every 10 ms.
  */
 import { PgClient } from "@effect/sql-pg"
 import { Effect, Layer, Redacted } from "effect"
 import { Relay } from "effect-ddd"
-import { SqlEventStore } from "effect-ddd/sql"
-import { now, pgWakeupLayer, probe, type RelayMessage } from "../relay.js"
+import { PgWakeup, SqlEventStore } from "effect-ddd/sql"
+import { now, probe, type RelayMessage } from "../relay.js"
 
 const url = process.env["RELAY_DATABASE_URL"]
 if (url === undefined || process.send === undefined) throw new Error("relayProcess.ts is started by bench/relay.ts")
@@ -21,13 +22,13 @@ process.on("message", (message: { readonly type: string; readonly t1: number }) 
 process.on("disconnect", () => process.exit(0))
 
 const client = PgClient.layer({ url: Redacted.make(url), maxConnections: 4 })
-const wakeup = process.env["RELAY_WAKEUP"] === "1" ? pgWakeupLayer() : undefined
+const wakeup = process.env["RELAY_WAKEUP"] === "1"
 const relay = Relay.layer({
   subscriptions: [probe("latency", (id, at) => send({ type: "handled", id, at }))],
-  pollInterval: wakeup === undefined ? "10 millis" : "1 second"
+  pollInterval: wakeup ? "1 second" : "10 millis"
 }).pipe(
   Layer.provideMerge(SqlEventStore.layer()),
-  Layer.provideMerge(wakeup === undefined ? client : Layer.provideMerge(wakeup, client))
+  Layer.provideMerge(wakeup ? Layer.provideMerge(PgWakeup.layer(), client) : client)
 )
 
 Effect.runFork(Effect.scoped(Effect.gen(function*() {
