@@ -185,15 +185,15 @@ export const encodePayload = <A extends Aggregate.Any>(
   encodeValue(aggregate, `event ${event._tag}`, aggregate.events, event)
 
 /**
- * Upcast a stored payload to the current schema version and decode it.
+ * Upcast a stored payload to the current schema version and decode it, as an `Either` (no effect: the relay's hot path).
  *
  * @since 0.1.0
  * @category combinators
  */
-export const decodeStored = <A extends Aggregate.Any>(
+export const decodeStoredEither = <A extends Aggregate.Any>(
   aggregate: A,
   stored: Stored
-): Effect.Effect<Envelope<Aggregate.Event<A>>, EventDecodeError> => {
+): Either.Either<Envelope<Aggregate.Event<A>>, EventDecodeError> => {
   const fail = (detail: string) =>
     new EventDecodeError({
       eventId: stored.eventId,
@@ -209,17 +209,17 @@ export const decodeStored = <A extends Aggregate.Any>(
     const current = Aggregate.schemaVersion(aggregate, stored.eventType)
     for (let v = stored.schemaVersion; v < current; v++) {
       const upcast = upcasters[v]
-      if (upcast === undefined) return Effect.fail(fail(`no upcaster from schema version ${v}`))
+      if (upcast === undefined) return Either.left(fail(`no upcaster from schema version ${v}`))
       try {
         payload = upcast(payload)
       } catch (cause) {
-        return Effect.fail(fail(`upcaster from version ${v} failed: ${String(cause)}`))
+        return Either.left(fail(`upcaster from version ${v} failed: ${String(cause)}`))
       }
     }
   }
   const decoded = decodeValue(aggregate.events, payload)
-  if (Either.isLeft(decoded)) return Effect.fail(fail(decoded.left))
-  return Effect.succeed({
+  if (Either.isLeft(decoded)) return Either.left(fail(decoded.left))
+  return Either.right({
     eventId: stored.eventId,
     position: stored.position,
     aggregateType: stored.aggregateType,
@@ -232,3 +232,14 @@ export const decodeStored = <A extends Aggregate.Any>(
     metadata: stored.metadata
   })
 }
+
+/**
+ * Upcast a stored payload to the current schema version and decode it.
+ *
+ * @since 0.1.0
+ * @category combinators
+ */
+export const decodeStored = <A extends Aggregate.Any>(
+  aggregate: A,
+  stored: Stored
+): Effect.Effect<Envelope<Aggregate.Event<A>>, EventDecodeError> => decodeStoredEither(aggregate, stored)
