@@ -100,6 +100,21 @@ export interface DeadLetterFilter {
 }
 
 /**
+ * A message a process manager scheduled for one of its instances, delivered once `dueAt` has
+ * passed.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Deadline {
+  readonly processManager: string
+  readonly instanceId: string
+  readonly name: string
+  /** Epoch milliseconds. */
+  readonly dueAt: number
+}
+
+/**
  * @since 0.1.0
  * @category models
  */
@@ -145,6 +160,25 @@ export interface Service {
    * whose effects are outside the database, or that must be idempotent on their own).
    */
   readonly markProcessed: (consumer: string, eventId: string) => Effect.Effect<boolean, EventStoreError>
+  /** Replace the pending deadlines of a process manager's instance (none: cancel them all). */
+  readonly setDeadlines: (
+    processManager: string,
+    instanceId: string,
+    deadlines: ReadonlyArray<{ readonly name: string; readonly dueAt: number }>
+  ) => Effect.Effect<void, EventStoreError>
+  /** At most `limit` deadlines of a process manager due at `now` or earlier, earliest first. */
+  readonly dueDeadlines: (
+    processManager: string,
+    now: number,
+    limit: number
+  ) => Effect.Effect<ReadonlyArray<Deadline>, EventStoreError>
+  /** When the next deadline of a process manager is due, if any. */
+  readonly nextDeadline: (processManager: string) => Effect.Effect<Option.Option<number>, EventStoreError>
+  /**
+   * Remove a deadline before delivering it: false when it is gone or was rescheduled (another
+   * process delivered it, or its instance changed it), so it is delivered once.
+   */
+  readonly claimDeadline: (deadline: Deadline) => Effect.Effect<boolean, EventStoreError>
 }
 
 /**

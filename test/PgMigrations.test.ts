@@ -37,6 +37,7 @@ const expectedApplied = Migrations.names.map((name) => {
 const expectedTables = [
   "effect_ddd_checkpoints",
   "effect_ddd_dead_letters",
+  "effect_ddd_deadlines",
   "effect_ddd_events",
   "effect_ddd_idempotency",
   "effect_ddd_inbox",
@@ -52,7 +53,7 @@ describe("PostgreSQL migrations", () => {
       yield* Effect.gen(function*() {
         const first = yield* Migrations.run
         expect(first).toEqual(expectedApplied)
-        expect(Migrations.names).toEqual(["0001_events", "0002_states", "0003_idempotency", "0004_outbox"])
+        expect(Migrations.names).toEqual(["0001_events", "0002_states", "0003_idempotency", "0004_outbox", "0005_deadlines"])
 
         const state = yield* recorded
         // compared like test/SqliteEventStore.test.ts: the recorded names drop the numeric prefix

@@ -20,22 +20,23 @@ suite("SQLite", stores(SqliteClient.layer({ filename: tempFile() })))
 suite("PostgreSQL", stores(pgClient("outbox")))
 
 describe("SqlOutbox migration", () => {
-  it.effect("0004_outbox is one of the library's migrations and creates the outbox tables", () =>
+  it.effect("0004_outbox and 0005_deadlines are the library's last migrations and create their tables", () =>
     Effect.gen(function*() {
-      expect(Migrations.names).toContain("0004_outbox")
-      expect(Migrations.names.indexOf("0004_outbox")).toBe(Migrations.names.length - 1)
+      expect(Migrations.names.slice(-2)).toEqual(["0004_outbox", "0005_deadlines"])
       yield* Migrations.run
       const sql = yield* SqlClient.SqlClient
       const tables = yield* sql<{ name: string }>`
         SELECT name FROM sqlite_master WHERE type = 'table' AND name IN
-        ('effect_ddd_checkpoints', 'effect_ddd_leases', 'effect_ddd_dead_letters', 'effect_ddd_inbox') ORDER BY name`
+        ('effect_ddd_checkpoints', 'effect_ddd_leases', 'effect_ddd_dead_letters', 'effect_ddd_inbox',
+        'effect_ddd_deadlines') ORDER BY name`
       expect(tables.map((t) => t.name)).toEqual([
         "effect_ddd_checkpoints",
         "effect_ddd_dead_letters",
+        "effect_ddd_deadlines",
         "effect_ddd_inbox",
         "effect_ddd_leases"
       ])
       const applied = yield* sql<{ name: string }>`SELECT name FROM effect_ddd_migrations ORDER BY migration_id`
-      expect(applied.map((r) => r.name)).toContain("outbox")
+      expect(applied.map((r) => r.name).slice(-2)).toEqual(["outbox", "deadlines"])
     }).pipe(Effect.provide(SqliteClient.layer({ filename: tempFile() }))))
 })

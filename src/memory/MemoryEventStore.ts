@@ -31,6 +31,8 @@ interface Tables {
   readonly leases: HashMap.HashMap<string, Outbox.Lease>
   readonly deadLetters: HashMap.HashMap<string, Outbox.DeadLetter>
   readonly inbox: HashSet.HashSet<string>
+  /** By process manager, then `instanceId\u0000name`. */
+  readonly deadlines: HashMap.HashMap<string, HashMap.HashMap<string, Outbox.Deadline>>
 }
 
 const streamKey = (aggregateType: string, aggregateId: string) => `${aggregateType}\u0000${aggregateId}`
@@ -39,6 +41,17 @@ const versionOf = (tables: Tables, key: string): number =>
   Option.match(HashMap.get(tables.streams, key), {
     onNone: () => 0,
     onSome: (events) => Chunk.isEmpty(events) ? 0 : Chunk.unsafeLast(events).version
+  })
+
+const deadlineKey = (instanceId: string, name: string) => `${instanceId}\u0000${name}`
+
+const deadlinesOf = (tables: Tables, processManager: string): Array<Outbox.Deadline> =>
+  Option.match(HashMap.get(tables.deadlines, processManager), {
+    onNone: () => [],
+    onSome: (mine) =>
+      Array.from(HashMap.values(mine)).sort((a, b) =>
+        a.dueAt - b.dueAt || a.instanceId.localeCompare(b.instanceId) || a.name.localeCompare(b.name)
+      )
   })
 
 const partitionKey = (subscription: string, partition: number) => `${subscription}\u0000${partition}`
@@ -58,7 +71,8 @@ export const makeStores: Effect.Effect<{ readonly eventStore: Service; readonly 
     checkpoints: HashMap.empty(),
     leases: HashMap.empty(),
     deadLetters: HashMap.empty(),
-    inbox: HashSet.empty()
+    inbox: HashSet.empty(),
+    deadlines: HashMap.empty()
   })
 
   const service: Service = {
@@ -190,6 +204,26 @@ export const makeStores: Effect.Effect<{ readonly eventStore: Service; readonly 
         return HashSet.has(tables.inbox, key)
           ? [false, tables]
           : [true, { ...tables, inbox: HashSet.add(tables.inbox, key) }]
+      }),
+    setDeadlines: (processManager, instanceId, deadlines) =>
+      update((tables) => {
+        let mine = Option.getOrElse(HashMap.get(tables.deadlines, processManager), () => HashMap.empty<string, Outbox.Deadline>())
+        mine = HashMap.filter(mine, (d) => d.instanceId !== instanceId)
+        for (const d of deadlines) mine = HashMap.set(mine, deadlineKey(instanceId, d.name), { processManager, instanceId, ...d })
+        return { ...tables, deadlines: HashMap.set(tables.deadlines, processManager, mine) }
+      }),
+    dueDeadlines: (processManager, now, limit) =>
+      Effect.map(db.get, (tables) =>
+        deadlinesOf(tables, processManager).filter((d) => d.dueAt <= now).slice(0, limit)),
+    nextDeadline: (processManager) =>
+      Effect.map(db.get, (tables) => Option.map(Option.fromNullable(deadlinesOf(tables, processManager)[0]), (d) => d.dueAt)),
+    claimDeadline: (deadline) =>
+      db.modify((tables): readonly [boolean, Tables] => {
+        const mine = HashMap.get(tables.deadlines, deadline.processManager)
+        const key = deadlineKey(deadline.instanceId, deadline.name)
+        const current = Option.flatMap(mine, HashMap.get(key))
+        if (Option.isNone(mine) || Option.isNone(current) || current.value.dueAt !== deadline.dueAt) return [false, tables]
+        return [true, { ...tables, deadlines: HashMap.set(tables.deadlines, deadline.processManager, HashMap.remove(mine.value, key)) }]
       })
   }
   return { eventStore: service, outbox }

@@ -1,6 +1,7 @@
 /**
  * The delivery side of the outbox on SQL (SQLite and PostgreSQL): checkpoints, leases, dead
- * letters and the inbox, in the tables of migration `0004_outbox`. Every statement runs on the
+ * letters and the inbox, in the tables of migration `0004_outbox`, and process managers' deadlines
+ * (`0005_deadlines`). Every statement runs on the
  * ambient transaction's connection when there is one, so it commits or rolls back with the
  * deliveries of `EventStore.withTransaction`.
  *
@@ -38,6 +39,13 @@ type DeadLetterRow = {
   readonly first_failed_at: number | string
   readonly last_failed_at: number | string
   readonly status: DeadLetter["status"]
+}
+
+type DeadlineRow = {
+  readonly process_manager: string
+  readonly instance_id: string
+  readonly name: string
+  readonly due_at: number | string
 }
 
 const LEASE_COLUMNS = "subscription, partition, owner, token, expires_at"
@@ -115,6 +123,15 @@ export const make: Effect.Effect<Service, never, SqlClient.SqlClient> = Effect.g
   const insertInbox = `INSERT INTO effect_ddd_inbox (consumer, event_id, processed_at)
     VALUES (${p(1)}, ${p(2)}, ${p(3)})
     ON CONFLICT (consumer, event_id) DO NOTHING RETURNING event_id`
+
+  const deleteDeadlines = `DELETE FROM effect_ddd_deadlines WHERE process_manager = ${p(1)} AND instance_id = ${p(2)}`
+  const insertDeadline = `INSERT INTO effect_ddd_deadlines (process_manager, instance_id, name, due_at)
+    VALUES (${p(1)}, ${p(2)}, ${p(3)}, ${p(4)})`
+  const selectDue = `SELECT process_manager, instance_id, name, due_at FROM effect_ddd_deadlines
+    WHERE process_manager = ${p(1)} AND due_at <= ${p(2)} ORDER BY due_at, instance_id, name LIMIT ${p(3)}`
+  const selectNext = `SELECT min(due_at) AS due_at FROM effect_ddd_deadlines WHERE process_manager = ${p(1)}`
+  const claim = `DELETE FROM effect_ddd_deadlines
+    WHERE process_manager = ${p(1)} AND instance_id = ${p(2)} AND name = ${p(3)} AND due_at = ${p(4)} RETURNING name`
 
   // Inside a transaction, statements run straight on its connection; outside, through the client.
   const query = <A extends object>(text: string, params: ReadonlyArray<unknown>, what: string) =>
@@ -232,7 +249,37 @@ export const make: Effect.Effect<Service, never, SqlClient.SqlClient> = Effect.g
       ),
     markProcessed: (consumer, eventId) =>
       Effect.flatMap(Clock.currentTimeMillis, (now) =>
-        Effect.map(query(insertInbox, [consumer, eventId, now], "mark processed"), (rows) => rows.length === 1))
+        Effect.map(query(insertInbox, [consumer, eventId, now], "mark processed"), (rows) => rows.length === 1)),
+    setDeadlines: (processManager, instanceId, deadlines) =>
+      atomically(Effect.zipRight(
+        query(deleteDeadlines, [processManager, instanceId], "cancel deadlines"),
+        Effect.forEach(
+          deadlines,
+          (d) => query(insertDeadline, [processManager, instanceId, d.name, d.dueAt], "schedule deadline"),
+          { discard: true }
+        )
+      )),
+    dueDeadlines: (processManager, now, limit) =>
+      Effect.map(
+        query<DeadlineRow>(selectDue, [processManager, now, limit], "read due deadlines"),
+        (rows) =>
+          rows.map((row) => ({
+            processManager: row.process_manager,
+            instanceId: row.instance_id,
+            name: row.name,
+            dueAt: Dialect.readNumber(row.due_at)
+          }))
+      ),
+    nextDeadline: (processManager) =>
+      Effect.map(
+        query<{ due_at: number | string | null }>(selectNext, [processManager], "read next deadline"),
+        (rows) => Option.map(Option.fromNullable(rows[0]?.due_at), Dialect.readNumber)
+      ),
+    claimDeadline: (d) =>
+      Effect.map(
+        query(claim, [d.processManager, d.instanceId, d.name, d.dueAt], "claim deadline"),
+        (rows) => rows.length === 1
+      )
   }
   return service
 })

@@ -109,6 +109,17 @@ const statements = (dialect: Dialect.Name): Record<string, ReadonlyArray<string>
         processed_at BIGINT NOT NULL,
         PRIMARY KEY (consumer, event_id)
       )`
+    ],
+    // process managers' scheduled messages (src/sql/SqlOutbox.ts)
+    "0005_deadlines": [
+      `CREATE TABLE effect_ddd_deadlines (
+        process_manager TEXT NOT NULL,
+        instance_id TEXT NOT NULL,
+        name TEXT NOT NULL,
+        due_at BIGINT NOT NULL,
+        PRIMARY KEY (process_manager, instance_id, name)
+      )`,
+      `CREATE INDEX effect_ddd_deadlines_due ON effect_ddd_deadlines (process_manager, due_at)`
     ]
   }
 }

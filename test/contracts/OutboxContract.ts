@@ -224,4 +224,42 @@ export const suite = <E>(name: string, stores: Layer.Layer<Outbox.Outbox | Event
           expect(yield* outbox.markProcessed(consumer, later)).toBe(false)
         }))
     })
+    describe("deadlines", () => {
+      it.effect("set, list what is due earliest first, next, claim once, replace and cancel per instance", () =>
+        Effect.gen(function*() {
+          const outbox = yield* Outbox.Outbox
+          const store = yield* EventStore.EventStore
+          const pm = fresh("pm")
+          const at = (instanceId: string, name: string, dueAt: number): Outbox.Deadline => ({
+            processManager: pm,
+            instanceId,
+            name,
+            dueAt
+          })
+          expect(yield* outbox.nextDeadline(pm)).toEqual(Option.none())
+          yield* outbox.setDeadlines(pm, "a", [{ name: "payment", dueAt: 2_000 }, { name: "reminder", dueAt: 1_000 }])
+          yield* outbox.setDeadlines(pm, "b", [{ name: "payment", dueAt: 1_500 }])
+          yield* outbox.setDeadlines(fresh("pm"), "a", [{ name: "payment", dueAt: 10 }])
+          expect(yield* outbox.nextDeadline(pm)).toEqual(Option.some(1_000))
+          expect(yield* outbox.dueDeadlines(pm, 999, 10)).toEqual([])
+          expect(yield* outbox.dueDeadlines(pm, 1_500, 10)).toEqual([at("a", "reminder", 1_000), at("b", "payment", 1_500)])
+          expect(yield* outbox.dueDeadlines(pm, 5_000, 1)).toEqual([at("a", "reminder", 1_000)])
+
+          // a claim inside a failed transaction is rolled back; then it succeeds once
+          const failed = yield* Effect.exit(store.withTransaction(Effect.zipRight(
+            outbox.claimDeadline(at("a", "reminder", 1_000)),
+            Effect.fail("crashed" as const)
+          )))
+          expect(Exit.isFailure(failed)).toBe(true)
+          expect(yield* outbox.claimDeadline(at("a", "reminder", 1_000))).toBe(true)
+          expect(yield* outbox.claimDeadline(at("a", "reminder", 1_000))).toBe(false)
+          // a rescheduled deadline is not claimed with its old time
+          yield* outbox.setDeadlines(pm, "b", [{ name: "payment", dueAt: 3_000 }])
+          expect(yield* outbox.claimDeadline(at("b", "payment", 1_500))).toBe(false)
+          expect(yield* outbox.dueDeadlines(pm, 5_000, 10)).toEqual([at("a", "payment", 2_000), at("b", "payment", 3_000)])
+          yield* outbox.setDeadlines(pm, "a", [])
+          expect(yield* outbox.dueDeadlines(pm, 5_000, 10)).toEqual([at("b", "payment", 3_000)])
+          expect(yield* outbox.nextDeadline(pm)).toEqual(Option.some(3_000))
+        }))
+    })
   })
