@@ -15,7 +15,9 @@ import { Cause, Clock, Context, Duration, Effect, Either, Exit, Layer, Option, S
 import * as CommitSignal from "./CommitSignal.js"
 import * as DomainEvent from "./DomainEvent.js"
 import { EventStore, type EventStoreError, type LogCursor, type LoggedEvent } from "./EventStore.js"
+import type * as CommandHandler from "./CommandHandler.js"
 import * as Outbox from "./Outbox.js"
+import * as ProcessManager from "./ProcessManager.js"
 import * as Subscription from "./Subscription.js"
 
 /**
@@ -34,8 +36,10 @@ export class RedriveTimeout extends Schema.TaggedError<RedriveTimeout>()("Redriv
  * @since 0.1.0
  * @category models
  */
-export interface Options<S extends Subscription.Any> {
+export interface Options<S extends Subscription.Any, P extends ProcessManager.Any = never> {
   readonly subscriptions: ReadonlyArray<S>
+  /** Process managers to run: their reactions, their commands and their deadlines. */
+  readonly processManagers?: ReadonlyArray<P>
   /** Most events read and committed at once per partition (default 500). */
   readonly batchSize?: number
   /** Fallback polling when no wake-up arrives (default 1 second). */
@@ -104,18 +108,25 @@ const aggregateKey = (aggregateType: string, aggregateId: string) => `${aggregat
  * @since 0.1.0
  * @category layers
  */
-export const layer = <S extends Subscription.Any>(
-  options: Options<S>
-): Layer.Layer<Relay, never, EventStore | Outbox.Outbox | Subscription.Requirements<S>> =>
+export const layer = <S extends Subscription.Any, P extends ProcessManager.Any = never>(
+  options: Options<S, P>
+): Layer.Layer<Relay, never, EventStore | Outbox.Outbox | Subscription.Requirements<S> | ProcessManagerRequirements<P>> =>
   Layer.scoped(Relay, make(options))
+
+/** What running process managers needs beside the stores. */
+type ProcessManagerRequirements<P> = [P] extends [never] ? never : CommandHandler.CommandHandler
 
 /**
  * @since 0.1.0
  * @category constructors
  */
-export const make = <S extends Subscription.Any>(
-  options: Options<S>
-): Effect.Effect<Service, never, EventStore | Outbox.Outbox | Subscription.Requirements<S> | Scope.Scope> =>
+export const make = <S extends Subscription.Any, P extends ProcessManager.Any = never>(
+  options: Options<S, P>
+): Effect.Effect<
+  Service,
+  never,
+  EventStore | Outbox.Outbox | Subscription.Requirements<S> | ProcessManagerRequirements<P> | Scope.Scope
+> =>
   Effect.gen(function*() {
     const store = yield* EventStore
     const outbox = yield* Outbox.Outbox
@@ -125,7 +136,11 @@ export const make = <S extends Subscription.Any>(
     const pollInterval = options.pollInterval ?? "1 second"
     const leaseTtl = Duration.toMillis(options.leaseTtl ?? "10 seconds")
     let paused = false
-    const asyncSubscriptions = options.subscriptions.filter((s) => s.mode === "async")
+    const processManagers = options.processManagers ?? []
+    const asyncSubscriptions = [
+      ...options.subscriptions,
+      ...processManagers.flatMap(ProcessManager.subscriptions)
+    ].filter((s) => s.mode === "async")
 
     /** Decode a stored event for a subscription: the payload and its envelope, or why not. */
     const decode = (subscription: Subscription.Any, event: LoggedEvent) => {
@@ -359,6 +374,13 @@ export const make = <S extends Subscription.Any>(
       for (let partition = 0; partition < subscription.partitions; partition++) {
         yield* Effect.forkScoped(worker(subscription, partition))
       }
+    }
+
+    for (const pm of processManagers) {
+      // only forked when there are process managers, which then require the command handler
+      yield* Effect.forkScoped(
+        ProcessManager.runDeadlines(pm, { pollInterval }) as Effect.Effect<never, never, ProcessManagerRequirements<P>>
+      )
     }
 
     const service: Service = {

@@ -24,6 +24,8 @@ export * as CommitSignal from "./CommitSignal.js"
 /** @since 0.1.0 */
 export * as Outbox from "./Outbox.js"
 /** @since 0.1.0 */
+export * as ProcessManager from "./ProcessManager.js"
+/** @since 0.1.0 */
 export * as Relay from "./Relay.js"
 /** @since 0.1.0 */
 export * as Subscription from "./Subscription.js"

@@ -8,3 +8,5 @@
 export * as AggregateLaws from "./AggregateLaws.js"
 /** @since 0.1.0 */
 export * as AggregateSpec from "./AggregateSpec.js"
+/** @since 0.1.0 */
+export * as ProcessManagerSpec from "./ProcessManagerSpec.js"

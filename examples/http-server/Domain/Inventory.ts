@@ -6,15 +6,18 @@ import { Either, Schema } from "effect"
 import { Aggregate } from "effect-ddd"
 import { OrderId, Quantity, Sku } from "./Order.js"
 
+/** Units of one SKU for one order: the sum of the order's lines of that SKU. */
+export const Units = Schema.Int.pipe(Schema.positive())
+
 // --- Events -----------------------------------------------------------------------------------------
 export const StockRestocked = Schema.TaggedStruct("StockRestocked", { sku: Sku, quantity: Quantity })
-export const StockReserved = Schema.TaggedStruct("StockReserved", { sku: Sku, orderId: OrderId, quantity: Quantity })
+export const StockReserved = Schema.TaggedStruct("StockReserved", { sku: Sku, orderId: OrderId, quantity: Units })
 /** A reservation given back: reserved -> available. */
-export const StockReleased = Schema.TaggedStruct("StockReleased", { sku: Sku, orderId: OrderId, quantity: Quantity })
+export const StockReleased = Schema.TaggedStruct("StockReleased", { sku: Sku, orderId: OrderId, quantity: Units })
 /** A reservation confirmed: reserved -> sold. */
-export const StockSold = Schema.TaggedStruct("StockSold", { sku: Sku, orderId: OrderId, quantity: Quantity })
+export const StockSold = Schema.TaggedStruct("StockSold", { sku: Sku, orderId: OrderId, quantity: Units })
 /** A sale cancelled: sold -> available. */
-export const StockReturned = Schema.TaggedStruct("StockReturned", { sku: Sku, orderId: OrderId, quantity: Quantity })
+export const StockReturned = Schema.TaggedStruct("StockReturned", { sku: Sku, orderId: OrderId, quantity: Units })
 export const InventoryEvent = Schema.Union(StockRestocked, StockReserved, StockReleased, StockSold, StockReturned)
 export type InventoryEvent = typeof InventoryEvent.Type
 
@@ -92,7 +95,7 @@ export const Inventory = Aggregate.make({
   })
   .command("reserve", {
     expects: "any",
-    input: Schema.Struct({ orderId: OrderId, quantity: Quantity }),
+    input: Schema.Struct({ orderId: OrderId, quantity: Units }),
     decide: (s, { orderId, quantity }) =>
       orderId in s.reservations || orderId in s.sales
         ? Either.right([])
