@@ -656,6 +656,10 @@ export const dispatcher = <Event extends { readonly _tag: string }, S>(pm: Proce
           aggregateId: issued.aggregateId,
           command: issued.command
         }
+        // delivered again after its outcome was recorded (a rejection leaves no idempotency record,
+        // and the aggregate may accept the command now): nothing to do
+        const instance = yield* handler.load(pm.instances, envelope.aggregateId)
+        if (instance.state.steps.find((s) => s.step === issued.step)?.outcome !== "pending") return
         const reject = (error: { readonly _tag: string; readonly message: string }) =>
           feed(pm, envelope.aggregateId, CommandRejected.make({ ...about, error }), causedBy(envelope))
         if (target === undefined || command === undefined) {

@@ -284,7 +284,8 @@ export const make = <S extends Subscription.Any, P extends ProcessManager.Any = 
             if (Either.isRight(result)) return result.right
             const failure = result.left
             if (!(failure instanceof DeliveryFailed)) return yield* Effect.fail(failure)
-            const before = failure.index > 0 ? yield* commitBatch(events.slice(0, failure.index), parked) : parked
+            // the events before it again (a handler may fail differently on a second run)
+            const before = failure.index > 0 ? yield* deliverAll(events.slice(0, failure.index), parked) : parked
             const after = yield* retryOne(events[failure.index]!, failure.cause, before)
             return yield* deliverAll(events.slice(failure.index + 1), after)
           })

@@ -10,7 +10,7 @@
  * 6. No answer before the deadline -> as declined, with "payment timeout".
  * 7. Cancelled (pending or confirmed) -> undo what was done: stock goes back to available.
  */
-import { Duration, Schema } from "effect"
+import { type Duration, type Schedule, Schema } from "effect"
 import { ProcessManager, Subscription } from "effect-ddd"
 import { Inventory } from "./Domain/Inventory.js"
 import { Order, OrderId, type RejectionReason, Sku } from "./Domain/Order.js"
@@ -32,11 +32,18 @@ const unitsOf = (lines: ReadonlyArray<{ readonly sku: Sku; readonly quantity: nu
   return Array.from(units, ([sku, quantity]) => ({ sku, quantity }))
 }
 
-/** The order fulfilment process; the payment deadline defaults to 10 seconds. */
-export const makeFulfilment = (options?: { readonly paymentTimeout?: Duration.DurationInput }) => {
+/**
+ * The order fulfilment process; the payment deadline defaults to 10 seconds, retries of a failing
+ * step to `Subscription.defaultRetry`.
+ */
+export const makeFulfilment = (options?: {
+  readonly paymentTimeout?: Duration.DurationInput
+  readonly retry?: Schedule.Schedule<unknown, unknown>
+}) => {
   const paymentTimeout = options?.paymentTimeout ?? "10 seconds"
   return ProcessManager.make({
     name: "OrderFulfilment",
+    ...(options?.retry === undefined ? {} : { retry: options.retry }),
     state: FulfilmentState,
     events: [
       Subscription.on(Order, "OrderPlaced", "OrderCancelled"),
