@@ -17,6 +17,7 @@
 import { Clock, Duration, Effect, Either, Option, Schedule, Schema } from "effect"
 import * as Aggregate from "./Aggregate.js"
 import * as CommandHandler from "./CommandHandler.js"
+import * as CommitSignal from "./CommitSignal.js"
 import type * as DomainEvent from "./DomainEvent.js"
 import { EventStore, type EventStoreError } from "./EventStore.js"
 import * as Outbox from "./Outbox.js"
@@ -691,9 +692,9 @@ export const subscriptions = (pm: Any) => [reactions(pm), dispatcher(pm)] as con
 
 /**
  * Deliver a process manager's deadlines when due, each in a transaction that first claims it, so
- * it is delivered once even with several processes. Checks at least every `pollInterval`
- * (default 1 second) and wakes for the next deadline due sooner; uses `Clock`, so `TestClock`
- * drives it in tests.
+ * it is delivered once even with several processes. Wakes when the next deadline is due, after
+ * each commit (which may set a sooner one) and at least every `pollInterval` (default 1 second);
+ * uses `Clock`, so `TestClock` drives it in tests.
  *
  * @since 0.1.0
  * @category runtime
@@ -719,7 +720,10 @@ export const runDeadlines = (
       }
       return due.length
     })
+    const signal = yield* CommitSignal.CommitSignal
     while (true) {
+      // a commit may set a deadline sooner than the one slept for: wake on commits too
+      const commit = yield* signal.next
       const delivered = yield* deliverDue.pipe(
         Effect.catchAllCause((cause) =>
           Effect.as(Effect.logWarning(`deadlines of ${pm.name}: delivery failed, retried`, cause), 0)
@@ -729,7 +733,7 @@ export const runDeadlines = (
       const now = yield* Clock.currentTimeMillis
       const next = yield* Effect.orElseSucceed(outbox.nextDeadline(pm.name), () => Option.none<number>())
       const wait = Option.match(next, { onNone: () => poll, onSome: (at) => Math.min(poll, Math.max(at - now, 0)) })
-      yield* Effect.sleep(Duration.millis(Math.max(wait, 1)))
+      yield* CommitSignal.awaitOrTimeout(commit, Duration.millis(Math.max(wait, 1)))
     }
   }).pipe(Effect.annotateLogs({ processManager: pm.name }))
 
