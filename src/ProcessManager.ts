@@ -691,6 +691,33 @@ export const dispatcher = <Event extends { readonly _tag: string }, S>(pm: Proce
 export const subscriptions = (pm: Any) => [reactions(pm), dispatcher(pm)] as const
 
 /**
+ * Deliver the deadlines of a process manager that are due now (at most `limit`), each in a
+ * transaction that first claims it; returns how many were due. `runDeadlines` repeats it; a
+ * simulation calls it when it moves the clock.
+ *
+ * @since 0.1.0
+ * @category runtime
+ */
+export const deliverDueDeadlines = (
+  pm: Any,
+  limit = 100
+): Effect.Effect<number, unknown, EventStore | Outbox.Outbox | CommandHandler.CommandHandler> =>
+  Effect.gen(function*() {
+    const store = yield* EventStore
+    const outbox = yield* Outbox.Outbox
+    const now = yield* Clock.currentTimeMillis
+    const due = yield* outbox.dueDeadlines(pm.name, now, limit)
+    for (const deadline of due) {
+      yield* store.withTransaction(Effect.gen(function*() {
+        if (yield* outbox.claimDeadline(deadline)) {
+          yield* feed(pm, deadline.instanceId, DeadlineReached.make({ name: deadline.name }))
+        }
+      }))
+    }
+    return due.length
+  })
+
+/**
  * Deliver a process manager's deadlines when due, each in a transaction that first claims it, so
  * it is delivered once even with several processes. Wakes when the next deadline is due, after
  * each commit (which may set a sooner one) and at least every `pollInterval` (default 1 second);
@@ -704,22 +731,10 @@ export const runDeadlines = (
   options?: { readonly pollInterval?: Duration.DurationInput; readonly batchSize?: number }
 ): Effect.Effect<never, never, EventStore | Outbox.Outbox | CommandHandler.CommandHandler> =>
   Effect.gen(function*() {
-    const store = yield* EventStore
     const outbox = yield* Outbox.Outbox
     const poll = Duration.toMillis(options?.pollInterval ?? "1 second")
     const batchSize = options?.batchSize ?? 100
-    const deliverDue: Effect.Effect<number, unknown, CommandHandler.CommandHandler | Outbox.Outbox> = Effect.gen(function*() {
-      const now = yield* Clock.currentTimeMillis
-      const due = yield* outbox.dueDeadlines(pm.name, now, batchSize)
-      for (const deadline of due) {
-        yield* store.withTransaction(Effect.gen(function*() {
-          if (yield* outbox.claimDeadline(deadline)) {
-            yield* feed(pm, deadline.instanceId, DeadlineReached.make({ name: deadline.name }))
-          }
-        }))
-      }
-      return due.length
-    })
+    const deliverDue = deliverDueDeadlines(pm, batchSize)
     const signal = yield* CommitSignal.CommitSignal
     while (true) {
       // a commit may set a deadline sooner than the one slept for: wake on commits too

@@ -10,3 +10,5 @@ export * as AggregateLaws from "./AggregateLaws.js"
 export * as AggregateSpec from "./AggregateSpec.js"
 /** @since 0.1.0 */
 export * as ProcessManagerSpec from "./ProcessManagerSpec.js"
+/** @since 0.1.0 */
+export * as Simulation from "./Simulation.js"
