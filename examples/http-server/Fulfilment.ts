@@ -1,24 +1,31 @@
 /**
- * Order fulfilment, driven by the relay: a placed order reserves each line's stock and is
- * confirmed (the stock is sold) or rejected for insufficient stock (what was reserved is given
- * back); a cancelled order returns its stock. One subscription handles both events, so they are
+ * Order fulfilment, driven by the relay: a placed order reserves the stock of each SKU (its lines
+ * added up) and is confirmed (the stock is sold) or rejected for insufficient stock (what was
+ * reserved is given back); a cancelled order returns its stock. One subscription handles both events, so they are
  * handled in order per order.
  */
 import { Context, Effect, Layer } from "effect"
 import { CommandHandler, Relay, Subscription } from "effect-ddd"
 import { Inventory } from "./Domain/Inventory.js"
-import { Order, type OrderId, type OrderLine, OrderNotPending } from "./Domain/Order.js"
+import { Order, type OrderId, type OrderLine, OrderNotPending, type Sku } from "./Domain/Order.js"
 import * as RelayDrain from "./RelayDrain.js"
 
 /** A confirmation or rejection that finds the order already cancelled has nothing left to do. */
 const unlessCancelled = <A, E, R>(effect: Effect.Effect<A, E | OrderNotPending, R>) =>
   Effect.catchIf(effect, (e): e is OrderNotPending => e instanceof OrderNotPending, () => Effect.void)
 
+/** The order's units per SKU: lines of the same SKU added up. */
+const unitsOf = (lines: ReadonlyArray<OrderLine>) => {
+  const units = new Map<Sku, number>()
+  for (const line of lines) units.set(line.sku, (units.get(line.sku) ?? 0) + line.quantity)
+  return Array.from(units, ([sku, quantity]) => ({ sku, quantity }))
+}
+
 const giveBack = (orderId: OrderId, lines: ReadonlyArray<OrderLine>) =>
-  Effect.forEach(lines, (line) =>
+  Effect.forEach(unitsOf(lines), ({ sku }) =>
     Effect.zipRight(
-      CommandHandler.execute(Inventory, line.sku, "release", { orderId }),
-      CommandHandler.execute(Inventory, line.sku, "returnSold", { orderId })
+      CommandHandler.execute(Inventory, sku, "release", { orderId }),
+      CommandHandler.execute(Inventory, sku, "returnSold", { orderId })
     ), { discard: true })
 
 const fulfil = (orderId: OrderId, lines: ReadonlyArray<OrderLine>) =>
@@ -26,8 +33,9 @@ const fulfil = (orderId: OrderId, lines: ReadonlyArray<OrderLine>) =>
     const order = yield* CommandHandler.load(Order, orderId)
     // cancelled before its turn came: the cancellation, handled next, gives back what there is
     if (order.state.status !== "pending") return
-    const reserved = yield* Effect.forEach(lines, (line) =>
-      CommandHandler.execute(Inventory, line.sku, "reserve", { orderId, quantity: line.quantity }), { discard: true }).pipe(
+    const units = unitsOf(lines)
+    const reserved = yield* Effect.forEach(units, ({ quantity, sku }) =>
+      CommandHandler.execute(Inventory, sku, "reserve", { orderId, quantity }), { discard: true }).pipe(
         Effect.as(true),
         Effect.catchTag("InsufficientStock", () => Effect.succeed(false))
       )
@@ -35,7 +43,7 @@ const fulfil = (orderId: OrderId, lines: ReadonlyArray<OrderLine>) =>
       yield* giveBack(orderId, lines)
       return yield* unlessCancelled(CommandHandler.execute(Order, orderId, "reject", { reason: "insufficient stock" }))
     }
-    yield* Effect.forEach(lines, (line) => CommandHandler.execute(Inventory, line.sku, "sell", { orderId }), { discard: true })
+    yield* Effect.forEach(units, ({ sku }) => CommandHandler.execute(Inventory, sku, "sell", { orderId }), { discard: true })
     yield* unlessCancelled(CommandHandler.execute(Order, orderId, "confirm", {}))
   })
 
