@@ -1,8 +1,8 @@
 /**
  * Order fulfilment, driven by the relay: a placed order reserves the stock of each SKU (its lines
  * added up) and is confirmed (the stock is sold) or rejected for insufficient stock (what was
- * reserved is given back); a cancelled order returns its stock. One subscription handles both events, so they are
- * handled in order per order.
+ * reserved is given back); a cancelled order returns its stock. One subscription handles both
+ * events, so they are handled in order for each order.
  */
 import { Context, Effect, Layer } from "effect"
 import { CommandHandler, Relay, Subscription } from "effect-ddd"

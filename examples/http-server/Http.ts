@@ -1,13 +1,13 @@
 /**
  * The HTTP server: the handlers of `Api` over the command handler, served on `PORT` (default
- * 3000). Closing the layer stops accepting connections and lets in-flight requests finish.
+ * 3000). Closing the layer stops accepting connections and lets the requests in flight finish.
  */
 import { HttpApiBuilder, HttpMiddleware, HttpServer } from "@effect/platform"
 import { NodeHttpServer } from "@effect/platform-node"
 import { Config, Duration, Effect, Layer } from "effect"
 import { CommandHandler, IdGenerator } from "effect-ddd"
 import { createHash } from "node:crypto"
-import { createServer } from "node:http"
+import { createServer, type Server } from "node:http"
 import { Api, OrderNotFound, PlaceOrder, ServiceUnavailable, SkuNotFound, type Stock } from "./Api.js"
 import { Inventory, type InventoryState } from "./Domain/Inventory.js"
 import { Order, OrderId } from "./Domain/Order.js"
@@ -123,28 +123,34 @@ const Port = Config.integer("PORT").pipe(
   Config.withDefault(3000)
 )
 
-/**
- * The Node server on `PORT`. On shutdown it stops accepting at once; idle keep-alive connections
- * close within a second, and connections still busy after `shutdownGrace` are cut.
- */
-const NodeServerLive = Layer.unwrapEffect(Effect.map(Port, (port) => {
-  const server = Object.assign(createServer(), { keepAliveTimeout: 1000 })
-  const cutStragglers = Layer.scopedDiscard(Effect.addFinalizer(() =>
-    Effect.zipRight(
-      Effect.log("http: stopped accepting connections; finishing the requests in flight"),
-      Effect.sync(() => setTimeout(() => server.closeAllConnections(), Duration.toMillis(shutdownGrace)).unref())
-    )
-  ))
-  return cutStragglers.pipe(Layer.provideMerge(NodeHttpServer.layer(() => server, { port })))
-}))
-
 /** How long requests in flight may take to finish once shutdown has begun. */
 export const shutdownGrace = Duration.seconds(3)
 
-export const HttpLive = HttpApiBuilder.serve(HttpMiddleware.logger).pipe(
-  Layer.provide(HttpApiBuilder.middleware(limitBody)),
-  Layer.provide(HttpApiBuilder.middleware(jsonErrors)),
-  Layer.provide(ApiLive),
-  HttpServer.withLogAddress,
-  Layer.provide(NodeServerLive)
-)
+/**
+ * Closing the server first: it stops accepting connections, answers the requests in flight (and
+ * those arriving on open keep-alive connections), and cuts the connections still busy after
+ * `shutdownGrace`. Idle keep-alive connections close within a second.
+ */
+const closeGracefully = (server: Server) =>
+  Layer.scopedDiscard(Effect.addFinalizer(() =>
+    Effect.gen(function*() {
+      yield* Effect.log("http: stopped accepting connections; finishing the requests in flight")
+      const cut = setTimeout(() => server.closeAllConnections(), Duration.toMillis(shutdownGrace))
+      yield* Effect.async<void>((resume) => void server.close(() => resume(Effect.void)))
+      clearTimeout(cut)
+      yield* Effect.log("http: closed")
+    })
+  ))
+
+/** The API served on `PORT` (default 3000). */
+export const HttpLive = Layer.unwrapEffect(Effect.map(Port, (port) => {
+  const server = Object.assign(createServer(), { keepAliveTimeout: 1000 })
+  return closeGracefully(server).pipe(
+    Layer.provideMerge(HttpApiBuilder.serve(HttpMiddleware.logger)),
+    Layer.provide(HttpApiBuilder.middleware(limitBody)),
+    Layer.provide(HttpApiBuilder.middleware(jsonErrors)),
+    Layer.provide(ApiLive),
+    HttpServer.withLogAddress,
+    Layer.provide(NodeHttpServer.layer(() => server, { port }))
+  )
+}))
