@@ -11,7 +11,7 @@ import { createServer, type Server } from "node:http"
 import { Api, OrderNotFound, PlaceOrder, ServiceUnavailable, SkuNotFound, type Stock } from "./Api.js"
 import { Inventory, type InventoryState } from "./Domain/Inventory.js"
 import { Order, OrderId } from "./Domain/Order.js"
-import { jsonErrors } from "./HttpErrors.js"
+import { answerClientErrors, jsonErrors } from "./HttpErrors.js"
 import { limitBody } from "./RequestBody.js"
 
 /** Failures of the machinery rather than of the request. */
@@ -145,6 +145,7 @@ const closeGracefully = (server: Server) =>
 /** The API served on `PORT` (default 3000). */
 export const HttpLive = Layer.unwrapEffect(Effect.map(Port, (port) => {
   const server = Object.assign(createServer(), { keepAliveTimeout: 1000 })
+  answerClientErrors(server)
   return closeGracefully(server).pipe(
     Layer.provideMerge(HttpApiBuilder.serve(HttpMiddleware.logger)),
     Layer.provide(HttpApiBuilder.middleware(limitBody)),

@@ -63,7 +63,9 @@ export const limitBody = HttpMiddleware.make((app) =>
     const request = yield* HttpServerRequest.HttpServerRequest
     const { headers } = request
     const length = headers["content-length"]
-    if (length === undefined ? headers["transfer-encoding"] === undefined : length === "0") return yield* app
+    const bodyless = length === undefined ? headers["transfer-encoding"] === undefined : length === "0"
+    // no API endpoint reads the body of a GET or HEAD
+    if (bodyless || request.method === "GET" || request.method === "HEAD") return yield* app
     if (!isJson(headers["content-type"] ?? "application/json")) return notJson
     if (Number(length ?? 0) > maxBytes) return tooLarge
     const body = yield* Effect.orDie(readAtMost(NodeHttpServerRequest.toIncomingMessage(request)))

@@ -8,6 +8,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "@effect/vitest"
 import { randomUUID } from "node:crypto"
 import { request as httpRequest } from "node:http"
+import { connect } from "node:net"
 import { type Answer, eventually, request, type Server, settled } from "./server.js"
 
 const uuidV7 = /^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/
@@ -239,6 +240,45 @@ export const contractSuite = (name: string, start: () => Promise<ReadonlyArray<S
           const answer = await fetch(`${next().url}/orders`, { method: "POST", headers: { "content-type": contentType }, body })
           expectJsonError({ status: answer.status, contentType: answer.headers.get("content-type"), body: await answer.json() }, 415)
         }
+      })
+
+      it("a GET with a body is answered as usual", async () => {
+        const sku = freshSku("body")
+        await restock(sku, 2)
+        const answer = await new Promise<Answer>((resolve, reject) => {
+          const { port } = new URL(next().url)
+          const req = httpRequest(
+            {
+              host: "127.0.0.1",
+              port,
+              method: "GET",
+              path: `/inventory/${sku}`,
+              headers: { "content-type": "text/plain", "content-length": "5" }
+            },
+            (res) => {
+              let text = ""
+              res.setEncoding("utf8").on("data", (data: string) => (text += data)).on("end", () =>
+                resolve({ status: res.statusCode!, contentType: res.headers["content-type"] ?? null, body: JSON.parse(text) }))
+            }
+          )
+          req.on("error", reject)
+          req.end("hello")
+        })
+        expect(answer).toEqual({ status: 200, contentType: "application/json", body: { sku, available: 2, reserved: 0, sold: 0 } })
+      })
+
+      it("a request that is not HTTP is 400 with a JSON error", async () => {
+        const { port } = new URL(next().url)
+        const raw = await new Promise<string>((resolve, reject) => {
+          let text = ""
+          const socket = connect(Number(port), "127.0.0.1", () => socket.write("HELLO /orders NOT-HTTP\r\n\r\n"))
+          socket.setEncoding("utf8").on("data", (data: string) => (text += data)).on("end", () => resolve(text))
+          socket.on("error", reject)
+        })
+        const [head, body] = raw.split("\r\n\r\n")
+        expect(head).toMatch(/^HTTP\/1\.1 400 /)
+        expect(head!.toLowerCase()).toContain("content-type: application/json")
+        expect(JSON.parse(body!)._tag).toBe("MalformedRequest")
       })
 
       it("unknown paths and methods are 404 with a JSON error", async () => {
