@@ -345,6 +345,19 @@ export const contractSuite = (name: string, start: () => Promise<ReadonlyArray<S
         })
       })
 
+      it("concurrent requests with the same key and body place one order", async () => {
+        const sku = freshSku("cherry")
+        await restock(sku, 10)
+        const key = randomUUID()
+        const answers = await Promise.all(
+          Array.from({ length: 6 }, () => place({ customerId: "ian", lines: [{ sku, quantity: 1 }] }, { "Idempotency-Key": key }))
+        )
+        expect(answers.map((answer) => answer.status)).toEqual(answers.map(() => 202))
+        expect(new Set(answers.map((answer) => answer.body.orderId)).size).toBe(1)
+        expect((await settled(next(), answers[0]!.body.orderId)).status).toBe("confirmed")
+        await eventually(async () => expect((await stockOf(sku)).available).toBe(9))
+      })
+
       it("the same key with another body is 422", async () => {
         const sku = freshSku("date")
         await restock(sku, 10)
