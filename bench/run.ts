@@ -11,6 +11,7 @@ import pg from "pg"
 import { type Postgres, redact, startPostgres } from "../test/support/cluster.js"
 import * as command from "./command.js"
 import * as core from "./core.js"
+import * as http from "./http.js"
 import * as relay from "./relay.js"
 import { type Figure, printTable, save } from "./report.js"
 
@@ -99,7 +100,9 @@ const suites: ReadonlyArray<readonly [string, () => Promise<ReadonlyArray<Figure
   ["relay.pg", relay.runPg(server.freshDatabase)],
   ["latency", relay.runLatency(server.freshDatabase)],
   // 1,000,000 events by default; BENCH_DRAIN_EVENTS scales it down
-  ["relay.sqlite.drain1m", relay.runDrain]
+  ["relay.sqlite.drain1m", relay.runDrain],
+  ["http.settle.sqlite", http.runSqlite],
+  ["http.settle.pg", http.runPg(server.freshDatabase)]
 ]
 
 const filters = process.argv.slice(2)

@@ -1,0 +1,157 @@
+/**
+ * The HTTP server: the handlers of `Api` over the command handler, served on `PORT` (default
+ * 3000). Closing the layer stops accepting connections and lets the requests in flight finish.
+ */
+import { HttpApiBuilder, HttpMiddleware, HttpServer } from "@effect/platform"
+import { NodeHttpServer } from "@effect/platform-node"
+import { Config, Duration, Effect, Layer } from "effect"
+import { CommandHandler, IdGenerator } from "effect-ddd"
+import { createHash } from "node:crypto"
+import { createServer, type Server } from "node:http"
+import { Api, OrderNotFound, PlaceOrder, ServiceUnavailable, SkuNotFound, type Stock } from "./Api.js"
+import { Inventory, type InventoryState } from "./Domain/Inventory.js"
+import { Order, OrderId } from "./Domain/Order.js"
+import { answerClientErrors, jsonErrors } from "./HttpErrors.js"
+import { limitBody } from "./RequestBody.js"
+
+/** Failures of the machinery rather than of the request. */
+type Infrastructure = { readonly _tag: (typeof infrastructure)[number] }
+const infrastructure = [
+  "EventStoreError",
+  "ConcurrencyConflict",
+  "EventDecodeError",
+  "EncodeError",
+  "SubscriptionFailed",
+  "AggregateAlreadyExists"
+] as const
+
+const isInfrastructure = <E extends { readonly _tag: string }>(error: E): error is Extract<E, Infrastructure> =>
+  (infrastructure as ReadonlyArray<string>).includes(error._tag)
+
+/**
+ * An unreachable or busy database (or a conflict that outlasted the retries) is a 503: the
+ * request may be repeated. Anything else is a defect: logged, and answered with a 500.
+ */
+const handleInfrastructure = <A, E extends { readonly _tag: string }, R>(effect: Effect.Effect<A, E, R>) =>
+  Effect.catchIf(effect, isInfrastructure, (error) =>
+    (error._tag === "EventStoreError" && (error as { readonly reason?: string }).reason === "Unavailable") ||
+      error._tag === "ConcurrencyConflict"
+      ? Effect.fail(new ServiceUnavailable({ message: "the database is unavailable or busy; try again later" }))
+      : Effect.die(error))
+
+/** An error the command cannot raise here (restock expects any aggregate; no key, no reuse). */
+const impossible = (error: unknown) => Effect.die(error)
+
+const stockOf = (state: InventoryState): Stock => ({
+  sku: state.sku,
+  available: state.available,
+  reserved: state.reserved,
+  sold: state.sold
+})
+
+/** Requests with the same idempotency key are the same when their decoded bodies are equal. */
+const fingerprintOf = (body: PlaceOrder) =>
+  createHash("sha256").update(JSON.stringify(PlaceOrder.make(body))).digest("hex")
+
+const InventoryLive = HttpApiBuilder.group(Api, "inventory", (handlers) =>
+  handlers
+    .handle("restock", ({ path, payload }) =>
+      CommandHandler.execute(Inventory, path.sku, "restock", payload).pipe(
+        Effect.map((result) => stockOf(result.state)),
+        Effect.catchTags({ AggregateNotFound: impossible, IdempotencyKeyReused: impossible }),
+        handleInfrastructure
+      ))
+    .handle("get", ({ path }) =>
+      CommandHandler.load(Inventory, path.sku).pipe(
+        Effect.filterOrFail((stock) => stock.version > 0, () => new SkuNotFound({ sku: path.sku })),
+        Effect.map((stock) => stockOf(stock.state)),
+        handleInfrastructure
+      )))
+
+const OrdersLive = HttpApiBuilder.group(Api, "orders", (handlers) =>
+  handlers
+    .handle("place", ({ headers, payload }) =>
+      Effect.gen(function*() {
+        const orderId = OrderId.make(yield* IdGenerator.next)
+        const key = headers["idempotency-key"]
+        const result = yield* CommandHandler.execute(
+          Order,
+          orderId,
+          "place",
+          payload,
+          key === undefined ? {} : { idempotencyKey: `orders:${key}`, fingerprint: fingerprintOf(payload) }
+        )
+        return { orderId: result.aggregateId, status: "pending" as const }
+      }).pipe(
+        Effect.catchTags({
+          AggregateNotFound: impossible,
+          // the client's key, without the prefix
+          IdempotencyKeyReused: () =>
+            Effect.fail(new CommandHandler.IdempotencyKeyReused({ key: headers["idempotency-key"] ?? "" }))
+        }),
+        handleInfrastructure
+      ))
+    .handle("get", ({ path }) =>
+      CommandHandler.load(Order, path.orderId).pipe(
+        Effect.filterOrFail(
+          (order) => order.version > 0 && order.state.status !== "new",
+          () => new OrderNotFound({ orderId: path.orderId })
+        ),
+        Effect.map(({ state }) => ({
+          orderId: state.orderId,
+          customerId: state.customerId,
+          lines: state.lines,
+          status: state.status as Exclude<typeof state.status, "new">,
+          ...(state.reason === undefined ? {} : { reason: state.reason })
+        })),
+        handleInfrastructure
+      ))
+    .handle("cancel", ({ path }) =>
+      CommandHandler.execute(Order, path.orderId, "cancel", {}).pipe(
+        Effect.as({ orderId: path.orderId, status: "cancelled" as const }),
+        Effect.catchTags({
+          AggregateNotFound: () => Effect.fail(new OrderNotFound({ orderId: path.orderId })),
+          IdempotencyKeyReused: impossible
+        }),
+        handleInfrastructure
+      )))
+
+export const ApiLive = HttpApiBuilder.api(Api).pipe(Layer.provide([InventoryLive, OrdersLive]))
+
+const Port = Config.integer("PORT").pipe(
+  Config.validate({ message: "PORT must be between 0 and 65535", validation: (port) => port >= 0 && port <= 65535 }),
+  Config.withDefault(3000)
+)
+
+/** How long requests in flight may take to finish once shutdown has begun. */
+export const shutdownGrace = Duration.seconds(3)
+
+/**
+ * Closing the server first: it stops accepting connections, answers the requests in flight (and
+ * those arriving on open keep-alive connections), and cuts the connections still busy after
+ * `shutdownGrace`. Idle keep-alive connections close within a second.
+ */
+const closeGracefully = (server: Server) =>
+  Layer.scopedDiscard(Effect.addFinalizer(() =>
+    Effect.gen(function*() {
+      yield* Effect.log("http: stopped accepting connections; finishing the requests in flight")
+      const cut = setTimeout(() => server.closeAllConnections(), Duration.toMillis(shutdownGrace))
+      yield* Effect.async<void>((resume) => void server.close(() => resume(Effect.void)))
+      clearTimeout(cut)
+      yield* Effect.log("http: closed")
+    })
+  ))
+
+/** The API served on `PORT` (default 3000). */
+export const HttpLive = Layer.unwrapEffect(Effect.map(Port, (port) => {
+  const server = Object.assign(createServer(), { keepAliveTimeout: 1000 })
+  answerClientErrors(server)
+  return closeGracefully(server).pipe(
+    Layer.provideMerge(HttpApiBuilder.serve(HttpMiddleware.logger)),
+    Layer.provide(HttpApiBuilder.middleware(limitBody)),
+    Layer.provide(HttpApiBuilder.middleware(jsonErrors)),
+    Layer.provide(ApiLive),
+    HttpServer.withLogAddress,
+    Layer.provide(NodeHttpServer.layer(() => server, { port }))
+  )
+}))

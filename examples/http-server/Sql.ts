@@ -1,0 +1,66 @@
+/**
+ * The database: a SQLite file under `DATA_DIR` (default `./data`) by default, PostgreSQL when
+ * `DATABASE_URL` is set. Several processes may share one PostgreSQL database: the relay's leases
+ * split the work, and commits wake the other processes' relays through LISTEN/NOTIFY.
+ */
+import { FileSystem, Path } from "@effect/platform"
+import { NodeFileSystem, NodePath } from "@effect/platform-node"
+import type { PlatformError } from "@effect/platform/Error"
+import type { SqlClient } from "@effect/sql"
+import type { SqlError } from "@effect/sql/SqlError"
+import { PgClient } from "@effect/sql-pg"
+import { SqliteClient } from "@effect/sql-sqlite-node"
+import { Config, type ConfigError, Effect, Layer, Option, Redacted } from "effect"
+import { Migrations, PgWakeup, SqlEventStore } from "effect-ddd/sql"
+
+/** A database URL for the logs: the password replaced by `***`. */
+export const redactUrl = (url: string): string => {
+  try {
+    const parsed = new URL(url)
+    if (parsed.password !== "") parsed.password = "***"
+    return parsed.toString()
+  } catch {
+    return "(a URL that does not parse)"
+  }
+}
+
+const SqliteLive = Layer.unwrapEffect(Effect.gen(function*() {
+  const fs = yield* FileSystem.FileSystem
+  const path = yield* Path.Path
+  const directory = yield* Config.string("DATA_DIR").pipe(Config.withDefault("data"))
+  yield* fs.makeDirectory(directory, { recursive: true })
+  const filename = path.resolve(directory, "app.db")
+  yield* Effect.log(`database: SQLite ${filename}`)
+  return SqliteClient.layer({ filename })
+})).pipe(Layer.provide([NodeFileSystem.layer, NodePath.layer]))
+
+const PgLive = (url: Redacted.Redacted) =>
+  Layer.unwrapEffect(
+    Effect.as(
+      Effect.log(`database: PostgreSQL ${redactUrl(Redacted.value(url))}`),
+      PgWakeup.layer().pipe(Layer.provideMerge(PgClient.layer({ url })))
+    )
+  )
+
+export const SqlLive: Layer.Layer<SqlClient.SqlClient, ConfigError.ConfigError | SqlError | PlatformError> = Layer.unwrapEffect(
+  Effect.map(
+    Config.option(Config.redacted("DATABASE_URL")),
+    (url): Layer.Layer<SqlClient.SqlClient, ConfigError.ConfigError | SqlError | PlatformError> =>
+      Option.isSome(url) && Redacted.value(url.value) !== "" ? PgLive(url.value) : SqliteLive
+  )
+)
+
+const MigrationsLive = Layer.effectDiscard(Effect.gen(function*() {
+  const applied = yield* Migrations.run
+  yield* Effect.log(
+    applied.length === 0
+      ? "migrations: up to date"
+      : `migrations: applied ${applied.map(([id, name]) => `${id}_${name}`).join(", ")}`
+  )
+}))
+
+/** The event store and outbox on `SqlLive`, after the library's migrations. */
+export const EventStoreLive = SqlEventStore.layerWithoutMigrations().pipe(
+  Layer.provide(MigrationsLive),
+  Layer.provide(SqlLive)
+)

@@ -1,0 +1,19 @@
+/**
+ * The example HTTP server (`npm start`): orders and inventory over HTTP, on SQLite under
+ * `DATA_DIR` or on PostgreSQL at `DATABASE_URL`, listening on `PORT`. SIGINT or SIGTERM stop it
+ * gracefully.
+ */
+import { NodeRuntime } from "@effect/platform-node"
+import { Layer } from "effect"
+import { CommandHandler } from "effect-ddd"
+import { FulfilmentLive } from "./Fulfilment.js"
+import { HttpLive } from "./Http.js"
+import { EventStoreLive } from "./Sql.js"
+
+HttpLive.pipe(
+  Layer.provide(FulfilmentLive),
+  Layer.provide(CommandHandler.layer()),
+  Layer.provide(EventStoreLive),
+  Layer.launch,
+  NodeRuntime.runMain
+)

@@ -1,0 +1,132 @@
+/**
+ * The example server as users run it: `examples/http-server/main.ts` in a child process, on a
+ * free port (`PORT=0`, read back from its "Listening on" log line), spoken to over real HTTP.
+ */
+import { type ChildProcess, spawn } from "node:child_process"
+import { mkdtempSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+import { fileURLToPath } from "node:url"
+
+const root = fileURLToPath(new URL("../..", import.meta.url))
+
+export interface Server {
+  readonly url: string
+  readonly child: ChildProcess
+  /** Everything the process wrote on stdout and stderr so far. */
+  readonly output: () => string
+  /** Resolves with the exit code (or the signal) once the process has exited. */
+  readonly exited: Promise<number | string>
+  /** Send a signal and wait for the exit. */
+  readonly stop: (signal?: NodeJS.Signals) => Promise<number | string>
+}
+
+const running = new Set<ChildProcess>()
+process.once("exit", () => {
+  for (const child of running) child.kill("SIGKILL")
+})
+
+/** A new, empty directory for a server's SQLite file. */
+export const tempDataDir = (): string => mkdtempSync(join(tmpdir(), "http-server-"))
+
+/**
+ * Start the server with the given environment (`DATA_DIR` or `DATABASE_URL`); `DATABASE_URL` is
+ * never inherited from the test's own environment.
+ */
+export const startServer = (
+  env: { readonly DATA_DIR?: string; readonly DATABASE_URL?: string },
+  command: ReadonlyArray<string> = [process.execPath, "--import", "tsx", "examples/http-server/main.ts"]
+): Promise<Server> => {
+  const { DATABASE_URL: _, ...inherited } = process.env
+  const child = spawn(command[0]!, command.slice(1), {
+    cwd: root,
+    env: { ...inherited, PORT: "0", ...env },
+    stdio: ["ignore", "pipe", "pipe"]
+  })
+  running.add(child)
+  let output = ""
+  child.stdout!.setEncoding("utf8").on("data", (data: string) => (output += data))
+  child.stderr!.setEncoding("utf8").on("data", (data: string) => (output += data))
+  const exited = new Promise<number | string>((resolve) =>
+    child.once("exit", (code, signal) => {
+      running.delete(child)
+      resolve(code ?? signal ?? "unknown")
+    })
+  )
+  const stop = (signal: NodeJS.Signals = "SIGTERM") => {
+    if (child.exitCode === null && child.signalCode === null) child.kill(signal)
+    return exited
+  }
+  return new Promise<Server>((resolve, reject) => {
+    const timer = setTimeout(() => {
+      child.kill("SIGKILL")
+      reject(new Error(`the server did not start within 60 s:\n${output}`))
+    }, 60_000)
+    const check = () => {
+      const port = /Listening on http:\/\/[^\s:]+:(\d+)/.exec(output)?.[1]
+      if (port === undefined) return
+      clearTimeout(timer)
+      child.stdout!.off("data", check)
+      resolve({ url: `http://127.0.0.1:${port}`, child, output: () => output, exited, stop })
+    }
+    child.stdout!.on("data", check)
+    void exited.then((code) => {
+      clearTimeout(timer)
+      reject(new Error(`the server exited (${code}) before listening:\n${output}`))
+    })
+  })
+}
+
+export interface Answer {
+  readonly status: number
+  readonly contentType: string | null
+  readonly body: any
+}
+
+/** One JSON request; the answer's body parsed as JSON (or the raw text when it is not JSON). */
+export const request = async (
+  server: { readonly url: string },
+  method: string,
+  path: string,
+  body?: unknown,
+  headers: Record<string, string> = {}
+): Promise<Answer> => {
+  const response = await fetch(`${server.url}${path}`, {
+    method,
+    headers: body === undefined ? headers : { "content-type": "application/json", ...headers },
+    ...(body === undefined ? {} : { body: typeof body === "string" ? body : JSON.stringify(body) })
+  })
+  const text = await response.text()
+  let parsed: unknown = text
+  try {
+    parsed = JSON.parse(text)
+  } catch {
+    // not JSON: the raw text is returned, and the assertions on it fail
+  }
+  return { status: response.status, contentType: response.headers.get("content-type"), body: parsed }
+}
+
+/** Poll an order until it leaves `pending` (10 s at most). */
+export const settled = async (server: { readonly url: string }, orderId: string): Promise<any> => {
+  const deadline = Date.now() + 10_000
+  while (true) {
+    const answer = await request(server, "GET", `/orders/${orderId}`)
+    if (answer.status !== 200) throw new Error(`GET /orders/${orderId}: ${answer.status} ${JSON.stringify(answer.body)}`)
+    if (answer.body.status !== "pending") return answer.body
+    if (Date.now() > deadline) throw new Error(`order ${orderId} is still pending after 10 s`)
+    await new Promise((resolve) => setTimeout(resolve, 20))
+  }
+}
+
+/** Poll until `check` passes (10 s at most); the last failure is thrown. */
+export const eventually = async <A>(check: () => Promise<A>): Promise<A> => {
+  const deadline = Date.now() + 10_000
+  while (true) {
+    try {
+      return await check()
+    } catch (error) {
+      if (Date.now() > deadline) throw error
+      await new Promise((resolve) => setTimeout(resolve, 20))
+    }
+  }
+}
