@@ -89,6 +89,17 @@ export const CommandRejected = Schema.TaggedStruct("CommandRejected", {
 export type CommandRejected = typeof CommandRejected.Type
 
 /**
+ * A command the process sent was not executed: the process had begun compensating before its
+ * turn came (the runtime's own input; `react` does not receive it).
+ *
+ * @since 0.1.0
+ * @category inputs
+ */
+export const CommandSkipped = Schema.TaggedStruct("CommandSkipped", { step: Schema.Number })
+/** @since 0.1.0 @category inputs */
+export type CommandSkipped = typeof CommandSkipped.Type
+
+/**
  * A deadline the process set has passed.
  *
  * @since 0.1.0
@@ -149,7 +160,7 @@ export const compensate = (reason: string, options?: { readonly then?: ReadonlyA
  */
 export interface Reaction<S> {
   readonly state: S
-  /** Sent in order, each in its own transaction. */
+  /** Sent in order, each in its own transaction (not with `compensate`: give its `then`). */
   readonly commands?: ReadonlyArray<Send> | undefined
   /** Set (or move) deadlines by name, `after` the current time. */
   readonly deadlines?: ReadonlyArray<{ readonly name: string; readonly after: Duration.DurationInput }> | undefined
@@ -186,7 +197,8 @@ const Step = Schema.Struct({
   aggregateType: Schema.String,
   aggregateId: Schema.String,
   command: Schema.String,
-  outcome: Schema.Literal("pending", "succeeded", "rejected"),
+  /** `skipped`: an action not yet executed when the process began compensating. */
+  outcome: Schema.Literal("pending", "succeeded", "rejected", "skipped"),
   compensation: Schema.optionalWith(SendRecord, { exact: true })
 })
 
@@ -233,7 +245,7 @@ const instanceSchemas = <S, SI>(state: Schema.Schema<S, SI>) => {
   })
   const Settled = Schema.TaggedStruct("CommandSettled", {
     step: Schema.Number,
-    outcome: Schema.Literal("succeeded", "rejected"),
+    outcome: Schema.Literal("succeeded", "rejected", "skipped"),
     error: Schema.optionalWith(Schema.Struct({ _tag: Schema.String, message: Schema.String }), { exact: true })
   })
   const Event = Schema.Union(Advanced, Issued, Settled)
@@ -268,13 +280,13 @@ type InstanceEvent<S> =
   | {
     readonly _tag: "CommandSettled"
     readonly step: number
-    readonly outcome: "succeeded" | "rejected"
+    readonly outcome: "succeeded" | "rejected" | "skipped"
     readonly error?: { readonly _tag: string; readonly message: string }
   }
 
 /** What the runtime feeds an instance: an input and the time it happens at. */
 interface Advance<Event> {
-  readonly input: Input<Event>
+  readonly input: Input<Event> | CommandSkipped
   readonly now: number
 }
 
@@ -425,6 +437,8 @@ const record = (pm: Pick<Any, "name" | "targets">, send: Send): SendRecord => {
 const isSettlement = (input: { readonly _tag: string }): input is CommandSucceeded | CommandRejected =>
   input._tag === "CommandSucceeded" || input._tag === "CommandRejected"
 
+const isSkip = (input: { readonly _tag: string }): input is CommandSkipped => input._tag === "CommandSkipped"
+
 const isDeadline = (input: { readonly _tag: string }): input is DeadlineReached => input._tag === "DeadlineReached"
 
 /**
@@ -437,7 +451,7 @@ const transition = <Event extends { readonly _tag: string }, S>(
   { input: received, now }: Advance<Event>
 ): Either.Either<ReadonlyArray<InstanceEvent<S>>, never> => {
   // the runtime's own inputs (their tags are reserved)
-  const input = received as CommandSucceeded | CommandRejected | DeadlineReached | Event
+  const input = received as CommandSucceeded | CommandRejected | CommandSkipped | DeadlineReached | Event
   const events: Array<InstanceEvent<S>> = []
   let steps = instance.steps
   let nextStep = steps.length + 1
@@ -469,6 +483,14 @@ const transition = <Event extends { readonly _tag: string }, S>(
     }
   }
 
+  if (isSkip(input)) {
+    const step = steps.find((s) => s.step === input.step)
+    if (step === undefined || step.outcome !== "pending") return Either.right([])
+    events.push({ _tag: "CommandSettled", step: input.step, outcome: "skipped" })
+    steps = steps.map((s) => (s.step === input.step ? { ...s, outcome: "skipped" as const } : s))
+    settleCompensation()
+    return Either.right(events)
+  }
   if (isSettlement(input)) {
     const step = steps.find((s) => s.step === input.step)
     if (step === undefined || step.outcome !== "pending") return Either.right([])
@@ -497,7 +519,7 @@ const transition = <Event extends { readonly _tag: string }, S>(
     return Either.right([])
   }
 
-  const reaction = pm.react(instance.state, received)
+  const reaction = pm.react(instance.state, received as Input<Event>)
   const fired = isDeadline(input) ? [input.name] : []
   const dropped = new Set([...fired, ...(reaction.cancelDeadlines ?? [])])
   const set = (reaction.deadlines ?? []).map((d) => ({ name: d.name, dueAt: now + Duration.toMillis(d.after) }))
@@ -517,9 +539,6 @@ const transition = <Event extends { readonly _tag: string }, S>(
   } else {
     const index = events.length
     advanced("compensating", reaction.state, [], end.reason)
-    for (const send of reaction.commands ?? []) {
-      issue(record(pm, send), "action", send.compensation && record(pm, send.compensation))
-    }
     const done = steps.filter((s) => s.kind === "action" && s.outcome === "succeeded" && s.compensation !== undefined)
     for (const step of done.reverse()) issue(step.compensation!, "compensation")
     for (const send of end.then) issue(record(pm, send), "compensation")
@@ -596,7 +615,7 @@ const causedBy = (envelope: DomainEvent.Envelope<unknown>): Metadata => ({
 const feed = <Event extends { readonly _tag: string }, S>(
   pm: ProcessManager<Event, S>,
   instanceId: string,
-  input: Input<Event>,
+  input: Input<Event> | CommandSkipped,
   metadata?: Metadata
 ) =>
   Effect.gen(function*() {
@@ -661,6 +680,11 @@ export const dispatcher = <Event extends { readonly _tag: string }, S>(pm: Proce
         // and the aggregate may accept the command now): nothing to do
         const instance = yield* handler.load(pm.instances, envelope.aggregateId)
         if (instance.state.steps.find((s) => s.step === issued.step)?.outcome !== "pending") return
+        // compensation has begun: actions not yet executed are not started any more
+        const { status } = instance.state
+        if (issued.kind === "action" && (status === "compensating" || status === "compensated")) {
+          return yield* feed(pm, envelope.aggregateId, CommandSkipped.make({ step: issued.step }), causedBy(envelope))
+        }
         const reject = (error: { readonly _tag: string; readonly message: string }) =>
           feed(pm, envelope.aggregateId, CommandRejected.make({ ...about, error }), causedBy(envelope))
         if (target === undefined || command === undefined) {
