@@ -113,8 +113,14 @@ export class SimulationFailed extends Schema.TaggedError<SimulationFailed>()("Si
   }
 }
 
-/** mulberry32: a small, fast, seeded generator. */
-const generator = (seed: number) => {
+/**
+ * A small, fast, seeded generator of numbers in [0, 1) (mulberry32), for reproducible fault
+ * injection in tests.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const generator = (seed: number): () => number => {
   let a = seed >>> 0
   return () => {
     a = (a + 0x6D2B79F5) >>> 0

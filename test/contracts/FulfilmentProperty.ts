@@ -10,46 +10,14 @@
  */
 import { expect, layer } from "@effect/vitest"
 import { Effect, FastCheck as fc, Layer, Schedule } from "effect"
-import { CommandHandler, EventStore, Outbox, ProcessManager, Relay, Subscription } from "effect-ddd"
+import { CommandHandler, EventStore, Outbox, ProcessManager, Relay, type Subscription } from "effect-ddd"
+import { Simulation } from "effect-ddd/testing"
 import { randomUUID } from "node:crypto"
-import { Inventory } from "../../examples/http-server/Domain/Inventory.js"
-import { Order, OrderId, Sku } from "../../examples/http-server/Domain/Order.js"
+import { Order } from "../../examples/http-server/Domain/Order.js"
 import { makeFulfilment } from "../../examples/http-server/OrderFulfilment.js"
 import { chargePayments, GatewayUnavailable, PaymentGateway } from "../../examples/http-server/PaymentGateway.js"
+import { operation, workload } from "../support/fulfilmentWorkload.js"
 import { eventually } from "./RelayContract.js"
-
-type Operation =
-  | { readonly op: "restock"; readonly sku: number; readonly quantity: number }
-  | {
-    readonly op: "order"
-    readonly declined: boolean
-    readonly lines: ReadonlyArray<{ readonly sku: number; readonly quantity: number }>
-  }
-  | { readonly op: "cancel"; readonly which: number }
-
-const SKUS = 3
-const sku = fc.integer({ min: 0, max: SKUS - 1 })
-const operation: fc.Arbitrary<Operation> = fc.oneof(
-  fc.record({ op: fc.constant("restock" as const), sku, quantity: fc.integer({ min: 1, max: 6 }) }),
-  fc.record({
-    op: fc.constant("order" as const),
-    declined: fc.boolean(),
-    lines: fc.array(fc.record({ sku, quantity: fc.integer({ min: 1, max: 4 }) }), { minLength: 1, maxLength: 3 })
-  }),
-  fc.record({ op: fc.constant("cancel" as const), which: fc.nat() })
-)
-
-/** A small seeded generator (mulberry32). */
-const random = (seed: number) => {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6D2B79F5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
 
 /** A command handler whose commands fail at random after their effects (a crash before commit). */
 const flaky = (inner: CommandHandler.Service, next: () => number, rate: number): CommandHandler.Service => ({
@@ -91,12 +59,10 @@ export const property = <E>(
         [fc.array(operation, { minLength: 3, maxLength: 16 }), fc.integer()],
         ([operations, seed]) =>
           Effect.gen(function*() {
-            const next = random(seed)
+            const next = Simulation.generator(seed)
             const handler = yield* CommandHandler.CommandHandler
             const outbox = yield* Outbox.Outbox
-            const skus = Array.from({ length: SKUS }, () => Sku.make(`sku-${randomUUID()}`))
-            const restocked = skus.map(() => 0)
-            const orders: Array<{ readonly id: OrderId; readonly declined: boolean; readonly units: Array<number> }> = []
+            const { commands, invariants, orders } = workload(operations, `${randomUUID()}-`)
             const pm = makeFulfilment({ retry: fastRetry })
             const relay = Relay.layer({
               subscriptions: [...ProcessManager.subscriptions(pm), { ...chargePayments, retry: fastRetry }].map(twice),
@@ -109,24 +75,7 @@ export const property = <E>(
 
             yield* Effect.scoped(Effect.gen(function*() {
               yield* Layer.build(relay)
-              for (const operation of operations) {
-                if (operation.op === "restock") {
-                  yield* handler.execute(Inventory, skus[operation.sku]!, "restock", { quantity: operation.quantity })
-                  restocked[operation.sku]! += operation.quantity
-                } else if (operation.op === "order") {
-                  const id = OrderId.make(`order-${randomUUID()}`)
-                  yield* handler.execute(Order, id, "place", {
-                    customerId: operation.declined ? "declined-customer" : "customer",
-                    lines: operation.lines.map((l) => ({ sku: skus[l.sku]!, quantity: l.quantity }))
-                  })
-                  const units = skus.map(() => 0)
-                  for (const line of operation.lines) units[line.sku]! += line.quantity
-                  orders.push({ id, declined: operation.declined, units })
-                } else if (orders.length > 0) {
-                  const order = orders[operation.which % orders.length]!
-                  yield* Effect.ignore(handler.execute(Order, order.id, "cancel", {}))
-                }
-              }
+              for (const command of commands) yield* Effect.ignore(command)
               // quiet: no order pending, every process started and none with a command on its way
               yield* eventually(
                 Effect.gen(function*() {
@@ -145,20 +94,7 @@ export const property = <E>(
               )
             }))
 
-            const sold = skus.map(() => 0)
-            for (const order of orders) {
-              const { state } = yield* handler.load(Order, order.id)
-              expect(["confirmed", "rejected", "cancelled"]).toContain(state.status)
-              if (order.declined) expect(state.status).not.toBe("confirmed")
-              if (state.status === "confirmed") order.units.forEach((units, i) => (sold[i]! += units))
-            }
-            for (let i = 0; i < SKUS; i++) {
-              const { state } = yield* handler.load(Inventory, skus[i]!)
-              // reservations name the orders still holding stock, should one be left
-              expect({ sku: i, total: state.available + state.reserved + state.sold, reservations: state.reservations, sold: state.sold })
-                .toEqual({ sku: i, total: restocked[i], reservations: {}, sold: sold[i] })
-              expect(state.available).toBeGreaterThanOrEqual(0)
-            }
+            yield* invariants
             const letters = yield* outbox.deadLetters({})
             expect(letters.filter((l) => orders.some((o) => o.id === l.aggregateId))).toEqual([])
           }),

@@ -75,5 +75,5 @@ export const workload = (operations: ReadonlyArray<Operation>, prefix = "") => {
       }
     }
   })
-  return { commands, invariants }
+  return { commands, invariants, orders: orders as ReadonlyArray<{ readonly id: OrderId; readonly declined: boolean }> }
 }
