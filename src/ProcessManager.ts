@@ -665,6 +665,8 @@ export const dispatcher = <Event extends { readonly _tag: string }, S>(pm: Proce
     events: [Subscription.on(pm.instances, "CommandIssued")],
     partitions: pm.partitions,
     retry: pm.retry,
+    // each command in a transaction of its own (with the checkpoint and the step's outcome)
+    batchSize: 1,
     handle: (issued, envelope) =>
       Effect.gen(function*() {
         const handler = yield* CommandHandler.CommandHandler

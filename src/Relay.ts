@@ -344,7 +344,7 @@ export const make = <S extends Subscription.Any, P extends ProcessManager.Any = 
             continue
           }
           const parked = new Set(letters.map((l) => aggregateKey(l.aggregateType, l.aggregateId)))
-          const events = yield* store.readAll(cursor, batchSize, filter)
+          const events = yield* store.readAll(cursor, subscription.batchSize ?? batchSize, filter)
           if (events.length === 0) {
             yield* CommitSignal.awaitOrTimeout(wait, pollInterval)
             continue

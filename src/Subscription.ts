@@ -55,6 +55,8 @@ export interface Subscription<in out Event, out E, out R> {
   readonly handle: (event: Event, envelope: DomainEvent.Envelope<Event>) => Effect.Effect<void, E, R>
   /** `projection`: a read model whose writes commit with the checkpoint (rebuilt by replay). */
   readonly kind: "handler" | "projection"
+  /** Most events delivered in one transaction (default: the relay's `batchSize`). */
+  readonly batchSize?: number | undefined
 }
 
 /**
@@ -103,6 +105,8 @@ export const make = <const S extends ReadonlyArray<Source<any>>, E = never, R = 
   readonly mode?: "sync" | "async"
   readonly retry?: Schedule.Schedule<unknown, unknown>
   readonly partitions?: number
+  /** Most events delivered in one transaction (default: the relay's `batchSize`; 1: each alone). */
+  readonly batchSize?: number
 }): Subscription<EventOf<S[number]>, E, R> => ({
   name: options.name,
   sources: options.events,
@@ -110,7 +114,8 @@ export const make = <const S extends ReadonlyArray<Source<any>>, E = never, R = 
   retry: options.retry ?? defaultRetry,
   partitions: options.partitions ?? 4,
   handle: options.handle,
-  kind: "handler"
+  kind: "handler",
+  batchSize: options.batchSize
 })
 
 /**

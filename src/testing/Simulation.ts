@@ -360,7 +360,8 @@ export const run = <R>(options: Options<R>): Effect.Effect<Report, SimulationFai
         command++
       } else if (ready.length > 0 && roll < 0.9) {
         const [worker, events] = pick(ready)
-        yield* deliver(worker, events.slice(0, 1 + Math.floor(next() * events.length)))
+        const most = Math.min(events.length, worker.subscription.batchSize ?? events.length)
+        yield* deliver(worker, events.slice(0, 1 + Math.floor(next() * most)))
       } else {
         yield* tick
       }
