@@ -1,0 +1,209 @@
+/**
+ * The hooks through which the command handler and the relay report metrics and spans. Built once
+ * per handler or relay from `Telemetry.Enabled`: when telemetry is off they return the effects
+ * unchanged, so the hot paths pay nothing.
+ */
+import { Cause, Effect, Exit, MetricLabel, Option } from "effect"
+import type * as DomainEvent from "../DomainEvent.js"
+import * as Telemetry from "../Telemetry.js"
+
+/** Label arrays cached by their values: Effect caches a metric's hook per label array identity. */
+const labelCache = new Map<string, ReadonlyArray<MetricLabel.MetricLabel>>()
+const labels = (...pairs: ReadonlyArray<string>): ReadonlyArray<MetricLabel.MetricLabel> => {
+  const key = pairs.join("\u0000")
+  let cached = labelCache.get(key)
+  if (cached === undefined) {
+    const made: Array<MetricLabel.MetricLabel> = []
+    for (let i = 0; i < pairs.length; i += 2) made.push(MetricLabel.make(pairs[i]!, pairs[i + 1]!))
+    cached = made
+    labelCache.set(key, cached)
+  }
+  return cached
+}
+
+const seconds = (start: number) => (performance.now() - start) / 1000
+
+const REJECTED = new Set(["ConcurrencyConflict", "EventStoreError", "EventDecodeError", "EncodeError", "SubscriptionFailed"])
+
+/** The `outcome` tag of a finished command. */
+const commandOutcome = (exit: Exit.Exit<{ readonly replayed: boolean }, unknown>): string => {
+  if (Exit.isSuccess(exit)) return exit.value.replayed ? "replayed" : "success"
+  const failure = Cause.failureOption(exit.cause)
+  if (Option.isNone(failure)) return "error"
+  const tag = (failure.value as { readonly _tag?: unknown } | null)?._tag
+  if (tag === "ConcurrencyConflict") return "conflict"
+  return typeof tag === "string" && !REJECTED.has(tag) ? "rejected" : "error"
+}
+
+const isConflict = (error: unknown) => (error as { readonly _tag?: unknown } | null)?._tag === "ConcurrencyConflict"
+
+export interface CommandHooks {
+  /** Around a whole execution (retries included): the span, the count by outcome, the duration. */
+  readonly execute: <A extends { readonly replayed: boolean }, E, R>(
+    aggregateType: string,
+    aggregateId: string,
+    command: string,
+    self: Effect.Effect<A, E, R>
+  ) => Effect.Effect<A, E, R>
+  /** Around one attempt: counts conflicts, and retries from the second attempt on. */
+  readonly attempt: <A, E, R>(aggregateType: string, self: Effect.Effect<A, E, R>) => Effect.Effect<A, E, R>
+  /** Around the append: the span and the counts. */
+  readonly append: <A extends ReadonlyArray<unknown>, E, R>(
+    aggregateType: string,
+    events: number,
+    self: Effect.Effect<A, E, R>
+  ) => Effect.Effect<A, E, R>
+  /** Around a sync subscription's handler. */
+  readonly handle: <A, E, R>(subscription: string, envelope: DomainEvent.Envelope<unknown>, self: Effect.Effect<A, E, R>) => Effect.Effect<A, E, R>
+  /** The trace context to store with new events. */
+  readonly traceContext: (
+    explicit: { readonly traceparent?: string | undefined; readonly tracestate?: string | undefined } | undefined
+  ) => Effect.Effect<{ readonly traceparent?: string; readonly tracestate?: string }>
+}
+
+const handleSpan = <A, E, R>(subscription: string, envelope: DomainEvent.Envelope<unknown>, self: Effect.Effect<A, E, R>) =>
+  Effect.withSpan(self, Telemetry.spans.handle, {
+    attributes: {
+      "effect_ddd.subscription": subscription,
+      "effect_ddd.event_id": envelope.eventId,
+      "effect_ddd.event_type": envelope.eventType
+    }
+  })
+
+const explicitOnly = (
+  explicit: { readonly traceparent?: string | undefined; readonly tracestate?: string | undefined } | undefined
+) => {
+  if (explicit?.traceparent === undefined) return {}
+  return explicit.tracestate === undefined
+    ? { traceparent: explicit.traceparent }
+    : { traceparent: explicit.traceparent, tracestate: explicit.tracestate }
+}
+
+export const commandHooks = (switches: Telemetry.Switches): CommandHooks => {
+  const { metrics, tracing } = switches
+  return {
+    execute: (aggregateType, aggregateId, command, self) => {
+      let effect = self
+      if (metrics) {
+        effect = Effect.suspend(() => {
+          const start = performance.now()
+          return Effect.onExit(self, (exit) =>
+            Effect.sync(() => {
+              Telemetry.commands.unsafeUpdate(1, labels("aggregate", aggregateType, "command", command, "outcome", commandOutcome(exit)))
+              Telemetry.commandDuration.unsafeUpdate(seconds(start), labels("aggregate", aggregateType, "command", command))
+            }))
+        })
+      }
+      if (tracing) {
+        effect = Effect.withSpan(effect, Telemetry.spans.execute, {
+          attributes: {
+            "effect_ddd.aggregate_type": aggregateType,
+            "effect_ddd.aggregate_id": aggregateId,
+            "effect_ddd.command": command
+          }
+        })
+      }
+      return metrics || tracing ? Effect.annotateLogs(effect, { aggregateType, aggregateId, command }) : effect
+    },
+    attempt: (aggregateType, self) => {
+      if (!metrics) return self
+      let attempts = 0
+      const tags = labels("aggregate", aggregateType)
+      return Effect.suspend(() => {
+        if (attempts++ > 0) Telemetry.conflictRetries.unsafeUpdate(1, tags)
+        return Effect.tapError(self, (error) =>
+          Effect.sync(() => {
+            if (isConflict(error)) Telemetry.conflicts.unsafeUpdate(1, tags)
+          }))
+      })
+    },
+    append: (aggregateType, events, self) => {
+      let effect = self
+      if (metrics) {
+        effect = Effect.tap(self, () =>
+          Effect.sync(() => {
+            const tags = labels("aggregate", aggregateType)
+            Telemetry.appends.unsafeUpdate(1, tags)
+            Telemetry.appendedEvents.unsafeUpdate(events, tags)
+          }))
+      }
+      if (tracing) {
+        effect = Effect.withSpan(effect, Telemetry.spans.append, {
+          attributes: { "effect_ddd.aggregate_type": aggregateType, "effect_ddd.events": events }
+        })
+      }
+      return effect
+    },
+    handle: tracing ? handleSpan : (_subscription, _envelope, self) => self,
+    traceContext: tracing ? Telemetry.traceContext : (explicit) => Effect.succeed(explicitOnly(explicit))
+  }
+}
+
+export interface RelayHooks {
+  /** Around one delivery: span (child of the appending span), handler span, count, duration, log annotations. */
+  readonly deliver: <E, R>(
+    subscription: string,
+    partition: number,
+    envelope: DomainEvent.Envelope<unknown>,
+    self: Effect.Effect<void, E, R>
+  ) => Effect.Effect<void, E, R>
+  /** A delivery attempt is re-run under the retry schedule. */
+  readonly retry: (subscription: string) => Effect.Effect<void>
+  /** An event was dead-lettered. */
+  readonly deadLettered: (subscription: string, kind: string) => Effect.Effect<void>
+}
+
+export const relayHooks = (switches: Telemetry.Switches): RelayHooks => {
+  const { metrics, tracing } = switches
+  return {
+    deliver: (subscription, partition, envelope, self) => {
+      if (!metrics && !tracing) return self
+      let effect = self
+      if (tracing) effect = handleSpan(subscription, envelope, effect)
+      if (metrics) {
+        const inner = effect
+        effect = Effect.suspend(() => {
+          const start = performance.now()
+          return Effect.onExit(inner, (exit) =>
+            Effect.sync(() => {
+              Telemetry.deliveries.unsafeUpdate(
+                1,
+                labels("subscription", subscription, "outcome", Exit.isSuccess(exit) ? "success" : "failure")
+              )
+              Telemetry.deliveryDuration.unsafeUpdate(seconds(start), labels("subscription", subscription))
+            }))
+        })
+      }
+      if (tracing) {
+        const parent = Telemetry.parentOf(envelope.metadata)
+        effect = Effect.withSpan(effect, Telemetry.spans.deliver, {
+          kind: "consumer",
+          attributes: {
+            "effect_ddd.subscription": subscription,
+            "effect_ddd.partition": partition,
+            "effect_ddd.event_id": envelope.eventId,
+            "effect_ddd.event_type": envelope.eventType,
+            "effect_ddd.aggregate_type": envelope.aggregateType,
+            "effect_ddd.aggregate_id": envelope.aggregateId,
+            "effect_ddd.position": envelope.position
+          },
+          ...(Option.isSome(parent) ? { parent: parent.value } : { root: true })
+        })
+        if (Option.isSome(parent) && envelope.metadata.tracestate !== undefined) {
+          effect = Effect.locally(effect, Telemetry.currentTracestate, envelope.metadata.tracestate)
+        }
+      }
+      return Effect.annotateLogs(effect, {
+        eventId: envelope.eventId,
+        aggregateType: envelope.aggregateType,
+        aggregateId: envelope.aggregateId
+      })
+    },
+    retry: (subscription) =>
+      metrics ? Effect.sync(() => Telemetry.deliveryRetries.unsafeUpdate(1, labels("subscription", subscription))) : Effect.void,
+    deadLettered: (subscription, kind) =>
+      metrics
+        ? Effect.sync(() => Telemetry.deadLettered.unsafeUpdate(1, labels("subscription", subscription, "kind", kind)))
+        : Effect.void
+  }
+}
