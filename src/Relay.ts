@@ -224,7 +224,7 @@ export const make = <S extends Subscription.Any, P extends ProcessManager.Any = 
          * transaction with the failing index.
          */
         const commitBatch = (events: ReadonlyArray<LoggedEvent>, parked: Set<string>) =>
-          store.withTransaction(Effect.suspend(() => {
+          telemetry.committed(store.withTransaction(Effect.suspend(() => {
             const parkedNow = new Set(parked)
             // no Effect.either / Effect.exit per event (most of a drain's garbage): a handler's
             // failure is caught once, around the loop, with the index it stopped at
@@ -253,7 +253,7 @@ export const make = <S extends Subscription.Any, P extends ProcessManager.Any = 
             }).pipe(Effect.catchAllCause((cause) =>
               delivering ? Effect.fail(new DeliveryFailed(index, cause)) : Effect.failCause(cause)
             ))
-          }))
+          })))
 
         /** Retry one failing event alone; dead-letter it when the schedule gives up. */
         const retryOne = (event: LoggedEvent, firstCause: Cause.Cause<unknown>, parked: Set<string>) =>
@@ -278,10 +278,10 @@ export const make = <S extends Subscription.Any, P extends ProcessManager.Any = 
             ))
             if (Either.isRight(retried)) return retried.right
             if (!(retried.left instanceof DeliveryFailed)) return yield* Effect.fail(retried.left)
-            yield* store.withTransaction(Effect.zipRight(
+            yield* telemetry.committed(store.withTransaction(Effect.zipRight(
               deadLetter(subscription, partition, event, "failed", describeCause(lastCause), attempts, firstFailedAt),
               outbox.saveCheckpoint(subscription.name, partition, cursorAfter([event]), token!)
-            ))
+            )))
             const next = new Set(parked)
             next.add(aggregateKey(event.aggregateType, event.aggregateId))
             return next

@@ -3,7 +3,7 @@
  * per handler or relay from `Telemetry.Enabled`: when telemetry is off they return the effects
  * unchanged, so the hot paths pay nothing.
  */
-import { Cause, Effect, Exit, MetricLabel, Option } from "effect"
+import { Cause, Effect, Exit, FiberRef, MetricLabel, Option } from "effect"
 import type * as DomainEvent from "../DomainEvent.js"
 import * as Telemetry from "../Telemetry.js"
 
@@ -149,9 +149,14 @@ export interface RelayHooks {
   ) => Effect.Effect<void, E, R>
   /** A delivery attempt is re-run under the retry schedule. */
   readonly retry: (subscription: string) => Effect.Effect<void>
-  /** An event was dead-lettered. */
+  /** An event was dead-lettered (counted when the enclosing `committed` transaction commits). */
   readonly deadLettered: (subscription: string, kind: string) => Effect.Effect<void>
+  /** Around a transaction: counts made inside it only count if it succeeds. */
+  readonly committed: <A, E, R>(self: Effect.Effect<A, E, R>) => Effect.Effect<A, E, R>
 }
+
+/** Counts waiting for the transaction they were made in to commit. */
+const pendingCounts = FiberRef.unsafeMake<Array<() => void> | undefined>(undefined)
 
 export const relayHooks = (switches: Telemetry.Switches): RelayHooks => {
   const { metrics, tracing } = switches
@@ -203,7 +208,22 @@ export const relayHooks = (switches: Telemetry.Switches): RelayHooks => {
       metrics ? Effect.sync(() => Telemetry.deliveryRetries.unsafeUpdate(1, labels("subscription", subscription))) : Effect.void,
     deadLettered: (subscription, kind) =>
       metrics
-        ? Effect.sync(() => Telemetry.deadLettered.unsafeUpdate(1, labels("subscription", subscription, "kind", kind)))
-        : Effect.void
+        ? Effect.flatMap(FiberRef.get(pendingCounts), (pending) =>
+          Effect.sync(() => {
+            const count = () => Telemetry.deadLettered.unsafeUpdate(1, labels("subscription", subscription, "kind", kind))
+            if (pending === undefined) count()
+            else pending.push(count)
+          }))
+        : Effect.void,
+    committed: (self) =>
+      metrics
+        ? Effect.suspend(() => {
+          const pending: Array<() => void> = []
+          return Effect.tap(
+            Effect.locally(self, pendingCounts, pending),
+            () => Effect.sync(() => pending.forEach((count) => count()))
+          )
+        })
+        : self
   }
 }
