@@ -303,7 +303,7 @@ export const parentOf = (metadata: DomainEvent.Metadata): Option.Option<Tracer.E
  */
 export const loggerJson: Layer.Layer<never> = Logger.replace(
   Logger.defaultLogger,
-  Logger.withSpanAnnotations(Logger.jsonLogger)
+  Logger.withConsoleLog(Logger.withSpanAnnotations(Logger.jsonLogger))
 )
 
 /**

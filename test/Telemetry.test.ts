@@ -1,7 +1,7 @@
 import { SqliteClient } from "@effect/sql-sqlite-node"
 import { describe, expect, it } from "@effect/vitest"
 import { InMemorySpanExporter, type ReadableSpan, SimpleSpanProcessor } from "@opentelemetry/sdk-trace-base"
-import { Context, Effect, Layer, Metric, MetricLabel, Schedule } from "effect"
+import { Context, Effect, HashMap, Layer, Logger, Metric, MetricLabel, Schedule } from "effect"
 import { CommandHandler, EventStore, MemoryEventStore, Outbox, Relay, Subscription, Telemetry } from "effect-ddd"
 import { OpenTelemetry } from "effect-ddd/opentelemetry"
 import { SqlEventStore } from "effect-ddd/sql"
@@ -236,4 +236,58 @@ describe("Telemetry tracing", () => {
       const restock = spans.find((s) => s.name === Telemetry.spans.execute && s.attributes["effect_ddd.command"] === "restock")!
       expect(restock.spanContext().traceId).not.toBe(traceId)
     }).pipe(Effect.provide(Live)))
+})
+
+describe("Telemetry logs", () => {
+  it.live("a handler's logs carry the subscription, the event, the aggregate and the trace id", () => {
+    const records: Array<Record<string, unknown>> = []
+    const capture = Logger.replace(
+      Logger.defaultLogger,
+      Logger.withSpanAnnotations(Logger.make(({ annotations, message }) => {
+        records.push({ message: (message as ReadonlyArray<unknown>)[0], ...Object.fromEntries(HashMap.toEntries(annotations)) })
+      }))
+    )
+    return Effect.gen(function*() {
+      const sku = Sku.make(fresh("logged"))
+      const name = fresh("logging")
+      const subscription = Subscription.make({
+        name,
+        events: [Subscription.on(Inventory, "StockRestocked")],
+        partitions: 1,
+        handle: (_event, envelope) => envelope.aggregateId === sku ? Effect.log("handled") : Effect.void
+      })
+      const restocked = yield* CommandHandler.execute(Inventory, sku, "restock", { quantity: 1 })
+      yield* withRelay([subscription], eventually(Effect.suspend(() =>
+        records.some((r) => r["message"] === "handled") ? Effect.void : Effect.fail("not yet")
+      )))
+      const handled = records.find((r) => r["message"] === "handled")!
+      expect(handled).toMatchObject({
+        subscription: name,
+        partition: 0,
+        eventId: restocked.events[0]!.eventId,
+        aggregateType: "Inventory",
+        aggregateId: sku,
+        "effect.spanName": Telemetry.spans.handle
+      })
+      // the trace of the command that appended the event
+      expect(restocked.events[0]!.metadata.traceparent).toContain(`-${handled["effect.traceId"]}-`)
+    }).pipe(Effect.provide(CommandHandler.layer().pipe(Layer.provideMerge(MemoryEventStore.layer))), Effect.provide(capture))
+  })
+
+  it.effect("loggerJson writes one JSON object per line, with the trace id", () =>
+    Effect.gen(function*() {
+      const lines: Array<unknown> = []
+      const current = yield* Effect.console
+      yield* Effect.log("hello").pipe(
+        Effect.annotateLogs({ aggregateId: "a-1" }),
+        Effect.withSpan("work"),
+        Effect.provide(Telemetry.loggerJson),
+        Effect.withConsole({ ...current, unsafe: { ...current.unsafe, log: (line: unknown) => lines.push(line) } })
+      )
+      expect(lines).toHaveLength(1)
+      const record = JSON.parse(String(lines[0]))
+      expect(record.message).toBe("hello")
+      expect(record.annotations.aggregateId).toBe("a-1")
+      expect(record.annotations["effect.traceId"]).toMatch(/^[0-9a-f]{32}$/)
+    }))
 })
