@@ -5,14 +5,19 @@
  *
  * with the same JSON work (parse the state, stringify payload, metadata and state) and a UUIDv7
  * per event. The library path is `CommandHandler.execute(Inventory, sku, "restock", ...)` on a
- * state-stored aggregate; callers spread over 1,000 SKUs.
+ * state-stored aggregate; callers spread over 1,000 SKUs. Telemetry is off (`Telemetry.disabled`)
+ * except in `command.sqlite.normal.c1.telemetry`: metrics, and spans exported through OpenTelemetry
+ * (a batch span processor over an exporter that drops them), against the same run with telemetry
+ * off as its baseline.
  */
 import { SqlClient } from "@effect/sql"
 import { PgClient } from "@effect/sql-pg"
 import { SqliteClient } from "@effect/sql-sqlite-node"
 import Database from "better-sqlite3"
+import { BatchSpanProcessor, type ReadableSpan, type SpanExporter } from "@opentelemetry/sdk-trace-base"
 import { Effect, Layer, Redacted } from "effect"
-import { CommandHandler } from "effect-ddd"
+import { CommandHandler, Telemetry } from "effect-ddd"
+import { OpenTelemetry } from "effect-ddd/opentelemetry"
 import { SqlEventStore } from "effect-ddd/sql"
 import { mkdtempSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
@@ -159,8 +164,41 @@ const rawPg = async (url: string, callers: number) => {
 const sqliteLayer = (file: string, options: CommandHandler.Options = {}) =>
   CommandHandler.layer(options).pipe(
     Layer.provideMerge(SqlEventStore.layer()),
-    Layer.provideMerge(SqliteClient.layer({ filename: file }))
+    Layer.provideMerge(SqliteClient.layer({ filename: file })),
+    Layer.provide(Telemetry.disabled)
   )
+
+/** Spans are exported in batches, then dropped: the cost of producing them, not of a collector. */
+const droppingExporter: SpanExporter = {
+  export: (_spans: Array<ReadableSpan>, done) => done({ code: 0 }),
+  shutdown: () => Promise.resolve()
+}
+
+/** Metrics and tracing on, exported through OpenTelemetry. */
+const sqliteTelemetryLayer = (file: string) =>
+  CommandHandler.layer().pipe(
+    Layer.provideMerge(SqlEventStore.layer()),
+    Layer.provideMerge(SqliteClient.layer({ filename: file })),
+    Layer.provideMerge(OpenTelemetry.layer({ serviceName: "bench", spanProcessor: new BatchSpanProcessor(droppingExporter) }))
+  )
+
+const median = (values: ReadonlyArray<number>) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!
+
+/**
+ * `command.sqlite.normal.c1` with telemetry on, against the same with telemetry off: three rounds
+ * each, alternating (fresh database files), medians compared.
+ */
+const telemetryOverhead = async (dir: string): Promise<Figure> => {
+  const on: Array<number> = []
+  const off: Array<number> = []
+  const normal = Effect.flatMap(SqlClient.SqlClient, (sql) => sql.unsafe("PRAGMA synchronous = NORMAL"))
+  for (let round = 0; round < 3; round++) {
+    off.push(await Effect.runPromise(library(sqliteLayer(join(dir, `telemetry-off-${round}.db`)), 1, normal)))
+    on.push(await Effect.runPromise(library(sqliteTelemetryLayer(join(dir, `telemetry-on-${round}.db`)), 1, normal)))
+  }
+  console.error(`  command.sqlite.normal.c1.telemetry: on ${on.map(Math.round).join(", ")}; off ${off.map(Math.round).join(", ")}`)
+  return figure("command.sqlite.normal.c1.telemetry", median(on), "commands/s", median(off), ">= 0.85x telemetry off")
+}
 
 export const runSqlite = async (): Promise<ReadonlyArray<Figure>> => {
   const dir = mkdtempSync(join(tmpdir(), "effect-ddd-bench-"))
@@ -179,6 +217,7 @@ export const runSqlite = async (): Promise<ReadonlyArray<Figure>> => {
       )
       figures.push(figure(name, lib, "commands/s", raw))
       console.error(`  ${name}: ${Math.round(lib)} vs raw ${Math.round(raw)}`)
+      if (name === "command.sqlite.normal.c1") figures.push(await telemetryOverhead(dir))
     }
   } finally {
     rmSync(dir, { recursive: true, force: true })
@@ -192,6 +231,7 @@ export const runPg = (url: () => Promise<string>) => async (): Promise<ReadonlyA
     const raw = await rawPg(await url(), callers)
     const groupCommit = process.env["BENCH_PG_GROUP_COMMIT"]
     const layer = CommandHandler.layer().pipe(
+      Layer.provide(Telemetry.disabled),
       Layer.provideMerge(SqlEventStore.layer(
         groupCommit === undefined ? {} : groupCommit === "off" ? { groupCommit: false } : { groupCommit: { concurrency: Number(groupCommit) } }
       )),
