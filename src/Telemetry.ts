@@ -13,6 +13,8 @@ import {
   Context,
   Effect,
   FiberRef,
+  FiberRefs,
+  HashMap,
   Layer,
   Logger,
   Metric,
@@ -219,7 +221,9 @@ export const leasesHeld = Metric.gauge("effect_ddd_leases_held", {
 })
 
 /**
- * Span names.
+ * Span names: `execute` around a command (retries included), `append` around its append,
+ * `deliver` around the relay's run of an async subscription's handler for one event (a child of
+ * the span that appended the event), `handle` around a sync subscription's handler.
  *
  * @since 0.1.0
  * @category models
@@ -295,26 +299,61 @@ export const traceContext = (
 export const parentOf = (metadata: DomainEvent.Metadata): Option.Option<Tracer.ExternalSpan> =>
   fromTraceparent(metadata.traceparent)
 
+/** Span attributes that become log annotations, and their names there. */
+const annotated: ReadonlyMap<string, string> = new Map([
+  ["effect_ddd.subscription", "subscription"],
+  ["effect_ddd.partition", "partition"],
+  ["effect_ddd.event_id", "eventId"],
+  ["effect_ddd.event_type", "eventType"],
+  ["effect_ddd.aggregate_type", "aggregateType"],
+  ["effect_ddd.aggregate_id", "aggregateId"],
+  ["effect_ddd.command", "command"]
+])
+
 /**
- * JSON lines with the current trace and span ids among the annotations (for production).
+ * Add to each log record the current trace and span ids (`effect.traceId`, `effect.spanId`) and
+ * what the library's enclosing spans know: `subscription`, `partition`, `eventId`, `eventType`,
+ * `aggregateType`, `aggregateId`, `command` (the hot paths pay nothing for these annotations:
+ * they are read from the spans only when a record is logged). Annotations set by the
+ * application take precedence.
+ *
+ * @since 0.1.0
+ * @category combinators
+ */
+export const withTraceAnnotations = <Message, Output>(self: Logger.Logger<Message, Output>): Logger.Logger<Message, Output> =>
+  Logger.mapInputOptions(Logger.withSpanAnnotations(self), (options) => {
+    let span = Context.getOption(FiberRefs.getOrDefault(options.context, FiberRef.currentContext), Tracer.ParentSpan)
+    let annotations = options.annotations
+    while (Option.isSome(span) && span.value._tag === "Span") {
+      for (const [key, value] of span.value.attributes) {
+        const name = annotated.get(key)
+        if (name !== undefined && !HashMap.has(annotations, name)) annotations = HashMap.set(annotations, name, value)
+      }
+      span = span.value.parent
+    }
+    return annotations === options.annotations ? options : { ...options, annotations }
+  })
+
+/**
+ * JSON lines, with `withTraceAnnotations` (for production).
  *
  * @since 0.1.0
  * @category layers
  */
 export const loggerJson: Layer.Layer<never> = Logger.replace(
   Logger.defaultLogger,
-  Logger.withConsoleLog(Logger.withSpanAnnotations(Logger.jsonLogger))
+  Logger.withConsoleLog(withTraceAnnotations(Logger.jsonLogger))
 )
 
 /**
- * Human-readable, coloured logs with the current trace and span ids (for development).
+ * Human-readable, coloured logs, with `withTraceAnnotations` (for development).
  *
  * @since 0.1.0
  * @category layers
  */
 export const loggerPretty: Layer.Layer<never> = Logger.replace(
   Logger.defaultLogger,
-  Logger.withSpanAnnotations(Logger.prettyLoggerDefault)
+  withTraceAnnotations(Logger.prettyLoggerDefault)
 )
 
 /**

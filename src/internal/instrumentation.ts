@@ -3,7 +3,7 @@
  * per handler or relay from `Telemetry.Enabled`: when telemetry is off they return the effects
  * unchanged, so the hot paths pay nothing.
  */
-import { Cause, Effect, Exit, FiberRef, MetricLabel, Option } from "effect"
+import { Cause, Effect, FiberRef, MetricLabel, Option } from "effect"
 import type * as DomainEvent from "../DomainEvent.js"
 import * as Telemetry from "../Telemetry.js"
 
@@ -25,10 +25,9 @@ const seconds = (start: number) => (performance.now() - start) / 1000
 
 const REJECTED = new Set(["ConcurrencyConflict", "EventStoreError", "EventDecodeError", "EncodeError", "SubscriptionFailed"])
 
-/** The `outcome` tag of a finished command. */
-const commandOutcome = (exit: Exit.Exit<{ readonly replayed: boolean }, unknown>): string => {
-  if (Exit.isSuccess(exit)) return exit.value.replayed ? "replayed" : "success"
-  const failure = Cause.failureOption(exit.cause)
+/** The `outcome` tag of a failed command. */
+const commandOutcome = (cause: Cause.Cause<unknown>): string => {
+  const failure = Cause.failureOption(cause)
   if (Option.isNone(failure)) return "error"
   const tag = (failure.value as { readonly _tag?: unknown } | null)?._tag
   if (tag === "ConcurrencyConflict") return "conflict"
@@ -63,6 +62,7 @@ export interface CommandHooks {
 
 const handleSpan = <A, E, R>(subscription: string, envelope: DomainEvent.Envelope<unknown>, self: Effect.Effect<A, E, R>) =>
   Effect.withSpan(self, Telemetry.spans.handle, {
+    captureStackTrace: false,
     attributes: {
       "effect_ddd.subscription": subscription,
       "effect_ddd.event_id": envelope.eventId,
@@ -87,15 +87,25 @@ export const commandHooks = (switches: Telemetry.Switches): CommandHooks => {
       if (metrics) {
         effect = Effect.suspend(() => {
           const start = performance.now()
-          return Effect.onExit(self, (exit) =>
-            Effect.sync(() => {
-              Telemetry.commands.unsafeUpdate(1, labels("aggregate", aggregateType, "command", command, "outcome", commandOutcome(exit)))
-              Telemetry.commandDuration.unsafeUpdate(seconds(start), labels("aggregate", aggregateType, "command", command))
-            }))
+          const record = (outcome: string) => {
+            Telemetry.commands.unsafeUpdate(1, labels("aggregate", aggregateType, "command", command, "outcome", outcome))
+            Telemetry.commandDuration.unsafeUpdate(seconds(start), labels("aggregate", aggregateType, "command", command))
+          }
+          return Effect.matchCauseEffect(self, {
+            onSuccess: (result) => {
+              record(result.replayed ? "replayed" : "success")
+              return Effect.succeed(result)
+            },
+            onFailure: (cause) => {
+              record(commandOutcome(cause))
+              return Effect.failCause(cause)
+            }
+          })
         })
       }
       if (tracing) {
         effect = Effect.withSpan(effect, Telemetry.spans.execute, {
+          captureStackTrace: false,
           attributes: {
             "effect_ddd.aggregate_type": aggregateType,
             "effect_ddd.aggregate_id": aggregateId,
@@ -103,7 +113,7 @@ export const commandHooks = (switches: Telemetry.Switches): CommandHooks => {
           }
         })
       }
-      return metrics || tracing ? Effect.annotateLogs(effect, { aggregateType, aggregateId, command }) : effect
+      return effect
     },
     attempt: (aggregateType, self) => {
       if (!metrics) return self
@@ -129,6 +139,7 @@ export const commandHooks = (switches: Telemetry.Switches): CommandHooks => {
       }
       if (tracing) {
         effect = Effect.withSpan(effect, Telemetry.spans.append, {
+          captureStackTrace: false,
           attributes: { "effect_ddd.aggregate_type": aggregateType, "effect_ddd.events": events }
         })
       }
@@ -140,7 +151,7 @@ export const commandHooks = (switches: Telemetry.Switches): CommandHooks => {
 }
 
 export interface RelayHooks {
-  /** Around one delivery: span (child of the appending span), handler span, count, duration, log annotations. */
+  /** Around one delivery: its span (a child of the span that appended the event), count and duration. */
   readonly deliver: <E, R>(
     subscription: string,
     partition: number,
@@ -162,26 +173,31 @@ export const relayHooks = (switches: Telemetry.Switches): RelayHooks => {
   const { metrics, tracing } = switches
   return {
     deliver: (subscription, partition, envelope, self) => {
-      if (!metrics && !tracing) return self
       let effect = self
-      if (tracing) effect = handleSpan(subscription, envelope, effect)
       if (metrics) {
         const inner = effect
         effect = Effect.suspend(() => {
           const start = performance.now()
-          return Effect.onExit(inner, (exit) =>
-            Effect.sync(() => {
-              Telemetry.deliveries.unsafeUpdate(
-                1,
-                labels("subscription", subscription, "outcome", Exit.isSuccess(exit) ? "success" : "failure")
-              )
-              Telemetry.deliveryDuration.unsafeUpdate(seconds(start), labels("subscription", subscription))
-            }))
+          const record = (outcome: string) => {
+            Telemetry.deliveries.unsafeUpdate(1, labels("subscription", subscription, "outcome", outcome))
+            Telemetry.deliveryDuration.unsafeUpdate(seconds(start), labels("subscription", subscription))
+          }
+          return Effect.matchCauseEffect(inner, {
+            onSuccess: () => {
+              record("success")
+              return Effect.void
+            },
+            onFailure: (cause) => {
+              record("failure")
+              return Effect.failCause(cause)
+            }
+          })
         })
       }
       if (tracing) {
         const parent = Telemetry.parentOf(envelope.metadata)
         effect = Effect.withSpan(effect, Telemetry.spans.deliver, {
+          captureStackTrace: false,
           kind: "consumer",
           attributes: {
             "effect_ddd.subscription": subscription,
@@ -198,11 +214,7 @@ export const relayHooks = (switches: Telemetry.Switches): RelayHooks => {
           effect = Effect.locally(effect, Telemetry.currentTracestate, envelope.metadata.tracestate)
         }
       }
-      return Effect.annotateLogs(effect, {
-        eventId: envelope.eventId,
-        aggregateType: envelope.aggregateType,
-        aggregateId: envelope.aggregateId
-      })
+      return effect
     },
     retry: (subscription) =>
       metrics ? Effect.sync(() => Telemetry.deliveryRetries.unsafeUpdate(1, labels("subscription", subscription))) : Effect.void,
