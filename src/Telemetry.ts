@@ -272,7 +272,9 @@ export const currentTracestate: FiberRef.FiberRef<string | undefined> = FiberRef
 
 /**
  * The trace context to store with new events: the current span's `traceparent` and the
- * travelling `tracestate`, unless given explicitly.
+ * travelling `tracestate`. An explicit `traceparent` wins when it names another trace than the
+ * current span's (or there is no current span); within the same trace, the current span is the
+ * more precise parent.
  *
  * @since 0.1.0
  * @category combinators
@@ -282,8 +284,11 @@ export const traceContext = (
 ): Effect.Effect<{ readonly traceparent?: string; readonly tracestate?: string }> =>
   Effect.flatMap(Effect.serviceOption(Tracer.ParentSpan), (span) =>
     Effect.map(FiberRef.get(currentTracestate), (state) => {
-      const parent = explicit?.traceparent ?? (Option.isSome(span) ? traceparent(span.value) : undefined)
-      const tracestate = explicit?.traceparent !== undefined ? explicit.tracestate : explicit?.tracestate ?? state
+      const given = explicit?.traceparent
+      const useSpan = Option.isSome(span) &&
+        (given === undefined || Option.exists(fromTraceparent(given), (g) => g.traceId === span.value.traceId))
+      const parent = useSpan ? traceparent((span as Option.Some<Tracer.AnySpan>).value) : given
+      const tracestate = given !== undefined ? explicit?.tracestate : explicit?.tracestate ?? state
       return {
         ...(parent === undefined ? {} : { traceparent: parent }),
         ...(tracestate === undefined || parent === undefined ? {} : { tracestate })

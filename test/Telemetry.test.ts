@@ -1,7 +1,7 @@
 import { SqliteClient } from "@effect/sql-sqlite-node"
 import { describe, expect, it } from "@effect/vitest"
 import { InMemorySpanExporter, type ReadableSpan, SimpleSpanProcessor } from "@opentelemetry/sdk-trace-base"
-import { Context, Effect, HashMap, Layer, Logger, Metric, MetricLabel, Schedule } from "effect"
+import { Context, Effect, HashMap, Layer, Logger, Metric, MetricLabel, Option, Schedule } from "effect"
 import { CommandHandler, EventStore, MemoryEventStore, Outbox, Relay, Subscription, Telemetry } from "effect-ddd"
 import { OpenTelemetry } from "effect-ddd/opentelemetry"
 import { SqlEventStore } from "effect-ddd/sql"
@@ -169,6 +169,42 @@ const confirmOrder = Subscription.make({
   name: "confirm-order",
   events: [Subscription.on(Inventory, "StockReserved")],
   handle: (event) => Effect.asVoid(CommandHandler.execute(Order, event.orderId, "confirm", {}))
+})
+
+describe("Telemetry trace context", () => {
+  const remote = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
+
+  it("parses W3C traceparents and refuses malformed ones", () => {
+    const span = Option.getOrThrow(Telemetry.fromTraceparent(remote))
+    expect([span.traceId, span.spanId, span.sampled]).toEqual(["0af7651916cd43dd8448eb211c80319c", "b7ad6b7169203331", true])
+    expect(Telemetry.traceparent(span)).toBe(remote)
+    for (const bad of [undefined, "", "00-xyz", "ff-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
+      "00-00000000000000000000000000000000-b7ad6b7169203331-01", "00-0af7651916cd43dd8448eb211c80319c-0000000000000000-01"]) {
+      expect(Option.isNone(Telemetry.fromTraceparent(bad)), String(bad)).toBe(true)
+    }
+  })
+
+  it.effect("the current span, unless an explicit traceparent names another trace", () =>
+    Effect.gen(function*() {
+      expect(yield* Telemetry.traceContext()).toEqual({})
+      expect(yield* Telemetry.traceContext({ traceparent: remote, tracestate: "k=v" })).toEqual({ traceparent: remote, tracestate: "k=v" })
+      const inSpan = yield* Effect.withSpan(
+        Effect.all([Telemetry.traceContext(), Telemetry.traceContext({ traceparent: remote }), Effect.currentSpan]),
+        "local"
+      )
+      expect(inSpan[0].traceparent).toBe(Telemetry.traceparent(inSpan[2]))
+      expect(inSpan[1]).toEqual({ traceparent: remote })
+      // a child of the remote span: same trace, the current span is the more precise parent
+      const [child, current] = yield* Effect.withSpan(
+        Effect.all([Telemetry.traceContext({ traceparent: remote, tracestate: "k=v" }), Effect.currentSpan]),
+        "child",
+        { parent: Option.getOrThrow(Telemetry.fromTraceparent(remote)) }
+      )
+      expect(child).toEqual({ traceparent: Telemetry.traceparent(current), tracestate: "k=v" })
+      // a travelling tracestate is carried on
+      const carried = yield* Effect.locally(Telemetry.traceContext(), Telemetry.currentTracestate, "a=b").pipe(Effect.withSpan("s"))
+      expect(carried.tracestate).toBe("a=b")
+    }))
 })
 
 describe("Telemetry tracing", () => {
