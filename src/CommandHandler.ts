@@ -4,7 +4,7 @@
  *
  * @since 0.1.0
  */
-import { Clock, Context, Effect, Either, Layer, Option, Schedule, Schema } from "effect"
+import { Clock, Context, Effect, Either, Layer, Option, Schedule, Schema, type Tracer } from "effect"
 import * as Aggregate from "./Aggregate.js"
 import * as DomainEvent from "./DomainEvent.js"
 import { ConcurrencyConflict, EventStore, type EventStoreError, type IdempotencyRecord } from "./EventStore.js"
@@ -174,13 +174,13 @@ export const make = <S extends Subscription.Any = never>(
     const telemetry = Instrumentation.commandHooks(yield* Telemetry.Enabled)
 
     /** Run the sync subscriptions that handle these events, in the command's transaction. */
-    const runSync = (events: ReadonlyArray<DomainEvent.Envelope<unknown>>) =>
+    const runSync = (events: ReadonlyArray<DomainEvent.Envelope<unknown>>, span: Tracer.Span | undefined) =>
       Effect.forEach(events, (envelope) =>
         Effect.forEach(
           syncSubscriptions.filter((s) => Subscription.handles(s, envelope.aggregateType, envelope.eventType)),
           (subscription) =>
             Effect.mapError(
-              telemetry.handle(subscription.name, envelope, subscription.handle(envelope.payload, envelope)),
+              telemetry.handle(subscription.name, envelope, span, subscription.handle(envelope.payload, envelope)),
               (cause) => new SubscriptionFailed({ subscription: subscription.name, cause })
             ),
           { discard: true }
@@ -262,7 +262,8 @@ export const make = <S extends Subscription.Any = never>(
       id: Aggregate.Id<A>,
       command: K,
       input: Aggregate.Input<A, K>,
-      options: ExecuteOptions
+      options: ExecuteOptions,
+      span: Tracer.Span | undefined
     ): Effect.Effect<Result<A>, ExecuteError<A, K>> => {
       const body = Effect.gen(function*() {
         const key = options.idempotencyKey
@@ -287,7 +288,7 @@ export const make = <S extends Subscription.Any = never>(
         if (decision.events.length > 0) {
           const now = yield* Clock.currentTimeMillis
           const unsaved: Array<DomainEvent.Unsaved> = []
-          const trace = yield* telemetry.traceContext(options.metadata)
+          const trace = yield* telemetry.traceContext(options.metadata, span)
           let correlationId = options.metadata?.correlationId
           for (let i = 0; i < decision.events.length; i++) {
             const event = decision.events[i]!
@@ -308,7 +309,7 @@ export const make = <S extends Subscription.Any = never>(
           const persistence = aggregate.persistence
           const writeState = persistence._tag === "StateStored" || (persistence.snapshotEvery !== undefined &&
             Math.floor(version / persistence.snapshotEvery) > Math.floor(current.version / persistence.snapshotEvery))
-          storedEvents = yield* telemetry.append(aggregate.name, unsaved.length, store.append({
+          storedEvents = yield* telemetry.append(aggregate.name, unsaved.length, span, store.append({
             aggregateType: aggregate.name,
             aggregateId: id,
             expectedVersion: current.version,
@@ -322,7 +323,7 @@ export const make = <S extends Subscription.Any = never>(
             payload: decision.events[i]!,
             occurredAt: new Date(stored.occurredAt)
           }))
-          if (syncSubscriptions.length > 0) yield* runSync(events)
+          if (syncSubscriptions.length > 0) yield* runSync(events, span)
         }
 
         if (key !== undefined) {
@@ -354,10 +355,12 @@ export const make = <S extends Subscription.Any = never>(
     }
 
     const execute: Service["execute"] = (aggregate, id, command, input, options = {}) => {
-      const once = telemetry.attempt(aggregate.name, executeOnce(aggregate, id, command, input, options))
-      // the retry machinery is only set up once a first attempt has conflicted
-      return telemetry.execute(aggregate.name, id, command, Effect.catchIf(once, (error) => error instanceof ConcurrencyConflict, () => Effect.retry(once, retryConflicts))
-        .pipe(Effect.tap((result) => (result.events.length > 0 && !result.replayed ? signal.notify : Effect.void))))
+      return telemetry.execute(aggregate.name, id, command, (span) => {
+        const once = telemetry.attempt(aggregate.name, executeOnce(aggregate, id, command, input, options, span))
+        // the retry machinery is only set up once a first attempt has conflicted
+        return Effect.catchIf(once, (error) => error instanceof ConcurrencyConflict, () => Effect.retry(once, retryConflicts))
+          .pipe(Effect.tap((result) => (result.events.length > 0 && !result.replayed ? signal.notify : Effect.void)))
+      })
     }
 
     return { execute, load }

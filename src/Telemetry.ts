@@ -282,18 +282,29 @@ export const currentTracestate: FiberRef.FiberRef<string | undefined> = FiberRef
 export const traceContext = (
   explicit?: { readonly traceparent?: string | undefined; readonly tracestate?: string | undefined }
 ): Effect.Effect<{ readonly traceparent?: string; readonly tracestate?: string }> =>
-  Effect.flatMap(Effect.serviceOption(Tracer.ParentSpan), (span) =>
-    Effect.map(FiberRef.get(currentTracestate), (state) => {
-      const given = explicit?.traceparent
-      const useSpan = Option.isSome(span) &&
-        (given === undefined || Option.exists(fromTraceparent(given), (g) => g.traceId === span.value.traceId))
-      const parent = useSpan ? traceparent((span as Option.Some<Tracer.AnySpan>).value) : given
-      const tracestate = given !== undefined ? explicit?.tracestate : explicit?.tracestate ?? state
-      return {
-        ...(parent === undefined ? {} : { traceparent: parent }),
-        ...(tracestate === undefined || parent === undefined ? {} : { tracestate })
-      }
-    }))
+  Effect.flatMap(Effect.serviceOption(Tracer.ParentSpan), (span) => traceContextOf(explicit, span))
+
+/**
+ * `traceContext` with a given span in place of the current one.
+ *
+ * @since 0.1.0
+ * @category combinators
+ */
+export const traceContextOf = (
+  explicit: { readonly traceparent?: string | undefined; readonly tracestate?: string | undefined } | undefined,
+  span: Option.Option<Tracer.AnySpan>
+): Effect.Effect<{ readonly traceparent?: string; readonly tracestate?: string }> =>
+  Effect.map(FiberRef.get(currentTracestate), (state) => {
+    const given = explicit?.traceparent
+    const useSpan = Option.isSome(span) &&
+      (given === undefined || Option.exists(fromTraceparent(given), (g) => g.traceId === span.value.traceId))
+    const parent = useSpan ? traceparent((span as Option.Some<Tracer.AnySpan>).value) : given
+    const tracestate = given !== undefined ? explicit?.tracestate : explicit?.tracestate ?? state
+    return {
+      ...(parent === undefined ? {} : { traceparent: parent }),
+      ...(tracestate === undefined || parent === undefined ? {} : { tracestate })
+    }
+  })
 
 /**
  * The remote parent of a span about an event: the span that appended it, from its metadata.

@@ -3,7 +3,7 @@
  * per handler or relay from `Telemetry.Enabled`: when telemetry is off they return the effects
  * unchanged, so the hot paths pay nothing.
  */
-import { Cause, Effect, FiberRef, MetricLabel, Option } from "effect"
+import { Cause, Effect, FiberRef, MetricLabel, Option, type Tracer } from "effect"
 import type * as DomainEvent from "../DomainEvent.js"
 import * as Telemetry from "../Telemetry.js"
 
@@ -37,38 +37,40 @@ const commandOutcome = (cause: Cause.Cause<unknown>): string => {
 const isConflict = (error: unknown) => (error as { readonly _tag?: unknown } | null)?._tag === "ConcurrencyConflict"
 
 export interface CommandHooks {
-  /** Around a whole execution (retries included): the span, the count by outcome, the duration. */
+  /**
+   * Around a whole execution (retries included): the span, the count by outcome, the duration.
+   * The span is handed to `body` rather than made the current one, so the command's own steps
+   * do not run inside it (an OpenTelemetry tracer pays for every step run inside a span); the
+   * other hooks take it as their parent.
+   */
   readonly execute: <A extends { readonly replayed: boolean }, E, R>(
     aggregateType: string,
     aggregateId: string,
     command: string,
-    self: Effect.Effect<A, E, R>
+    body: (span: Tracer.Span | undefined) => Effect.Effect<A, E, R>
   ) => Effect.Effect<A, E, R>
   /** Around one attempt: counts conflicts, and retries from the second attempt on. */
   readonly attempt: <A, E, R>(aggregateType: string, self: Effect.Effect<A, E, R>) => Effect.Effect<A, E, R>
-  /** Around the append: the span and the counts. */
+  /** Around the append: the span (a child of the execution's) and the counts. */
   readonly append: <A extends ReadonlyArray<unknown>, E, R>(
     aggregateType: string,
     events: number,
+    span: Tracer.Span | undefined,
     self: Effect.Effect<A, E, R>
   ) => Effect.Effect<A, E, R>
-  /** Around a sync subscription's handler. */
-  readonly handle: <A, E, R>(subscription: string, envelope: DomainEvent.Envelope<unknown>, self: Effect.Effect<A, E, R>) => Effect.Effect<A, E, R>
-  /** The trace context to store with new events. */
+  /** Around a sync subscription's handler (a child of the execution's span). */
+  readonly handle: <A, E, R>(
+    subscription: string,
+    envelope: DomainEvent.Envelope<unknown>,
+    span: Tracer.Span | undefined,
+    self: Effect.Effect<A, E, R>
+  ) => Effect.Effect<A, E, R>
+  /** The trace context to store with new events: the execution's span's. */
   readonly traceContext: (
-    explicit: { readonly traceparent?: string | undefined; readonly tracestate?: string | undefined } | undefined
+    explicit: { readonly traceparent?: string | undefined; readonly tracestate?: string | undefined } | undefined,
+    span: Tracer.Span | undefined
   ) => Effect.Effect<{ readonly traceparent?: string; readonly tracestate?: string }>
 }
-
-const handleSpan = <A, E, R>(subscription: string, envelope: DomainEvent.Envelope<unknown>, self: Effect.Effect<A, E, R>) =>
-  Effect.withSpan(self, Telemetry.spans.handle, {
-    captureStackTrace: false,
-    attributes: {
-      "effect_ddd.subscription": subscription,
-      "effect_ddd.event_id": envelope.eventId,
-      "effect_ddd.event_type": envelope.eventType
-    }
-  })
 
 const explicitOnly = (
   explicit: { readonly traceparent?: string | undefined; readonly tracestate?: string | undefined } | undefined
@@ -81,39 +83,39 @@ const explicitOnly = (
 
 export const commandHooks = (switches: Telemetry.Switches): CommandHooks => {
   const { metrics, tracing } = switches
+  const measured = <A extends { readonly replayed: boolean }, E, R>(
+    aggregateType: string,
+    command: string,
+    self: Effect.Effect<A, E, R>
+  ): Effect.Effect<A, E, R> =>
+    Effect.suspend(() => {
+      const start = performance.now()
+      const record = (outcome: string) => {
+        Telemetry.commands.unsafeUpdate(1, labels("aggregate", aggregateType, "command", command, "outcome", outcome))
+        Telemetry.commandDuration.unsafeUpdate(seconds(start), labels("aggregate", aggregateType, "command", command))
+      }
+      return Effect.matchCauseEffect(self, {
+        onSuccess: (result) => {
+          record(result.replayed ? "replayed" : "success")
+          return Effect.succeed(result)
+        },
+        onFailure: (cause) => {
+          record(commandOutcome(cause))
+          return Effect.failCause(cause)
+        }
+      })
+    })
   return {
-    execute: (aggregateType, aggregateId, command, self) => {
-      let effect = self
-      if (metrics) {
-        effect = Effect.suspend(() => {
-          const start = performance.now()
-          const record = (outcome: string) => {
-            Telemetry.commands.unsafeUpdate(1, labels("aggregate", aggregateType, "command", command, "outcome", outcome))
-            Telemetry.commandDuration.unsafeUpdate(seconds(start), labels("aggregate", aggregateType, "command", command))
-          }
-          return Effect.matchCauseEffect(self, {
-            onSuccess: (result) => {
-              record(result.replayed ? "replayed" : "success")
-              return Effect.succeed(result)
-            },
-            onFailure: (cause) => {
-              record(commandOutcome(cause))
-              return Effect.failCause(cause)
-            }
-          })
-        })
-      }
-      if (tracing) {
-        effect = Effect.withSpan(effect, Telemetry.spans.execute, {
-          captureStackTrace: false,
-          attributes: {
-            "effect_ddd.aggregate_type": aggregateType,
-            "effect_ddd.aggregate_id": aggregateId,
-            "effect_ddd.command": command
-          }
-        })
-      }
-      return effect
+    execute: (aggregateType, aggregateId, command, body) => {
+      if (!tracing) return metrics ? measured(aggregateType, command, body(undefined)) : body(undefined)
+      return Effect.useSpan(Telemetry.spans.execute, {
+        captureStackTrace: false,
+        attributes: {
+          "effect_ddd.aggregate_type": aggregateType,
+          "effect_ddd.aggregate_id": aggregateId,
+          "effect_ddd.command": command
+        }
+      }, (span) => metrics ? measured(aggregateType, command, body(span)) : body(span))
     },
     attempt: (aggregateType, self) => {
       if (!metrics) return self
@@ -127,7 +129,7 @@ export const commandHooks = (switches: Telemetry.Switches): CommandHooks => {
           }))
       })
     },
-    append: (aggregateType, events, self) => {
+    append: (aggregateType, events, span, self) => {
       let effect = self
       if (metrics) {
         effect = Effect.tap(self, () =>
@@ -137,16 +139,29 @@ export const commandHooks = (switches: Telemetry.Switches): CommandHooks => {
             Telemetry.appendedEvents.unsafeUpdate(events, tags)
           }))
       }
-      if (tracing) {
-        effect = Effect.withSpan(effect, Telemetry.spans.append, {
+      if (span !== undefined) {
+        const inner = effect
+        effect = Effect.useSpan(Telemetry.spans.append, {
           captureStackTrace: false,
+          parent: span,
           attributes: { "effect_ddd.aggregate_type": aggregateType, "effect_ddd.events": events }
-        })
+        }, () => inner)
       }
       return effect
     },
-    handle: tracing ? handleSpan : (_subscription, _envelope, self) => self,
-    traceContext: tracing ? Telemetry.traceContext : (explicit) => Effect.succeed(explicitOnly(explicit))
+    handle: (subscription, envelope, span, self) =>
+      span === undefined ? self : Effect.withSpan(self, Telemetry.spans.handle, {
+        captureStackTrace: false,
+        parent: span,
+        attributes: {
+          "effect_ddd.subscription": subscription,
+          "effect_ddd.event_id": envelope.eventId,
+          "effect_ddd.event_type": envelope.eventType
+        }
+      }),
+    traceContext: tracing
+      ? (explicit, span) => Telemetry.traceContextOf(explicit, Option.fromNullable(span))
+      : (explicit) => Effect.succeed(explicitOnly(explicit))
   }
 }
 
