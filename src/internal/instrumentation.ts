@@ -144,7 +144,7 @@ export const commandHooks = (switches: Telemetry.Switches): CommandHooks => {
         effect = Effect.useSpan(Telemetry.spans.append, {
           captureStackTrace: false,
           parent: span,
-          attributes: { "effect_ddd.aggregate_type": aggregateType, "effect_ddd.events": events }
+          attributes: { "effect_ddd.events": events }
         }, () => inner)
       }
       return effect
