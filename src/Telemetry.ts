@@ -351,25 +351,27 @@ export const withTraceAnnotations = <Message, Output>(self: Logger.Logger<Messag
   })
 
 /**
- * JSON lines, with `withTraceAnnotations` (for production).
+ * JSON lines, with `withTraceAnnotations` (for production). Replaces the default logger, and the
+ * pretty one that `NodeRuntime.runMain` installs.
  *
  * @since 0.1.0
  * @category layers
  */
-export const loggerJson: Layer.Layer<never> = Logger.replace(
-  Logger.defaultLogger,
-  Logger.withConsoleLog(withTraceAnnotations(Logger.jsonLogger))
+export const loggerJson: Layer.Layer<never> = Layer.merge(
+  Logger.replace(Logger.defaultLogger, Logger.withConsoleLog(withTraceAnnotations(Logger.jsonLogger))),
+  Logger.remove(Logger.prettyLoggerDefault)
 )
 
 /**
- * Human-readable, coloured logs, with `withTraceAnnotations` (for development).
+ * Human-readable, coloured logs, with `withTraceAnnotations` (for development). Replaces the default
+ * logger, and the pretty one that `NodeRuntime.runMain` installs.
  *
  * @since 0.1.0
  * @category layers
  */
-export const loggerPretty: Layer.Layer<never> = Logger.replace(
-  Logger.defaultLogger,
-  withTraceAnnotations(Logger.prettyLoggerDefault)
+export const loggerPretty: Layer.Layer<never> = Layer.merge(
+  Logger.replace(Logger.defaultLogger, withTraceAnnotations(Logger.prettyLoggerDefault)),
+  Logger.remove(Logger.prettyLoggerDefault)
 )
 
 /**
