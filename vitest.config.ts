@@ -8,6 +8,7 @@ export default defineConfig({
     alias: [
       { find: /^effect-ddd\/testing$/, replacement: src("testing/index.ts") },
       { find: /^effect-ddd\/sql$/, replacement: src("sql/index.ts") },
+      { find: /^effect-ddd\/opentelemetry$/, replacement: src("opentelemetry/index.ts") },
       { find: /^effect-ddd$/, replacement: src("index.ts") }
     ]
   },

@@ -5,14 +5,19 @@
  *
  * with the same JSON work (parse the state, stringify payload, metadata and state) and a UUIDv7
  * per event. The library path is `CommandHandler.execute(Inventory, sku, "restock", ...)` on a
- * state-stored aggregate; callers spread over 1,000 SKUs.
+ * state-stored aggregate; callers spread over 1,000 SKUs. Telemetry is off (`Telemetry.disabled`)
+ * except in `command.sqlite.normal.c1.telemetry`: metrics, and spans exported through OpenTelemetry
+ * (a batch span processor over an exporter that drops them), against the same run with telemetry
+ * off as its baseline.
  */
 import { SqlClient } from "@effect/sql"
 import { PgClient } from "@effect/sql-pg"
 import { SqliteClient } from "@effect/sql-sqlite-node"
 import Database from "better-sqlite3"
+import { BatchSpanProcessor, type ReadableSpan, type SpanExporter } from "@opentelemetry/sdk-trace-base"
 import { Effect, Layer, Redacted } from "effect"
-import { CommandHandler } from "effect-ddd"
+import { CommandHandler, Telemetry } from "effect-ddd"
+import { OpenTelemetry } from "effect-ddd/opentelemetry"
 import { SqlEventStore } from "effect-ddd/sql"
 import { mkdtempSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
@@ -28,6 +33,13 @@ const SECONDS = Number(process.env["BENCH_SECONDS"] ?? 3)
 
 /** Runs `callers` concurrent loops of `command` for `seconds`; returns commands/s. */
 const library = (
+  layer: Layer.Layer<CommandHandler.CommandHandler | SqlClient.SqlClient, unknown>,
+  callers: number,
+  setup: Effect.Effect<void, unknown, SqlClient.SqlClient> = Effect.void
+) => Effect.map(measure(layer, callers, setup), (m) => m.rate)
+
+/** Commands per second of wall-clock time, and per second of this process's CPU time. */
+const measure = (
   layer: Layer.Layer<CommandHandler.CommandHandler | SqlClient.SqlClient, unknown>,
   callers: number,
   setup: Effect.Effect<void, unknown, SqlClient.SqlClient> = Effect.void
@@ -51,9 +63,11 @@ const library = (
     // warm-up
     yield* Effect.forEach(SKUS.slice(0, 50), (sku) => handler.execute(Inventory, sku, "restock", { quantity: 1 }))
     const start = performance.now()
+    const cpu = process.cpuUsage()
     end = start + SECONDS * 1000
     yield* Effect.forEach(Array.from({ length: callers }, (_, c) => c), loop, { concurrency: "unbounded" })
-    return count / ((performance.now() - start) / 1000)
+    const used = process.cpuUsage(cpu)
+    return { rate: count / ((performance.now() - start) / 1000), cpuRate: count / ((used.user + used.system) / 1e6) }
   }).pipe(Effect.provide(layer))
 
 const restockState = (previous: string | undefined, sku: string) => {
@@ -159,8 +173,53 @@ const rawPg = async (url: string, callers: number) => {
 const sqliteLayer = (file: string, options: CommandHandler.Options = {}) =>
   CommandHandler.layer(options).pipe(
     Layer.provideMerge(SqlEventStore.layer()),
-    Layer.provideMerge(SqliteClient.layer({ filename: file }))
+    Layer.provideMerge(SqliteClient.layer({ filename: file })),
+    Layer.provide(Telemetry.disabled)
   )
+
+/** Spans are exported in batches, then dropped: the cost of producing them, not of a collector. */
+const droppingExporter: SpanExporter = {
+  export: (_spans: Array<ReadableSpan>, done) => done({ code: 0 }),
+  shutdown: () => Promise.resolve()
+}
+
+/** Metrics and tracing on, exported through OpenTelemetry. */
+const sqliteTelemetryLayer = (file: string) =>
+  CommandHandler.layer().pipe(
+    Layer.provideMerge(SqlEventStore.layer()),
+    Layer.provideMerge(SqliteClient.layer({ filename: file })),
+    Layer.provideMerge(OpenTelemetry.layer({ serviceName: "bench", spanProcessor: new BatchSpanProcessor(droppingExporter) }))
+  )
+
+const median = (values: ReadonlyArray<number>) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!
+
+/**
+ * `command.sqlite.normal.c1` with telemetry on, against the same with telemetry off: five rounds
+ * each, alternating (fresh database files), medians compared. Also per second of CPU time, which
+ * a shared machine disturbs less than wall-clock time.
+ */
+const telemetryOverhead = async (dir: string): Promise<ReadonlyArray<Figure>> => {
+  const on: Array<{ rate: number; cpuRate: number }> = []
+  const off: Array<{ rate: number; cpuRate: number }> = []
+  const normal = Effect.flatMap(SqlClient.SqlClient, (sql) => sql.unsafe("PRAGMA synchronous = NORMAL"))
+  for (let round = 0; round < 5; round++) {
+    off.push(await Effect.runPromise(measure(sqliteLayer(join(dir, `telemetry-off-${round}.db`)), 1, normal)))
+    on.push(await Effect.runPromise(measure(sqliteTelemetryLayer(join(dir, `telemetry-on-${round}.db`)), 1, normal)))
+  }
+  const show = (runs: ReadonlyArray<{ rate: number; cpuRate: number }>) =>
+    runs.map((r) => `${Math.round(r.rate)} (${Math.round(r.cpuRate)}/cpu-s)`).join(", ")
+  console.error(`  command.sqlite.normal.c1.telemetry: on ${show(on)}; off ${show(off)}`)
+  return [
+    figure("command.sqlite.normal.c1.telemetry", median(on.map((r) => r.rate)), "commands/s", median(off.map((r) => r.rate)), ">= 0.85x telemetry off"),
+    figure(
+      "command.sqlite.normal.c1.telemetry.cpu",
+      median(on.map((r) => r.cpuRate)),
+      "commands/cpu-s",
+      median(off.map((r) => r.cpuRate)),
+      ">= 0.85x telemetry off"
+    )
+  ]
+}
 
 export const runSqlite = async (): Promise<ReadonlyArray<Figure>> => {
   const dir = mkdtempSync(join(tmpdir(), "effect-ddd-bench-"))
@@ -179,6 +238,7 @@ export const runSqlite = async (): Promise<ReadonlyArray<Figure>> => {
       )
       figures.push(figure(name, lib, "commands/s", raw))
       console.error(`  ${name}: ${Math.round(lib)} vs raw ${Math.round(raw)}`)
+      if (name === "command.sqlite.normal.c1") figures.push(...(await telemetryOverhead(dir)))
     }
   } finally {
     rmSync(dir, { recursive: true, force: true })
@@ -192,6 +252,7 @@ export const runPg = (url: () => Promise<string>) => async (): Promise<ReadonlyA
     const raw = await rawPg(await url(), callers)
     const groupCommit = process.env["BENCH_PG_GROUP_COMMIT"]
     const layer = CommandHandler.layer().pipe(
+      Layer.provide(Telemetry.disabled),
       Layer.provideMerge(SqlEventStore.layer(
         groupCommit === undefined ? {} : groupCommit === "off" ? { groupCommit: false } : { groupCommit: { concurrency: Number(groupCommit) } }
       )),

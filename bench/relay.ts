@@ -28,7 +28,7 @@ import { PgClient } from "@effect/sql-pg"
 import { SqliteClient } from "@effect/sql-sqlite-node"
 import Database from "better-sqlite3"
 import { Deferred, Effect, Exit, Layer, Redacted } from "effect"
-import { CommandHandler, type DomainEvent, EventStore, Outbox, Relay, Subscription } from "effect-ddd"
+import { CommandHandler, type DomainEvent, EventStore, Outbox, Relay, Subscription, Telemetry } from "effect-ddd"
 import { Migrations, PgWakeup, SqlEventStore } from "effect-ddd/sql"
 import { fork } from "node:child_process"
 import { mkdtempSync, rmSync } from "node:fs"
@@ -317,8 +317,9 @@ const rawPgDrain = async (url: string, total: number) => {
 
 // --- groups --------------------------------------------------------------------------------------
 
+// the relay figures are measured with telemetry off, like the command figures
 export const sqliteStore = (file: string) =>
-  SqlEventStore.layer().pipe(Layer.provideMerge(SqliteClient.layer({ filename: file })))
+  SqlEventStore.layer().pipe(Layer.provideMerge(SqliteClient.layer({ filename: file })), Layer.provideMerge(Telemetry.disabled))
 
 export const synchronousNormal = Effect.flatMap(SqlClient.SqlClient, (sql) => sql.unsafe("PRAGMA synchronous = NORMAL"))
 
@@ -346,7 +347,8 @@ export const runSqlite = async (): Promise<ReadonlyArray<Figure>> => {
 
 const pgStore = (url: string, maxConnections: number) =>
   SqlEventStore.layer().pipe(
-    Layer.provideMerge(PgClient.layer({ url: Redacted.make(url), maxConnections }))
+    Layer.provideMerge(PgClient.layer({ url: Redacted.make(url), maxConnections })),
+    Layer.provideMerge(Telemetry.disabled)
   )
 
 /** `relay.pg.noop.w1` and `.w4` (one database, filled once; each run has its own subscription). */
@@ -434,7 +436,8 @@ const inprocLibrary = (file: string) =>
         Layer.provideMerge(CommandHandler.layer()),
         Layer.provideMerge(SqlEventStore.layer()),
         Layer.provideMerge(Layer.effectDiscard(synchronousNormal)),
-        Layer.provideMerge(SqliteClient.layer({ filename: file }))
+        Layer.provideMerge(SqliteClient.layer({ filename: file })),
+        Layer.provideMerge(Telemetry.disabled)
       )
     )
   )
@@ -597,7 +600,8 @@ const commandsOnPg = (url: string, wakeup: boolean) => {
   const client = PgClient.layer({ url: Redacted.make(url), maxConnections: 4 })
   return CommandHandler.layer().pipe(
     Layer.provideMerge(SqlEventStore.layer()),
-    Layer.provideMerge(wakeup ? Layer.provideMerge(PgWakeup.layer(), client) : client)
+    Layer.provideMerge(wakeup ? Layer.provideMerge(PgWakeup.layer(), client) : client),
+    Layer.provideMerge(Telemetry.disabled)
   )
 }
 

@@ -4,14 +4,16 @@
  *
  * @since 0.1.0
  */
-import { Clock, Context, Effect, Either, Layer, Option, Schedule, Schema } from "effect"
+import { Clock, Context, Effect, Either, Layer, Option, Schedule, Schema, type Tracer } from "effect"
 import * as Aggregate from "./Aggregate.js"
 import * as DomainEvent from "./DomainEvent.js"
 import { ConcurrencyConflict, EventStore, type EventStoreError, type IdempotencyRecord } from "./EventStore.js"
 import * as CommitSignal from "./CommitSignal.js"
 import * as IdGenerator from "./IdGenerator.js"
 import * as Subscription from "./Subscription.js"
+import * as Telemetry from "./Telemetry.js"
 import { fingerprint } from "./internal/fingerprint.js"
+import * as Instrumentation from "./internal/instrumentation.js"
 
 /**
  * The idempotency key was used before for a different request.
@@ -169,15 +171,16 @@ export const make = <S extends Subscription.Any = never>(
     const signal = yield* CommitSignal.CommitSignal
     const syncSubscriptions = (options.subscriptions ?? []).filter((s) => s.mode === "sync")
     const context = yield* Effect.context<Subscription.Requirements<S>>()
+    const telemetry = Instrumentation.commandHooks(yield* Telemetry.Enabled)
 
     /** Run the sync subscriptions that handle these events, in the command's transaction. */
-    const runSync = (events: ReadonlyArray<DomainEvent.Envelope<unknown>>) =>
+    const runSync = (events: ReadonlyArray<DomainEvent.Envelope<unknown>>, span: Tracer.Span | undefined) =>
       Effect.forEach(events, (envelope) =>
         Effect.forEach(
           syncSubscriptions.filter((s) => Subscription.handles(s, envelope.aggregateType, envelope.eventType)),
           (subscription) =>
             Effect.mapError(
-              subscription.handle(envelope.payload, envelope),
+              telemetry.handle(subscription.name, envelope, span, subscription.handle(envelope.payload, envelope)),
               (cause) => new SubscriptionFailed({ subscription: subscription.name, cause })
             ),
           { discard: true }
@@ -259,7 +262,8 @@ export const make = <S extends Subscription.Any = never>(
       id: Aggregate.Id<A>,
       command: K,
       input: Aggregate.Input<A, K>,
-      options: ExecuteOptions
+      options: ExecuteOptions,
+      span: Tracer.Span | undefined
     ): Effect.Effect<Result<A>, ExecuteError<A, K>> => {
       const body = Effect.gen(function*() {
         const key = options.idempotencyKey
@@ -284,6 +288,7 @@ export const make = <S extends Subscription.Any = never>(
         if (decision.events.length > 0) {
           const now = yield* Clock.currentTimeMillis
           const unsaved: Array<DomainEvent.Unsaved> = []
+          const trace = yield* telemetry.traceContext(options.metadata, span)
           let correlationId = options.metadata?.correlationId
           for (let i = 0; i < decision.events.length; i++) {
             const event = decision.events[i]!
@@ -298,13 +303,13 @@ export const make = <S extends Subscription.Any = never>(
               schemaVersion: Aggregate.schemaVersion(aggregate, event._tag),
               payload: yield* DomainEvent.encodePayload(aggregate, event),
               occurredAt: now,
-              metadata: metadataOf(options, correlationId, key)
+              metadata: metadataOf(options, correlationId, key, trace)
             })
           }
           const persistence = aggregate.persistence
           const writeState = persistence._tag === "StateStored" || (persistence.snapshotEvery !== undefined &&
             Math.floor(version / persistence.snapshotEvery) > Math.floor(current.version / persistence.snapshotEvery))
-          storedEvents = yield* store.append({
+          storedEvents = yield* telemetry.append(aggregate.name, unsaved.length, span, store.append({
             aggregateType: aggregate.name,
             aggregateId: id,
             expectedVersion: current.version,
@@ -312,13 +317,13 @@ export const make = <S extends Subscription.Any = never>(
             state: writeState
               ? { version, state: yield* DomainEvent.encodeValue(aggregate, "state", aggregate.state, decision.state) }
               : undefined
-          })
+          }))
           events = storedEvents.map((stored, i) => ({
             ...stored,
             payload: decision.events[i]!,
             occurredAt: new Date(stored.occurredAt)
           }))
-          if (syncSubscriptions.length > 0) yield* runSync(events)
+          if (syncSubscriptions.length > 0) yield* runSync(events, span)
         }
 
         if (key !== undefined) {
@@ -350,10 +355,12 @@ export const make = <S extends Subscription.Any = never>(
     }
 
     const execute: Service["execute"] = (aggregate, id, command, input, options = {}) => {
-      const once = executeOnce(aggregate, id, command, input, options)
-      // the retry machinery is only set up once a first attempt has conflicted
-      return Effect.catchIf(once, (error) => error instanceof ConcurrencyConflict, () => Effect.retry(once, retryConflicts))
-        .pipe(Effect.tap((result) => (result.events.length > 0 && !result.replayed ? signal.notify : Effect.void)))
+      return telemetry.execute(aggregate.name, id, command, (span) => {
+        const once = telemetry.attempt(aggregate.name, executeOnce(aggregate, id, command, input, options, span))
+        // the retry machinery is only set up once a first attempt has conflicted
+        return Effect.catchIf(once, (error) => error instanceof ConcurrencyConflict, () => Effect.retry(once, retryConflicts))
+          .pipe(Effect.tap((result) => (result.events.length > 0 && !result.replayed ? signal.notify : Effect.void)))
+      })
     }
 
     return { execute, load }
@@ -362,12 +369,13 @@ export const make = <S extends Subscription.Any = never>(
 const metadataOf = (
   options: ExecuteOptions,
   correlationId: string,
-  idempotencyKey: string | undefined
+  idempotencyKey: string | undefined,
+  trace: { readonly traceparent?: string; readonly tracestate?: string }
 ): DomainEvent.Metadata => {
   const metadata: { -readonly [K in keyof DomainEvent.Metadata]: DomainEvent.Metadata[K] } = { correlationId }
   if (options.metadata?.causationId !== undefined) metadata.causationId = options.metadata.causationId
-  if (options.metadata?.traceparent !== undefined) metadata.traceparent = options.metadata.traceparent
-  if (options.metadata?.tracestate !== undefined) metadata.tracestate = options.metadata.tracestate
+  if (trace.traceparent !== undefined) metadata.traceparent = trace.traceparent
+  if (trace.tracestate !== undefined) metadata.tracestate = trace.tracestate
   if (idempotencyKey !== undefined) metadata.idempotencyKey = idempotencyKey
   return metadata
 }

@@ -158,6 +158,19 @@ export const streamHash = (aggregateId: string): number => {
 }
 
 /**
+ * What remains of the log after a cursor: how many events (of a filter) and when the oldest of
+ * them occurred. Everything committed counts, also events not yet readable in commit-safe order.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Backlog {
+  readonly count: number
+  /** `occurredAt` (epoch milliseconds) of the oldest event; undefined when there is none. */
+  readonly oldestOccurredAt: number | undefined
+}
+
+/**
  * The stored result of a command executed with an idempotency key.
  *
  * @since 0.1.0
@@ -207,6 +220,8 @@ export interface Service {
     limit: number,
     filter?: LogFilter
   ) => Effect.Effect<ReadonlyArray<LoggedEvent>, EventStoreError>
+  /** The committed events after a cursor (of a filter): a subscription's lag and its oldest undelivered event. */
+  readonly backlog: (after: LogCursor, filter?: LogFilter) => Effect.Effect<Backlog, EventStoreError>
   readonly findIdempotencyRecord: (key: string) => Effect.Effect<Option.Option<IdempotencyRecord>, EventStoreError>
   /** Fails with `ConcurrencyConflict` if the key was stored concurrently. */
   readonly saveIdempotencyRecord: (

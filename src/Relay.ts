@@ -19,6 +19,8 @@ import type * as CommandHandler from "./CommandHandler.js"
 import * as Outbox from "./Outbox.js"
 import * as ProcessManager from "./ProcessManager.js"
 import * as Subscription from "./Subscription.js"
+import * as Telemetry from "./Telemetry.js"
+import * as Instrumentation from "./internal/instrumentation.js"
 
 /**
  * A redrive did not finish in time (the partition's owner may be busy or gone).
@@ -131,6 +133,7 @@ export const make = <S extends Subscription.Any, P extends ProcessManager.Any = 
     const store = yield* EventStore
     const outbox = yield* Outbox.Outbox
     const signal = yield* CommitSignal.CommitSignal
+    const telemetry = Instrumentation.relayHooks(yield* Telemetry.Enabled)
     const owner = options.owner ?? `relay-${Math.random().toString(36).slice(2, 10)}`
     const batchSize = options.batchSize ?? 500
     const pollInterval = options.pollInterval ?? "1 second"
@@ -161,7 +164,12 @@ export const make = <S extends Subscription.Any, P extends ProcessManager.Any = 
 
     // workers are forked from the layer's constructor, so the handlers' requirements are in their context
     const deliver = (subscription: Subscription.Any, envelope: DomainEvent.Envelope<unknown>) =>
-      subscription.handle(envelope.payload, envelope) as Effect.Effect<void, unknown>
+      telemetry.deliver(
+        subscription.name,
+        Subscription.partitionOf(envelope.aggregateId, subscription.partitions),
+        envelope,
+        subscription.handle(envelope.payload, envelope) as Effect.Effect<void, unknown>
+      )
 
     const deadLetter = (
       subscription: Subscription.Any,
@@ -172,7 +180,7 @@ export const make = <S extends Subscription.Any, P extends ProcessManager.Any = 
       attempts: number,
       firstFailedAt: number
     ) =>
-      Effect.flatMap(Clock.currentTimeMillis, (now) =>
+      Effect.zipRight(telemetry.deadLettered(subscription.name, kind), Effect.flatMap(Clock.currentTimeMillis, (now) =>
         outbox.addDeadLetter({
           id: `${subscription.name}:${event.eventId}`,
           subscription: subscription.name,
@@ -189,7 +197,7 @@ export const make = <S extends Subscription.Any, P extends ProcessManager.Any = 
           firstFailedAt,
           lastFailedAt: now,
           status: "open"
-        }))
+        })))
 
     const worker = (subscription: Subscription.Any, partition: number) =>
       Effect.gen(function*() {
@@ -216,7 +224,7 @@ export const make = <S extends Subscription.Any, P extends ProcessManager.Any = 
          * transaction with the failing index.
          */
         const commitBatch = (events: ReadonlyArray<LoggedEvent>, parked: Set<string>) =>
-          store.withTransaction(Effect.suspend(() => {
+          telemetry.committed(store.withTransaction(Effect.suspend(() => {
             const parkedNow = new Set(parked)
             // no Effect.either / Effect.exit per event (most of a drain's garbage): a handler's
             // failure is caught once, around the loop, with the index it stopped at
@@ -245,7 +253,7 @@ export const make = <S extends Subscription.Any, P extends ProcessManager.Any = 
             }).pipe(Effect.catchAllCause((cause) =>
               delivering ? Effect.fail(new DeliveryFailed(index, cause)) : Effect.failCause(cause)
             ))
-          }))
+          })))
 
         /** Retry one failing event alone; dead-letter it when the schedule gives up. */
         const retryOne = (event: LoggedEvent, firstCause: Cause.Cause<unknown>, parked: Set<string>) =>
@@ -256,7 +264,9 @@ export const make = <S extends Subscription.Any, P extends ProcessManager.Any = 
             // the failure in the batch is the first attempt: replay it, so the schedule's first
             // delay comes before the second
             const attempt = Effect.suspend(() =>
-              attempts++ === 0 ? Effect.fail(new DeliveryFailed(0, firstCause)) : commitBatch([event], parked)
+              attempts++ === 0
+                ? Effect.fail(new DeliveryFailed(0, firstCause))
+                : Effect.zipRight(telemetry.retry(subscription.name), commitBatch([event], parked))
             ).pipe(Effect.tapError((error) =>
               Effect.sync(() => {
                 if (error instanceof DeliveryFailed) lastCause = error.cause
@@ -268,10 +278,10 @@ export const make = <S extends Subscription.Any, P extends ProcessManager.Any = 
             ))
             if (Either.isRight(retried)) return retried.right
             if (!(retried.left instanceof DeliveryFailed)) return yield* Effect.fail(retried.left)
-            yield* store.withTransaction(Effect.zipRight(
+            yield* telemetry.committed(store.withTransaction(Effect.zipRight(
               deadLetter(subscription, partition, event, "failed", describeCause(lastCause), attempts, firstFailedAt),
               outbox.saveCheckpoint(subscription.name, partition, cursorAfter([event]), token!)
-            ))
+            )))
             const next = new Set(parked)
             next.add(aggregateKey(event.aggregateType, event.aggregateId))
             return next

@@ -14,6 +14,8 @@ export * as DomainEvent from "./DomainEvent.js"
 /** @since 0.1.0 */
 export * as EventStore from "./EventStore.js"
 /** @since 0.1.0 */
+export * as Health from "./Health.js"
+/** @since 0.1.0 */
 export * as IdGenerator from "./IdGenerator.js"
 /** @since 0.1.0 */
 export * as Inbox from "./Inbox.js"
@@ -29,3 +31,5 @@ export * as ProcessManager from "./ProcessManager.js"
 export * as Relay from "./Relay.js"
 /** @since 0.1.0 */
 export * as Subscription from "./Subscription.js"
+/** @since 0.1.0 */
+export * as Telemetry from "./Telemetry.js"

@@ -1,12 +1,14 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, Layer, TestClock } from "effect"
-import { CommandHandler, IdGenerator, MemoryEventStore } from "effect-ddd"
+import { CommandHandler, IdGenerator, MemoryEventStore, Telemetry } from "effect-ddd"
 import { Inventory } from "../examples/http-server/Domain/Inventory.js"
 import { Sku } from "../examples/http-server/Domain/Order.js"
 
+// span ids are random: without tracing, no traceparent is stored
 const Deterministic = CommandHandler.layer().pipe(
   Layer.provide(MemoryEventStore.layer),
-  Layer.provide(IdGenerator.layerSequential)
+  Layer.provide(IdGenerator.layerSequential),
+  Layer.provide(Telemetry.layer({ tracing: false }))
 )
 
 describe("CommandHandler", () => {

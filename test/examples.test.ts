@@ -37,4 +37,22 @@ describe("examples", () => {
     }
     expect(server.output()).toContain("relay: deliveries finished")
   })
+
+  it("the telemetry example reports health, Prometheus metrics and one trace across the relay", () => {
+    const output = execFileSync(process.execPath, ["--import", "tsx", "examples/telemetry.ts"], {
+      encoding: "utf8",
+      stdio: ["ignore", "pipe", "pipe"],
+      timeout: 30_000,
+      env: { ...process.env, LOG_FORMAT: "json" }
+    })
+    const messages = output.trim().split("\n").map((line) => JSON.parse(line).message as string)
+    expect(messages).toContain(
+      `health: 200 [{"subscription":"reserve-stock","status":"healthy","lag":0,"oldestUndeliveredAgeMillis":0,"deadLetters":0,"reasons":[]}]`
+    )
+    expect(messages.some((m) => /^effect_ddd_commands_total\{aggregate="Order",command="place",outcome="success".*\} 1$/.test(m)))
+      .toBe(true)
+    const trace = messages.find((m) => m.startsWith("trace "))!.split(": ")[1]!.split(", ")
+    expect(trace.filter((name) => name === "CommandHandler.execute")).toHaveLength(2)
+    expect(trace).toEqual(expect.arrayContaining(["POST /orders", "Relay.deliver"]))
+  })
 })

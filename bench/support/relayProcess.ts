@@ -8,7 +8,7 @@
  */
 import { PgClient } from "@effect/sql-pg"
 import { Effect, Layer, Redacted } from "effect"
-import { Relay } from "effect-ddd"
+import { Relay, Telemetry } from "effect-ddd"
 import { PgWakeup, SqlEventStore } from "effect-ddd/sql"
 import { now, probe, type RelayMessage } from "../relay.js"
 
@@ -28,7 +28,8 @@ const relay = Relay.layer({
   pollInterval: wakeup ? "1 second" : "10 millis"
 }).pipe(
   Layer.provideMerge(SqlEventStore.layer()),
-  Layer.provideMerge(wakeup ? Layer.provideMerge(PgWakeup.layer(), client) : client)
+  Layer.provideMerge(wakeup ? Layer.provideMerge(PgWakeup.layer(), client) : client),
+  Layer.provideMerge(Telemetry.disabled)
 )
 
 Effect.runFork(Effect.scoped(Effect.gen(function*() {

@@ -97,6 +97,41 @@ export class OrdersApi extends HttpApiGroup.make("orders")
   )
 {}
 
+// --- Observability -------------------------------------------------------------------------------------
+export const SubscriptionHealth = Schema.Struct({
+  subscription: Schema.String,
+  status: Schema.Literal("healthy", "degraded", "unhealthy"),
+  lag: Schema.Int,
+  oldestUndeliveredAgeMillis: Schema.Number,
+  deadLetters: Schema.Int,
+  reasons: Schema.Array(Schema.String)
+})
+
+const healthFields = {
+  checkedAt: Schema.Number,
+  subscriptions: Schema.Array(SubscriptionHealth)
+}
+
+export const HealthReport = Schema.Struct({ status: Schema.Literal("healthy", "degraded"), ...healthFields })
+
+/** The health report when a subscription is unhealthy. */
+export class Unhealthy extends Schema.TaggedError<Unhealthy>()("Unhealthy", {
+  status: Schema.Literal("unhealthy"),
+  ...healthFields
+}) {}
+
+export class ObservabilityApi extends HttpApiGroup.make("observability")
+  .add(
+    HttpApiEndpoint.get("health", "/health")
+      .addSuccess(HealthReport)
+      .addError(Unhealthy, { status: 503 })
+  )
+  .add(
+    HttpApiEndpoint.get("metrics", "/metrics")
+      .addSuccess(HttpApiSchema.Text({ contentType: "text/plain; version=0.0.4; charset=utf-8" }))
+  )
+{}
+
 // --- The API -------------------------------------------------------------------------------------------
 /** The database cannot be reached (or is too busy) right now: try again later. */
 export class ServiceUnavailable extends Schema.TaggedError<ServiceUnavailable>()("ServiceUnavailable", {
@@ -106,6 +141,7 @@ export class ServiceUnavailable extends Schema.TaggedError<ServiceUnavailable>()
 export class Api extends HttpApi.make("shop")
   .add(InventoryApi)
   .add(OrdersApi)
+  .add(ObservabilityApi)
   .addError(ServiceUnavailable, { status: 503 })
   .annotate(OpenApi.Title, "Shop: orders and inventory")
 {}

@@ -14,7 +14,7 @@ export const subscriptions = [chargePayments]
 export const processManagers = [OrderFulfilment]
 
 /** Every subscription the relay delivers, the process managers' included. */
-const delivered = [...subscriptions, ...processManagers.flatMap(ProcessManager.subscriptions)]
+export const delivered = [...subscriptions, ...processManagers.flatMap(ProcessManager.subscriptions)]
 
 export const FulfilmentLive = RelayDrain.layer(delivered).pipe(
   Layer.provideMerge(Relay.layer({ subscriptions, processManagers })),

@@ -5,10 +5,11 @@
 import { HttpApiBuilder, HttpMiddleware, HttpServer } from "@effect/platform"
 import { NodeHttpServer } from "@effect/platform-node"
 import { Config, Duration, Effect, Layer } from "effect"
-import { CommandHandler, IdGenerator } from "effect-ddd"
+import { CommandHandler, Health, IdGenerator } from "effect-ddd"
+import { OpenTelemetry } from "effect-ddd/opentelemetry"
 import { createHash } from "node:crypto"
 import { createServer, type Server } from "node:http"
-import { Api, OrderNotFound, PlaceOrder, ServiceUnavailable, SkuNotFound, type Stock } from "./Api.js"
+import { Api, OrderNotFound, PlaceOrder, ServiceUnavailable, SkuNotFound, type Stock, Unhealthy } from "./Api.js"
 import { Inventory, type InventoryState } from "./Domain/Inventory.js"
 import { Order, OrderId } from "./Domain/Order.js"
 import { answerClientErrors, jsonErrors } from "./HttpErrors.js"
@@ -116,7 +117,20 @@ const OrdersLive = HttpApiBuilder.group(Api, "orders", (handlers) =>
         handleInfrastructure
       )))
 
-export const ApiLive = HttpApiBuilder.api(Api).pipe(Layer.provide([InventoryLive, OrdersLive]))
+const ObservabilityLive = HttpApiBuilder.group(Api, "observability", (handlers) =>
+  handlers
+    .handle("health", () =>
+      Health.check.pipe(
+        Effect.flatMap((report) =>
+          report.status === "unhealthy"
+            ? Effect.fail(new Unhealthy({ ...report, status: "unhealthy" }))
+            : Effect.succeed({ ...report, status: report.status })
+        ),
+        handleInfrastructure
+      ))
+    .handle("metrics", () => OpenTelemetry.scrape))
+
+export const ApiLive = HttpApiBuilder.api(Api).pipe(Layer.provide([InventoryLive, OrdersLive, ObservabilityLive]))
 
 const Port = Config.integer("PORT").pipe(
   Config.validate({ message: "PORT must be between 0 and 65535", validation: (port) => port >= 0 && port <= 65535 }),

@@ -117,6 +117,18 @@ export const makeStores: Effect.Effect<{ readonly eventStore: Service; readonly 
         }
         return out
       }),
+    backlog: (after, filter) =>
+      Effect.map(db.get, (tables) => {
+        let count = 0
+        let oldestOccurredAt: number | undefined
+        for (let i = Math.max(0, after.position); i < Chunk.size(tables.log); i++) {
+          const event = Chunk.unsafeGet(tables.log, i)
+          if (!matches(filter, event)) continue
+          count++
+          if (oldestOccurredAt === undefined || event.occurredAt < oldestOccurredAt) oldestOccurredAt = event.occurredAt
+        }
+        return { count, oldestOccurredAt }
+      }),
     findIdempotencyRecord: (key) => Effect.map(db.get, (tables) => HashMap.get(tables.idempotency, key)),
     saveIdempotencyRecord: (record) =>
       Effect.flatMap(

@@ -137,43 +137,47 @@ export const make = (options: Options = {}): Effect.Effect<Service, never, SqlCl
     WHERE aggregate_type = ${p(1)} AND aggregate_id = ${p(2)} AND version > ${p(3)} ORDER BY version`
   const deleteEvents = (count: number) =>
     `DELETE FROM effect_ddd_events WHERE position IN (${Array.from({ length: count }, (_, i) => p(i + 1)).join(", ")})`
+  /** The conditions of a filter, as ` AND ...`, with bind parameters numbered after `offset`. */
+  const filterConditions = (filter: LogFilter | undefined, offset: number) => {
+    // SQLite: a unary `+` keeps the planner off the stream index (aggregate_type, aggregate_id,
+    // version): through it, every read sorted all the remaining events of the type (quadratic)
+    const noIndex = dialect === "sqlite" ? "+" : ""
+    const params: Array<unknown> = []
+    const next = () => p(params.length + offset)
+    const conditions: Array<string> = []
+    if (filter?.sources !== undefined) {
+      const sources = filter.sources.map((source) => {
+        params.push(source.aggregateType)
+        const type = `${noIndex}aggregate_type = ${next()}`
+        if (source.eventTypes.length === 0) return `(${type})`
+        const types = source.eventTypes.map((eventType) => {
+          params.push(eventType)
+          return next()
+        })
+        return `(${type} AND ${noIndex}event_type IN (${types.join(", ")}))`
+      })
+      conditions.push(sources.length === 0 ? "1 = 0" : `(${sources.join(" OR ")})`)
+    }
+    // a single partition is the whole log: no condition
+    if (filter?.partition !== undefined && filter.partition.count > 1) {
+      params.push(filter.partition.count)
+      const count = next()
+      params.push(filter.partition.index)
+      // PostgreSQL has no statistics on the expression and guesses 0.5% of the rows match, so it
+      // prefers a full scan and a sort to the log index; a boolean expression is guessed at 50%
+      conditions.push(
+        dialect === "pg" ? `coalesce(stream_hash % ${count} = ${next()}, false)` : `stream_hash % ${count} = ${next()}`
+      )
+    }
+    return { where: conditions.map((c) => ` AND ${c}`).join(""), params }
+  }
   /** The log query for a filter; its parameters after (commit order, position, limit). */
   const logQueries = new Map<string, { readonly text: string; readonly params: ReadonlyArray<unknown> }>()
   const logQuery = (filter: LogFilter | undefined) => {
     const key = JSON.stringify(filter ?? {})
     let query = logQueries.get(key)
     if (query === undefined) {
-      // SQLite: a unary `+` keeps the planner off the stream index (aggregate_type, aggregate_id,
-      // version): through it, every read sorted all the remaining events of the type (quadratic)
-      const noIndex = dialect === "sqlite" ? "+" : ""
-      const params: Array<unknown> = []
-      const next = () => p(params.length + 3) // $1..$3: commit order, position, limit
-      const conditions: Array<string> = []
-      if (filter?.sources !== undefined) {
-        const sources = filter.sources.map((source) => {
-          params.push(source.aggregateType)
-          const type = `${noIndex}aggregate_type = ${next()}`
-          if (source.eventTypes.length === 0) return `(${type})`
-          const types = source.eventTypes.map((eventType) => {
-            params.push(eventType)
-            return next()
-          })
-          return `(${type} AND ${noIndex}event_type IN (${types.join(", ")}))`
-        })
-        conditions.push(sources.length === 0 ? "1 = 0" : `(${sources.join(" OR ")})`)
-      }
-      // a single partition is the whole log: no condition
-      if (filter?.partition !== undefined && filter.partition.count > 1) {
-        params.push(filter.partition.count)
-        const count = next()
-        params.push(filter.partition.index)
-        // PostgreSQL has no statistics on the expression and guesses 0.5% of the rows match, so it
-        // prefers a full scan and a sort to the log index; a boolean expression is guessed at 50%
-        conditions.push(
-          dialect === "pg" ? `coalesce(stream_hash % ${count} = ${next()}, false)` : `stream_hash % ${count} = ${next()}`
-        )
-      }
-      const where = conditions.map((c) => ` AND ${c}`).join("")
+      const { params, where } = filterConditions(filter, 3) // $1..$3: commit order, position, limit
       const text = dialect === "pg"
         ? `SELECT commit_order, ${EVENT_COLUMNS} FROM effect_ddd_events
           WHERE (commit_order, position) > ($1, $2) AND ${Dialect.safeHorizon(dialect)}${where}
@@ -184,6 +188,19 @@ export const make = (options: Options = {}): Effect.Effect<Service, never, SqlCl
       logQueries.set(key, query)
     }
     return query
+  }
+  /**
+   * The backlog query for a filter; its parameters after (commit order, position). No safe
+   * horizon: an event committed above it is not readable yet, but it is behind all the same.
+   */
+  const backlogQuery = (filter: LogFilter | undefined) => {
+    const { params, where } = filterConditions(filter, 2)
+    const text = dialect === "pg"
+      ? `SELECT count(*) AS count, min(occurred_at) AS oldest FROM effect_ddd_events
+        WHERE (commit_order, position) > ($1, $2)${where}`
+      : `SELECT count(*) AS count, min(occurred_at) AS oldest FROM effect_ddd_events
+        WHERE ? = 0 AND position > ?${where}`
+    return { text, params }
   }
   const selectIdempotency = `SELECT key, fingerprint, aggregate_type, aggregate_id, result, created_at
     FROM effect_ddd_idempotency WHERE key = ${p(1)}`
@@ -418,6 +435,20 @@ export const make = (options: Options = {}): Effect.Effect<Service, never, SqlCl
         ? [after.commitOrder, after.position, limit, ...log.params]
         : [after.commitOrder, after.position, ...log.params, limit]
       return Effect.map(query<EventRow>(log.text, params, "read log"), (rows) => rows.map(toLogged))
+    },
+    backlog: (after, filter) => {
+      const backlog = backlogQuery(filter)
+      return Effect.map(
+        query<{ count: number | string; oldest: number | string | null }>(
+          backlog.text,
+          [after.commitOrder, after.position, ...backlog.params],
+          "read backlog"
+        ),
+        (rows) => ({
+          count: Dialect.readNumber(rows[0]?.count ?? 0),
+          oldestOccurredAt: rows[0]?.oldest === null || rows[0]?.oldest === undefined ? undefined : Dialect.readNumber(rows[0].oldest)
+        })
+      )
     },
     findIdempotencyRecord: (key) =>
       Effect.map(

@@ -237,6 +237,37 @@ export const suite = <E>(name: string, store: Layer.Layer<EventStore.EventStore,
             }
           }))
 
+        it.effect("backlog counts the events after a cursor, of a filter, with the oldest one's time", () =>
+          Effect.gen(function*() {
+            const store = yield* EventStore.EventStore
+            const type = fresh("Backlog")
+            const other = fresh("Other")
+            const ids = Array.from({ length: 9 }, (_, i) => `agg-${i}-${randomUUID()}`)
+            for (const [i, id] of ids.entries()) {
+              yield* store.append({
+                aggregateType: type,
+                aggregateId: id,
+                expectedVersion: 0,
+                events: [{ ...unsaved(type, id, 1), occurredAt: 1_000 + i }, { ...unsaved(type, id, 2), occurredAt: 2_000 + i, eventType: "Late" }]
+              })
+              yield* store.append({ aggregateType: other, aggregateId: id, expectedVersion: 0, events: [unsaved(other, id, 1)] })
+            }
+            const all = { sources: [{ aggregateType: type, eventTypes: [] }] }
+            expect(yield* store.backlog(EventStore.logStart, all)).toEqual({ count: 18, oldestOccurredAt: 1_000 })
+            expect(yield* store.backlog(EventStore.logStart, { sources: [{ aggregateType: type, eventTypes: ["Late"] }] }))
+              .toEqual({ count: 9, oldestOccurredAt: 2_000 })
+            // after the fourth aggregate's events: five aggregates left
+            const log = (yield* store.readAll(EventStore.logStart, 100_000, all))
+            const cursor = EventStore.cursorOf(log[7]!)
+            expect(yield* store.backlog(cursor, all)).toEqual({ count: 10, oldestOccurredAt: 1_004 })
+            expect(yield* store.backlog(EventStore.cursorOf(log[log.length - 1]!), all)).toEqual({ count: 0, oldestOccurredAt: undefined })
+            const partitions = yield* Effect.forEach([0, 1, 2], (index) =>
+              store.backlog(EventStore.logStart, { ...all, partition: { count: 3, index } }))
+            expect(partitions.map((b) => b.count)).toEqual(
+              [0, 1, 2].map((index) => 2 * ids.filter((id) => EventStore.streamHash(id) % 3 === index).length)
+            )
+          }))
+
         it.effect("idempotency records are stored once", () =>
           Effect.gen(function*() {
             const store = yield* EventStore.EventStore

@@ -34,7 +34,7 @@ export const tempDataDir = (): string => mkdtempSync(join(tmpdir(), "http-server
  * never inherited from the test's own environment.
  */
 export const startServer = (
-  env: { readonly DATA_DIR?: string; readonly DATABASE_URL?: string },
+  env: { readonly DATA_DIR?: string; readonly DATABASE_URL?: string; readonly [name: string]: string | undefined },
   command: ReadonlyArray<string> = [process.execPath, "--import", "tsx", "examples/http-server/main.ts"]
 ): Promise<Server> => {
   const { DATABASE_URL: _, ...inherited } = process.env
