@@ -1,6 +1,6 @@
 import { describe, expect, it } from "@effect/vitest"
 import { execFileSync } from "node:child_process"
-import { request, startServer, tempDataDir } from "./http-server/server.js"
+import { request, settled, startServer, tempDataDir } from "./http-server/server.js"
 
 describe("examples", () => {
   it("the quick start runs and prints what happened", () => {
@@ -24,13 +24,21 @@ describe("examples", () => {
     expect(output).toContain("apple: 1 available, 2 reserved")
   })
 
-  it("npm start runs the HTTP server example, which stops with code 0 on SIGTERM", async () => {
+  it("npm start runs the HTTP server example: an order is confirmed, and SIGTERM stops it with code 0", async () => {
     const server = await startServer({ DATA_DIR: tempDataDir() }, ["npm", "start"])
     try {
-      expect(await request(server, "POST", "/inventory/apple/restock", { quantity: 1 })).toEqual({
+      expect(await request(server, "POST", "/inventory/apple/restock", { quantity: 3 })).toEqual({
         status: 200,
         contentType: "application/json",
-        body: { sku: "apple", available: 1, reserved: 0, sold: 0 }
+        body: { sku: "apple", available: 3, reserved: 0, sold: 0 }
+      })
+      const placed = await request(server, "POST", "/orders", { customerId: "ada", lines: [{ sku: "apple", quantity: 2 }] })
+      expect([placed.status, placed.body.status]).toEqual([202, "pending"])
+      expect(await settled(server, placed.body.orderId)).toEqual({
+        orderId: placed.body.orderId,
+        customerId: "ada",
+        lines: [{ sku: "apple", quantity: 2 }],
+        status: "confirmed"
       })
     } finally {
       expect(await server.stop("SIGTERM")).toBe(0)

@@ -2,43 +2,20 @@
  * The HTTP server: the handlers of `Api` over the command handler, served on `PORT` (default
  * 3000). Closing the layer stops accepting connections and lets the requests in flight finish.
  */
-import { HttpApiBuilder, HttpMiddleware, HttpServer } from "@effect/platform"
+import { HttpApiBuilder, HttpApiSwagger, HttpMiddleware, HttpServer } from "@effect/platform"
 import { NodeHttpServer } from "@effect/platform-node"
-import { Config, Duration, Effect, Layer } from "effect"
+import { Clock, Config, Duration, Effect, Layer } from "effect"
 import { CommandHandler, Health, IdGenerator } from "effect-ddd"
 import { OpenTelemetry } from "effect-ddd/opentelemetry"
 import { createHash } from "node:crypto"
 import { createServer, type Server } from "node:http"
-import { Api, OrderNotFound, PlaceOrder, ServiceUnavailable, SkuNotFound, type Stock, Unhealthy } from "./Api.js"
+import { AdminAuthLive, AdminLive } from "./Admin.js"
+import { Api, OrderNotFound, PlaceOrder, SkuNotFound, type Stock, Unhealthy } from "./Api.js"
 import { Inventory, type InventoryState } from "./Domain/Inventory.js"
 import { Order, OrderId } from "./Domain/Order.js"
-import { answerClientErrors, jsonErrors } from "./HttpErrors.js"
-import { limitBody } from "./RequestBody.js"
-
-/** Failures of the machinery rather than of the request. */
-type Infrastructure = { readonly _tag: (typeof infrastructure)[number] }
-const infrastructure = [
-  "EventStoreError",
-  "ConcurrencyConflict",
-  "EventDecodeError",
-  "EncodeError",
-  "SubscriptionFailed",
-  "AggregateAlreadyExists"
-] as const
-
-const isInfrastructure = <E extends { readonly _tag: string }>(error: E): error is Extract<E, Infrastructure> =>
-  (infrastructure as ReadonlyArray<string>).includes(error._tag)
-
-/**
- * An unreachable or busy database (or a conflict that outlasted the retries) is a 503: the
- * request may be repeated. Anything else is a defect: logged, and answered with a 500.
- */
-const handleInfrastructure = <A, E extends { readonly _tag: string }, R>(effect: Effect.Effect<A, E, R>) =>
-  Effect.catchIf(effect, isInfrastructure, (error) =>
-    (error._tag === "EventStoreError" && (error as { readonly reason?: string }).reason === "Unavailable") ||
-      error._tag === "ConcurrencyConflict"
-      ? Effect.fail(new ServiceUnavailable({ message: "the database is unavailable or busy; try again later" }))
-      : Effect.die(error))
+import * as Infrastructure from "./Infrastructure.js"
+import * as JsonErrors from "./JsonErrors.js"
+import * as Routes from "./Routes.js"
 
 /** An error the command cannot raise here (restock expects any aggregate; no key, no reuse). */
 const impossible = (error: unknown) => Effect.die(error)
@@ -60,13 +37,13 @@ const InventoryLive = HttpApiBuilder.group(Api, "inventory", (handlers) =>
       CommandHandler.execute(Inventory, path.sku, "restock", payload).pipe(
         Effect.map((result) => stockOf(result.state)),
         Effect.catchTags({ AggregateNotFound: impossible, IdempotencyKeyReused: impossible }),
-        handleInfrastructure
+        Infrastructure.handle
       ))
     .handle("get", ({ path }) =>
       CommandHandler.load(Inventory, path.sku).pipe(
         Effect.filterOrFail((stock) => stock.version > 0, () => new SkuNotFound({ sku: path.sku })),
         Effect.map((stock) => stockOf(stock.state)),
-        handleInfrastructure
+        Infrastructure.handle
       )))
 
 const OrdersLive = HttpApiBuilder.group(Api, "orders", (handlers) =>
@@ -90,7 +67,7 @@ const OrdersLive = HttpApiBuilder.group(Api, "orders", (handlers) =>
           IdempotencyKeyReused: () =>
             Effect.fail(new CommandHandler.IdempotencyKeyReused({ key: headers["idempotency-key"] ?? "" }))
         }),
-        handleInfrastructure
+        Infrastructure.handle
       ))
     .handle("get", ({ path }) =>
       CommandHandler.load(Order, path.orderId).pipe(
@@ -105,7 +82,7 @@ const OrdersLive = HttpApiBuilder.group(Api, "orders", (handlers) =>
           status: state.status as Exclude<typeof state.status, "new">,
           ...(state.reason === undefined ? {} : { reason: state.reason })
         })),
-        handleInfrastructure
+        Infrastructure.handle
       ))
     .handle("cancel", ({ path }) =>
       CommandHandler.execute(Order, path.orderId, "cancel", {}).pipe(
@@ -114,8 +91,12 @@ const OrdersLive = HttpApiBuilder.group(Api, "orders", (handlers) =>
           AggregateNotFound: () => Effect.fail(new OrderNotFound({ orderId: path.orderId })),
           IdempotencyKeyReused: impossible
         }),
-        handleInfrastructure
+        Infrastructure.handle
       )))
+
+/** Every reason of a health report, prefixed by its subscription. */
+const reasonsOf = (report: Health.Report) =>
+  report.subscriptions.flatMap((s) => s.reasons.map((reason) => `${s.subscription}: ${reason}`))
 
 const ObservabilityLive = HttpApiBuilder.group(Api, "observability", (handlers) =>
   handlers
@@ -123,14 +104,36 @@ const ObservabilityLive = HttpApiBuilder.group(Api, "observability", (handlers) 
       Health.check.pipe(
         Effect.flatMap((report) =>
           report.status === "unhealthy"
-            ? Effect.fail(new Unhealthy({ ...report, status: "unhealthy" }))
-            : Effect.succeed({ ...report, status: report.status })
+            ? Effect.fail(new Unhealthy({ ...report, status: "unhealthy", reasons: reasonsOf(report) }))
+            : Effect.succeed({ ...report, status: report.status, reasons: reasonsOf(report) })
         ),
-        handleInfrastructure
+        // health is not measured without the database: that is a reason of its own
+        Effect.catchTag("EventStoreError", (error) =>
+          Effect.flatMap(Clock.currentTimeMillis, (checkedAt) =>
+            Effect.fail(
+              new Unhealthy({
+                status: "unhealthy",
+                checkedAt,
+                reasons: [`the database cannot be reached: ${error.message}`],
+                subscriptions: []
+              })
+            ))
+        )
       ))
     .handle("metrics", () => OpenTelemetry.scrape))
 
-export const ApiLive = HttpApiBuilder.api(Api).pipe(Layer.provide([InventoryLive, OrdersLive, ObservabilityLive]))
+export const ApiLive = HttpApiBuilder.api(Api).pipe(
+  Layer.provide([InventoryLive, OrdersLive, ObservabilityLive, AdminLive]),
+  Layer.provide(AdminAuthLive)
+)
+
+/** Where the OpenAPI document and its Swagger UI are served. */
+export const docs = { openApi: "/openapi.json", ui: "/docs" } as const
+
+const routes = Routes.fromApi(Api, [docs.openApi, docs.ui])
+
+/** Routing (404, 405, HEAD), JSON bodies (413, 415) and JSON errors, around the API. */
+const guard = HttpApiBuilder.middleware((app) => JsonErrors.middleware(Routes.middleware(routes)(app)))
 
 const Port = Config.integer("PORT").pipe(
   Config.validate({ message: "PORT must be between 0 and 65535", validation: (port) => port >= 0 && port <= 65535 }),
@@ -159,11 +162,12 @@ const closeGracefully = (server: Server) =>
 /** The API served on `PORT` (default 3000). */
 export const HttpLive = Layer.unwrapEffect(Effect.map(Port, (port) => {
   const server = Object.assign(createServer(), { keepAliveTimeout: 1000 })
-  answerClientErrors(server)
+  JsonErrors.answerClientErrors(server)
   return closeGracefully(server).pipe(
     Layer.provideMerge(HttpApiBuilder.serve(HttpMiddleware.logger)),
-    Layer.provide(HttpApiBuilder.middleware(limitBody)),
-    Layer.provide(HttpApiBuilder.middleware(jsonErrors)),
+    Layer.provide(guard),
+    Layer.provide(HttpApiSwagger.layer({ path: docs.ui })),
+    Layer.provide(HttpApiBuilder.middlewareOpenApi({ path: docs.openApi })),
     Layer.provide(ApiLive),
     HttpServer.withLogAddress,
     Layer.provide(NodeHttpServer.layer(() => server, { port }))

@@ -1,31 +1,22 @@
 /**
- * Request bodies are JSON of at most 1 MiB. A larger body is refused with a 413 once its first
- * MiB has been read (at once when its `Content-Length` says so), without reading the rest into
- * memory; a body of another content type gets a 415.
+ * The body of an endpoint that reads JSON: declared `application/json` (else 415), not empty (else
+ * 400), at most 1 MiB (else 413, once its first MiB has been read, or at once when its
+ * `Content-Length` says so, without reading the rest into memory).
  */
-import { HttpMiddleware, HttpServerRequest, HttpServerResponse } from "@effect/platform"
+import { type HttpApp, HttpServerRequest } from "@effect/platform"
 import { NodeHttpServerRequest } from "@effect/platform-node"
 import { Effect, Option } from "effect"
 import type { IncomingMessage } from "node:http"
+import * as ErrorBody from "./ErrorBody.js"
+import { Json, MalformedBody, PayloadTooLarge, UnsupportedMediaType } from "./HttpErrors.js"
 
 /** The largest request body accepted: 1 MiB. */
 export const maxBytes = 1024 * 1024
 
-const tooLarge = HttpServerResponse.unsafeJson(
-  { _tag: "PayloadTooLarge", message: `the request body is larger than ${maxBytes} bytes` },
-  // the rest of the body is not read: the connection cannot be reused
-  { status: 413, headers: { connection: "close" } }
-)
+/** The rest of the body is not read: the connection cannot be reused. */
+const tooLarge = ErrorBody.respond(Json.PayloadTooLarge, new PayloadTooLarge({ limit: maxBytes }), { connection: "close" })
 
-const notJson = HttpServerResponse.unsafeJson(
-  { _tag: "UnsupportedMediaType", message: "the request body must be JSON (Content-Type: application/json)" },
-  { status: 415 }
-)
-
-const isJson = (contentType: string) => {
-  const type = contentType.split(";")[0]!.trim().toLowerCase()
-  return type === "application/json" || type.endsWith("+json")
-}
+const isJson = (contentType: string) => contentType.split(";")[0]!.trim().toLowerCase() === "application/json"
 
 /** The body, or none when it is larger than `maxBytes` (the rest is then discarded unread). */
 const readAtMost = (source: IncomingMessage) =>
@@ -58,19 +49,25 @@ const readAtMost = (source: IncomingMessage) =>
     return Effect.sync(stop)
   })
 
-export const limitBody = HttpMiddleware.make((app) =>
+/** Check the body, read it (1 MiB at most) and hand the API a request that holds it. */
+export const json = (app: HttpApp.Default): HttpApp.Default =>
   Effect.gen(function*() {
     const request = yield* HttpServerRequest.HttpServerRequest
     const { headers } = request
     const length = headers["content-length"]
-    const bodyless = length === undefined ? headers["transfer-encoding"] === undefined : length === "0"
-    // no API endpoint reads the body of a GET or HEAD
-    if (bodyless || request.method === "GET" || request.method === "HEAD") return yield* app
-    if (!isJson(headers["content-type"] ?? "application/json")) return notJson
-    if (Number(length ?? 0) > maxBytes) return tooLarge
+    if (length === undefined ? headers["transfer-encoding"] === undefined : length === "0") {
+      return yield* ErrorBody.respond(Json.MalformedBody, new MalformedBody({ message: "the request body is empty: JSON expected" }))
+    }
+    const contentType = headers["content-type"]
+    if (contentType === undefined || !isJson(contentType)) {
+      return yield* ErrorBody.respond(
+        Json.UnsupportedMediaType,
+        new UnsupportedMediaType(contentType === undefined ? {} : { contentType })
+      )
+    }
+    if (Number(length ?? 0) > maxBytes) return yield* tooLarge
     const body = yield* Effect.orDie(readAtMost(NodeHttpServerRequest.toIncomingMessage(request)))
-    if (Option.isNone(body)) return tooLarge
-    // the API reads the body from a request that already holds it
+    if (Option.isNone(body)) return yield* tooLarge
     const { "transfer-encoding": _, ...rest } = headers
     const buffered = HttpServerRequest.fromWeb(
       new Request(new URL(request.url, "http://localhost"), {
@@ -81,4 +78,3 @@ export const limitBody = HttpMiddleware.make((app) =>
     )
     return yield* Effect.provideService(app, HttpServerRequest.HttpServerRequest, buffered)
   })
-)

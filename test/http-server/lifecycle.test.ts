@@ -43,7 +43,7 @@ describe("the example server's lifecycle", () => {
     try {
       expect(await request(after, "POST", "/orders", body, { "Idempotency-Key": key })).toEqual(first)
       const other = await request(after, "POST", "/orders", { ...body, customerId: "bob" }, { "Idempotency-Key": key })
-      expect([other.status, other.body._tag]).toEqual([422, "IdempotencyKeyReused"])
+      expect([other.status, other.body.error]).toEqual([422, "IdempotencyKeyReused"])
       expect((await request(after, "GET", `/orders/${first.body.orderId}`)).body.status).toBe("confirmed")
       expect((await request(after, "GET", "/inventory/apple")).body.available).toBe(3)
     } finally {

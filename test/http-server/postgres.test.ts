@@ -1,17 +1,18 @@
 /**
  * The example server on PostgreSQL: the contract with two processes sharing one database (started
  * together, so their migrations race too), and a database outage, made by cutting a TCP proxy
- * between the server and PostgreSQL: 503s while it lasts, no crash, and service again after it.
+ * between the server and PostgreSQL: 503s while it lasts (the health check says unhealthy), no
+ * crash, and service again after it.
  */
 import { describe, expect, it } from "@effect/vitest"
 import { createServer, type Server as NetServer, type Socket, connect } from "node:net"
 import { freshDatabase } from "../support/database.js"
-import { contractSuite } from "./contract.js"
+import { contractSuite } from "./contract/index.js"
 import { eventually, request, settled, startServer } from "./server.js"
 
-contractSuite("PostgreSQL, two processes", async () => {
+contractSuite("PostgreSQL, two processes", async (env) => {
   const url = await freshDatabase("http_server")
-  return Promise.all([startServer({ DATABASE_URL: url }), startServer({ DATABASE_URL: url })])
+  return Promise.all([startServer({ ...env, DATABASE_URL: url }), startServer({ ...env, DATABASE_URL: url })])
 })
 
 /** A TCP proxy to PostgreSQL that can be cut (listener closed, connections destroyed) and restored. */
@@ -75,14 +76,19 @@ describe("the example server on PostgreSQL", () => {
         await request(server, "POST", "/orders/some-order/cancel")
       ]
       for (const answer of during) {
-        expect([answer.status, answer.contentType, answer.body._tag]).toEqual([503, "application/json", "ServiceUnavailable"])
+        expect([answer.status, answer.contentType, answer.body.error]).toEqual([503, "application/json", "ServiceUnavailable"])
+        expect(answer.body.message).toBe("the database is unavailable or busy; try again later")
       }
+      const health = await request(server, "GET", "/health")
+      expect([health.status, health.body.error, health.body.status]).toEqual([503, "Unhealthy", "unhealthy"])
+      expect(health.body.reasons).toEqual([expect.stringMatching(/^the database cannot be reached: /)])
       expect(server.child.exitCode).toBe(null)
 
       await proxy.restore()
       await eventually(async () => {
         expect((await request(server, "GET", "/inventory/apple")).body).toEqual({ sku: "apple", available: 5, reserved: 0, sold: 0 })
       })
+      expect((await request(server, "GET", "/health")).status).toBe(200)
       const placed = await request(server, "POST", "/orders", { customerId: "ada", lines: [{ sku: "apple", quantity: 2 }] })
       expect(placed.status).toBe(202)
       expect((await settled(server, placed.body.orderId)).status).toBe("confirmed")

@@ -4,6 +4,7 @@
  */
 import { type ChildProcess, spawn } from "node:child_process"
 import { mkdtempSync } from "node:fs"
+import { type IncomingHttpHeaders, request as httpRequest } from "node:http"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { fileURLToPath } from "node:url"
@@ -29,15 +30,22 @@ process.once("exit", () => {
 /** A new, empty directory for a server's SQLite file. */
 export const tempDataDir = (): string => mkdtempSync(join(tmpdir(), "http-server-"))
 
-/**
- * Start the server with the given environment (`DATA_DIR` or `DATABASE_URL`); `DATABASE_URL` is
- * never inherited from the test's own environment.
- */
+/** The server's settings, never inherited from the test's own environment. */
+const settings = [
+  "DATABASE_URL",
+  "ADMIN_TOKEN",
+  "PAYMENT_GATEWAY_URL",
+  "PAYMENT_TIMEOUT",
+  "OTEL_EXPORTER_OTLP_ENDPOINT",
+  "LOG_FORMAT"
+]
+
+/** Start the server with the given environment (`DATA_DIR` or `DATABASE_URL`, and others). */
 export const startServer = (
-  env: { readonly DATA_DIR?: string; readonly DATABASE_URL?: string; readonly [name: string]: string | undefined },
+  env: Readonly<Record<string, string>>,
   command: ReadonlyArray<string> = [process.execPath, "--import", "tsx", "examples/http-server/main.ts"]
 ): Promise<Server> => {
-  const { DATABASE_URL: _, ...inherited } = process.env
+  const inherited = Object.fromEntries(Object.entries(process.env).filter(([name]) => !settings.includes(name)))
   const child = spawn(command[0]!, command.slice(1), {
     cwd: root,
     env: { ...inherited, PORT: "0", ...env },
@@ -106,21 +114,21 @@ export const request = async (
   return { status: response.status, contentType: response.headers.get("content-type"), body: parsed }
 }
 
-/** Poll an order until it leaves `pending` (10 s at most). */
-export const settled = async (server: { readonly url: string }, orderId: string): Promise<any> => {
-  const deadline = Date.now() + 10_000
+/** Poll an order until it leaves `pending` (10 s at most, unless told). */
+export const settled = async (server: { readonly url: string }, orderId: string, timeout = 10_000): Promise<any> => {
+  const deadline = Date.now() + timeout
   while (true) {
     const answer = await request(server, "GET", `/orders/${orderId}`)
     if (answer.status !== 200) throw new Error(`GET /orders/${orderId}: ${answer.status} ${JSON.stringify(answer.body)}`)
     if (answer.body.status !== "pending") return answer.body
-    if (Date.now() > deadline) throw new Error(`order ${orderId} is still pending after 10 s`)
+    if (Date.now() > deadline) throw new Error(`order ${orderId} is still pending after ${timeout} ms`)
     await new Promise((resolve) => setTimeout(resolve, 20))
   }
 }
 
-/** Poll until `check` passes (10 s at most); the last failure is thrown. */
-export const eventually = async <A>(check: () => Promise<A>): Promise<A> => {
-  const deadline = Date.now() + 10_000
+/** Poll until `check` passes (10 s at most, unless told); the last failure is thrown. */
+export const eventually = async <A>(check: () => Promise<A>, timeout = 10_000): Promise<A> => {
+  const deadline = Date.now() + timeout
   while (true) {
     try {
       return await check()
@@ -130,3 +138,38 @@ export const eventually = async <A>(check: () => Promise<A>): Promise<A> => {
     }
   }
 }
+
+/**
+ * One request through `node:http`, which sends exactly the headers given (no content type of its
+ * own) and the body in the chunks given; the answer's headers too.
+ */
+export const rawRequest = (
+  server: { readonly url: string },
+  options: {
+    readonly method: string
+    readonly path: string
+    readonly headers?: Record<string, string>
+    readonly chunks?: ReadonlyArray<string>
+  }
+): Promise<Answer & { readonly headers: IncomingHttpHeaders }> =>
+  new Promise((resolve, reject) => {
+    const { port } = new URL(server.url)
+    const req = httpRequest(
+      { host: "127.0.0.1", port, method: options.method, path: options.path, headers: options.headers ?? {} },
+      (res) => {
+        let text = ""
+        res.setEncoding("utf8").on("data", (data: string) => (text += data)).on("end", () => {
+          let body: unknown = text
+          try {
+            body = JSON.parse(text)
+          } catch {
+            // not JSON: the raw text is returned
+          }
+          resolve({ status: res.statusCode!, contentType: res.headers["content-type"] ?? null, body, headers: res.headers })
+        })
+      }
+    )
+    req.on("error", reject)
+    for (const chunk of options.chunks ?? []) req.write(chunk)
+    req.end()
+  })

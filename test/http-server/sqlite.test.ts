@@ -1,4 +1,4 @@
-import { contractSuite } from "./contract.js"
+import { contractSuite } from "./contract/index.js"
 import { startServer, tempDataDir } from "./server.js"
 
-contractSuite("SQLite file", async () => [await startServer({ DATA_DIR: tempDataDir() })])
+contractSuite("SQLite file", async (env) => [await startServer({ ...env, DATA_DIR: tempDataDir() })])

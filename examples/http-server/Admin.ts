@@ -1,0 +1,110 @@
+/**
+ * The admin API's handlers, over the relay and the outbox, and its token check: `ADMIN_TOKEN`
+ * from the environment, compared in constant time; without it the admin API answers 403.
+ */
+import { HttpApiBuilder } from "@effect/platform"
+import { Clock, Config, Effect, Layer, Option, Redacted } from "effect"
+import { Outbox, Relay } from "effect-ddd"
+import { createHash, timingSafeEqual } from "node:crypto"
+import { AdminAuth, type DeadLetterView, type SubscriptionView } from "./AdminApi.js"
+import { Api } from "./Api.js"
+import { delivered } from "./Fulfilment.js"
+import { Forbidden, Unauthorized } from "./HttpErrors.js"
+import * as Infrastructure from "./Infrastructure.js"
+
+const digest = (token: string) => createHash("sha256").update(token).digest()
+
+export const AdminAuthLive = Layer.effect(
+  AdminAuth,
+  Effect.map(Config.option(Config.redacted("ADMIN_TOKEN")), (configured) => {
+    const expected = configured.pipe(
+      Option.map(Redacted.value),
+      Option.filter((token) => token !== ""),
+      Option.map(digest)
+    )
+    return {
+      adminToken: (given) =>
+        Option.isNone(expected)
+          ? Effect.fail(new Forbidden({ message: "the admin API is disabled: the server was started without ADMIN_TOKEN" }))
+          : Redacted.value(given) === ""
+          ? Effect.fail(new Unauthorized({ message: "the admin API needs the header Authorization: Bearer <ADMIN_TOKEN>" }))
+          : timingSafeEqual(digest(Redacted.value(given)), expected.value)
+          ? Effect.void
+          : Effect.fail(new Unauthorized({ message: "the admin token is wrong" }))
+    }
+  })
+)
+
+const deadLetterView = (letter: Outbox.DeadLetter): DeadLetterView => ({
+  id: letter.id,
+  subscription: letter.subscription,
+  partition: letter.partition,
+  kind: letter.kind,
+  status: letter.status,
+  eventId: letter.eventId,
+  eventType: letter.eventType,
+  aggregateType: letter.aggregateType,
+  aggregateId: letter.aggregateId,
+  version: letter.version,
+  position: letter.position,
+  error: letter.error,
+  attempts: letter.attempts,
+  firstFailedAt: new Date(letter.firstFailedAt),
+  lastFailedAt: new Date(letter.lastFailedAt)
+})
+
+/** How long a redrive may take before the answer says it goes on in the background. */
+const redriveTimeout = "10 seconds"
+
+export const AdminLive = HttpApiBuilder.group(Api, "admin", (handlers) =>
+  Effect.gen(function*() {
+    const relay = yield* Relay.Relay
+    const outbox = yield* Outbox.Outbox
+
+    const subscription = (name: string, partitions: number, now: number) =>
+      Effect.gen(function*() {
+        const leases = new Map(
+          (yield* outbox.leases(name)).filter((lease) => lease.expiresAt > now).map((lease) => [lease.partition, lease])
+        )
+        const views = yield* Effect.forEach(Array.from({ length: partitions }, (_, i) => i), (partition) =>
+          Effect.map(outbox.checkpoint(name, partition), (checkpoint) => {
+            const lease = leases.get(partition)
+            return {
+              partition,
+              checkpoint: { commitOrder: checkpoint.commitOrder, position: checkpoint.position },
+              owner: lease?.owner ?? null,
+              leaseExpiresAt: lease === undefined ? null : new Date(lease.expiresAt)
+            }
+          }))
+        const deadLetters = yield* outbox.deadLetters({ subscription: name })
+        return {
+          name,
+          owners: Array.from(new Set(views.flatMap((view) => (view.owner === null ? [] : [view.owner])))).sort(),
+          deadLetters: deadLetters.length,
+          partitions: views
+        } satisfies SubscriptionView
+      })
+
+    return handlers
+      .handle("subscriptions", () =>
+        Effect.gen(function*() {
+          const now = yield* Clock.currentTimeMillis
+          const subscriptions = yield* Effect.forEach(delivered, (s) => subscription(s.name, s.partitions, now))
+          return { subscriptions }
+        }).pipe(Infrastructure.handle))
+      .handle("deadLetters", ({ urlParams }) =>
+        relay.deadLetters(urlParams).pipe(
+          Effect.map((letters) => ({ deadLetters: letters.map(deadLetterView) })),
+          Infrastructure.handle
+        ))
+      .handle("redrive", ({ path }) =>
+        relay.redrive(path.id, { timeout: redriveTimeout }).pipe(
+          Effect.map((left) => ({
+            id: path.id,
+            outcome: left.length === 0 ? "delivered" as const : "failed" as const,
+            deadLetters: left.map(deadLetterView)
+          })),
+          Infrastructure.handle
+        ))
+      .handle("discard", ({ path }) => relay.discard(path.id).pipe(Infrastructure.handle))
+  }))
