@@ -4,7 +4,7 @@
  */
 import { HttpApiBuilder } from "@effect/platform"
 import { Clock, Config, Effect, Layer, Option, Redacted } from "effect"
-import { Outbox, Relay } from "effect-ddd"
+import { EventStore, Outbox, Relay, Subscription } from "effect-ddd"
 import { createHash, timingSafeEqual } from "node:crypto"
 import { AdminAuth, type DeadLetterView, type SubscriptionView } from "./AdminApi.js"
 import { Api } from "./Api.js"
@@ -61,17 +61,23 @@ export const AdminLive = HttpApiBuilder.group(Api, "admin", (handlers) =>
     const relay = yield* Relay.Relay
     const outbox = yield* Outbox.Outbox
 
-    const subscription = (name: string, partitions: number, now: number) =>
+    const store = yield* EventStore.EventStore
+
+    const subscription = (delivered: Subscription.Any, now: number) =>
       Effect.gen(function*() {
+        const { name } = delivered
         const leases = new Map(
           (yield* outbox.leases(name)).filter((lease) => lease.expiresAt > now).map((lease) => [lease.partition, lease])
         )
-        const views = yield* Effect.forEach(Array.from({ length: partitions }, (_, i) => i), (partition) =>
-          Effect.map(outbox.checkpoint(name, partition), (checkpoint) => {
+        const views = yield* Effect.forEach(Array.from({ length: delivered.partitions }, (_, i) => i), (partition) =>
+          Effect.gen(function*() {
+            const checkpoint = yield* outbox.checkpoint(name, partition)
+            const backlog = yield* store.backlog(checkpoint, Subscription.logFilter(delivered, partition))
             const lease = leases.get(partition)
             return {
               partition,
               checkpoint: { commitOrder: checkpoint.commitOrder, position: checkpoint.position },
+              lag: backlog.count,
               owner: lease?.owner ?? null,
               leaseExpiresAt: lease === undefined ? null : new Date(lease.expiresAt)
             }
@@ -79,6 +85,7 @@ export const AdminLive = HttpApiBuilder.group(Api, "admin", (handlers) =>
         const deadLetters = yield* outbox.deadLetters({ subscription: name })
         return {
           name,
+          lag: views.reduce((sum, view) => sum + view.lag, 0),
           owners: Array.from(new Set(views.flatMap((view) => (view.owner === null ? [] : [view.owner])))).sort(),
           deadLetters: deadLetters.length,
           partitions: views
@@ -89,7 +96,7 @@ export const AdminLive = HttpApiBuilder.group(Api, "admin", (handlers) =>
       .handle("subscriptions", () =>
         Effect.gen(function*() {
           const now = yield* Clock.currentTimeMillis
-          const subscriptions = yield* Effect.forEach(delivered, (s) => subscription(s.name, s.partitions, now))
+          const subscriptions = yield* Effect.forEach(delivered, (s) => subscription(s, now))
           return { subscriptions }
         }).pipe(Infrastructure.handle))
       .handle("deadLetters", ({ urlParams }) =>

@@ -1,7 +1,7 @@
 /**
  * The admin API, open only with `Authorization: Bearer <ADMIN_TOKEN>`: how far each subscription
- * has delivered the log and which processes deliver it, the dead letters, and redriving or
- * discarding them.
+ * has delivered the log (checkpoint and lag per partition) and which processes deliver it, the
+ * dead letters, and redriving or discarding them.
  */
 import { HttpApiEndpoint, HttpApiGroup, HttpApiMiddleware, HttpApiSchema, HttpApiSecurity, OpenApi } from "@effect/platform"
 import { Schema } from "effect"
@@ -21,6 +21,8 @@ export const Cursor = Schema.Struct({ commitOrder: Schema.Int, position: Schema.
 export const PartitionView = Schema.Struct({
   partition: Schema.Int,
   checkpoint: Cursor,
+  /** Events committed after the checkpoint: not yet delivered. */
+  lag: Schema.Int,
   /** The process delivering it (`null` while no process holds its lease). */
   owner: Schema.NullOr(Schema.String),
   leaseExpiresAt: Schema.NullOr(Schema.Date)
@@ -28,6 +30,8 @@ export const PartitionView = Schema.Struct({
 
 export const SubscriptionView = Schema.Struct({
   name: Schema.String,
+  /** Events committed but not yet delivered, over every partition. */
+  lag: Schema.Int,
   /** The processes delivering its partitions now. */
   owners: Schema.Array(Schema.String),
   deadLetters: Schema.Int,

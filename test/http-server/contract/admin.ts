@@ -19,6 +19,11 @@ const subscriptions = ["charge-payments", "OrderFulfilment", "OrderFulfilment.co
 
 export const adminContract = ({ admin, adminToken, call, gateway, next, placed, restock, start, stockOf }: Contract) =>
   describe("admin", () => {
+    const chargePaymentsLag = async () => {
+      const answer = await admin("GET", "/admin/subscriptions")
+      return answer.body.subscriptions.find((s: { name: string }) => s.name === "charge-payments").lag as number
+    }
+
     /** The dead letters of an order's payment. */
     const paymentDeadLetters = (orderId: string) =>
       admin("GET", `/admin/dead-letters?subscription=charge-payments&aggregateType=Payment&aggregateId=${orderId}`)
@@ -66,10 +71,12 @@ export const adminContract = ({ admin, adminToken, call, gateway, next, placed, 
         expect(subscription.partitions.map((p: { partition: number }) => p.partition)).toEqual([0, 1, 2, 3])
         expect(subscription.owners.length).toBeGreaterThan(0)
         expect(typeof subscription.deadLetters).toBe("number")
+        expect(subscription.lag).toBe(subscription.partitions.reduce((sum: number, p: any) => sum + p.lag, 0))
         for (const partition of subscription.partitions) {
           expect(partition).toEqual({
             partition: partition.partition,
             checkpoint: { commitOrder: expect.any(Number), position: expect.any(Number) },
+            lag: expect.any(Number),
             owner: expect.any(String),
             leaseExpiresAt: expect.stringMatching(/^\d{4}-\d\d-\d\dT/)
           })
@@ -88,6 +95,8 @@ export const adminContract = ({ admin, adminToken, call, gateway, next, placed, 
       let orderId: string
       try {
         orderId = await placed({ customerId: "otto", lines: [{ sku, quantity: 2 }] })
+        // while the payment is retried, it is not delivered: charge-payments lags behind
+        await eventually(async () => expect(await chargePaymentsLag()).toBeGreaterThan(0))
         letter = await eventually(async () => {
           const answer = await paymentDeadLetters(orderId)
           expect(answer.body.deadLetters).toHaveLength(1)
@@ -108,6 +117,8 @@ export const adminContract = ({ admin, adminToken, call, gateway, next, placed, 
       expect(letter.error).toContain("503")
       expect(letter.attempts).toBeGreaterThan(1)
       expect((await call("GET", `/orders/${orderId}`)).body.status).toBe("pending")
+      // dead-lettered, the payment no longer holds the subscription back
+      await eventually(async () => expect(await chargePaymentsLag()).toBe(0))
       // a dead letter makes the server unhealthy
       const unhealthy = await call("GET", "/health")
       expectJsonError(unhealthy, 503, "Unhealthy")

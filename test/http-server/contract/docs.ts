@@ -1,9 +1,11 @@
 /**
- * The documentation: `/openapi.json` is an OpenAPI 3.1 document generated from the API definition,
- * listing every endpoint with its parameters, responses and JSON error bodies; `/docs` is the
+ * The documentation: `/openapi.json` is a valid OpenAPI 3.1 document (checked against the
+ * specification's JSON schema) generated from the API definition, listing every endpoint with its
+ * parameters, responses and JSON error bodies; `/docs` is the
  * Swagger UI page, with that document inside (it needs no other download).
  */
 import { describe, expect, it } from "@effect/vitest"
+import { Validator } from "@seriousme/openapi-schema-validator"
 import { rawRequest } from "../server.js"
 import type { Contract } from "./shared.js"
 
@@ -31,6 +33,10 @@ export const docsContract = ({ next }: Contract) =>
       const answer = await rawRequest(next(), { method: "GET", path: "/openapi.json" })
       expect([answer.status, answer.contentType]).toEqual([200, "application/json"])
       const spec = answer.body
+      // valid against the OpenAPI 3.1 specification's own schema
+      const validator = new Validator()
+      expect(await validator.validate(structuredClone(spec))).toEqual({ valid: true })
+      expect(validator.version).toBe("3.1")
       expect(spec.openapi).toMatch(/^3\.1\.\d+$/)
       expect(spec.info).toEqual({ title: "Shop: orders and inventory", version: "1.0.0" })
       const operations = Object.entries<Record<string, any>>(spec.paths).flatMap(([path, item]) =>

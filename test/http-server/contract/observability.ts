@@ -8,9 +8,9 @@ import { describe, expect, it } from "@effect/vitest"
 import { rawRequest } from "../server.js"
 import { type Contract, freshSku } from "./shared.js"
 
-/** A sample's value in a Prometheus exposition (0 when the series is not there yet). */
+/** A sample's value in a Prometheus exposition, by its name and first labels (0 when not there yet). */
 const sample = (text: string, series: string) => {
-  const line = text.split("\n").find((l) => l.startsWith(`${series} `))
+  const line = text.split("\n").find((l) => l.startsWith(series))
   return line === undefined ? 0 : Number(line.split(" ").pop())
 }
 
@@ -36,7 +36,7 @@ export const observabilityContract = ({ next }: Contract) =>
 
     it("GET /metrics is the Prometheus exposition of the library's metrics", async () => {
       const server = next()
-      const series = `effect_ddd_commands_total{aggregate="Inventory",command="restock",outcome="success"}`
+      const series = `effect_ddd_commands_total{aggregate="Inventory",command="restock",outcome="success",`
       const scrape = async () => {
         const answer = await rawRequest(server, { method: "GET", path: "/metrics" })
         expect([answer.status, answer.contentType]).toEqual([200, "text/plain; version=0.0.4; charset=utf-8"])
@@ -54,6 +54,5 @@ export const observabilityContract = ({ next }: Contract) =>
       expect(sample(text, series)).toBe(before + 1)
       expect(text).toContain("# TYPE effect_ddd_commands_total counter")
       expect(text).toContain("# TYPE effect_ddd_command_duration_seconds histogram")
-      expect(text).toMatch(/^effect_ddd_deliveries_total\{subscription="OrderFulfilment",outcome="success"\} \d+/m)
     })
   })
