@@ -135,6 +135,13 @@ const routes = Routes.fromApi(Api, [docs.openApi, docs.ui])
 /** Routing (404, 405, HEAD), JSON bodies (413, 415) and JSON errors, around the API. */
 const guard = HttpApiBuilder.middleware((app) => JsonErrors.middleware(Routes.middleware(routes)(app)))
 
+/** The API with its routing, body and error handling, and its documentation: all but the socket. */
+export const AppLive = Layer.mergeAll(
+  guard,
+  HttpApiSwagger.layer({ path: docs.ui }),
+  HttpApiBuilder.middlewareOpenApi({ path: docs.openApi })
+).pipe(Layer.provideMerge(ApiLive))
+
 const Port = Config.integer("PORT").pipe(
   Config.validate({ message: "PORT must be between 0 and 65535", validation: (port) => port >= 0 && port <= 65535 }),
   Config.withDefault(3000)
@@ -165,10 +172,7 @@ export const HttpLive = Layer.unwrapEffect(Effect.map(Port, (port) => {
   JsonErrors.answerClientErrors(server)
   return closeGracefully(server).pipe(
     Layer.provideMerge(HttpApiBuilder.serve(HttpMiddleware.logger)),
-    Layer.provide(guard),
-    Layer.provide(HttpApiSwagger.layer({ path: docs.ui })),
-    Layer.provide(HttpApiBuilder.middlewareOpenApi({ path: docs.openApi })),
-    Layer.provide(ApiLive),
+    Layer.provide(AppLive),
     HttpServer.withLogAddress,
     Layer.provide(NodeHttpServer.layer(() => server, { port }))
   )

@@ -10,6 +10,7 @@ import { Cause, Chunk, Effect, Option, Schema } from "effect"
 import type { Server } from "node:http"
 import * as ErrorBody from "./ErrorBody.js"
 import { InternalServerError, InvalidRequest, Json, MalformedBody, MalformedRequest, RouteNotFound, Unauthorized } from "./HttpErrors.js"
+import { pathOf } from "./Routes.js"
 
 /** The body could not be parsed: the API turns that into a defect before any handler runs. */
 const isMalformedBody = (cause: Cause.Cause<unknown>) =>
@@ -29,7 +30,7 @@ export const middleware = (app: HttpApp.Default): HttpApp.Default =>
         return ErrorBody.respond(Json.Unauthorized, error, { "www-authenticate": `Bearer realm="admin"` })
       }
       if (HttpServerError.isServerError(error) && error._tag === "RouteNotFound") {
-        const path = new URL(error.request.url, "http://localhost").pathname
+        const path = pathOf(error.request.url)
         return ErrorBody.respond(Json.RouteNotFound, new RouteNotFound({ method: error.request.method, path }))
       }
       return Effect.failCause(cause)

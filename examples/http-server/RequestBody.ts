@@ -6,7 +6,7 @@
 import { type HttpApp, HttpServerRequest } from "@effect/platform"
 import { NodeHttpServerRequest } from "@effect/platform-node"
 import { Effect, Option } from "effect"
-import type { IncomingMessage } from "node:http"
+import { IncomingMessage } from "node:http"
 import * as ErrorBody from "./ErrorBody.js"
 import { Json, MalformedBody, PayloadTooLarge, UnsupportedMediaType } from "./HttpErrors.js"
 
@@ -66,7 +66,14 @@ export const json = (app: HttpApp.Default): HttpApp.Default =>
       )
     }
     if (Number(length ?? 0) > maxBytes) return yield* tooLarge
-    const body = yield* Effect.orDie(readAtMost(NodeHttpServerRequest.toIncomingMessage(request)))
+    const source: unknown = NodeHttpServerRequest.toIncomingMessage(request)
+    const body = source instanceof IncomingMessage
+      ? yield* Effect.orDie(readAtMost(source))
+      // a request made in-process (no socket): its body is at hand already
+      : yield* Effect.map(
+        Effect.orDie(request.arrayBuffer),
+        (bytes) => (bytes.byteLength > maxBytes ? Option.none() : Option.some(Buffer.from(bytes)))
+      )
     if (Option.isNone(body)) return yield* tooLarge
     const { "transfer-encoding": _, ...rest } = headers
     const buffered = HttpServerRequest.fromWeb(

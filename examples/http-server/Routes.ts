@@ -58,6 +58,12 @@ export const match = (routes: ReadonlyArray<Route>, method: string, pathname: st
   return { _tag: "MethodNotAllowed", allowed: Array.from(methods).sort() }
 }
 
+/** The path of a request's URL as the router reads it: without the query. */
+export const pathOf = (url: string): string => {
+  const end = url.search(/[?#]/)
+  return end === -1 ? url : url.slice(0, end)
+}
+
 /** The request as a GET: the router finds the GET route, and Node leaves the body out of the answer. */
 const asGet = (request: HttpServerRequest.HttpServerRequest): HttpServerRequest.HttpServerRequest =>
   Object.create(request, { method: { value: "GET" } })
@@ -65,7 +71,7 @@ const asGet = (request: HttpServerRequest.HttpServerRequest): HttpServerRequest.
 export const middleware = (routes: ReadonlyArray<Route>) => (app: HttpApp.Default): HttpApp.Default =>
   Effect.gen(function*() {
     const request = yield* HttpServerRequest.HttpServerRequest
-    const path = new URL(request.url, "http://localhost").pathname
+    const path = pathOf(request.url)
     const found = match(routes, request.method, path)
     switch (found._tag) {
       case "NotFound":

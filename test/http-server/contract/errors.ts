@@ -75,7 +75,12 @@ export const errorsContract = ({ call, next, place, restock, stockOf }: Contract
     })
 
     it("an unknown path is 404 RouteNotFound", async () => {
-      for (const [method, path] of [["GET", "/nowhere"], ["POST", "/orders/x/y/z"], ["GET", "/inventory"], ["DELETE", "/"]]) {
+      for (
+        const [method, path] of [["GET", "/nowhere"], ["POST", "/orders/x/y/z"], ["GET", "/inventory"], ["DELETE", "/"], [
+          "GET",
+          "//nowhere/orders"
+        ]]
+      ) {
         const answer = await call(method!, path!)
         expectJsonError(answer, 404, "RouteNotFound")
         expect(answer.body.message).toBe(`no route for ${method} ${path}`)
