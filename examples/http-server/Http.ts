@@ -16,6 +16,7 @@ import { Order, OrderId } from "./Domain/Order.js"
 import * as Infrastructure from "./Infrastructure.js"
 import * as JsonErrors from "./JsonErrors.js"
 import * as Routes from "./Routes.js"
+import * as StatusPage from "./StatusPage.js"
 
 /** An error the command cannot raise here (restock expects any aggregate; no key, no reuse). */
 const impossible = (error: unknown) => Effect.die(error)
@@ -130,15 +131,16 @@ export const ApiLive = HttpApiBuilder.api(Api).pipe(
 /** Where the OpenAPI document and its Swagger UI are served. */
 export const docs = { openApi: "/openapi.json", ui: "/docs" } as const
 
-const routes = Routes.fromApi(Api, [docs.openApi, docs.ui])
+const routes = Routes.fromApi(Api, [docs.openApi, docs.ui, StatusPage.path])
 
 /** Routing (404, 405, HEAD), JSON bodies (413, 415) and JSON errors, around the API. */
 const guard = HttpApiBuilder.middleware((app) => JsonErrors.middleware(Routes.middleware(routes)(app)))
 
-/** The API with its routing, body and error handling, and its documentation: all but the socket. */
+/** The API with its routing, body and error handling, its documentation and the status page: all but the socket. */
 export const AppLive = Layer.mergeAll(
   guard,
   HttpApiSwagger.layer({ path: docs.ui }),
+  StatusPage.layer,
   HttpApiBuilder.middlewareOpenApi({ path: docs.openApi })
 ).pipe(Layer.provideMerge(ApiLive))
 
