@@ -222,6 +222,11 @@ export interface Service {
   ) => Effect.Effect<ReadonlyArray<LoggedEvent>, EventStoreError>
   /** The committed events after a cursor (of a filter): a subscription's lag and its oldest undelivered event. */
   readonly backlog: (after: LogCursor, filter?: LogFilter) => Effect.Effect<Backlog, EventStoreError>
+  /**
+   * The cursor just before the first event at or after `position`: reading after it returns that
+   * event and everything that follows it in the log's order. None when no event is there.
+   */
+  readonly cursorBefore: (position: number) => Effect.Effect<Option.Option<LogCursor>, EventStoreError>
   readonly findIdempotencyRecord: (key: string) => Effect.Effect<Option.Option<IdempotencyRecord>, EventStoreError>
   /** Fails with `ConcurrencyConflict` if the key was stored concurrently. */
   readonly saveIdempotencyRecord: (

@@ -115,6 +115,24 @@ export interface Deadline {
 }
 
 /**
+ * An async subscription as a relay runs it, recorded in the store when the relay starts, so that
+ * tools outside the application (the `effect-ddd` CLI) know what it reads and can measure its lag.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface SubscriptionInfo {
+  readonly name: string
+  /** `projection`: a read model, rebuilt by a replay; `handler`: effects happen again on a replay. */
+  readonly kind: "handler" | "projection"
+  readonly partitions: number
+  /** The events it reads: per aggregate type, some event types (all of them when empty). */
+  readonly sources: ReadonlyArray<{ readonly aggregateType: string; readonly eventTypes: ReadonlyArray<string> }>
+  /** Epoch milliseconds: when a relay last registered it. */
+  readonly registeredAt: number
+}
+
+/**
  * @since 0.1.0
  * @category models
  */
@@ -145,6 +163,21 @@ export interface Service {
   /** Give a lease up (on shutdown) so another process can take it at once. */
   readonly releaseLease: (subscription: string, partition: number, owner: string) => Effect.Effect<void, EventStoreError>
   readonly leases: (subscription?: string) => Effect.Effect<ReadonlyArray<Lease>, EventStoreError>
+  /**
+   * Move a checkpoint whoever holds the partition (an operator's replay), fencing the holder out:
+   * the lease's token is incremented and the lease released, so the holder's next checkpoint
+   * write fails with `LeaseLost`, and whoever takes the lease next reads the new checkpoint. On
+   * PostgreSQL it waits for a delivery in flight to commit or roll back.
+   */
+  readonly resetCheckpoint: (
+    subscription: string,
+    partition: number,
+    cursor: LogCursor
+  ) => Effect.Effect<void, EventStoreError>
+  /** Record a subscription as a relay runs it, replacing what was recorded under its name. */
+  readonly registerSubscription: (info: SubscriptionInfo) => Effect.Effect<void, EventStoreError>
+  /** The recorded subscriptions, by name. */
+  readonly subscriptions: Effect.Effect<ReadonlyArray<SubscriptionInfo>, EventStoreError>
   /** Record a dead letter, replacing one with the same id. */
   readonly addDeadLetter: (deadLetter: DeadLetter) => Effect.Effect<void, EventStoreError>
   /** Dead letters matching a filter, by position. */

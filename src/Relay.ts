@@ -204,6 +204,7 @@ export const make = <S extends Subscription.Any, P extends ProcessManager.Any = 
         const filter = Subscription.logFilter(subscription, partition)
         let token: number | undefined
         let leaseUntil = 0
+        let cursor: LogCursor | undefined
 
         const holdLease = Effect.gen(function*() {
           const now = yield* Clock.currentTimeMillis
@@ -213,6 +214,8 @@ export const make = <S extends Subscription.Any, P extends ProcessManager.Any = 
             token = undefined
             return false
           }
+          // another token: the partition changed hands, or its checkpoint was reset, since it was read
+          if (lease.value.token !== token) cursor = undefined
           token = lease.value.token
           leaseUntil = lease.value.expiresAt
           return true
@@ -339,7 +342,6 @@ export const make = <S extends Subscription.Any, P extends ProcessManager.Any = 
             }
           })
 
-        let cursor: LogCursor | undefined
         while (true) {
           if (paused || !(yield* holdLease)) {
             cursor = undefined
@@ -359,7 +361,17 @@ export const make = <S extends Subscription.Any, P extends ProcessManager.Any = 
             yield* CommitSignal.awaitOrTimeout(wait, pollInterval)
             continue
           }
-          yield* deliverAll(events, parked)
+          const lost = yield* deliverAll(events, parked).pipe(
+            Effect.as(false),
+            Effect.catchIf((error) => error instanceof Outbox.LeaseLost, () => Effect.succeed(true))
+          )
+          if (lost) {
+            // taken over or fenced by a checkpoint reset: nothing was committed; take the lease again
+            yield* Effect.logDebug(`relay ${subscription.name}/${partition} lost its lease`)
+            token = undefined
+            cursor = undefined
+            continue
+          }
           cursor = cursorAfter(events)
           // handlers' commands committed with the batch (their own notify came before that commit):
           // wake whoever waits for their events
@@ -380,6 +392,21 @@ export const make = <S extends Subscription.Any, P extends ProcessManager.Any = 
         Effect.ensuring(Effect.ignore(outbox.releaseLease(subscription.name, partition, owner))),
         Effect.annotateLogs({ subscription: subscription.name, partition })
       )
+
+    // recorded for the tools that measure and replay subscriptions from outside (the CLI)
+    yield* Effect.forEach(asyncSubscriptions, (subscription) =>
+      Effect.flatMap(Clock.currentTimeMillis, (now) =>
+        outbox.registerSubscription({
+          name: subscription.name,
+          kind: subscription.kind,
+          partitions: subscription.partitions,
+          sources: Subscription.logFilter(subscription).sources ?? [],
+          registeredAt: now
+        })), { discard: true }).pipe(
+      Effect.tapError((error) => Effect.logWarning("relay could not register its subscriptions, retrying", error)),
+      Effect.retry(Schedule.spaced("1 second")),
+      Effect.forkScoped
+    )
 
     for (const subscription of asyncSubscriptions) {
       for (let partition = 0; partition < subscription.partitions; partition++) {

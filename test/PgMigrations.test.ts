@@ -43,7 +43,8 @@ const expectedTables = [
   "effect_ddd_inbox",
   "effect_ddd_leases",
   "effect_ddd_migrations",
-  "effect_ddd_states"
+  "effect_ddd_states",
+  "effect_ddd_subscriptions"
 ]
 
 describe("PostgreSQL migrations", () => {
@@ -53,7 +54,7 @@ describe("PostgreSQL migrations", () => {
       yield* Effect.gen(function*() {
         const first = yield* Migrations.run
         expect(first).toEqual(expectedApplied)
-        expect(Migrations.names).toEqual(["0001_events", "0002_states", "0003_idempotency", "0004_outbox", "0005_deadlines"])
+        expect(Migrations.names).toEqual(["0001_events", "0002_states", "0003_idempotency", "0004_outbox", "0005_deadlines", "0006_subscriptions"])
 
         const state = yield* recorded
         // compared like test/SqliteEventStore.test.ts: the recorded names drop the numeric prefix

@@ -20,23 +20,24 @@ suite("SQLite", stores(SqliteClient.layer({ filename: tempFile() })))
 suite("PostgreSQL", stores(pgClient("outbox")))
 
 describe("SqlOutbox migration", () => {
-  it.effect("0004_outbox and 0005_deadlines are the library's last migrations and create their tables", () =>
+  it.effect("0004_outbox, 0005_deadlines and 0006_subscriptions are the library's last migrations and create their tables", () =>
     Effect.gen(function*() {
-      expect(Migrations.names.slice(-2)).toEqual(["0004_outbox", "0005_deadlines"])
+      expect(Migrations.names.slice(-3)).toEqual(["0004_outbox", "0005_deadlines", "0006_subscriptions"])
       yield* Migrations.run
       const sql = yield* SqlClient.SqlClient
       const tables = yield* sql<{ name: string }>`
         SELECT name FROM sqlite_master WHERE type = 'table' AND name IN
         ('effect_ddd_checkpoints', 'effect_ddd_leases', 'effect_ddd_dead_letters', 'effect_ddd_inbox',
-        'effect_ddd_deadlines') ORDER BY name`
+        'effect_ddd_deadlines', 'effect_ddd_subscriptions') ORDER BY name`
       expect(tables.map((t) => t.name)).toEqual([
         "effect_ddd_checkpoints",
         "effect_ddd_dead_letters",
         "effect_ddd_deadlines",
         "effect_ddd_inbox",
-        "effect_ddd_leases"
+        "effect_ddd_leases",
+        "effect_ddd_subscriptions"
       ])
       const applied = yield* sql<{ name: string }>`SELECT name FROM effect_ddd_migrations ORDER BY migration_id`
-      expect(applied.map((r) => r.name).slice(-2)).toEqual(["outbox", "deadlines"])
+      expect(applied.map((r) => r.name).slice(-3)).toEqual(["outbox", "deadlines", "subscriptions"])
     }).pipe(Effect.provide(SqliteClient.layer({ filename: tempFile() }))))
 })

@@ -33,6 +33,7 @@ interface Tables {
   readonly inbox: HashSet.HashSet<string>
   /** By process manager, then `instanceId\u0000name`. */
   readonly deadlines: HashMap.HashMap<string, HashMap.HashMap<string, Outbox.Deadline>>
+  readonly subscriptions: HashMap.HashMap<string, Outbox.SubscriptionInfo>
 }
 
 const streamKey = (aggregateType: string, aggregateId: string) => `${aggregateType}\u0000${aggregateId}`
@@ -72,7 +73,8 @@ export const makeStores: Effect.Effect<{ readonly eventStore: Service; readonly 
     leases: HashMap.empty(),
     deadLetters: HashMap.empty(),
     inbox: HashSet.empty(),
-    deadlines: HashMap.empty()
+    deadlines: HashMap.empty(),
+    subscriptions: HashMap.empty()
   })
 
   const service: Service = {
@@ -129,6 +131,11 @@ export const makeStores: Effect.Effect<{ readonly eventStore: Service; readonly 
         }
         return { count, oldestOccurredAt }
       }),
+    cursorBefore: (position) =>
+      Effect.map(db.get, (tables) =>
+        position > Chunk.size(tables.log)
+          ? Option.none()
+          : Option.some({ commitOrder: 0, position: Math.max(1, position) - 1 })),
     findIdempotencyRecord: (key) => Effect.map(db.get, (tables) => HashMap.get(tables.idempotency, key)),
     saveIdempotencyRecord: (record) =>
       Effect.flatMap(
@@ -188,6 +195,22 @@ export const makeStores: Effect.Effect<{ readonly eventStore: Service; readonly 
         Array.from(HashMap.values(tables.leases))
           .filter((lease) => subscription === undefined || lease.subscription === subscription)
           .sort((a, b) => a.subscription.localeCompare(b.subscription) || a.partition - b.partition)),
+    resetCheckpoint: (subscription, partition, cursor) =>
+      update((tables) => {
+        const key = partitionKey(subscription, partition)
+        const lease = HashMap.get(tables.leases, key)
+        return {
+          ...tables,
+          leases: Option.isNone(lease)
+            ? tables.leases
+            : HashMap.set(tables.leases, key, { ...lease.value, token: lease.value.token + 1, expiresAt: 0 }),
+          checkpoints: HashMap.set(tables.checkpoints, key, cursor)
+        }
+      }),
+    registerSubscription: (info) =>
+      update((tables) => ({ ...tables, subscriptions: HashMap.set(tables.subscriptions, info.name, info) })),
+    subscriptions: Effect.map(db.get, (tables) =>
+      Array.from(HashMap.values(tables.subscriptions)).sort((a, b) => a.name < b.name ? -1 : a.name > b.name ? 1 : 0)),
     addDeadLetter: (deadLetter) =>
       update((tables) => ({ ...tables, deadLetters: HashMap.set(tables.deadLetters, deadLetter.id, deadLetter) })),
     deadLetters: (filter) =>

@@ -202,6 +202,8 @@ export const make = (options: Options = {}): Effect.Effect<Service, never, SqlCl
         WHERE ? = 0 AND position > ?${where}`
     return { text, params }
   }
+  const selectCursorBefore = `SELECT commit_order, position FROM effect_ddd_events
+    WHERE position >= ${p(1)} ORDER BY position LIMIT 1`
   const selectIdempotency = `SELECT key, fingerprint, aggregate_type, aggregate_id, result, created_at
     FROM effect_ddd_idempotency WHERE key = ${p(1)}`
   const insertIdempotency = `INSERT INTO effect_ddd_idempotency
@@ -450,6 +452,15 @@ export const make = (options: Options = {}): Effect.Effect<Service, never, SqlCl
         })
       )
     },
+    cursorBefore: (position) =>
+      Effect.map(
+        query<{ commit_order: number | string; position: number | string }>(selectCursorBefore, [position], "read log"),
+        (rows) =>
+          rows.length === 0 ? Option.none() : Option.some({
+            commitOrder: Dialect.readNumber(rows[0]!.commit_order),
+            position: Dialect.readNumber(rows[0]!.position) - 1
+          })
+      ),
     findIdempotencyRecord: (key) =>
       Effect.map(
         query<{

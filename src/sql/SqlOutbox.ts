@@ -11,7 +11,15 @@ import { SqlClient } from "@effect/sql"
 import { SqlError } from "@effect/sql/SqlError"
 import { Clock, Effect, Layer, Option } from "effect"
 import { type EventStoreError, logStart } from "../EventStore.js"
-import { type DeadLetter, DeadLetterNotFound, type Lease, LeaseLost, Outbox, type Service } from "../Outbox.js"
+import {
+  type DeadLetter,
+  DeadLetterNotFound,
+  type Lease,
+  LeaseLost,
+  Outbox,
+  type Service,
+  type SubscriptionInfo
+} from "../Outbox.js"
 import * as Dialect from "./internal/dialect.js"
 import { toStoreError } from "./SqlEventStore.js"
 
@@ -39,6 +47,14 @@ type DeadLetterRow = {
   readonly first_failed_at: number | string
   readonly last_failed_at: number | string
   readonly status: DeadLetter["status"]
+}
+
+type SubscriptionRow = {
+  readonly name: string
+  readonly kind: SubscriptionInfo["kind"]
+  readonly partitions: number | string
+  readonly sources: unknown
+  readonly registered_at: number | string
 }
 
 type DeadlineRow = {
@@ -118,6 +134,14 @@ export const make: Effect.Effect<Service, never, SqlClient.SqlClient> = Effect.g
     ON CONFLICT (id) DO UPDATE SET ${
     DEAD_LETTER_COLUMNS.split(", ").filter((c) => c !== "id").map((c) => `${c} = excluded.${c}`).join(", ")
   }`
+  // a new token and an expired lease: the holder's next checkpoint write fails, the next taker re-reads
+  const fenceLease = `UPDATE effect_ddd_leases SET token = token + 1, expires_at = 0
+    WHERE subscription = ${p(1)} AND partition = ${p(2)}`
+  const upsertSubscription = `INSERT INTO effect_ddd_subscriptions (name, kind, partitions, sources, registered_at)
+    VALUES (${p(1)}, ${p(2)}, ${p(3)}, ${Dialect.jsonParam(dialect, 4)}, ${p(5)})
+    ON CONFLICT (name) DO UPDATE SET kind = excluded.kind, partitions = excluded.partitions,
+      sources = excluded.sources, registered_at = excluded.registered_at`
+  const allSubscriptions = `SELECT name, kind, partitions, sources, registered_at FROM effect_ddd_subscriptions ORDER BY name`
   const selectDeadLetter = `SELECT ${DEAD_LETTER_COLUMNS} FROM effect_ddd_dead_letters WHERE id = ${p(1)}`
   const updateStatus = `UPDATE effect_ddd_dead_letters SET status = ${p(1)} WHERE id = ${p(2)} RETURNING id`
   const insertInbox = `INSERT INTO effect_ddd_inbox (consumer, event_id, processed_at)
@@ -191,6 +215,33 @@ export const make: Effect.Effect<Service, never, SqlClient.SqlClient> = Effect.g
           : query<LeaseRow>(leasesOf, [subscription], "read leases"),
         (rows) => rows.map(toLease)
       ),
+    resetCheckpoint: (subscription, partition, cursor) =>
+      atomically(Effect.gen(function*() {
+        yield* query(fenceLease, [subscription, partition], "fence lease")
+        const now = yield* Clock.currentTimeMillis
+        yield* query(
+          upsertCheckpoint,
+          [subscription, partition, cursor.commitOrder, cursor.position, now],
+          "write checkpoint"
+        )
+      })),
+    registerSubscription: (info) =>
+      Effect.asVoid(query(
+        upsertSubscription,
+        [info.name, info.kind, info.partitions, JSON.stringify(info.sources), info.registeredAt],
+        "register subscription"
+      )),
+    subscriptions: Effect.map(
+      query<SubscriptionRow>(allSubscriptions, [], "read subscriptions"),
+      (rows) =>
+        rows.map((row) => ({
+          name: row.name,
+          kind: row.kind,
+          partitions: Dialect.readNumber(row.partitions),
+          sources: Dialect.readJson(row.sources) as SubscriptionInfo["sources"],
+          registeredAt: Dialect.readNumber(row.registered_at)
+        }))
+    ),
     addDeadLetter: (d) =>
       Effect.asVoid(query(insertDeadLetter, [
         d.id,

@@ -120,6 +120,16 @@ const statements = (dialect: Dialect.Name): Record<string, ReadonlyArray<string>
         PRIMARY KEY (process_manager, instance_id, name)
       )`,
       `CREATE INDEX effect_ddd_deadlines_due ON effect_ddd_deadlines (process_manager, due_at)`
+    ],
+    // the subscriptions relays run, for the CLI (src/sql/SqlOutbox.ts)
+    "0006_subscriptions": [
+      `CREATE TABLE effect_ddd_subscriptions (
+        name TEXT PRIMARY KEY,
+        kind TEXT NOT NULL,
+        partitions INTEGER NOT NULL,
+        sources ${json} NOT NULL,
+        registered_at BIGINT NOT NULL
+      )`
     ]
   }
 }

@@ -268,6 +268,26 @@ export const suite = <E>(name: string, store: Layer.Layer<EventStore.EventStore,
             )
           }))
 
+        it.effect("cursorBefore: reading after it starts at the event at (or after) a position", () =>
+          Effect.gen(function*() {
+            const store = yield* EventStore.EventStore
+            const type = fresh("C")
+            const id = fresh("c")
+            const appended = yield* store.append({
+              aggregateType: type,
+              aggregateId: id,
+              expectedVersion: 0,
+              events: [unsaved(type, id, 1), unsaved(type, id, 2), unsaved(type, id, 3)]
+            })
+            const filter = { sources: [{ aggregateType: type, eventTypes: [] }] }
+            const from = (cursor: Option.Option<EventStore.LogCursor>) =>
+              Effect.map(store.readAll(Option.getOrThrow(cursor), 10, filter), (events) => events.map((e) => e.version))
+            expect(yield* from(yield* store.cursorBefore(appended[1]!.position))).toEqual([2, 3])
+            expect(yield* from(yield* store.cursorBefore(appended[0]!.position))).toEqual([1, 2, 3])
+            expect(yield* from(yield* store.cursorBefore(appended[2]!.position))).toEqual([3])
+            expect(yield* store.cursorBefore(appended[2]!.position + 1_000_000)).toEqual(Option.none())
+          }))
+
         it.effect("idempotency records are stored once", () =>
           Effect.gen(function*() {
             const store = yield* EventStore.EventStore

@@ -164,6 +164,68 @@ export const suite = <E>(name: string, stores: Layer.Layer<Outbox.Outbox | Event
         }))
     })
 
+    describe("operators", () => {
+      it.effect("resetCheckpoint moves a checkpoint back and fences the lease holder out", () =>
+        Effect.gen(function*() {
+          const outbox = yield* Outbox.Outbox
+          const sub = fresh("s")
+          const held = Option.getOrThrow(yield* outbox.acquireLease(sub, 0, "a", 1_000, 100))
+          yield* outbox.saveCheckpoint(sub, 0, { commitOrder: 3, position: 40 }, held.token)
+
+          yield* outbox.resetCheckpoint(sub, 0, { commitOrder: 1, position: 10 })
+          expect(yield* outbox.checkpoint(sub, 0)).toEqual({ commitOrder: 1, position: 10 })
+          // the holder's write under its old token is refused and changes nothing
+          const lost = yield* Effect.flip(outbox.saveCheckpoint(sub, 0, { commitOrder: 3, position: 41 }, held.token))
+          expect(lost).toEqual(new Outbox.LeaseLost({ subscription: sub, partition: 0, token: held.token }))
+          expect(yield* outbox.checkpoint(sub, 0)).toEqual({ commitOrder: 1, position: 10 })
+          // the lease is free at once, under a new token, also for its former holder
+          const again = Option.getOrThrow(yield* outbox.acquireLease(sub, 0, "a", 1_010, 100))
+          expect(again.token).toBe(held.token + 1)
+          yield* outbox.saveCheckpoint(sub, 0, { commitOrder: 1, position: 11 }, again.token)
+          expect(yield* outbox.checkpoint(sub, 0)).toEqual({ commitOrder: 1, position: 11 })
+
+          // a partition never leased: only the checkpoint is written
+          yield* outbox.resetCheckpoint(sub, 3, { commitOrder: 0, position: 7 })
+          expect(yield* outbox.checkpoint(sub, 3)).toEqual({ commitOrder: 0, position: 7 })
+          expect((yield* outbox.leases(sub)).map((l) => l.partition)).toEqual([0])
+        }))
+
+      it.effect("resetCheckpoint joins the ambient transaction and rolls back with it", () =>
+        Effect.gen(function*() {
+          const outbox = yield* Outbox.Outbox
+          const store = yield* EventStore.EventStore
+          const sub = fresh("s")
+          const held = Option.getOrThrow(yield* outbox.acquireLease(sub, 0, "a", 1_000, 100))
+          yield* outbox.saveCheckpoint(sub, 0, { commitOrder: 0, position: 9 }, held.token)
+          const failed = yield* Effect.exit(store.withTransaction(
+            Effect.zipRight(outbox.resetCheckpoint(sub, 0, EventStore.logStart), Effect.fail("cancelled" as const))
+          ))
+          expect(Exit.isFailure(failed)).toBe(true)
+          expect(yield* outbox.checkpoint(sub, 0)).toEqual({ commitOrder: 0, position: 9 })
+          expect(yield* outbox.leases(sub)).toEqual([held])
+        }))
+
+      it.effect("registerSubscription records a subscription, replacing the one of the same name", () =>
+        Effect.gen(function*() {
+          const outbox = yield* Outbox.Outbox
+          const name = fresh("registered")
+          const info: Outbox.SubscriptionInfo = {
+            name,
+            kind: "projection",
+            partitions: 4,
+            sources: [{ aggregateType: "Order", eventTypes: ["OrderPlaced", "OrderCancelled"] }, { aggregateType: "Payment", eventTypes: [] }],
+            registeredAt: 1_700_000_000_000
+          }
+          yield* outbox.registerSubscription(info)
+          yield* outbox.registerSubscription({ ...info, name: `${name}-other`, kind: "handler" })
+          const mine = (all: ReadonlyArray<Outbox.SubscriptionInfo>) => all.filter((s) => s.name.startsWith(name))
+          expect(mine(yield* outbox.subscriptions)).toEqual([info, { ...info, name: `${name}-other`, kind: "handler" }])
+          const changed = { ...info, partitions: 8, sources: [{ aggregateType: "Order", eventTypes: [] }], registeredAt: 1_700_000_001_000 }
+          yield* outbox.registerSubscription(changed)
+          expect(mine(yield* outbox.subscriptions)).toEqual([changed, { ...info, name: `${name}-other`, kind: "handler" }])
+        }))
+    })
+
     describe("dead letters", () => {
       it.effect("add, list by each filter in position order, get, set status, delete", () =>
         Effect.gen(function*() {

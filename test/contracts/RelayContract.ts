@@ -4,7 +4,7 @@
  */
 import { describe, expect, layer } from "@effect/vitest"
 import { type Duration, Effect, Either, Fiber, Layer, Schedule } from "effect"
-import { CommandHandler, type DomainEvent, EventStore, type Outbox, Relay, Subscription } from "effect-ddd"
+import { CommandHandler, type DomainEvent, EventStore, Outbox, Relay, Subscription } from "effect-ddd"
 import { randomUUID } from "node:crypto"
 import { Inventory } from "../../examples/http-server/Domain/Inventory.js"
 import { Order, OrderId, Sku } from "../../examples/http-server/Domain/Order.js"
@@ -280,6 +280,54 @@ export const suite = <E>(name: string, store: Layer.Layer<EventStore.EventStore 
               expect(seen).toEqual([])
               yield* relay.resume
               yield* eventually(expectEffect(() => expect(seen).toEqual([1])))
+            }))
+          }))
+      })
+
+      describe("operators", () => {
+        it.effect("the relay records the subscriptions it runs", () =>
+          Effect.gen(function*() {
+            const outbox = yield* Outbox.Outbox
+            const subscription = Subscription.projection({
+              name: fresh("recorded"),
+              events: [Subscription.on(Order, "OrderPlaced", "OrderCancelled"), Subscription.on(Inventory)],
+              partitions: 3,
+              handle: () => Effect.void
+            })
+            const recorded = yield* withRelay([subscription], eventually(Effect.gen(function*() {
+              const found = (yield* outbox.subscriptions).find((s) => s.name === subscription.name)
+              yield* expectEffect(() => expect(found).toBeDefined())
+              return found!
+            })))
+            expect(recorded).toMatchObject({
+              kind: "projection",
+              partitions: 3,
+              sources: [{ aggregateType: "Order", eventTypes: ["OrderPlaced", "OrderCancelled"] }, { aggregateType: "Inventory", eventTypes: [] }]
+            })
+          }))
+
+        it.effect("checkpoints reset while the relay runs: it delivers again from there, then goes on", () =>
+          Effect.gen(function*() {
+            const outbox = yield* Outbox.Outbox
+            const store = yield* EventStore.EventStore
+            const sku = Sku.make(fresh("sku"))
+            const seen: Array<number> = []
+            const subscription = Subscription.projection({
+              name: fresh("replayed"),
+              events: [Subscription.on(Inventory, "StockRestocked")],
+              partitions: 2,
+              handle: (event, envelope) => Effect.sync(() => envelope.aggregateId === sku && seen.push(event.quantity))
+            })
+            yield* withRelay([subscription], Effect.gen(function*() {
+              for (const quantity of [1, 2, 3]) yield* CommandHandler.execute(Inventory, sku, "restock", { quantity })
+              yield* eventually(expectEffect(() => expect(seen).toEqual([1, 2, 3])))
+              yield* store.withTransaction(Effect.forEach([0, 1], (partition) =>
+                outbox.resetCheckpoint(subscription.name, partition, EventStore.logStart), { discard: true }))
+              yield* eventually(expectEffect(() => expect(seen).toEqual([1, 2, 3, 1, 2, 3])))
+              yield* CommandHandler.execute(Inventory, sku, "restock", { quantity: 4 })
+              yield* eventually(expectEffect(() => expect(seen).toEqual([1, 2, 3, 1, 2, 3, 4])))
+              yield* Effect.sleep("300 millis")
+              expect(seen).toEqual([1, 2, 3, 1, 2, 3, 4])
             }))
           }))
       })
