@@ -188,6 +188,26 @@ export const run = Effect.gen(function*() {
 })
 
 /**
+ * The names of the migrations not applied yet (all of them on a database the library never
+ * migrated), without applying any.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const pending: Effect.Effect<ReadonlyArray<string>, SqlError, SqlClient.SqlClient> = Effect.gen(function*() {
+  const sql = (yield* SqlClient.SqlClient).withoutTransforms()
+  const exists = yield* sql.onDialectOrElse({
+    pg: () => sql.unsafe<{ found: string | null }>(`SELECT to_regclass('${table}')::text AS found`),
+    orElse: () => sql.unsafe<{ found: string | null }>(`SELECT name AS found FROM sqlite_master WHERE type = 'table' AND name = '${table}'`)
+  })
+  if (exists.length === 0 || exists[0]!.found === null) return names
+  const applied = new Set(
+    (yield* sql.unsafe<{ migration_id: number | string }>(`SELECT migration_id FROM ${table}`)).map((row) => Number(row.migration_id))
+  )
+  return names.filter((name) => !applied.has(Number(name.slice(0, name.indexOf("_")))))
+})
+
+/**
  * Runs the migrations when the layer is built.
  *
  * @since 0.1.0

@@ -1,0 +1,190 @@
+/**
+ * The `effect-ddd` commands: `migrate`, `status`, `dead-letters list | show | redrive | discard`
+ * and `replay`. Every command takes `--database` (or `DATABASE_URL`) and `--json`.
+ */
+import { Args, Command, HelpDoc, Options, ValidationError } from "@effect/cli"
+import type { SqlClient } from "@effect/sql"
+import { Clock, Config, Console, Duration, Effect, type Layer, Option } from "effect"
+import type { EventStore } from "../EventStore.js"
+import type { Outbox } from "../Outbox.js"
+import * as Migrations from "../sql/migrations.js"
+import { CliError, describe } from "./CliError.js"
+import * as Database from "./Database.js"
+import * as DeadLetters from "./DeadLetters.js"
+import * as Output from "./Output.js"
+import * as Replay from "./Replay.js"
+import * as Status from "./Status.js"
+
+const database = Options.text("database").pipe(
+  Options.withAlias("d"),
+  Options.withDescription(Database.help),
+  Options.withFallbackConfig(Config.string("DATABASE_URL").pipe(Config.withDefault("")))
+)
+
+const json = Options.boolean("json").pipe(Options.withDescription("Print JSON (for scripts) instead of tables"))
+
+const optionalText = (name: string, description: string) =>
+  Options.text(name).pipe(Options.withDescription(description), Options.optional)
+
+const seconds = (name: string, fallback: number, description: string) =>
+  Options.integer(name).pipe(
+    Options.withDescription(`${description} (seconds, default ${fallback})`),
+    Options.withDefault(fallback),
+    Options.mapEffect((n) =>
+      n >= 0 ? Effect.succeed(n) : Effect.fail(ValidationError.invalidValue(HelpDoc.p(`--${name} must be 0 or more`)))
+    )
+  )
+
+/** Run `use` with the event store and the outbox of a migrated database. */
+const withStores = <A, E>(value: string, use: Effect.Effect<A, E, EventStore | Outbox | SqlClient.SqlClient>) =>
+  Effect.flatMap(Database.parse(value), (target) => Effect.provide(use, Database.stores(target) as Layer.Layer<EventStore | Outbox | SqlClient.SqlClient, CliError>))
+
+/** Print `value` as JSON, or its rendering. */
+const print = <A>(asJson: boolean, value: A, render: (value: A) => string) =>
+  asJson ? Output.json(value) : Console.log(render(value))
+
+const migrate = Command.make("migrate", { database, json }, (options) =>
+  Effect.gen(function*() {
+    const target = yield* Database.parse(options.database)
+    const applied = yield* Migrations.run.pipe(
+      Effect.catchAllCause((cause) => Effect.fail(new CliError({ message: `migration failed: ${describe(cause)}` }))),
+      Effect.provide(Database.client(target, { create: true }))
+    )
+    const result = { database: Database.show(target), applied: applied.map(([id, name]) => ({ id, name })), total: Migrations.names.length }
+    yield* print(options.json, result, (r) =>
+      r.applied.length === 0
+        ? `${r.database}: up to date (${r.total} migrations applied)`
+        : `${r.database}: applied ${r.applied.map((m) => `${String(m.id).padStart(4, "0")}_${m.name}`).join(", ")}`)
+  })).pipe(Command.withDescription("Create or update the library's tables (safe to run at any time)"))
+
+const status = Command.make(
+  "status",
+  { database, json, subscription: optionalText("subscription", "Only this subscription") },
+  (options) =>
+    withStores(
+      options.database,
+      Effect.flatMap(Status.report(Option.getOrUndefined(options.subscription)), (report) =>
+        Option.isSome(options.subscription) && report.subscriptions.length === 0
+          ? Effect.fail(new CliError({ message: `no subscription ${options.subscription.value}` }))
+          : print(options.json, report, Status.render))
+    )
+).pipe(Command.withDescription("Per subscription: lag, oldest undelivered event, dead letters, checkpoints and leases"))
+
+const list = Command.make(
+  "list",
+  {
+    database,
+    json,
+    subscription: optionalText("subscription", "Only this subscription's"),
+    aggregateType: optionalText("aggregate-type", "Only this aggregate type's"),
+    aggregateId: optionalText("aggregate-id", "Only this aggregate's")
+  },
+  (options) =>
+    withStores(
+      options.database,
+      Effect.gen(function*() {
+        const letters = yield* DeadLetters.list({
+          subscription: Option.getOrUndefined(options.subscription),
+          aggregateType: Option.getOrUndefined(options.aggregateType),
+          aggregateId: Option.getOrUndefined(options.aggregateId)
+        })
+        const now = yield* Clock.currentTimeMillis
+        yield* print(options.json, letters, (l) => DeadLetters.renderList(l, now))
+      })
+    )
+).pipe(Command.withDescription("List dead letters, by position"))
+
+const id = Args.text({ name: "id" }).pipe(Args.withDescription("A dead letter's id (dead-letters list shows them)"))
+
+const show = Command.make("show", { database, json, id }, (options) =>
+  withStores(options.database, Effect.flatMap(DeadLetters.show(options.id), (shown) => print(options.json, shown, DeadLetters.renderShow)))
+).pipe(Command.withDescription("A dead letter with its error and its event"))
+
+const redrive = Command.make(
+  "redrive",
+  { database, json, id, wait: seconds("wait", 10, "How long to wait for a running relay to deliver") },
+  (options) =>
+    withStores(
+      options.database,
+      Effect.gen(function*() {
+        const wait = Duration.seconds(options.wait)
+        const result = yield* DeadLetters.redrive(options.id, wait)
+        yield* print(options.json, result, (r) => DeadLetters.renderRedrive(r, wait))
+        if (result.outcome === "failed") return yield* new CliError({ message: `redrive of ${options.id} failed again` })
+      })
+    )
+).pipe(Command.withDescription(
+  "Deliver a dead letter again, with the rest of its aggregate's sequence, in order (done by the relay holding the partition)"
+))
+
+const discard = Command.make("discard", { database, json, id }, (options) =>
+  withStores(options.database, Effect.flatMap(DeadLetters.discard(options.id), (result) => print(options.json, result, DeadLetters.renderDiscard)))
+).pipe(Command.withDescription("Drop a dead letter without delivering it"))
+
+const deadLetters = Command.make("dead-letters").pipe(
+  Command.withDescription("List, show, redrive and discard dead letters"),
+  Command.withSubcommands([list, show, redrive, discard])
+)
+
+const replay = Command.make(
+  "replay",
+  {
+    database,
+    json,
+    subscription: Args.text({ name: "subscription" }).pipe(Args.withDescription("The subscription to replay (a projection)")),
+    from: Options.integer("from").pipe(
+      Options.withDescription("Replay from the event at this position (default: the start of the log)"),
+      Options.mapEffect((n) =>
+        n >= 1 ? Effect.succeed(n) : Effect.fail(ValidationError.invalidValue(HelpDoc.p("--from must be a position (1 or more)")))
+      ),
+      Options.optional
+    ),
+    force: Options.boolean("force").pipe(Options.withDescription("Replay a handler too (its effects happen again)")),
+    detach: Options.boolean("detach").pipe(Options.withDescription("Return once the checkpoints are moved, without following")),
+    stallTimeout: seconds("stall-timeout", 30, "Stop following when nothing was delivered for this long")
+  },
+  (options) =>
+    withStores(
+      options.database,
+      Effect.gen(function*() {
+        const { info, rewound } = yield* Replay.rewind(options.subscription, options.from, options.force)
+        if (!options.json) yield* Console.log(Replay.renderRewound(rewound))
+        if (options.detach || rewound.backlog === 0) {
+          if (options.json) yield* Output.json({ ...rewound, followed: null })
+          return
+        }
+        const stall = Duration.seconds(options.stallTimeout)
+        const interactive = process.stderr.isTTY === true
+        let lastLine = 0
+        const followed = yield* Replay.follow(info, rewound.backlog, stall, (progress) =>
+          Effect.sync(() => {
+            if (options.json) return
+            const now = Date.now()
+            if (interactive) process.stderr.write(`\r${Replay.renderProgress(progress)}\u001b[K`)
+            else if (now - lastLine >= 2_000) {
+              lastLine = now
+              process.stderr.write(`${Replay.renderProgress(progress)}\n`)
+            }
+          })).pipe(
+          Effect.ensuring(Effect.sync(() => {
+            if (interactive && !options.json) process.stderr.write("\n")
+          })),
+          Effect.onInterrupt(() =>
+            Console.error(`stopped following: the relay goes on replaying ${options.subscription}`)
+          )
+        )
+        yield* print(options.json, { ...rewound, followed }, () => Replay.renderFollowed(options.subscription, followed, stall))
+      })
+    )
+).pipe(Command.withDescription(
+  "Deliver a subscription's events again from a position, to rebuild a projection; safe while relays run (they are fenced out)"
+))
+
+/** The root command. */
+export const command = Command.make("effect-ddd").pipe(
+  Command.withDescription("Operate effect-ddd's event store and relay: migrations, lag, dead letters, replays"),
+  Command.withSubcommands([migrate, status, deadLetters, replay])
+)
+
+/** Run the CLI on `process.argv`-style arguments. */
+export const run = (version: string) => Command.run(command, { name: "effect-ddd", version, executable: "effect-ddd" })
