@@ -634,7 +634,13 @@ const feed = <Event extends { readonly _tag: string }, S>(
  * @since 0.1.0
  * @category subscriptions
  */
-export const reactions = <Event extends { readonly _tag: string }, S>(pm: ProcessManager<Event, S>) =>
+export const reactions = <Event extends { readonly _tag: string }, S>(
+  pm: ProcessManager<Event, S>
+): Subscription.Subscription<
+  Event,
+  CommandHandler.ExecuteError<ProcessManager<Event, S>["instances"], "advance">,
+  CommandHandler.CommandHandler | Outbox.Outbox
+> =>
   Subscription.make({
     name: pm.name,
     events: pm.sources as ReadonlyArray<Subscription.Source<Event>>,
@@ -714,7 +720,9 @@ export const dispatcher = <Event extends { readonly _tag: string }, S>(pm: Proce
  * @since 0.1.0
  * @category subscriptions
  */
-export const subscriptions = (pm: Any) => [reactions(pm), dispatcher(pm)] as const
+export const subscriptions = (
+  pm: Any
+): readonly [ReturnType<typeof reactions<any, any>>, ReturnType<typeof dispatcher<any, any>>] => [reactions(pm), dispatcher(pm)]
 
 /**
  * Deliver the deadlines of a process manager that are due now (at most `limit`), each in a
