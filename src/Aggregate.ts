@@ -4,6 +4,7 @@
  * running a command is a pure function of the current state and the command's input.
  *
  * @since 0.1.0
+ * @module
  */
 import { Either, Schema } from "effect"
 import { type Pipeable, pipeArguments } from "effect/Pipeable"
@@ -54,6 +55,7 @@ export const eventSourced = (options?: { readonly snapshotEvery?: number }): Per
 export interface Command<in out State, out Event, in out Input, out E> {
   readonly expects: Expectation
   readonly input: Schema.Schema<Input, any>
+  /** The decision: the events that happen, or why the command is refused. */
   readonly decide: (state: State, input: Input) => Either.Either<ReadonlyArray<Event>, E>
 }
 
@@ -74,7 +76,10 @@ export type Evolvers<State, Event extends { readonly _tag: string }> = {
  * @since 0.1.0
  * @category models
  */
-export type Upcasters = { readonly [fromVersion: number]: (payload: any) => unknown }
+export type Upcasters = {
+  /** Turns a payload written at `fromVersion` into the next version's shape. */
+  readonly [fromVersion: number]: (payload: any) => unknown
+}
 
 /**
  * An aggregate definition.
@@ -93,6 +98,7 @@ export interface Aggregate<
   readonly id: Schema.Schema<Id, string>
   readonly state: Schema.Schema<State, any>
   readonly events: Schema.Schema<Event, any>
+  /** The state of an aggregate before its first event. */
   readonly initial: (id: Id) => State
   readonly evolvers: Evolvers<State, Event>
   readonly commands: Commands
@@ -118,11 +124,13 @@ export interface Any {
   readonly id: Schema.Schema<any, string>
   readonly state: Schema.Schema<any, any>
   readonly events: Schema.Schema<any, any>
+  /** The state of an aggregate before its first event. */
   readonly initial: (id: any) => any
   readonly evolvers: any
   readonly commands: Record<string, Command<any, any, any, any>>
   readonly persistence: Persistence
   readonly upcasters: { readonly [eventType: string]: Upcasters }
+  /** Apply one event to a state. */
   readonly evolve: (state: any, event: any) => any
 }
 
@@ -218,21 +226,8 @@ const build = (fields: Omit<Any, "evolve"> & { readonly evolvers: Record<string,
  * (The two steps let TypeScript fix the state and event types before it checks the functions.)
  *
  * @example
- * ```ts
- * const Counter = Aggregate.make({
- *   name: "Counter",
- *   id: CounterId,
- *   state: Schema.Struct({ count: Schema.Int }),
- *   events: Incremented
- * })({
- *   initial: () => ({ count: 0 }),
- *   evolve: { Incremented: (state, e) => ({ count: state.count + e.by }) }
- * }).command("increment", {
- *   expects: "any",
- *   input: Schema.Struct({ by: Schema.Int }),
- *   decide: (_, { by }) => Either.right([Incremented.make({ by })])
- * })
- * ```
+ * The example domain's Inventory (`examples/http-server/Domain/Inventory.ts`):
+ * {@includeCode ../examples/http-server/Domain/Inventory.ts#aggregate}
  *
  * @since 0.1.0
  * @category constructors

@@ -3,6 +3,7 @@
  * the idempotency record) in one transaction. A concurrent change is retried under a `Schedule`.
  *
  * @since 0.1.0
+ * @module
  */
 import { Clock, Context, Effect, Either, Layer, Option, Schedule, Schema, type Tracer } from "effect"
 import * as Aggregate from "./Aggregate.js"
@@ -106,6 +107,7 @@ export type ExecuteError<A extends Aggregate.Any, K extends Aggregate.CommandNam
  * @category models
  */
 export interface Service {
+  /** Load, decide and append in one transaction (see `execute`). */
   readonly execute: <A extends Aggregate.Any, K extends Aggregate.CommandName<A>>(
     aggregate: A,
     id: Aggregate.Id<A>,

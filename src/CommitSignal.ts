@@ -5,6 +5,7 @@
  * without counting as a local commit, so a forwarder never echoes them back.
  *
  * @since 0.1.0
+ * @module
  */
 import { Context, Deferred, type Duration, Effect, FiberId } from "effect"
 

@@ -4,6 +4,7 @@
  * write; upcasting and decoding on read).
  *
  * @since 0.1.0
+ * @module
  */
 import { Effect, Either, ParseResult, Schema } from "effect"
 import * as Aggregate from "./Aggregate.js"

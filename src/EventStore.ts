@@ -6,6 +6,7 @@
  * Adapters work with encoded (JSON-safe) values; schemas are applied by the command handler.
  *
  * @since 0.1.0
+ * @module
  */
 import { Context, Effect, type Option, Schema } from "effect"
 import type * as DomainEvent from "./DomainEvent.js"
@@ -227,6 +228,7 @@ export interface Service {
    * event and everything that follows it in the log's order. None when no event is there.
    */
   readonly cursorBefore: (position: number) => Effect.Effect<Option.Option<LogCursor>, EventStoreError>
+  /** The stored result of a command executed with this idempotency key, if any. */
   readonly findIdempotencyRecord: (key: string) => Effect.Effect<Option.Option<IdempotencyRecord>, EventStoreError>
   /** Fails with `ConcurrencyConflict` if the key was stored concurrently. */
   readonly saveIdempotencyRecord: (

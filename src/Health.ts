@@ -5,6 +5,7 @@
  * endpoint, and keeps the telemetry gauges (lag, age, dead letters, leases held) up to date.
  *
  * @since 0.1.0
+ * @module
  */
 import { Clock, Context, Duration, Effect, Layer, MetricLabel, Option, type Scope } from "effect"
 import { EventStore, type EventStoreError } from "./EventStore.js"

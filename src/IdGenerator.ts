@@ -3,6 +3,7 @@
  * ordered, random tail); tests swap in a deterministic sequence.
  *
  * @since 0.1.0
+ * @module
  */
 import { Context, Effect, Layer } from "effect"
 import { v7 } from "uuid"

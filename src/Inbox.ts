@@ -6,6 +6,7 @@
  * deduplicates what a crash between the call and the commit would repeat.
  *
  * @since 0.1.0
+ * @module
  */
 import { Effect } from "effect"
 import type { EventStoreError } from "./EventStore.js"
@@ -13,12 +14,6 @@ import { Outbox } from "./Outbox.js"
 
 /**
  * Run `effect` unless `consumer` already processed `eventId`; returns whether it ran.
- *
- * @example
- * ```ts
- * handle: (event, envelope) =>
- *   Inbox.once("welcome-email", envelope.eventId, mailer.send(event.email, { idempotencyKey: envelope.eventId }))
- * ```
  *
  * @since 0.1.0
  * @category combinators

@@ -7,6 +7,7 @@
  * effects, the checkpoint and any dead letter commit together.
  *
  * @since 0.1.0
+ * @module
  */
 import { Context, type Effect, type Option, Schema } from "effect"
 import type { EventStoreError, LogCursor } from "./EventStore.js"
@@ -162,6 +163,7 @@ export interface Service {
   ) => Effect.Effect<Option.Option<Lease>, EventStoreError>
   /** Give a lease up (on shutdown) so another process can take it at once. */
   readonly releaseLease: (subscription: string, partition: number, owner: string) => Effect.Effect<void, EventStoreError>
+  /** The leases of a subscription (of all of them without one), by subscription and partition. */
   readonly leases: (subscription?: string) => Effect.Effect<ReadonlyArray<Lease>, EventStoreError>
   /**
    * Move a checkpoint whoever holds the partition (an operator's replay), fencing the holder out:
@@ -182,11 +184,14 @@ export interface Service {
   readonly addDeadLetter: (deadLetter: DeadLetter) => Effect.Effect<void, EventStoreError>
   /** Dead letters matching a filter, by position. */
   readonly deadLetters: (filter: DeadLetterFilter) => Effect.Effect<ReadonlyArray<DeadLetter>, EventStoreError>
+  /** One dead letter by id. */
   readonly deadLetter: (id: string) => Effect.Effect<Option.Option<DeadLetter>, EventStoreError>
+  /** Mark a dead letter `redrive` (its partition's owner redelivers it) or back `open`. */
   readonly setDeadLetterStatus: (
     id: string,
     status: DeadLetter["status"]
   ) => Effect.Effect<void, DeadLetterNotFound | EventStoreError>
+  /** Remove dead letters (delivered by a redrive, or discarded); unknown ids are ignored. */
   readonly deleteDeadLetters: (ids: ReadonlyArray<string>) => Effect.Effect<void, EventStoreError>
   /**
    * Record that `consumer` processed `eventId`; false if it already had (the inbox of handlers

@@ -13,6 +13,7 @@
  * database and delivered when due (`DeadlineReached`).
  *
  * @since 0.1.0
+ * @module
  */
 import { Clock, Duration, Effect, Either, Option, Schedule, Schema } from "effect"
 import * as Aggregate from "./Aggregate.js"
@@ -182,14 +183,21 @@ export const Status = Schema.Literal("new", "running", "completed", "compensatin
 /** @since 0.1.0 @category models */
 export type Status = typeof Status.Type
 
-const SendRecord = Schema.Struct({
+/**
+ * A command as an instance records it: its target, its name and its encoded input.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export const SendRecord = Schema.Struct({
   aggregateType: Schema.String,
   aggregateId: Schema.String,
   command: Schema.String,
   /** The encoded input. */
   input: Schema.Unknown
 })
-type SendRecord = typeof SendRecord.Type
+/** @since 0.1.0 @category models */
+export type SendRecord = typeof SendRecord.Type
 
 const Step = Schema.Struct({
   step: Schema.Number,
@@ -259,7 +267,14 @@ const instanceSchemas = <S, SI>(state: Schema.Schema<S, SI>) => {
   return { Advanced, Issued, Settled, Event, Instance }
 }
 
-type InstanceEvent<S> =
+/**
+ * The events an instance is stored as: it advanced (new status, state and deadlines), it issued a
+ * command, a command it issued settled.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type InstanceEvent<S> =
   | {
     readonly _tag: "ProcessAdvanced"
     readonly status: Status
@@ -284,8 +299,13 @@ type InstanceEvent<S> =
     readonly error?: { readonly _tag: string; readonly message: string }
   }
 
-/** What the runtime feeds an instance: an input and the time it happens at. */
-interface Advance<Event> {
+/**
+ * What the runtime feeds an instance: an input and the time it happens at.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Advance<Event> {
   readonly input: Input<Event> | CommandSkipped
   readonly now: number
 }
@@ -302,8 +322,11 @@ export interface ProcessManager<in out Event extends { readonly _tag: string }, 
   readonly name: string
   readonly sources: ReadonlyArray<Subscription.Source<unknown>>
   readonly startedBy: ReadonlyArray<string>
+  /** The instance an event belongs to; undefined: none. */
   readonly correlate: (event: Event) => string | undefined
+  /** The state of a new instance. */
   readonly initial: (id: string) => S
+  /** The pure reaction to an input: the new state, commands to send, deadlines, maybe an end. */
   readonly react: (state: S, input: Input<Event>) => Reaction<S>
   /** The aggregates it sends commands to, by name. */
   readonly targets: ReadonlyMap<string, Aggregate.Any>
@@ -328,19 +351,8 @@ export type Any = ProcessManager<any, any>
  * its behaviour (`initial` and the pure `react`).
  *
  * @example
- * ```ts
- * const Fulfilment = ProcessManager.make({
- *   name: "OrderFulfilment",
- *   state: FulfilmentState,
- *   events: [Subscription.on(Order, "OrderPlaced", "OrderCancelled")],
- *   startedBy: ["OrderPlaced"],
- *   correlate: (event) => event.orderId,
- *   sends: [Inventory, Order]
- * })({
- *   initial: () => ({ reserved: [] }),
- *   react: (state, input) => ...
- * })
- * ```
+ * The example server's order fulfilment (`examples/http-server/OrderFulfilment.ts`):
+ * {@includeCode ../examples/http-server/OrderFulfilment.ts}
  *
  * @since 0.1.0
  * @category constructors

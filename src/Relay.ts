@@ -9,7 +9,11 @@
  * holds) while other aggregates go on. An undecodable payload is poison: dead-lettered at once.
  * Redrive and discard act on dead letters; the partition's owner performs a redrive, in order.
  *
+ * `examples/subscriptions.ts`, an order reserving stock and confirmed through two subscriptions:
+ * {@includeCode ../examples/subscriptions.ts}
+ *
  * @since 0.1.0
+ * @module
  */
 import { Cause, Clock, Context, Duration, Effect, Either, Exit, Layer, Option, Schedule, Schema, type Scope } from "effect"
 import * as CommitSignal from "./CommitSignal.js"
@@ -69,6 +73,7 @@ export interface Service {
   ) => Effect.Effect<ReadonlyArray<Outbox.DeadLetter>, Outbox.DeadLetterNotFound | RedriveTimeout | EventStoreError>
   /** Drop a dead letter without delivering it. */
   readonly discard: (id: string) => Effect.Effect<void, Outbox.DeadLetterNotFound | EventStoreError>
+  /** Dead letters matching a filter, by position. */
   readonly deadLetters: (filter?: Outbox.DeadLetterFilter) => Effect.Effect<ReadonlyArray<Outbox.DeadLetter>, EventStoreError>
   /** Stop delivering (checkpoints stay where they are) until `resume`. */
   readonly pause: Effect.Effect<void>
@@ -115,8 +120,13 @@ export const layer = <S extends Subscription.Any, P extends ProcessManager.Any =
 ): Layer.Layer<Relay, never, EventStore | Outbox.Outbox | Subscription.Requirements<S> | ProcessManagerRequirements<P>> =>
   Layer.scoped(Relay, make(options))
 
-/** What running process managers needs beside the stores. */
-type ProcessManagerRequirements<P> = [P] extends [never] ? never : CommandHandler.CommandHandler
+/**
+ * What running process managers needs beside the stores: the command handler, when there are any.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type ProcessManagerRequirements<P> = [P] extends [never] ? never : CommandHandler.CommandHandler
 
 /**
  * @since 0.1.0

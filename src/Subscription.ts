@@ -4,6 +4,7 @@
  * the relay, each with its own retry schedule and partition count.
  *
  * @since 0.1.0
+ * @module
  */
 import { type Effect, Schedule } from "effect"
 import type * as Aggregate from "./Aggregate.js"
@@ -20,6 +21,7 @@ export interface Source<out Event> {
   readonly aggregate: Aggregate.Any
   /** The event tags handled; all of the aggregate's when empty. */
   readonly eventTypes: ReadonlyArray<string>
+  /** Carries the event type (never set). */
   readonly _Event?: (_: never) => Event
 }
 
@@ -52,6 +54,7 @@ export interface Subscription<in out Event, out E, out R> {
   readonly retry: Schedule.Schedule<unknown, unknown>
   /** Aggregates are spread over this many partitions (by a hash of their id). */
   readonly partitions: number
+  /** Handle one event, with its envelope (the event id is an idempotency key for effects elsewhere). */
   readonly handle: (event: Event, envelope: DomainEvent.Envelope<Event>) => Effect.Effect<void, E, R>
   /** `projection`: a read model whose writes commit with the checkpoint (rebuilt by replay). */
   readonly kind: "handler" | "projection"
@@ -86,13 +89,8 @@ export const defaultRetry: Schedule.Schedule<unknown, unknown> = Schedule.expone
  * Define a subscription.
  *
  * @example
- * ```ts
- * const reserveStock = Subscription.make({
- *   name: "reserve-stock",
- *   events: [Subscription.on(Order, "OrderPlaced")],
- *   handle: (event, envelope) => CommandHandler.execute(Inventory, ...)
- * })
- * ```
+ * The example server's payments (`examples/http-server/PaymentGateway.ts`):
+ * {@includeCode ../examples/http-server/PaymentGateway.ts#subscription}
  *
  * @since 0.1.0
  * @category constructors

@@ -6,7 +6,11 @@
  * Metrics and spans are on by default; `Telemetry.layer({ metrics, tracing })` or
  * `Telemetry.disabled` switch them off for the command handlers and relays built under it.
  *
+ * `examples/telemetry.ts`:
+ * {@includeCode ../examples/telemetry.ts}
+ *
  * @since 0.1.0
+ * @module
  */
 import {
   Config,

@@ -70,6 +70,7 @@ export class PaymentGateway extends Context.Tag("example/PaymentGateway")<Paymen
 }
 
 /** PaymentRequested -> charge through the gateway -> PaymentCharged or PaymentDeclined. */
+// #region subscription
 export const chargePayments = Subscription.make({
   name: "charge-payments",
   events: [Subscription.on(Payment, "PaymentRequested")],
@@ -84,3 +85,4 @@ export const chargePayments = Subscription.make({
         .pipe(Effect.catchTag("PaymentAlreadySettled", () => Effect.void))
     })
 })
+// #endregion subscription

@@ -34,6 +34,7 @@ const SqliteLive = Layer.unwrapEffect(Effect.gen(function*() {
   return SqliteClient.layer({ filename })
 })).pipe(Layer.provide([NodeFileSystem.layer, NodePath.layer]))
 
+// #region pg
 const PgLive = (url: Redacted.Redacted) =>
   Layer.unwrapEffect(
     Effect.as(
@@ -41,6 +42,7 @@ const PgLive = (url: Redacted.Redacted) =>
       PgWakeup.layer().pipe(Layer.provideMerge(PgClient.layer({ url })))
     )
   )
+// #endregion pg
 
 export const SqlLive: Layer.Layer<SqlClient.SqlClient, ConfigError.ConfigError | SqlError | PlatformError> = Layer.unwrapEffect(
   Effect.map(

@@ -5,6 +5,7 @@
  * the SQL adapters.
  *
  * @since 0.1.0
+ * @module
  */
 import { Chunk, Context, Effect, HashMap, HashSet, Layer, Option } from "effect"
 import type * as DomainEvent from "../DomainEvent.js"

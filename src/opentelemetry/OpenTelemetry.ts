@@ -5,6 +5,7 @@
  * endpoint, and to any other metric readers.
  *
  * @since 0.1.0
+ * @module
  */
 import { NodeSdk, type Resource } from "@effect/opentelemetry"
 import { PrometheusExporter, PrometheusSerializer } from "@opentelemetry/exporter-prometheus"

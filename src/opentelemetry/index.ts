@@ -3,7 +3,7 @@
  * through `@effect/opentelemetry`, with a Prometheus text exposition of the metrics.
  *
  * @since 0.1.0
+ * @module
  */
 
-/** @since 0.1.0 */
 export * as OpenTelemetry from "./OpenTelemetry.js"

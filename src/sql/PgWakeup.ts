@@ -21,18 +21,14 @@
  * every stream on it has stopped, so other long-lived `listen` streams on the same client should
  * also restart when it is lost.)
  *
- * ```ts
- * const Live = Relay.layer({ subscriptions }).pipe(
- *   Layer.provideMerge(CommandHandler.layer()),
- *   Layer.provideMerge(SqlEventStore.layer()),
- *   Layer.provideMerge(PgWakeup.layer().pipe(Layer.provideMerge(PgClient.layer({ url }))))
- * )
- * ```
+ * The example server's PostgreSQL layer (`examples/http-server/Sql.ts`):
+ * {@includeCode ../../examples/http-server/Sql.ts#pg}
  *
  * Anything may wake the relays by notifying the channel with a non-empty payload (PostgreSQL
  * drops empty ones), e.g. a trigger: `SELECT pg_notify('effect_ddd_events', 'import')`.
  *
  * @since 0.1.0
+ * @module
  */
 import { SqlClient } from "@effect/sql"
 import type { PgClient as Pg } from "@effect/sql-pg"

@@ -3,7 +3,11 @@
  * driver: `@effect/sql-sqlite-node` embedded, `@effect/sql-pg` for many processes). One
  * `effect_ddd_events` table is both the event store and the outbox.
  *
+ * `examples/sql-layers.ts`, SQLite by default and PostgreSQL when `DATABASE_URL` is set:
+ * {@includeCode ../../examples/sql-layers.ts}
+ *
  * @since 0.1.0
+ * @module
  */
 import { SqlClient } from "@effect/sql"
 import type { Connection } from "@effect/sql/SqlConnection"

@@ -6,6 +6,7 @@
  * deliveries of `EventStore.withTransaction`.
  *
  * @since 0.1.0
+ * @module
  */
 import { SqlClient } from "@effect/sql"
 import { SqlError } from "@effect/sql/SqlError"

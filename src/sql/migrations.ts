@@ -4,6 +4,7 @@
  * and PostgreSQL serializes concurrent runs with a lock on the migrations table.
  *
  * @since 0.1.0
+ * @module
  */
 import { Migrator, SqlClient } from "@effect/sql"
 import type { SqlError } from "@effect/sql/SqlError"

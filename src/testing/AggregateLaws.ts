@@ -7,6 +7,7 @@
  * - storage round trip: events and states survive their schemas' encode/decode.
  *
  * @since 0.1.0
+ * @module
  */
 import { Arbitrary, Either, FastCheck, Schema } from "effect"
 import assert from "node:assert/strict"

@@ -4,6 +4,7 @@
  * Assertions throw, so a spec works in any test runner.
  *
  * @since 0.1.0
+ * @module
  */
 import { Either, Schema } from "effect"
 import assert from "node:assert/strict"
@@ -39,6 +40,7 @@ export interface When<A extends Aggregate.Any> {
  * @category models
  */
 export interface Given<A extends Aggregate.Any> {
+  /** The command under test, with its input. */
   readonly when: <K extends Aggregate.CommandName<A>>(command: K, input: Aggregate.Input<A, K>) => When<A>
 }
 

@@ -1,18 +1,14 @@
 /**
- * Given/when/then specs for process managers, run purely (no store, no relay):
- *
- * ```ts
- * ProcessManagerSpec.make(Fulfilment, "order-1")
- *   .given([placed, ProcessManagerSpec.succeeded(Inventory, "apple", "reserve")])
- *   .when(ProcessManagerSpec.rejected(Inventory, "pear", "reserve", "InsufficientStock"))
- *   .then([ProcessManager.send(Inventory, apple, "release", { orderId }), ...])
- * ```
+ * Given/when/then specs for process managers, run purely (no store, no relay). From the specs of
+ * the example's order fulfilment (`test/domain/OrderFulfilment.test.ts`):
+ * {@includeCode ../../test/domain/OrderFulfilment.test.ts#setup,spec}
  *
  * Outcomes of commands are written by aggregate, id and command; the spec finds the step (the
  * oldest pending one that matches), so specs never spell step numbers. Time starts at `at`
  * (default 0) and moves only with `.after(duration)`.
  *
  * @since 0.1.0
+ * @module
  */
 import { Duration, Schema } from "effect"
 import assert from "node:assert/strict"
@@ -99,6 +95,7 @@ export interface Then<S> {
  * @category models
  */
 export interface When<Event, S> {
+  /** The input under test. */
   readonly when: (input: Given<Event>) => Then<S>
   /** Let time pass before `when`. */
   readonly after: (duration: Duration.DurationInput) => When<Event, S>

@@ -17,6 +17,7 @@
  * invariants. The same seed replays the same run: a failure reports the seed and the trace.
  *
  * @since 0.1.0
+ * @module
  */
 import { Cause, Clock, Duration, Effect, Either, Layer, Option, Schema, TestClock, TestContext } from "effect"
 import * as CommandHandler from "../CommandHandler.js"

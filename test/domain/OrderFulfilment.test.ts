@@ -6,12 +6,14 @@ import { Order, OrderCancelled, OrderId, OrderPlaced, Sku } from "../../examples
 import { Payment, PaymentCharged, PaymentDeclined } from "../../examples/http-server/Domain/Payment.js"
 import { makeFulfilment } from "../../examples/http-server/OrderFulfilment.js"
 
+// #region setup
 const Fulfilment = makeFulfilment({ paymentTimeout: "30 seconds" })
 const orderId = OrderId.make("order-1")
 const apple = Sku.make("apple")
 const pear = Sku.make("pear")
 const spec = ProcessManagerSpec.make(Fulfilment, orderId)
 const { send } = ProcessManager
+// #endregion setup
 
 const placed = OrderPlaced.make({
   orderId,
@@ -38,6 +40,7 @@ const confirmed = [
 ] as const
 
 describe("OrderFulfilment", () => {
+  // #region spec
   it("1. OrderPlaced reserves each SKU once, lines of one SKU added up", () => {
     spec.given([]).when(placed).then([reserve(apple, 5), reserve(pear, 1)]).thenStatus("running")
   })
@@ -53,6 +56,7 @@ describe("OrderFulfilment", () => {
       .then([release(apple), reject("insufficient stock")])
       .thenStatus("compensating", "insufficient stock")
   })
+  // #endregion spec
 
   it("2. a reservation that succeeds after the process began compensating is released at once", () => {
     const compensating = spec

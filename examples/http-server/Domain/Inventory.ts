@@ -52,6 +52,7 @@ const without = (record: Readonly<Record<string, number>>, key: string) => {
 }
 
 // --- The aggregate -------------------------------------------------------------------------------------
+// #region aggregate
 export const Inventory = Aggregate.make({
   name: "Inventory",
   id: Sku,
@@ -127,3 +128,4 @@ export const Inventory = Aggregate.make({
       return Either.right(quantity === undefined ? [] : [StockReturned.make({ sku: s.sku, orderId, quantity })])
     }
   })
+// #endregion aggregate
