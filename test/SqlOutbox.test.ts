@@ -20,10 +20,12 @@ suite("SQLite", stores(SqliteClient.layer({ filename: tempFile() })))
 suite("PostgreSQL", stores(pgClient("outbox")))
 
 describe("SqlOutbox migration", () => {
-  it.effect("0004_outbox, 0005_deadlines and 0006_subscriptions are the library's last migrations and create their tables", () =>
+  it.effect("0004_outbox, 0005_deadlines and 0006_subscriptions are the library's last migrations and create their tables; pending lists what is not applied", () =>
     Effect.gen(function*() {
       expect(Migrations.names.slice(-3)).toEqual(["0004_outbox", "0005_deadlines", "0006_subscriptions"])
+      expect(yield* Migrations.pending).toEqual(Migrations.names)
       yield* Migrations.run
+      expect(yield* Migrations.pending).toEqual([])
       const sql = yield* SqlClient.SqlClient
       const tables = yield* sql<{ name: string }>`
         SELECT name FROM sqlite_master WHERE type = 'table' AND name IN
@@ -39,5 +41,8 @@ describe("SqlOutbox migration", () => {
       ])
       const applied = yield* sql<{ name: string }>`SELECT name FROM effect_ddd_migrations ORDER BY migration_id`
       expect(applied.map((r) => r.name).slice(-3)).toEqual(["outbox", "deadlines", "subscriptions"])
+      // a migration recorded as not applied is pending again
+      yield* sql`DELETE FROM effect_ddd_migrations WHERE migration_id = 6`
+      expect(yield* Migrations.pending).toEqual(["0006_subscriptions"])
     }).pipe(Effect.provide(SqliteClient.layer({ filename: tempFile() }))))
 })

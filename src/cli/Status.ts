@@ -1,10 +1,11 @@
 /**
  * `effect-ddd status`: per subscription, where delivery stands (checkpoints), how far it lags
  * behind the log, how old its oldest undelivered event is, its dead letters and who holds its
- * partitions.
+ * partitions, judged against the `Health` module's default thresholds.
  */
 import { Clock, Effect } from "effect"
 import { EventStore, type EventStoreError, type LogCursor, logStart } from "../EventStore.js"
+import * as Health from "../Health.js"
 import { Outbox, type SubscriptionInfo } from "../Outbox.js"
 import * as Output from "./Output.js"
 
@@ -36,6 +37,8 @@ export interface SubscriptionStatus {
   readonly oldestUndeliveredAgeMillis: number | null
   readonly deadLetters: { readonly total: number; readonly failed: number; readonly poison: number; readonly parked: number; readonly redrive: number }
   readonly owners: ReadonlyArray<string>
+  /** Against `Health.defaultThresholds`; null when the lag is unknown. */
+  readonly health: { readonly status: Health.Status; readonly reasons: ReadonlyArray<string> } | null
   readonly partitions: ReadonlyArray<PartitionStatus>
 }
 
@@ -91,13 +94,18 @@ export const report = (only?: string): Effect.Effect<Report, EventStoreError, Ev
             (min, p) => (p.oldestUndeliveredAt !== null && (min === null || p.oldestUndeliveredAt < min) ? p.oldestUndeliveredAt : min),
             null
           )
+          const lag = info === undefined ? null : partitions.reduce((sum, p) => sum + (p.lag ?? 0), 0)
+          const oldestUndeliveredAgeMillis = info === undefined ? null : oldest === null ? 0 : Math.max(0, now - oldest)
+          const judged = lag === null || oldestUndeliveredAgeMillis === null
+            ? null
+            : Health.evaluate(name, { lag, oldestUndeliveredAgeMillis, deadLetters: dead.length })
           return {
             name,
             registered: info !== undefined,
             kind: info?.kind ?? null,
             registeredAt: info?.registeredAt ?? null,
-            lag: info === undefined ? null : partitions.reduce((sum, p) => sum + (p.lag ?? 0), 0),
-            oldestUndeliveredAgeMillis: info === undefined ? null : oldest === null ? 0 : Math.max(0, now - oldest),
+            lag,
+            oldestUndeliveredAgeMillis,
             deadLetters: {
               total: dead.length,
               failed: dead.filter((l) => l.kind === "failed").length,
@@ -106,6 +114,7 @@ export const report = (only?: string): Effect.Effect<Report, EventStoreError, Ev
               redrive: dead.filter((l) => l.status === "redrive").length
             },
             owners: [...new Set(partitions.flatMap((p) => (p.lease?.live === true ? [p.lease.owner] : [])))].sort(),
+            health: judged === null ? null : { status: judged.status, reasons: judged.reasons },
             partitions
           } satisfies SubscriptionStatus
         })
@@ -124,6 +133,7 @@ export const render = (report: Report): string => {
     [
       { header: "SUBSCRIPTION" },
       { header: "KIND" },
+      { header: "HEALTH" },
       { header: "LAG", numeric: true },
       { header: "OLDEST UNDELIVERED", numeric: true },
       { header: "DEAD LETTERS", numeric: true },
@@ -136,6 +146,7 @@ export const render = (report: Report): string => {
       return [
         s.name,
         s.kind ?? unknown,
+        s.health?.status ?? unknown,
         s.lag === null ? unknown : Output.count(s.lag),
         s.oldestUndeliveredAgeMillis === null ? unknown : s.lag === 0 ? "-" : Output.duration(s.oldestUndeliveredAgeMillis),
         dead.total === 0 ? "0" : `${dead.total}${dead.redrive > 0 ? ` (${dead.redrive} redrive)` : ""}`,
@@ -173,10 +184,12 @@ export const render = (report: Report): string => {
     )
   )
   const unregistered = report.subscriptions.filter((s) => !s.registered).map((s) => s.name)
+  const reasons = report.subscriptions.flatMap((s) => (s.health?.reasons ?? []).map((reason) => `${s.name}: ${reason}`))
   return [
     `${Output.count(report.events)} events in the log, checked at ${Output.time(report.checkedAt)}`,
     "",
     summary,
+    ...(reasons.length === 0 ? [] : ["", ...reasons]),
     "",
     partitions,
     ...(unregistered.length === 0 ? [] : [

@@ -133,13 +133,37 @@ export const suite = (name: string, database: () => Promise<Database>) =>
       expect(report.events).toBe(6)
       expect(report.subscriptions.map((s: any) => s.name)).toEqual(["audit", "stock-levels"])
       const [audit, levels] = report.subscriptions
-      expect(levels).toMatchObject({ kind: "projection", registered: true, lag: 0, oldestUndeliveredAgeMillis: 0, owners: ["relay-a"] })
+      expect(levels).toMatchObject({
+        kind: "projection",
+        registered: true,
+        lag: 0,
+        oldestUndeliveredAgeMillis: 0,
+        owners: ["relay-a"],
+        health: { status: "healthy", reasons: [] }
+      })
       expect(levels.partitions.map((p: any) => [p.partition, p.lease.owner, p.lease.live])).toEqual([[0, "relay-a", true], [1, "relay-a", true]])
-      expect(audit).toMatchObject({ kind: "handler", lag: 0, deadLetters: { total: 2, failed: 1, parked: 1, poison: 0, redrive: 0 } })
+      expect(audit).toMatchObject({
+        kind: "handler",
+        lag: 0,
+        deadLetters: { total: 2, failed: 1, parked: 1, poison: 0, redrive: 0 },
+        health: { status: "degraded", reasons: ["dead letters 2 reached the degraded threshold 1"] }
+      })
 
       const table = await run("status")
       expect(table.code, table.stderr).toBe(0)
-      for (const text of ["SUBSCRIPTION", "OLDEST UNDELIVERED", "stock-levels", "projection", "relay-a", "2/2 leased", "CHECKPOINT"]) {
+      for (
+        const text of [
+          "SUBSCRIPTION",
+          "HEALTH",
+          "OLDEST UNDELIVERED",
+          "stock-levels",
+          "projection",
+          "relay-a",
+          "2/2 leased",
+          "CHECKPOINT",
+          "audit: dead letters 2 reached the degraded threshold 1"
+        ]
+      ) {
         expect(table.stdout).toContain(text)
       }
       const one = parsed(await run("status", "--json", "--subscription", "audit"))
