@@ -1,7 +1,8 @@
 /**
  * What the CLI reports to its user: a message for stderr and the exit code, never a stack trace.
  */
-import { Schema } from "effect"
+import { Effect, Schedule, Schema } from "effect"
+import { EventStoreError } from "../EventStore.js"
 
 /** A failure the user can act on: bad input, an unreachable or unmigrated database, a missing id. */
 export class CliError extends Schema.TaggedError<CliError>()("CliError", {
@@ -17,6 +18,16 @@ const own = (error: unknown): string | undefined => {
   if (typeof _tag === "string") return _tag
   return typeof name === "string" ? name : undefined
 }
+
+/**
+ * Retry a write while the database is busy (SQLite allows one writer at a time: the running
+ * relay's transaction may hold it), for at most 10 seconds.
+ */
+export const whileBusy = <A, E, R>(self: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
+  Effect.retry(self, {
+    while: (error) => error instanceof EventStoreError && error.reason === "Unavailable",
+    schedule: Schedule.spaced("200 millis").pipe(Schedule.upTo("10 seconds"))
+  })
 
 /** The message of any failure and of what caused it, for one line on stderr. */
 export const describe = (error: unknown): string => {

@@ -12,7 +12,7 @@ import type { Stored } from "../DomainEvent.js"
 import { EventStore, type EventStoreError } from "../EventStore.js"
 import { type DeadLetter, type DeadLetterFilter, Outbox } from "../Outbox.js"
 import { defaultChannel } from "../sql/PgWakeup.js"
-import { CliError } from "./CliError.js"
+import { CliError, whileBusy } from "./CliError.js"
 import * as Output from "./Output.js"
 
 const find = (id: string): Effect.Effect<DeadLetter, CliError | EventStoreError, Outbox> =>
@@ -126,7 +126,7 @@ export const redrive = (id: string, wait: Duration.DurationInput) =>
     const letter = yield* find(id)
     const filter = { subscription: letter.subscription, aggregateType: letter.aggregateType, aggregateId: letter.aggregateId }
     const sequence = yield* outbox.deadLetters(filter)
-    yield* store.withTransaction(Effect.forEach(sequence, (l) => outbox.setDeadLetterStatus(l.id, "redrive"), { discard: true }))
+    yield* whileBusy(store.withTransaction(Effect.forEach(sequence, (l) => outbox.setDeadLetterStatus(l.id, "redrive"), { discard: true })))
     yield* wakeRelays
     const now = yield* Clock.currentTimeMillis
     const relayRunning = (yield* outbox.leases(letter.subscription)).some((l) => l.expiresAt > now)
@@ -174,7 +174,7 @@ export const discard = (id: string) =>
   Effect.gen(function*() {
     const outbox = yield* Outbox
     const letter = yield* find(id)
-    yield* outbox.deleteDeadLetters([id])
+    yield* whileBusy(outbox.deleteDeadLetters([id]))
     const remaining = yield* outbox.deadLetters({
       subscription: letter.subscription,
       aggregateType: letter.aggregateType,

@@ -15,7 +15,7 @@
 import { Clock, Duration, Effect, Option } from "effect"
 import { EventStore, type EventStoreError, type LogCursor, type LogFilter, logStart } from "../EventStore.js"
 import { Outbox, type SubscriptionInfo } from "../Outbox.js"
-import { CliError } from "./CliError.js"
+import { CliError, whileBusy } from "./CliError.js"
 import { wakeRelays } from "./DeadLetters.js"
 import * as Output from "./Output.js"
 
@@ -95,7 +95,7 @@ export const rewind = (name: string, from: Option.Option<number>, force: boolean
           onNone: () => Effect.fail(new CliError({ message: `no event at or after position ${from.value}` })),
           onSome: Effect.succeed
         }))
-    const { cleared, partitions } = yield* store.withTransaction(Effect.gen(function*() {
+    const { cleared, partitions } = yield* whileBusy(store.withTransaction(Effect.gen(function*() {
       // dead letters before leases: the order a delivery takes its row locks in (PostgreSQL)
       const letters = yield* outbox.deadLetters({ subscription: name })
       const cleared = letters.filter((l) => Option.isNone(from) || l.position >= from.value).map((l) => l.id)
@@ -108,7 +108,7 @@ export const rewind = (name: string, from: Option.Option<number>, force: boolean
         partitions.push({ partition, before, after: moved ? target : before, moved })
       }
       return { cleared: cleared.length, partitions }
-    }))
+    })))
     yield* wakeRelays
     const rewound: Rewound = {
       subscription: name,
