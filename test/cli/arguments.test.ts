@@ -44,11 +44,11 @@ describe("CLI arguments", { timeout: 120_000 }, () => {
       [["replay", "projection", "-d", "app.db", "--from", "0"], "--from must be a position (1 or more)"],
       [["replay", "-d", "app.db"], "Missing argument <subscription>"]
     ]
-    for (const [args, message] of cases) {
-      const ran = await cli(args)
-      expect(ran.code, args.join(" ")).toBe(2)
-      expect(ran.stderr, args.join(" ")).toContain(message)
-      expect(ran.stderr).not.toMatch(stackTrace)
+    const ran = await Promise.all(cases.map(([args]) => cli(args)))
+    for (const [i, [args, message]] of cases.entries()) {
+      expect(ran[i]!.code, args.join(" ")).toBe(2)
+      expect(ran[i]!.stderr, args.join(" ")).toContain(message)
+      expect(ran[i]!.stderr).not.toMatch(stackTrace)
     }
   })
 
