@@ -202,6 +202,9 @@ export const make = (options: Options): Effect.Effect<Service, never, EventStore
 
     const measure = (subscription: Subscription.Any, now: number) =>
       Effect.gen(function*() {
+        // dead letters first: a delivery that gives up commits its dead letter with the checkpoint
+        // past it, so a dead letter seen here is never also counted in the lag read after it
+        const deadLetters = (yield* outbox.deadLetters({ subscription: subscription.name })).length
         let lag = 0
         let oldest: number | undefined
         for (let partition = 0; partition < subscription.partitions; partition++) {
@@ -212,7 +215,6 @@ export const make = (options: Options): Effect.Effect<Service, never, EventStore
             oldest = backlog.oldestOccurredAt
           }
         }
-        const deadLetters = (yield* outbox.deadLetters({ subscription: subscription.name })).length
         const measures = { lag, oldestUndeliveredAgeMillis: oldest === undefined ? 0 : Math.max(0, now - oldest), deadLetters }
         const tags = tag("subscription", subscription.name)
         Telemetry.lag.unsafeUpdate(lag, tags)

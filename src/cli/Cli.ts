@@ -4,7 +4,7 @@
  */
 import { Args, Command, HelpDoc, Options, ValidationError } from "@effect/cli"
 import type { SqlClient } from "@effect/sql"
-import { Clock, Config, Console, Duration, Effect, type Layer, Option } from "effect"
+import { Clock, Config, Console, Duration, Effect, Option } from "effect"
 import type { EventStore } from "../EventStore.js"
 import type { Outbox } from "../Outbox.js"
 import * as Migrations from "../sql/migrations.js"
@@ -37,7 +37,7 @@ const seconds = (name: string, fallback: number, description: string) =>
 
 /** Run `use` with the event store and the outbox of a migrated database. */
 const withStores = <A, E>(value: string, use: Effect.Effect<A, E, EventStore | Outbox | SqlClient.SqlClient>) =>
-  Effect.flatMap(Database.parse(value), (target) => Effect.provide(use, Database.stores(target) as Layer.Layer<EventStore | Outbox | SqlClient.SqlClient, CliError>))
+  Effect.flatMap(Database.parse(value), (target) => Effect.provide(use, Database.stores(target)))
 
 /** Print `value` as JSON, or its rendering. */
 const print = <A>(asJson: boolean, value: A, render: (value: A) => string) =>
