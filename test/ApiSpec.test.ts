@@ -20,11 +20,14 @@ const World = Layer.mergeAll(
   Layer.succeed(OpenTelemetry.PrometheusMetrics, { scrape: Effect.succeed("") })
 ).pipe(Layer.provideMerge(MemoryEventStore.layer))
 
+// #region setup
 const spec = ApiSpec.make(AppLive)
 const apple = Sku.make("apple")
 const lines = [{ sku: apple, quantity: 2 }]
+// #endregion setup
 
 describe("ApiSpec: the example server's API", () => {
+  // #region spec
   it.effect("restocking appends StockRestocked after the SKU's history and answers the stock", () =>
     spec
       .given(ApiSpec.events(Inventory, apple, [StockRestocked.make({ sku: apple, quantity: 5 })]))
@@ -46,6 +49,7 @@ describe("ApiSpec: the example server's API", () => {
         events: [ApiSpec.events(Order, response.body.orderId, [OrderPlaced.make({ orderId: response.body.orderId, customerId: "ada", lines })])]
       }))
       .pipe(Effect.provide(World)))
+  // #endregion spec
 
   it.effect("a rejected order cannot be cancelled: 409, and nothing is appended", () => {
     const orderId = OrderId.make("order-1")

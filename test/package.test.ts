@@ -43,10 +43,12 @@ const entries = `import { Effect, Layer } from "effect"
 import { Aggregate, CommandHandler, MemoryEventStore, Relay } from "effect-ddd"
 import { Migrations, SqlEventStore } from "effect-ddd/sql"
 import { AggregateSpec } from "effect-ddd/testing"
+import { ApiSpec } from "effect-ddd/testing/http"
 
 export const stores = SqlEventStore.layer()
 export const pending = Migrations.pending
 export const spec = AggregateSpec.make
+export const apiSpec = ApiSpec.make
 export const handler = CommandHandler.layer().pipe(Layer.provide(MemoryEventStore.layer))
 export const relay: typeof Relay.layer = Relay.layer
 export const aggregate: typeof Aggregate.make = Aggregate.make
@@ -88,7 +90,9 @@ describe("the packed package", { timeout: 600_000 }, () => {
 
   it("packs the build, the sources, the README and the manifest, and nothing else", () => {
     expect([...new Set(files.map((f) => f.split("/")[0]))].sort()).toEqual(["README.md", "dist", "package.json", "src"])
-    for (const file of ["dist/index.js", "dist/index.d.ts", "dist/sql/index.d.ts", "dist/testing/index.d.ts", "dist/cli/bin.js"]) {
+    for (
+      const file of ["dist/index.js", "dist/index.d.ts", "dist/sql/index.d.ts", "dist/testing/index.d.ts", "dist/testing/http/index.d.ts", "dist/cli/bin.js"]
+    ) {
       expect(files).toContain(file)
     }
     expect(files.filter((f) => /\.test\.|^test\/|^bench\//.test(f))).toEqual([])

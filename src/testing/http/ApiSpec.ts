@@ -3,22 +3,15 @@
  * events already stored, when the application serves a request, then its response and the
  * events it appended.
  *
- * ```ts
- * const spec = ApiSpec.make(AppLive) // HttpApiBuilder.api(Api) with its handlers
- * spec
- *   .given(ApiSpec.events(Inventory, "apple", [StockRestocked.make({ sku, quantity: 5 })]))
- *   .when(ApiSpec.request("POST", "/orders", { customerId: "ada", lines }))
- *   .then((response) => ({
- *     status: 202,
- *     events: [ApiSpec.events(Order, response.body.orderId, [OrderPlaced.make({ ... })])]
- *   }))
- * ```
+ * From the example server's specifications (`test/ApiSpec.test.ts`):
+ * {@includeCode ../../../test/ApiSpec.test.ts#setup,spec}
  *
  * The request is served in-process, without a socket, by the application built afresh for each
  * specification over the `EventStore` in context. Assertions throw, so a specification works in
  * any test runner.
  *
  * @since 0.1.0
+ * @module
  */
 import {
   type HttpApi,
@@ -134,6 +127,7 @@ export interface When<E, R> {
  * @category models
  */
 export interface Given<E, R> {
+  /** The request under test. */
   readonly when: (request: Request) => When<E, R>
 }
 

@@ -2,7 +2,7 @@
  * HTTP-level test helpers (import from `effect-ddd/testing/http`; they need `@effect/platform`).
  *
  * @since 0.1.0
+ * @module
  */
 
-/** @since 0.1.0 */
 export * as ApiSpec from "./ApiSpec.js"
