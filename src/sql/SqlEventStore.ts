@@ -12,7 +12,7 @@
 import { SqlClient } from "@effect/sql"
 import type { Connection } from "@effect/sql/SqlConnection"
 import { SqlError } from "@effect/sql/SqlError"
-import { Cause, Effect, Exit, Layer, Option } from "effect"
+import { Cause, type Context, Effect, Exit, FiberRef, Layer, Option } from "effect"
 import type * as DomainEvent from "../DomainEvent.js"
 import type * as Outbox from "../Outbox.js"
 import {
@@ -247,14 +247,19 @@ export const make = (options: Options = {}): Effect.Effect<Service, never, SqlCl
   const toTransactionFailure = <A, E, R>(
     effect: Effect.Effect<A, SqlError | CallerFailure, R>
   ): Effect.Effect<A, E | EventStoreError, R> =>
-    effect.pipe(
-      Effect.catchAll((error): Effect.Effect<never, E | EventStoreError> =>
-        error instanceof CallerFailure ? Effect.fail(error.error as E) : Effect.fail(toStoreError(error))
-      ),
-      Effect.catchSomeDefect((defect) =>
-        defect instanceof SqlError ? Option.some(Effect.fail(toStoreError(defect, "commit failed"))) : Option.none()
-      )
-    )
+    // one handler for both (a caller's or the database's failure, a COMMIT that died): each frame
+    // on this path is paid by every transaction
+    Effect.catchAllCause(effect, (cause): Effect.Effect<never, E | EventStoreError> => {
+      const failure = Cause.failureOption(cause)
+      if (Option.isSome(failure)) {
+        const error = failure.value
+        return Effect.fail(error instanceof CallerFailure ? error.error as E : toStoreError(error))
+      }
+      const defect = Cause.dieOption(cause)
+      return Option.isSome(defect) && defect.value instanceof SqlError
+        ? Effect.fail(toStoreError(defect.value, "commit failed"))
+        : Effect.failCause(cause as Cause.Cause<never>)
+    })
 
   // Generators on the transaction path are made once (Effect.fnUntraced), never per call: a generator
   // object made from a fresh `function*` closure gets a hidden class of its own in the old
@@ -264,11 +269,15 @@ export const make = (options: Options = {}): Effect.Effect<Service, never, SqlCl
   const transactionOn = Effect.fnUntraced(function*(
     conn: Connection,
     self: Effect.Effect<unknown, unknown>,
-    restore: Connections.Restore
+    restore: Connections.Restore,
+    context: Context.Context<never>
   ) {
     yield* conn.execute("BEGIN", [], undefined)
-    const exit = yield* Effect.exit(
-      restore(Effect.provideService(Effect.mapError(self, (error) => new CallerFailure(error)), SqlClient.TransactionConnection, [conn, 0]))
+    const exit = yield* Connections.withService(
+      context,
+      SqlClient.TransactionConnection,
+      [conn, 0],
+      restore(Effect.mapError(self, (error) => new CallerFailure(error)))
     )
     if (Exit.isSuccess(exit)) {
       const committed = yield* conn.executeRaw("COMMIT", [])
@@ -294,7 +303,8 @@ export const make = (options: Options = {}): Effect.Effect<Service, never, SqlCl
    */
   const topLevel = <A, E, R>(self: Effect.Effect<A, E, R>): Effect.Effect<A, E | EventStoreError, R> =>
     toTransactionFailure<A, E, R>(
-      Connections.reserved(sql, (conn, restore) => transactionOn(conn, self as Effect.Effect<unknown, unknown>, restore)) as Effect.Effect<
+      Connections.reserved(sql, (conn, restore, context) =>
+        transactionOn(conn, self as Effect.Effect<unknown, unknown>, restore, context)) as Effect.Effect<
         A,
         SqlError | CallerFailure,
         R
@@ -308,12 +318,14 @@ export const make = (options: Options = {}): Effect.Effect<Service, never, SqlCl
     conn: Connection,
     depth: number
   ) {
+    const context = yield* FiberRef.get(FiberRef.currentContext)
     yield* conn.execute("SAVEPOINT effect_ddd_batch", [], undefined)
-    const exit = yield* Effect.exit(restore(Effect.provideService(
-      Effect.mapError(self, (error) => new CallerFailure(error)),
+    const exit = yield* Connections.withService(
+      context,
       SqlClient.TransactionConnection,
-      [conn, depth + 1]
-    )))
+      [conn, depth + 1],
+      restore(Effect.mapError(self, (error) => new CallerFailure(error)))
+    )
     if (Exit.isFailure(exit)) yield* conn.execute("ROLLBACK TO SAVEPOINT effect_ddd_batch", [], undefined)
     yield* conn.execute("RELEASE SAVEPOINT effect_ddd_batch", [], undefined)
     return yield* exit
