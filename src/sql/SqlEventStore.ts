@@ -12,7 +12,7 @@
 import { SqlClient } from "@effect/sql"
 import type { Connection } from "@effect/sql/SqlConnection"
 import { SqlError } from "@effect/sql/SqlError"
-import { Cause, type Context, Effect, Exit, FiberRef, Layer, Option } from "effect"
+import { Cause, Effect, Exit, FiberRef, Layer, Option } from "effect"
 import type * as DomainEvent from "../DomainEvent.js"
 import type * as Outbox from "../Outbox.js"
 import {
@@ -28,6 +28,7 @@ import {
 import * as Connections from "./internal/connections.js"
 import * as Dialect from "./internal/dialect.js"
 import * as GroupCommit from "./internal/groupCommit.js"
+import * as PinnedConnection from "./internal/pinnedConnection.js"
 import * as Migrations from "./migrations.js"
 import * as SqlOutbox from "./SqlOutbox.js"
 
@@ -132,8 +133,10 @@ export interface Options {
  * @category constructors
  */
 export const make = (options: Options = {}): Effect.Effect<Service, never, SqlClient.SqlClient> => Effect.gen(function*() {
-  const sql = (yield* SqlClient.SqlClient).withoutTransforms()
+  const client = yield* SqlClient.SqlClient
+  const sql = client.withoutTransforms()
   const dialect = Dialect.of(sql)
+  const onConnection = PinnedConnection.onConnection(client, dialect)
   const p = (n: number) => Dialect.param(dialect, n)
   const j = (n: number) => Dialect.jsonParam(dialect, n)
 
@@ -240,7 +243,7 @@ export const make = (options: Options = {}): Effect.Effect<Service, never, SqlCl
   // statement through the client); outside, on a connection reserved for them.
   const query = <A extends object>(text: string, params: ReadonlyArray<unknown>, what: string) =>
     Effect.mapError(
-      Connections.execute<A>(sql, text, params),
+      Connections.execute<A>(onConnection, text, params),
       (error) => toStoreError(error, `${what}: ${String((error.cause as Error | undefined)?.message ?? error.message)}`)
     )
 
@@ -261,6 +264,13 @@ export const make = (options: Options = {}): Effect.Effect<Service, never, SqlCl
         : Effect.failCause(cause as Cause.Cause<never>)
     })
 
+  /**
+   * What a COMMIT costs each transaction it covers (what group commit saves), as a moving average;
+   * a batch's members are counted by its savepoints (SQLite runs one transaction at a time).
+   */
+  let commitMillis = 1
+  let members = 0
+
   // Generators on the transaction path are made once (Effect.fnUntraced), never per call: a generator
   // object made from a fresh `function*` closure gets a hidden class of its own in the old
   // generation, which keeps the closure, and all it reaches, alive until the next full collection.
@@ -269,9 +279,10 @@ export const make = (options: Options = {}): Effect.Effect<Service, never, SqlCl
   const transactionOn = Effect.fnUntraced(function*(
     conn: Connection,
     self: Effect.Effect<unknown, unknown>,
-    restore: Connections.Restore,
-    context: Context.Context<never>
+    restore: Connections.Restore
   ) {
+    const context = yield* FiberRef.get(FiberRef.currentContext)
+    members = 0
     yield* conn.execute("BEGIN", [], undefined)
     const exit = yield* Connections.withService(
       context,
@@ -280,7 +291,9 @@ export const make = (options: Options = {}): Effect.Effect<Service, never, SqlCl
       restore(Effect.mapError(self, (error) => new CallerFailure(error)))
     )
     if (Exit.isSuccess(exit)) {
+      const started = performance.now()
       const committed = yield* conn.executeRaw("COMMIT", [])
+      commitMillis = commitMillis * 0.9 + ((performance.now() - started) / Math.max(1, members)) * 0.1
       // PostgreSQL answers COMMIT in an aborted transaction (a statement failed and was caught)
       // with ROLLBACK, not an error: report it, never as a success
       if ((committed as { readonly command?: unknown } | undefined)?.command === "ROLLBACK") {
@@ -303,8 +316,7 @@ export const make = (options: Options = {}): Effect.Effect<Service, never, SqlCl
    */
   const topLevel = <A, E, R>(self: Effect.Effect<A, E, R>): Effect.Effect<A, E | EventStoreError, R> =>
     toTransactionFailure<A, E, R>(
-      Connections.reserved(sql, (conn, restore, context) =>
-        transactionOn(conn, self as Effect.Effect<unknown, unknown>, restore, context)) as Effect.Effect<
+      onConnection((conn, restore) => transactionOn(conn, self as Effect.Effect<unknown, unknown>, restore)) as Effect.Effect<
         A,
         SqlError | CallerFailure,
         R
@@ -319,6 +331,7 @@ export const make = (options: Options = {}): Effect.Effect<Service, never, SqlCl
     depth: number
   ) {
     const context = yield* FiberRef.get(FiberRef.currentContext)
+    members++
     yield* conn.execute("SAVEPOINT effect_ddd_batch", [], undefined)
     const exit = yield* Connections.withService(
       context,
@@ -343,7 +356,11 @@ export const make = (options: Options = {}): Effect.Effect<Service, never, SqlCl
     { transaction: topLevel, savepoint },
     {
       maxBatch: options.groupCommit?.maxBatch ?? 64,
-      concurrency: options.groupCommit?.concurrency ?? (dialect === "pg" ? 4 : 1)
+      concurrency: options.groupCommit?.concurrency ?? (dialect === "pg" ? 4 : 1),
+      // SQLite commits in WAL mode with synchronous=NORMAL take microseconds (no fsync): not worth
+      // a savepoint each; PostgreSQL's are round trips
+      worthBatching: () => dialect === "pg" || commitMillis > 0.1,
+      yieldFirst: dialect === "sqlite"
     }
   )
 
@@ -457,7 +474,7 @@ export const make = (options: Options = {}): Effect.Effect<Service, never, SqlCl
     if (request.state !== undefined) {
       params.push(request.aggregateType, request.aggregateId, request.state.version, JSON.stringify(request.state.state))
     }
-    return sql.unsafe<{ position: number | string; version: number }>(text, params as Array<any>).pipe(
+    return Connections.execute<{ position: number | string; version: number }>(onConnection, text, params).pipe(
       Effect.catchAll((error): Effect.Effect<never, ConcurrencyConflict | EventStoreError> =>
         Dialect.isUniqueViolation(error) &&
           (error.cause as { readonly constraint?: unknown } | undefined)?.constraint === "effect_ddd_events_stream"

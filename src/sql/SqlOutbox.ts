@@ -23,6 +23,7 @@ import {
 } from "../Outbox.js"
 import * as Connections from "./internal/connections.js"
 import * as Dialect from "./internal/dialect.js"
+import * as PinnedConnection from "./internal/pinnedConnection.js"
 import { toStoreError } from "./SqlEventStore.js"
 
 type LeaseRow = {
@@ -104,8 +105,10 @@ const DELETE_CHUNK = 500
  * @category constructors
  */
 export const make: Effect.Effect<Service, never, SqlClient.SqlClient> = Effect.gen(function*() {
-  const sql = (yield* SqlClient.SqlClient).withoutTransforms()
+  const client = yield* SqlClient.SqlClient
+  const sql = client.withoutTransforms()
   const dialect = Dialect.of(sql)
+  const onConnection = PinnedConnection.onConnection(client, dialect)
   const p = (n: number) => Dialect.param(dialect, n)
 
   const selectCheckpoint = `SELECT commit_order, position FROM effect_ddd_checkpoints
@@ -163,7 +166,7 @@ export const make: Effect.Effect<Service, never, SqlClient.SqlClient> = Effect.g
   // reserved for them.
   const query = <A extends object>(text: string, params: ReadonlyArray<unknown>, what: string) =>
     Effect.mapError(
-      Connections.execute<A>(sql, text, params),
+      Connections.execute<A>(onConnection, text, params),
       (error) => toStoreError(error, `${what}: ${String((error.cause as Error | undefined)?.message ?? error.message)}`)
     )
 

@@ -22,40 +22,41 @@ import { Context, Effect, Exit, FiberRef, Option, Scope } from "effect"
 export type Restore = <A, E, R>(effect: Effect.Effect<A, E, R>) => Effect.Effect<A, E, R>
 
 /**
- * Run `use` on a connection reserved from `sql` (uninterruptibly, except for what `use` passes to
- * `restore`), and release the connection afterwards. `use` also gets the caller's context.
+ * Reserve a connection from `sql` until `release` runs (uninterruptibly). The reservation's scope
+ * is put in the fiber's context for the reservation only.
  */
-export const reserved = <A, E, R>(
-  sql: SqlClient.SqlClient,
-  use: (connection: Connection, restore: Restore, context: Context.Context<never>) => Effect.Effect<A, E, R>
-): Effect.Effect<A, E | SqlError, R> =>
+export const hold = (
+  sql: SqlClient.SqlClient
+): Effect.Effect<{ readonly connection: Connection; readonly release: Effect.Effect<void> }, SqlError> =>
+  Effect.uninterruptible(Effect.flatMap(Scope.make(), (scope) =>
+    Effect.flatMap(FiberRef.get(FiberRef.currentContext), (context) =>
+      Effect.flatMap(
+        Effect.exit(Effect.zipRight(
+          FiberRef.set(FiberRef.currentContext, Context.add(context, Scope.Scope, scope)),
+          sql.reserve as Effect.Effect<Connection, SqlError>
+        )),
+        (exit) =>
+          Effect.zipRight(
+            FiberRef.set(FiberRef.currentContext, context),
+            Exit.isSuccess(exit)
+              ? Effect.succeed({ connection: exit.value, release: Scope.close(scope, Exit.void) })
+              : Effect.zipRight(Scope.close(scope, exit), Effect.failCause(exit.cause))
+          )
+      ))))
+
+/** How a store gets a connection for a statement or a transaction of its own. */
+export type OnConnection = <A, E, R>(
+  use: (connection: Connection, restore: Restore) => Effect.Effect<A, E, R>
+) => Effect.Effect<A, E | SqlError, R>
+
+/**
+ * Run `use` on a connection reserved from `sql` for it (uninterruptibly, except for what `use`
+ * passes to `restore`), and release the connection afterwards.
+ */
+export const reserved = (sql: SqlClient.SqlClient): OnConnection => (use) =>
   Effect.uninterruptibleMask((restore) =>
-    Effect.flatMap(Scope.make(), (scope) =>
-      Effect.flatMap(FiberRef.get(FiberRef.currentContext), (context) => {
-        let result: A
-        return Effect.flatMap(
-          Effect.exit(Effect.flatMap(
-            Effect.zipRight(
-              FiberRef.set(FiberRef.currentContext, Context.add(context, Scope.Scope, scope)),
-              sql.reserve as Effect.Effect<Connection, SqlError>
-            ),
-            (connection) =>
-              Effect.zipRight(
-                FiberRef.set(FiberRef.currentContext, context),
-                Effect.map(use(connection, restore, context), (a) => {
-                  result = a
-                })
-              )
-          )),
-          (exit) =>
-            Effect.zipRight(
-              FiberRef.set(FiberRef.currentContext, context),
-              Exit.isSuccess(exit)
-                ? Effect.map(Scope.close(scope, Exit.void), () => result)
-                : Effect.zipRight(Scope.close(scope, exit), Effect.failCause(exit.cause))
-            )
-        )
-      }))
+    Effect.flatMap(hold(sql), ({ connection, release }) =>
+      Effect.flatMap(Effect.exit(use(connection, restore)), (exit) => Effect.zipRight(release, exit)))
   )
 
 /**
@@ -73,16 +74,16 @@ export const withService = <I, S, A, E, R>(
     Effect.flatMap(Effect.exit(self), (exit) => Effect.as(FiberRef.set(FiberRef.currentContext, context), exit))
   )
 
-/** Run a statement in the ambient transaction, or alone on a reserved connection. */
+/** Run a statement in the ambient transaction, or alone on a connection of the store's. */
 export const execute = <A extends object>(
-  sql: SqlClient.SqlClient,
+  onConnection: OnConnection,
   text: string,
   params: ReadonlyArray<unknown>
 ): Effect.Effect<ReadonlyArray<A>, SqlError> =>
   Effect.flatMap(Effect.serviceOption(SqlClient.TransactionConnection), (tx) =>
     (Option.isSome(tx)
       ? tx.value[0].execute(text, params as ReadonlyArray<any>, undefined)
-      : reserved(sql, (connection) => connection.execute(text, params as ReadonlyArray<any>, undefined))) as Effect.Effect<
+      : onConnection((connection) => connection.execute(text, params as ReadonlyArray<any>, undefined))) as Effect.Effect<
         ReadonlyArray<A>,
         SqlError
       >)
