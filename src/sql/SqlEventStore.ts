@@ -264,12 +264,6 @@ export const make = (options: Options = {}): Effect.Effect<Service, never, SqlCl
         : Effect.failCause(cause as Cause.Cause<never>)
     })
 
-  /**
-   * What a COMMIT costs each transaction it covers (what group commit saves), as a moving average;
-   * a batch's members are counted by its savepoints (SQLite runs one transaction at a time).
-   */
-  let commitMillis = 1
-  let members = 0
 
   // Generators on the transaction path are made once (Effect.fnUntraced), never per call: a generator
   // object made from a fresh `function*` closure gets a hidden class of its own in the old
@@ -282,7 +276,6 @@ export const make = (options: Options = {}): Effect.Effect<Service, never, SqlCl
     restore: Connections.Restore
   ) {
     const context = yield* FiberRef.get(FiberRef.currentContext)
-    members = 0
     yield* conn.execute("BEGIN", [], undefined)
     const exit = yield* Connections.withService(
       context,
@@ -291,9 +284,7 @@ export const make = (options: Options = {}): Effect.Effect<Service, never, SqlCl
       restore(Effect.mapError(self, (error) => new CallerFailure(error)))
     )
     if (Exit.isSuccess(exit)) {
-      const started = performance.now()
       const committed = yield* conn.executeRaw("COMMIT", [])
-      commitMillis = commitMillis * 0.9 + ((performance.now() - started) / Math.max(1, members)) * 0.1
       // PostgreSQL answers COMMIT in an aborted transaction (a statement failed and was caught)
       // with ROLLBACK, not an error: report it, never as a success
       if ((committed as { readonly command?: unknown } | undefined)?.command === "ROLLBACK") {
@@ -331,7 +322,6 @@ export const make = (options: Options = {}): Effect.Effect<Service, never, SqlCl
     depth: number
   ) {
     const context = yield* FiberRef.get(FiberRef.currentContext)
-    members++
     yield* conn.execute("SAVEPOINT effect_ddd_batch", [], undefined)
     const exit = yield* Connections.withService(
       context,
@@ -357,9 +347,6 @@ export const make = (options: Options = {}): Effect.Effect<Service, never, SqlCl
     {
       maxBatch: options.groupCommit?.maxBatch ?? 64,
       concurrency: options.groupCommit?.concurrency ?? (dialect === "pg" ? 4 : 1),
-      // SQLite commits in WAL mode with synchronous=NORMAL take microseconds (no fsync): not worth
-      // a savepoint each; PostgreSQL's are round trips
-      worthBatching: () => dialect === "pg" || commitMillis > 0.1,
       yieldFirst: dialect === "sqlite"
     }
   )

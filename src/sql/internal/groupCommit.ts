@@ -8,11 +8,10 @@
  * `maxBatch` of them at a time. If a batch fails as a whole (a deadlock, a failed commit), each of
  * its members is run again alone, so one member never fails because of another.
  *
- * Batching pays when commits are slow (an fsync or a round trip each); when they are fast, a
- * member's savepoint and hand-over cost more than the commit it saves, and transactions run one
- * by one (`worthBatching`). With a synchronous driver a transaction never yields, so nobody could
- * queue behind it: there (`yieldFirst`) a transaction that finds nobody committing first yields
- * once, to let callers that are ready queue up.
+ * With a synchronous driver a transaction never yields, so nobody could queue behind it: there
+ * (`yieldFirst`) a transaction that finds nobody committing first yields once, to let callers
+ * that are ready queue up; but only while transactions have had company lately, since a lone
+ * caller would pay for that turn on every transaction.
  */
 import { Context, Deferred, Effect, Exit } from "effect"
 
@@ -21,8 +20,6 @@ export interface Options {
   readonly maxBatch: number
   /** Batches in flight at once (1 for SQLite's single connection; more for a pool). */
   readonly concurrency: number
-  /** Whether commits are currently slow enough to share. */
-  readonly worthBatching: () => boolean
   /** Whether a transaction that finds nobody committing yields first (for synchronous drivers). */
   readonly yieldFirst: boolean
 }
@@ -42,6 +39,8 @@ interface Item {
 export const make = <E>(runner: Runner<E>, options: Options) => {
   const queue: Array<Item> = []
   let active = 0
+  /** Whether the last transaction run alone found others queued behind it when it finished. */
+  let company = true
 
   const complete = (item: Item, exit: Exit.Exit<unknown, unknown>) => Deferred.done(item.done, exit)
 
@@ -97,15 +96,16 @@ export const make = <E>(runner: Runner<E>, options: Options) => {
 
   return <A, E1, R>(self: Effect.Effect<A, E1, R>): Effect.Effect<A, E1 | E, R> =>
     Effect.suspend(() => {
-      if (!options.worthBatching()) return runner.transaction(self)
       if (active > 0 || queue.length > 0) return enqueue(self)
       // nobody is committing: run now, in this fiber, and hand over whatever queued up meanwhile
       active++
-      return (options.yieldFirst ? Effect.zipRight(Effect.yieldNow(), runner.transaction(self)) : runner.transaction(self)).pipe(
-        Effect.ensuring(Effect.suspend(() => {
-          active--
-          return startRunners
-        }))
-      )
+      return (options.yieldFirst && company ? Effect.zipRight(Effect.yieldNow(), runner.transaction(self)) : runner.transaction(self))
+        .pipe(
+          Effect.ensuring(Effect.suspend(() => {
+            active--
+            company = queue.length > 0
+            return startRunners
+          }))
+        )
     })
 }
