@@ -208,41 +208,43 @@ export const make = <S extends Subscription.Any = never>(
         onRight: (state) => Effect.succeed(state)
       })
 
+    // generators are made once (Effect.fnUntraced), not per command: a generator made from a fresh
+    // `function*` closure gets a hidden class of its own, allocated in the old generation
+    const loadAny = Effect.fnUntraced(function*(aggregate: Aggregate.Any, id: string) {
+      const row = yield* store.readState(aggregate.name, id)
+      let state = aggregate.initial(id)
+      let version = 0
+      if (Option.isSome(row)) {
+        state = yield* decodeState(aggregate, id, row.value.version, row.value.state)
+        version = row.value.version
+      }
+      if (aggregate.persistence._tag === "EventSourced") {
+        const stored = yield* store.readStream(aggregate.name, id, version)
+        for (const record of stored) {
+          const event = yield* DomainEvent.decodeStored(aggregate, record)
+          state = aggregate.evolve(state, event.payload)
+          version = record.version
+        }
+      }
+      return { id, state, version }
+    })
     const load: Service["load"] = (aggregate, id) =>
-      Effect.gen(function*() {
-        const row = yield* store.readState(aggregate.name, id)
-        let state = aggregate.initial(id)
-        let version = 0
-        if (Option.isSome(row)) {
-          state = yield* decodeState(aggregate, id, row.value.version, row.value.state)
-          version = row.value.version
-        }
-        if (aggregate.persistence._tag === "EventSourced") {
-          const stored = yield* store.readStream(aggregate.name, id, version)
-          for (const record of stored) {
-            const event = yield* DomainEvent.decodeStored(aggregate, record)
-            state = aggregate.evolve(state, event.payload)
-            version = record.version
-          }
-        }
-        return { id, state, version }
-      })
+      loadAny(aggregate, id) as Effect.Effect<Aggregate.Snapshot<Aggregate.Id<typeof aggregate>, any>, LoadError>
 
-    const replay = <A extends Aggregate.Any>(aggregate: A, record: IdempotencyRecord, print: string) =>
-      Effect.gen(function*() {
-        if (record.fingerprint !== print || record.aggregateType !== aggregate.name) {
-          return yield* new IdempotencyKeyReused({ key: record.key })
-        }
-        const stored = yield* Schema.decodeUnknown(StoredResult)(record.result).pipe(
-          Effect.mapError((error) =>
-            new DomainEvent.EventDecodeError({
-              eventId: `idempotency:${record.key}`,
-              aggregateType: record.aggregateType,
-              aggregateId: record.aggregateId,
-              eventType: "(result)",
-              schemaVersion: 0,
-              detail: error.message
-            })
+    const replay = Effect.fnUntraced(function*(aggregate: Aggregate.Any, record: IdempotencyRecord, print: string) {
+      if (record.fingerprint !== print || record.aggregateType !== aggregate.name) {
+        return yield* new IdempotencyKeyReused({ key: record.key })
+      }
+      const stored = yield* Schema.decodeUnknown(StoredResult)(record.result).pipe(
+        Effect.mapError((error) =>
+          new DomainEvent.EventDecodeError({
+            eventId: `idempotency:${record.key}`,
+            aggregateType: record.aggregateType,
+            aggregateId: record.aggregateId,
+            eventType: "(result)",
+            schemaVersion: 0,
+            detail: error.message
+        })
           )
         )
         const state = yield* decodeState(aggregate, stored.aggregateId, stored.version, stored.state)
@@ -256,8 +258,95 @@ export const make = <S extends Subscription.Any = never>(
           version: stored.version,
           events,
           replayed: true
-        } as Result<A>
+        } as Result<Aggregate.Any>
       })
+
+    type AnyResult = Result<Aggregate.Any>
+    const runCommand = Effect.fnUntraced(function*(
+      aggregate: Aggregate.Any,
+      id: string,
+      command: string,
+      input: unknown,
+      options: ExecuteOptions,
+      span: Tracer.Span | undefined
+    ) {
+      const key = options.idempotencyKey
+      let print = ""
+      if (key !== undefined) {
+        print = options.fingerprint ?? fingerprint({
+          aggregateType: aggregate.name,
+          aggregateId: id,
+          command,
+          input: yield* DomainEvent.encodeValue(aggregate, `input of ${command}`, aggregate.commands[command]!.input, input)
+        })
+        const existing = yield* store.findIdempotencyRecord(key)
+        if (Option.isSome(existing)) return yield* replay(aggregate, existing.value, print)
+      }
+
+      const current = yield* load(aggregate, id)
+      const decision = yield* Aggregate.decide(aggregate, current, command, input)
+      let events: ReadonlyArray<DomainEvent.Envelope<unknown>> = []
+      let storedEvents: ReadonlyArray<DomainEvent.Stored> = []
+      const version = current.version + decision.events.length
+
+      if (decision.events.length > 0) {
+        const now = yield* Clock.currentTimeMillis
+        const unsaved: Array<DomainEvent.Unsaved> = []
+        const trace = yield* telemetry.traceContext(options.metadata, span)
+        let correlationId = options.metadata?.correlationId
+        for (let i = 0; i < decision.events.length; i++) {
+          const event = decision.events[i]!
+          const eventId = yield* ids.next
+          correlationId ??= eventId
+          unsaved.push({
+            eventId,
+            aggregateType: aggregate.name,
+            aggregateId: id,
+            version: current.version + i + 1,
+            eventType: event._tag,
+            schemaVersion: Aggregate.schemaVersion(aggregate, event._tag),
+            payload: yield* DomainEvent.encodePayload(aggregate, event),
+            occurredAt: now,
+            metadata: metadataOf(options, correlationId, key, trace)
+          })
+        }
+        const persistence = aggregate.persistence
+        const writeState = persistence._tag === "StateStored" || (persistence.snapshotEvery !== undefined &&
+          Math.floor(version / persistence.snapshotEvery) > Math.floor(current.version / persistence.snapshotEvery))
+        storedEvents = yield* telemetry.append(aggregate.name, unsaved.length, span, store.append({
+          aggregateType: aggregate.name,
+          aggregateId: id,
+          expectedVersion: current.version,
+          events: unsaved,
+          state: writeState
+            ? { version, state: yield* DomainEvent.encodeValue(aggregate, "state", aggregate.state, decision.state) }
+            : undefined
+        }))
+        events = storedEvents.map((stored, i) => ({
+          ...stored,
+          payload: decision.events[i]!,
+          occurredAt: new Date(stored.occurredAt)
+        }))
+        if (syncSubscriptions.length > 0) yield* runSync(events, span)
+      }
+
+      if (key !== undefined) {
+        yield* store.saveIdempotencyRecord({
+          key,
+          fingerprint: print,
+          aggregateType: aggregate.name,
+          aggregateId: id,
+          result: {
+            aggregateId: id,
+            version,
+            state: yield* DomainEvent.encodeValue(aggregate, "state", aggregate.state, decision.state),
+            events: storedEvents
+          },
+          createdAt: yield* Clock.currentTimeMillis
+        })
+      }
+      return { aggregateId: id, state: decision.state, version, events, replayed: false } as AnyResult
+    })
 
     const executeOnce = <A extends Aggregate.Any, K extends Aggregate.CommandName<A>>(
       aggregate: A,
@@ -267,84 +356,7 @@ export const make = <S extends Subscription.Any = never>(
       options: ExecuteOptions,
       span: Tracer.Span | undefined
     ): Effect.Effect<Result<A>, ExecuteError<A, K>> => {
-      const body = Effect.gen(function*() {
-        const key = options.idempotencyKey
-        let print = ""
-        if (key !== undefined) {
-          print = options.fingerprint ?? fingerprint({
-            aggregateType: aggregate.name,
-            aggregateId: id,
-            command,
-            input: yield* DomainEvent.encodeValue(aggregate, `input of ${command}`, aggregate.commands[command]!.input, input)
-          })
-          const existing = yield* store.findIdempotencyRecord(key)
-          if (Option.isSome(existing)) return yield* replay(aggregate, existing.value, print)
-        }
-
-        const current = yield* load(aggregate, id)
-        const decision = yield* Aggregate.decide(aggregate, current, command, input)
-        let events: ReadonlyArray<DomainEvent.Envelope<Aggregate.Event<A>>> = []
-        let storedEvents: ReadonlyArray<DomainEvent.Stored> = []
-        const version = current.version + decision.events.length
-
-        if (decision.events.length > 0) {
-          const now = yield* Clock.currentTimeMillis
-          const unsaved: Array<DomainEvent.Unsaved> = []
-          const trace = yield* telemetry.traceContext(options.metadata, span)
-          let correlationId = options.metadata?.correlationId
-          for (let i = 0; i < decision.events.length; i++) {
-            const event = decision.events[i]!
-            const eventId = yield* ids.next
-            correlationId ??= eventId
-            unsaved.push({
-              eventId,
-              aggregateType: aggregate.name,
-              aggregateId: id,
-              version: current.version + i + 1,
-              eventType: event._tag,
-              schemaVersion: Aggregate.schemaVersion(aggregate, event._tag),
-              payload: yield* DomainEvent.encodePayload(aggregate, event),
-              occurredAt: now,
-              metadata: metadataOf(options, correlationId, key, trace)
-            })
-          }
-          const persistence = aggregate.persistence
-          const writeState = persistence._tag === "StateStored" || (persistence.snapshotEvery !== undefined &&
-            Math.floor(version / persistence.snapshotEvery) > Math.floor(current.version / persistence.snapshotEvery))
-          storedEvents = yield* telemetry.append(aggregate.name, unsaved.length, span, store.append({
-            aggregateType: aggregate.name,
-            aggregateId: id,
-            expectedVersion: current.version,
-            events: unsaved,
-            state: writeState
-              ? { version, state: yield* DomainEvent.encodeValue(aggregate, "state", aggregate.state, decision.state) }
-              : undefined
-          }))
-          events = storedEvents.map((stored, i) => ({
-            ...stored,
-            payload: decision.events[i]!,
-            occurredAt: new Date(stored.occurredAt)
-          }))
-          if (syncSubscriptions.length > 0) yield* runSync(events, span)
-        }
-
-        if (key !== undefined) {
-          yield* store.saveIdempotencyRecord({
-            key,
-            fingerprint: print,
-            aggregateType: aggregate.name,
-            aggregateId: id,
-            result: {
-              aggregateId: id,
-              version,
-              state: yield* DomainEvent.encodeValue(aggregate, "state", aggregate.state, decision.state),
-              events: storedEvents
-            },
-            createdAt: yield* Clock.currentTimeMillis
-          })
-        }
-        return { aggregateId: id, state: decision.state, version, events, replayed: false }
-      })
+      const body = runCommand(aggregate, id, command, input, options, span)
       // only the append writes, and the store appends atomically on its own: no transaction needed
       // (the expected version still guards against concurrent writers). Inside a caller's
       // transaction the command keeps its savepoint, so a failure never aborts the caller's work.

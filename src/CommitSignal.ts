@@ -27,15 +27,22 @@ export interface Service {
   readonly nextCommit: Effect.Effect<Effect.Effect<void>>
 }
 
+/** A latch reopened by `open`; a new one is made only when a wait was taken on the current one. */
 const makeLatch = () => {
   let current = Deferred.unsafeMake<void>(FiberId.none)
+  let taken = false
   return {
     open: Effect.suspend(() => {
+      if (!taken) return Effect.void
+      taken = false
       const previous = current
       current = Deferred.unsafeMake<void>(FiberId.none)
       return Deferred.succeed(previous, undefined)
     }),
-    next: Effect.sync(() => Deferred.await(current))
+    next: Effect.sync(() => {
+      taken = true
+      return Deferred.await(current)
+    })
   }
 }
 

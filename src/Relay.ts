@@ -18,13 +18,14 @@
 import { Cause, Clock, Context, Duration, Effect, Either, Exit, Layer, Option, Schedule, Schema, type Scope } from "effect"
 import * as CommitSignal from "./CommitSignal.js"
 import * as DomainEvent from "./DomainEvent.js"
-import { EventStore, type EventStoreError, type LogCursor, type LoggedEvent } from "./EventStore.js"
 import type * as CommandHandler from "./CommandHandler.js"
+import { EventStore, type EventStoreError, type LogCursor, type LoggedEvent } from "./EventStore.js"
+import * as Instrumentation from "./internal/instrumentation.js"
+import { heartbeat } from "./internal/leaseHeartbeat.js"
 import * as Outbox from "./Outbox.js"
 import * as ProcessManager from "./ProcessManager.js"
 import * as Subscription from "./Subscription.js"
 import * as Telemetry from "./Telemetry.js"
-import * as Instrumentation from "./internal/instrumentation.js"
 
 /**
  * A redrive did not finish in time (the partition's owner may be busy or gone).
@@ -109,6 +110,17 @@ const nextTurn = Effect.async<void>((resume) => {
 
 const aggregateKey = (aggregateType: string, aggregateId: string) => `${aggregateType}\u0000${aggregateId}`
 
+/** What a worker keeps while it holds a partition's lease. */
+interface Held {
+  readonly token: number
+  cursor: LogCursor
+  /** The aggregates with dead letters (their events are parked); undefined: read them again. */
+  parked: ReadonlySet<string> | undefined
+  /** When the dead letters were read, and the local change count then. */
+  readAt: number
+  changed: number
+}
+
 /**
  * Run the relay for some subscriptions while the layer's scope is open.
  *
@@ -147,6 +159,7 @@ export const make = <S extends Subscription.Any, P extends ProcessManager.Any = 
     const owner = options.owner ?? `relay-${Math.random().toString(36).slice(2, 10)}`
     const batchSize = options.batchSize ?? 500
     const pollInterval = options.pollInterval ?? "1 second"
+    const pollMillis = Duration.toMillis(pollInterval)
     const leaseTtl = Duration.toMillis(options.leaseTtl ?? "10 seconds")
     let paused = false
     const processManagers = options.processManagers ?? []
@@ -209,186 +222,219 @@ export const make = <S extends Subscription.Any, P extends ProcessManager.Any = 
           status: "open"
         })))
 
-    const worker = (subscription: Subscription.Any, partition: number) =>
-      Effect.gen(function*() {
-        const filter = Subscription.logFilter(subscription, partition)
-        let token: number | undefined
-        let leaseUntil = 0
-        let cursor: LogCursor | undefined
+    /** Bumped by a local redrive or discard, so workers read their dead letters again at once. */
+    let deadLettersChanged = 0
 
-        const holdLease = Effect.gen(function*() {
-          const now = yield* Clock.currentTimeMillis
-          if (token !== undefined && now < leaseUntil - (leaseTtl * 2) / 3) return true
-          const lease = yield* outbox.acquireLease(subscription.name, partition, owner, now, leaseTtl)
-          if (Option.isNone(lease)) {
-            token = undefined
-            return false
+    const worker = (subscription: Subscription.Any, partition: number) => {
+      const filter = Subscription.logFilter(subscription, partition)
+
+      // The hot path's generators are made once per worker (Effect.fnUntraced), never per call: a
+      // generator object made from a fresh `function*` closure gets a hidden class of its own, allocated
+      // in the old generation and pointing back to the closure, so whatever the closure reaches (a
+      // batch) outlived young-generation collections until the next full one.
+
+      /** Deliver a batch; `progress` tells the caller where a handler failed. */
+      const deliverEvents = Effect.fnUntraced(function*(
+        events: ReadonlyArray<LoggedEvent>,
+        parked: ReadonlySet<string>,
+        token: number,
+        progress: { index: number; delivering: boolean }
+      ) {
+        let parkedNow = parked
+        const now = yield* Clock.currentTimeMillis
+        for (; progress.index < events.length; progress.index++) {
+          const event = events[progress.index]!
+          if (parkedNow.size > 0 && parkedNow.has(aggregateKey(event.aggregateType, event.aggregateId))) {
+            yield* deadLetter(subscription, partition, event, "parked", "an earlier event of this aggregate is dead-lettered", 0, now)
+            continue
           }
-          // another token: the partition changed hands, or its checkpoint was reset, since it was read
-          if (lease.value.token !== token) cursor = undefined
-          token = lease.value.token
-          leaseUntil = lease.value.expiresAt
-          return true
-        })
+          const decoded = decodeEither(subscription, event)
+          if (Either.isLeft(decoded)) {
+            yield* deadLetter(subscription, partition, event, "poison", decoded.left, 1, now)
+            parkedNow = new Set(parkedNow).add(aggregateKey(event.aggregateType, event.aggregateId))
+            continue
+          }
+          progress.delivering = true
+          yield* deliver(subscription, decoded.right)
+          progress.delivering = false
+        }
+        yield* outbox.saveCheckpoint(subscription.name, partition, cursorAfter(events), token)
+        return parkedNow
+      })
 
-        /**
-         * Deliver events in one transaction with the checkpoint after the last one. Parked
-         * aggregates and poison payloads become dead letters; a handler failure aborts the whole
-         * transaction with the failing index.
-         */
-        const commitBatch = (events: ReadonlyArray<LoggedEvent>, parked: Set<string>) =>
-          telemetry.committed(store.withTransaction(Effect.suspend(() => {
-            const parkedNow = new Set(parked)
-            // no Effect.either / Effect.exit per event (most of a drain's garbage): a handler's
-            // failure is caught once, around the loop, with the index it stopped at
-            let index = 0
-            let delivering = false
-            return Effect.gen(function*() {
-              const now = yield* Clock.currentTimeMillis
-              for (; index < events.length; index++) {
-                const event = events[index]!
-                if (parkedNow.size > 0 && parkedNow.has(aggregateKey(event.aggregateType, event.aggregateId))) {
-                  yield* deadLetter(subscription, partition, event, "parked", "an earlier event of this aggregate is dead-lettered", 0, now)
-                  continue
-                }
-                const decoded = decodeEither(subscription, event)
-                if (Either.isLeft(decoded)) {
-                  yield* deadLetter(subscription, partition, event, "poison", decoded.left, 1, now)
-                  parkedNow.add(aggregateKey(event.aggregateType, event.aggregateId))
-                  continue
-                }
-                delivering = true
-                yield* deliver(subscription, decoded.right)
-                delivering = false
+      /**
+       * Deliver events in one transaction with the checkpoint after the last one. Parked
+       * aggregates and poison payloads become dead letters; a handler failure aborts the whole
+       * transaction with the failing index (caught once around the loop, not per event).
+       */
+      const commitBatch = (events: ReadonlyArray<LoggedEvent>, parked: ReadonlySet<string>, token: number) =>
+        telemetry.committed(store.withTransaction(Effect.suspend(() => {
+          const progress = { index: 0, delivering: false }
+          return deliverEvents(events, parked, token, progress).pipe(Effect.catchAllCause((cause) =>
+            progress.delivering ? Effect.fail(new DeliveryFailed(progress.index, cause)) : Effect.failCause(cause)
+          ))
+        })))
+
+      /** Retry one failing event alone; dead-letter it when the schedule gives up. */
+      const retryOne = Effect.fnUntraced(function*(
+        event: LoggedEvent,
+        firstCause: Cause.Cause<unknown>,
+        parked: ReadonlySet<string>,
+        token: number
+      ) {
+        const firstFailedAt = yield* Clock.currentTimeMillis
+        let attempts = 0
+        let lastCause = firstCause
+        // the failure in the batch is the first attempt: replay it, so the schedule's first
+        // delay comes before the second
+        const attempt = Effect.suspend(() =>
+          attempts++ === 0
+            ? Effect.fail(new DeliveryFailed(0, firstCause))
+            : Effect.zipRight(telemetry.retry(subscription.name), commitBatch([event], parked, token))
+        ).pipe(Effect.tapError((error) =>
+          Effect.sync(() => {
+            if (error instanceof DeliveryFailed) lastCause = error.cause
+          })
+        ))
+        const retried = yield* Effect.either(Effect.retry(
+          attempt,
+          Schedule.whileInput(subscription.retry, (error: unknown) => error instanceof DeliveryFailed)
+        ))
+        if (Either.isRight(retried)) return retried.right
+        if (!(retried.left instanceof DeliveryFailed)) return yield* Effect.fail(retried.left)
+        yield* telemetry.committed(store.withTransaction(Effect.zipRight(
+          deadLetter(subscription, partition, event, "failed", describeCause(lastCause), attempts, firstFailedAt),
+          outbox.saveCheckpoint(subscription.name, partition, cursorAfter([event]), token)
+        )))
+        return new Set(parked).add(aggregateKey(event.aggregateType, event.aggregateId)) as ReadonlySet<string>
+      })
+
+      const deliverAll: (
+        events: ReadonlyArray<LoggedEvent>,
+        parked: ReadonlySet<string>,
+        token: number
+      ) => Effect.Effect<ReadonlySet<string>, unknown> = Effect.fnUntraced(function*(events, parked, token) {
+        if (events.length === 0) return parked
+        const result = yield* Effect.either(commitBatch(events, parked, token))
+        if (Either.isRight(result)) return result.right
+        const failure = result.left
+        if (!(failure instanceof DeliveryFailed)) return yield* Effect.fail(failure)
+        // the events before it again (a handler may fail differently on a second run)
+        const before = failure.index > 0 ? yield* deliverAll(events.slice(0, failure.index), parked, token) : parked
+        const after = yield* retryOne(events[failure.index]!, failure.cause, before, token)
+        return yield* deliverAll(events.slice(failure.index + 1), after, token)
+      })
+
+      /** Redeliver the dead-lettered sequences whose redrive was requested, in order. */
+      const redrive = Effect.fnUntraced(function*(letters: ReadonlyArray<Outbox.DeadLetter>) {
+        const requested = letters.filter((l) => l.status === "redrive")
+        const aggregates = new Map<string, Outbox.DeadLetter>()
+        for (const letter of requested) aggregates.set(aggregateKey(letter.aggregateType, letter.aggregateId), letter)
+        for (const letter of aggregates.values()) {
+          const sequence = letters
+            .filter((l) => l.aggregateType === letter.aggregateType && l.aggregateId === letter.aggregateId)
+            .sort((a, b) => a.version - b.version)
+          for (const dead of sequence) {
+            const [stored] = yield* store.readStream(dead.aggregateType, dead.aggregateId, dead.version - 1)
+            const delivered = yield* Effect.exit(store.withTransaction(Effect.gen(function*() {
+              if (stored !== undefined && stored.version === dead.version) {
+                const decoded = yield* Effect.mapError(decode(subscription, { ...stored, commitOrder: 0 }), (e) => new Error(e))
+                yield* deliver(subscription, decoded)
               }
-              yield* outbox.saveCheckpoint(subscription.name, partition, cursorAfter(events), token!)
-              return parkedNow
-            }).pipe(Effect.catchAllCause((cause) =>
-              delivering ? Effect.fail(new DeliveryFailed(index, cause)) : Effect.failCause(cause)
-            ))
-          })))
-
-        /** Retry one failing event alone; dead-letter it when the schedule gives up. */
-        const retryOne = (event: LoggedEvent, firstCause: Cause.Cause<unknown>, parked: Set<string>) =>
-          Effect.gen(function*() {
-            const firstFailedAt = yield* Clock.currentTimeMillis
-            let attempts = 0
-            let lastCause = firstCause
-            // the failure in the batch is the first attempt: replay it, so the schedule's first
-            // delay comes before the second
-            const attempt = Effect.suspend(() =>
-              attempts++ === 0
-                ? Effect.fail(new DeliveryFailed(0, firstCause))
-                : Effect.zipRight(telemetry.retry(subscription.name), commitBatch([event], parked))
-            ).pipe(Effect.tapError((error) =>
-              Effect.sync(() => {
-                if (error instanceof DeliveryFailed) lastCause = error.cause
-              })
-            ))
-            const retried = yield* Effect.either(Effect.retry(
-              attempt,
-              Schedule.whileInput(subscription.retry, (error: unknown) => error instanceof DeliveryFailed)
-            ))
-            if (Either.isRight(retried)) return retried.right
-            if (!(retried.left instanceof DeliveryFailed)) return yield* Effect.fail(retried.left)
-            yield* telemetry.committed(store.withTransaction(Effect.zipRight(
-              deadLetter(subscription, partition, event, "failed", describeCause(lastCause), attempts, firstFailedAt),
-              outbox.saveCheckpoint(subscription.name, partition, cursorAfter([event]), token!)
-            )))
-            const next = new Set(parked)
-            next.add(aggregateKey(event.aggregateType, event.aggregateId))
-            return next
-          })
-
-        const deliverAll = (events: ReadonlyArray<LoggedEvent>, parked: Set<string>): Effect.Effect<Set<string>, unknown> =>
-          Effect.gen(function*() {
-            if (events.length === 0) return parked
-            const result = yield* Effect.either(commitBatch(events, parked))
-            if (Either.isRight(result)) return result.right
-            const failure = result.left
-            if (!(failure instanceof DeliveryFailed)) return yield* Effect.fail(failure)
-            // the events before it again (a handler may fail differently on a second run)
-            const before = failure.index > 0 ? yield* deliverAll(events.slice(0, failure.index), parked) : parked
-            const after = yield* retryOne(events[failure.index]!, failure.cause, before)
-            return yield* deliverAll(events.slice(failure.index + 1), after)
-          })
-
-        /** Redeliver the dead-lettered sequences whose redrive was requested, in order. */
-        const redrive = (letters: ReadonlyArray<Outbox.DeadLetter>) =>
-          Effect.gen(function*() {
-            const requested = letters.filter((l) => l.status === "redrive")
-            const aggregates = new Map<string, Outbox.DeadLetter>()
-            for (const letter of requested) aggregates.set(aggregateKey(letter.aggregateType, letter.aggregateId), letter)
-            for (const letter of aggregates.values()) {
-              const sequence = letters
-                .filter((l) => l.aggregateType === letter.aggregateType && l.aggregateId === letter.aggregateId)
-                .sort((a, b) => a.version - b.version)
-              for (const dead of sequence) {
-                const [stored] = yield* store.readStream(dead.aggregateType, dead.aggregateId, dead.version - 1)
-                const delivered = yield* Effect.exit(store.withTransaction(Effect.gen(function*() {
-                  if (stored !== undefined && stored.version === dead.version) {
-                    const decoded = yield* Effect.mapError(decode(subscription, { ...stored, commitOrder: 0 }), (e) => new Error(e))
-                    yield* deliver(subscription, decoded)
-                  }
-                  yield* outbox.deleteDeadLetters([dead.id])
-                })))
-                if (Exit.isFailure(delivered)) {
-                  const now = yield* Clock.currentTimeMillis
-                  yield* outbox.addDeadLetter({
-                    ...dead,
-                    kind: dead.kind === "parked" ? "failed" : dead.kind,
-                    error: describeCause(delivered.cause),
-                    attempts: dead.attempts + 1,
-                    lastFailedAt: now,
-                    status: "open"
-                  })
-                  // the rest stays parked behind it; a requested redrive of them is withdrawn
-                  for (const rest of sequence.filter((l) => l.version > dead.version && l.status === "redrive")) {
-                    yield* outbox.setDeadLetterStatus(rest.id, "open")
-                  }
-                  break
+              yield* outbox.deleteDeadLetters([dead.id])
+            })))
+            if (Exit.isFailure(delivered)) {
+              const now = yield* Clock.currentTimeMillis
+              yield* outbox.addDeadLetter({
+                ...dead,
+                kind: dead.kind === "parked" ? "failed" : dead.kind,
+                error: describeCause(delivered.cause),
+                attempts: dead.attempts + 1,
+                lastFailedAt: now,
+                status: "open"
+            })
+                // the rest stays parked behind it; a requested redrive of them is withdrawn
+                for (const rest of sequence.filter((l) => l.version > dead.version && l.status === "redrive")) {
+                  yield* outbox.setDeadLetterStatus(rest.id, "open")
                 }
+                break
               }
             }
-          })
-
-        while (true) {
-          if (paused || !(yield* holdLease)) {
-            cursor = undefined
-            yield* Effect.sleep(paused ? "50 millis" : Duration.millis(leaseTtl / 3))
-            continue
           }
-          const wait = yield* signal.next
-          cursor ??= yield* outbox.checkpoint(subscription.name, partition)
+        })
+
+      /**
+       * One turn of a held partition: carry out requested redrives, or deliver the next batch.
+       * False when there was nothing to do.
+       */
+      const turn = Effect.fnUntraced(function*(state: Held) {
+        const now = yield* Clock.currentTimeMillis
+        // the parked set is cached: read again after a local redrive or discard, and at least
+        // every poll interval (a redrive or discard requested by another process)
+        if (state.parked === undefined || state.changed !== deadLettersChanged || now - state.readAt >= pollMillis) {
+          state.changed = deadLettersChanged
+          state.readAt = now
           const letters = yield* outbox.deadLetters({ subscription: subscription.name, partition })
           if (letters.some((l) => l.status === "redrive")) {
+            state.parked = undefined
             yield* redrive(letters)
-            continue
+            return true
           }
-          const parked = new Set(letters.map((l) => aggregateKey(l.aggregateType, l.aggregateId)))
-          const events = yield* store.readAll(cursor, subscription.batchSize ?? batchSize, filter)
-          if (events.length === 0) {
+          state.parked = new Set(letters.map((l) => aggregateKey(l.aggregateType, l.aggregateId)))
+        }
+        const events = yield* store.readAll(state.cursor, subscription.batchSize ?? batchSize, filter)
+        if (events.length === 0) return false
+        state.parked = yield* deliverAll(events, state.parked, state.token)
+        state.cursor = cursorAfter(events)
+        return true
+      })
+
+      /** Deliver while the lease is held (this fiber is interrupted when it is lost) or until paused. */
+      const deliverWhileHeld = Effect.fnUntraced(function*(token: number) {
+        const state: Held = {
+          token,
+          cursor: yield* outbox.checkpoint(subscription.name, partition),
+          parked: undefined,
+          readAt: 0,
+          changed: deadLettersChanged
+        }
+        while (!paused) {
+          const wait = yield* signal.next
+          if (yield* turn(state)) {
+            // handlers' commands committed with the batch (their own notify came before that
+            // commit): wake whoever waits for their events
+            yield* signal.notify
+            // let timers and I/O run between batches (a synchronous driver never yields on its
+            // own); setImmediate, not a zero sleep: Node runs a 0 ms timer after 1 ms at the earliest
+            yield* nextTurn
+          } else {
             yield* CommitSignal.awaitOrTimeout(wait, pollInterval)
+          }
+        }
+      })
+
+      return Effect.gen(function*() {
+        while (true) {
+          if (paused) {
+            yield* Effect.sleep("50 millis")
             continue
           }
-          const lost = yield* deliverAll(events, parked).pipe(
-            Effect.as(false),
-            Effect.catchIf((error) => error instanceof Outbox.LeaseLost, () => Effect.succeed(true))
+          const now = yield* Clock.currentTimeMillis
+          const lease = yield* outbox.acquireLease(subscription.name, partition, owner, now, leaseTtl)
+          if (Option.isNone(lease)) {
+            yield* Effect.sleep(Duration.millis(leaseTtl / 3))
+            continue
+          }
+          // the heartbeat ends when the lease is lost, and the delivery with it (rolled back); a
+          // checkpoint write fenced off (taken over, or the checkpoint reset) ends the delivery too.
+          // Either way: take the lease again, and read the checkpoint again with the new token
+          yield* Effect.raceFirst(
+            deliverWhileHeld(lease.value.token).pipe(Effect.catchIf(
+              (error) => error instanceof Outbox.LeaseLost,
+              () => Effect.logDebug(`relay ${subscription.name}/${partition} lost its lease`)
+            )),
+            heartbeat(lease.value, leaseTtl, (at) => outbox.acquireLease(subscription.name, partition, owner, at, leaseTtl))
           )
-          if (lost) {
-            // taken over or fenced by a checkpoint reset: nothing was committed; take the lease again
-            yield* Effect.logDebug(`relay ${subscription.name}/${partition} lost its lease`)
-            token = undefined
-            cursor = undefined
-            continue
-          }
-          cursor = cursorAfter(events)
-          // handlers' commands committed with the batch (their own notify came before that commit):
-          // wake whoever waits for their events
-          yield* signal.notify
-          // let timers and I/O run between batches (a synchronous driver never yields on its own);
-          // setImmediate, not a zero sleep: Node runs a 0 ms timer after 1 ms at the earliest
-          yield* nextTurn
         }
       }).pipe(
         Effect.catchAllCause((cause) =>
@@ -402,6 +448,7 @@ export const make = <S extends Subscription.Any, P extends ProcessManager.Any = 
         Effect.ensuring(Effect.ignore(outbox.releaseLease(subscription.name, partition, owner))),
         Effect.annotateLogs({ subscription: subscription.name, partition })
       )
+    }
 
     // recorded for the tools that measure and replay subscriptions from outside (the CLI)
     yield* Effect.forEach(asyncSubscriptions, (subscription) =>
@@ -444,6 +491,7 @@ export const make = <S extends Subscription.Any, P extends ProcessManager.Any = 
           yield* store.withTransaction(
             Effect.forEach(sequence, (l) => outbox.setDeadLetterStatus(l.id, "redrive"), { discard: true })
           )
+          deadLettersChanged++
           yield* signal.notify
           const settled = Effect.gen(function*() {
             while (true) {
@@ -463,7 +511,9 @@ export const make = <S extends Subscription.Any, P extends ProcessManager.Any = 
         Effect.flatMap(
           outbox.deadLetter(id),
           (letter): Effect.Effect<void, Outbox.DeadLetterNotFound | EventStoreError> =>
-            Option.isNone(letter) ? Effect.fail(new Outbox.DeadLetterNotFound({ id })) : outbox.deleteDeadLetters([id])
+            Option.isNone(letter)
+              ? Effect.fail(new Outbox.DeadLetterNotFound({ id }))
+              : Effect.zipRight(outbox.deleteDeadLetters([id]), Effect.sync(() => deadLettersChanged++))
         ),
       deadLetters: (filter = {}) => outbox.deadLetters(filter),
       pause: Effect.sync(() => {

@@ -1,8 +1,10 @@
 import { SqlClient } from "@effect/sql"
 import { SqliteClient } from "@effect/sql-sqlite-node"
 import { describe, expect, it } from "@effect/vitest"
-import { Effect, Layer } from "effect"
+import { Deferred, Effect, Fiber, Layer, Option } from "effect"
+import { type DomainEvent, EventStore } from "effect-ddd"
 import { Migrations, SqlEventStore } from "effect-ddd/sql"
+import { randomUUID } from "node:crypto"
 import { mkdtempSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
@@ -29,4 +31,73 @@ describe("SQLite specifics", () => {
       // safe to run again
       expect(yield* Migrations.run).toEqual([])
     }).pipe(Effect.provide(SqliteClient.layer({ filename: tempFile() }))))
+
+  // the store keeps the one connection reserved across its own back-to-back work
+  const storeAndClient = SqlEventStore.layer().pipe(Layer.provideMerge(SqliteClient.layer({ filename: tempFile() })))
+  const event = (aggregateId: string): DomainEvent.Unsaved => ({
+    eventId: randomUUID(),
+    aggregateType: "T",
+    aggregateId,
+    version: 1,
+    eventType: "Tested",
+    schemaVersion: 1,
+    payload: {},
+    occurredAt: 0,
+    metadata: {}
+  })
+
+  it.effect("another user of the client waits for the store's transaction and is never part of it", () =>
+    Effect.gen(function*() {
+      const sql = yield* SqlClient.SqlClient
+      const store = yield* EventStore.EventStore
+      yield* sql`CREATE TABLE IF NOT EXISTS host_notes (note TEXT NOT NULL)`
+      const order: Array<string> = []
+      const open = yield* Deferred.make<void>()
+      const id = randomUUID()
+      const transaction = yield* Effect.fork(Effect.exit(store.withTransaction(Effect.gen(function*() {
+        yield* store.append({ aggregateType: "T", aggregateId: id, expectedVersion: 0, events: [event(id)] })
+        yield* Deferred.succeed(open, undefined)
+        yield* Effect.sleep("100 millis")
+        order.push("transaction")
+        return yield* Effect.fail("rolled back" as const)
+      }))))
+      yield* Deferred.await(open)
+      yield* sql`INSERT INTO host_notes (note) VALUES (${id})`
+      order.push("host statement")
+      yield* Fiber.join(transaction)
+      expect(order).toEqual(["transaction", "host statement"])
+      expect(yield* sql`SELECT note FROM host_notes WHERE note = ${id}`).toEqual([{ note: id }])
+      expect(yield* store.readStream("T", id, 0)).toEqual([])
+    }).pipe(Effect.provide(storeAndClient)), { timeout: 10_000 })
+
+  it.effect("the connection is free for other users as soon as the store is idle", () =>
+    Effect.gen(function*() {
+      const sql = yield* SqlClient.SqlClient
+      const store = yield* EventStore.EventStore
+      for (let i = 0; i < 100; i++) {
+        const id = randomUUID()
+        yield* store.append({ aggregateType: "T", aggregateId: id, expectedVersion: 0, events: [event(id)] })
+      }
+      // a host transaction (it reserves the connection too) gets it without waiting for more store work
+      const rows = yield* sql.withTransaction(sql<{ n: number }>`SELECT count(*) AS n FROM effect_ddd_events`).pipe(
+        Effect.timeoutFail({ duration: "2 seconds", onTimeout: () => "the connection was never released" })
+      )
+      expect(rows[0]!.n).toBeGreaterThanOrEqual(100)
+    }).pipe(Effect.provide(storeAndClient)), { timeout: 10_000 })
+
+  it.effect("a store call interrupted while it waits for the connection does not block the next ones", () =>
+    Effect.gen(function*() {
+      const store = yield* EventStore.EventStore
+      const open = yield* Deferred.make<void>()
+      const transaction = yield* Effect.fork(store.withTransaction(Effect.zipRight(Deferred.succeed(open, undefined), Effect.sleep("100 millis"))))
+      yield* Deferred.await(open)
+      const waiting = yield* Effect.fork(store.readState("T", "nobody"))
+      yield* Effect.sleep("20 millis")
+      yield* Fiber.interrupt(waiting)
+      yield* Fiber.join(transaction)
+      const state = yield* store.readState("T", "nobody").pipe(
+        Effect.timeoutFail({ duration: "2 seconds", onTimeout: () => "blocked" })
+      )
+      expect(Option.isNone(state)).toBe(true)
+    }).pipe(Effect.provide(storeAndClient)), { timeout: 10_000 })
 })

@@ -12,7 +12,7 @@
 import { SqlClient } from "@effect/sql"
 import type { Connection } from "@effect/sql/SqlConnection"
 import { SqlError } from "@effect/sql/SqlError"
-import { Cause, Effect, Exit, Layer, Option } from "effect"
+import { Cause, Effect, Exit, FiberRef, Layer, Option } from "effect"
 import type * as DomainEvent from "../DomainEvent.js"
 import type * as Outbox from "../Outbox.js"
 import {
@@ -25,8 +25,10 @@ import {
   type Service,
   streamHash
 } from "../EventStore.js"
+import * as Connections from "./internal/connections.js"
 import * as Dialect from "./internal/dialect.js"
 import * as GroupCommit from "./internal/groupCommit.js"
+import * as PinnedConnection from "./internal/pinnedConnection.js"
 import * as Migrations from "./migrations.js"
 import * as SqlOutbox from "./SqlOutbox.js"
 
@@ -65,20 +67,40 @@ type EventRow = {
   readonly occurred_at: number | string
 }
 
-// one literal: spreading toStored's result allocated every event of the log twice
-const toLogged = (row: EventRow): LoggedEvent => ({
-  position: Dialect.readNumber(row.position),
-  eventId: row.event_id,
-  aggregateType: row.aggregate_type,
-  aggregateId: row.aggregate_id,
-  version: Dialect.readNumber(row.version),
-  eventType: row.event_type,
-  schemaVersion: Dialect.readNumber(row.schema_version),
-  payload: Dialect.readJson(row.payload),
-  metadata: Dialect.readJson(row.metadata) as DomainEvent.Metadata,
-  occurredAt: Dialect.readNumber(row.occurred_at),
-  commitOrder: Dialect.readNumber(row.commit_order)
-})
+/**
+ * A log row as a `LoggedEvent`: made by a constructor, not an object literal. V8 moves an object
+ * literal's allocation site to the old generation once it sees most of its objects survive a
+ * collection, which a batch being delivered does; every event of a drain was then born old and
+ * died there, one full collection per ~100 MB.
+ */
+class LoggedRow implements LoggedEvent {
+  readonly position: number
+  readonly eventId: string
+  readonly aggregateType: string
+  readonly aggregateId: string
+  readonly version: number
+  readonly eventType: string
+  readonly schemaVersion: number
+  readonly payload: unknown
+  readonly metadata: DomainEvent.Metadata
+  readonly occurredAt: number
+  readonly commitOrder: number
+  constructor(row: EventRow) {
+    this.position = Dialect.readNumber(row.position)
+    this.eventId = row.event_id
+    this.aggregateType = row.aggregate_type
+    this.aggregateId = row.aggregate_id
+    this.version = Dialect.readNumber(row.version)
+    this.eventType = row.event_type
+    this.schemaVersion = Dialect.readNumber(row.schema_version)
+    this.payload = Dialect.readJson(row.payload)
+    this.metadata = Dialect.readJson(row.metadata) as DomainEvent.Metadata
+    this.occurredAt = Dialect.readNumber(row.occurred_at)
+    this.commitOrder = Dialect.readNumber(row.commit_order)
+  }
+}
+
+const toLogged = (row: EventRow): LoggedEvent => new LoggedRow(row)
 
 const toStored = (row: EventRow): DomainEvent.Stored => ({
   position: Dialect.readNumber(row.position),
@@ -111,8 +133,10 @@ export interface Options {
  * @category constructors
  */
 export const make = (options: Options = {}): Effect.Effect<Service, never, SqlClient.SqlClient> => Effect.gen(function*() {
-  const sql = (yield* SqlClient.SqlClient).withoutTransforms()
+  const client = yield* SqlClient.SqlClient
+  const sql = client.withoutTransforms()
   const dialect = Dialect.of(sql)
+  const onConnection = PinnedConnection.onConnection(client, dialect)
   const p = (n: number) => Dialect.param(dialect, n)
   const j = (n: number) => Dialect.jsonParam(dialect, n)
 
@@ -216,27 +240,65 @@ export const make = (options: Options = {}): Effect.Effect<Service, never, SqlCl
     ON CONFLICT (key) DO NOTHING RETURNING key`
 
   // Inside a transaction, statements run straight on its connection (a fifth of the cost of a
-  // statement through the client); outside, through the client.
+  // statement through the client); outside, on a connection reserved for them.
   const query = <A extends object>(text: string, params: ReadonlyArray<unknown>, what: string) =>
-    Effect.flatMap(Effect.serviceOption(SqlClient.TransactionConnection), (tx) =>
-      Effect.mapError(
-        (Option.isSome(tx)
-          ? tx.value[0].execute(text, params as ReadonlyArray<any>, undefined)
-          : sql.unsafe<A>(text, params as ReadonlyArray<any>)) as Effect.Effect<ReadonlyArray<A>, SqlError>,
-        (error) => toStoreError(error, `${what}: ${String((error.cause as Error | undefined)?.message ?? error.message)}`)
-      ))
+    Effect.mapError(
+      Connections.execute<A>(onConnection, text, params),
+      (error) => toStoreError(error, `${what}: ${String((error.cause as Error | undefined)?.message ?? error.message)}`)
+    )
 
   const toTransactionFailure = <A, E, R>(
     effect: Effect.Effect<A, SqlError | CallerFailure, R>
   ): Effect.Effect<A, E | EventStoreError, R> =>
-    effect.pipe(
-      Effect.catchAll((error): Effect.Effect<never, E | EventStoreError> =>
-        error instanceof CallerFailure ? Effect.fail(error.error as E) : Effect.fail(toStoreError(error))
-      ),
-      Effect.catchSomeDefect((defect) =>
-        defect instanceof SqlError ? Option.some(Effect.fail(toStoreError(defect, "commit failed"))) : Option.none()
-      )
+    // one handler for both (a caller's or the database's failure, a COMMIT that died): each frame
+    // on this path is paid by every transaction
+    Effect.catchAllCause(effect, (cause): Effect.Effect<never, E | EventStoreError> => {
+      const failure = Cause.failureOption(cause)
+      if (Option.isSome(failure)) {
+        const error = failure.value
+        return Effect.fail(error instanceof CallerFailure ? error.error as E : toStoreError(error))
+      }
+      const defect = Cause.dieOption(cause)
+      return Option.isSome(defect) && defect.value instanceof SqlError
+        ? Effect.fail(toStoreError(defect.value, "commit failed"))
+        : Effect.failCause(cause as Cause.Cause<never>)
+    })
+
+
+  // Generators on the transaction path are made once (Effect.fnUntraced), never per call: a generator
+  // object made from a fresh `function*` closure gets a hidden class of its own in the old
+  // generation, which keeps the closure, and all it reaches, alive until the next full collection.
+
+  /** The body of `topLevel`: BEGIN, the caller's effect on the connection, COMMIT or ROLLBACK. */
+  const transactionOn = Effect.fnUntraced(function*(
+    conn: Connection,
+    self: Effect.Effect<unknown, unknown>,
+    restore: Connections.Restore
+  ) {
+    const context = yield* FiberRef.get(FiberRef.currentContext)
+    yield* conn.execute("BEGIN", [], undefined)
+    const exit = yield* Connections.withService(
+      context,
+      SqlClient.TransactionConnection,
+      [conn, 0],
+      restore(Effect.mapError(self, (error) => new CallerFailure(error)))
     )
+    if (Exit.isSuccess(exit)) {
+      const committed = yield* conn.executeRaw("COMMIT", [])
+      // PostgreSQL answers COMMIT in an aborted transaction (a statement failed and was caught)
+      // with ROLLBACK, not an error: report it, never as a success
+      if ((committed as { readonly command?: unknown } | undefined)?.command === "ROLLBACK") {
+        return yield* Effect.fail(
+          new CallerFailure(
+            new EventStoreError({ reason: "Unknown", detail: "the database rolled the transaction back at commit" })
+          )
+        )
+      }
+      return exit.value
+    }
+    yield* Effect.ignore(conn.execute("ROLLBACK", [], undefined))
+    return yield* exit
+  })
 
   /**
    * A top-level transaction on a reserved connection, with BEGIN and COMMIT as prepared
@@ -244,46 +306,39 @@ export const make = (options: Options = {}): Effect.Effect<Service, never, SqlCl
    * any `sql` statement of the caller joins it and a nested `withTransaction` is a savepoint.
    */
   const topLevel = <A, E, R>(self: Effect.Effect<A, E, R>): Effect.Effect<A, E | EventStoreError, R> =>
-    toTransactionFailure<A, E, R>(Effect.uninterruptibleMask((restore) =>
-      Effect.scoped(Effect.gen(function*() {
-        const conn = yield* sql.reserve
-        yield* conn.execute("BEGIN", [], undefined)
-        const exit = yield* Effect.exit(
-          restore(Effect.provideService(Effect.mapError(self, (error) => new CallerFailure(error)), SqlClient.TransactionConnection, [conn, 0]))
-        )
-        if (Exit.isSuccess(exit)) {
-          const committed = yield* conn.executeRaw("COMMIT", [])
-          // PostgreSQL answers COMMIT in an aborted transaction (a statement failed and was caught)
-          // with ROLLBACK, not an error: report it, never as a success
-          if ((committed as { readonly command?: unknown } | undefined)?.command === "ROLLBACK") {
-            return yield* Effect.fail(
-              new CallerFailure(
-                new EventStoreError({ reason: "Unknown", detail: "the database rolled the transaction back at commit" })
-              )
-            )
-          }
-          return exit.value
-        }
-        yield* Effect.ignore(conn.execute("ROLLBACK", [], undefined))
-        return yield* exit
-      }))
-    ))
+    toTransactionFailure<A, E, R>(
+      onConnection((conn, restore) => transactionOn(conn, self as Effect.Effect<unknown, unknown>, restore)) as Effect.Effect<
+        A,
+        SqlError | CallerFailure,
+        R
+      >
+    )
+
+  /** The body of `savepoint`. */
+  const inSavepoint = Effect.fnUntraced(function*(
+    self: Effect.Effect<unknown, unknown>,
+    restore: Connections.Restore,
+    conn: Connection,
+    depth: number
+  ) {
+    const context = yield* FiberRef.get(FiberRef.currentContext)
+    yield* conn.execute("SAVEPOINT effect_ddd_batch", [], undefined)
+    const exit = yield* Connections.withService(
+      context,
+      SqlClient.TransactionConnection,
+      [conn, depth + 1],
+      restore(Effect.mapError(self, (error) => new CallerFailure(error)))
+    )
+    if (Exit.isFailure(exit)) yield* conn.execute("ROLLBACK TO SAVEPOINT effect_ddd_batch", [], undefined)
+    yield* conn.execute("RELEASE SAVEPOINT effect_ddd_batch", [], undefined)
+    return yield* exit
+  })
 
   /** A savepoint of the ambient transaction (group commit runs it inside `topLevel`). */
   const savepoint = <A, E, R>(self: Effect.Effect<A, E, R>): Effect.Effect<A, E | EventStoreError, R> =>
     Effect.flatMap(SqlClient.TransactionConnection as unknown as Effect.Effect<readonly [Connection, number]>, ([conn, depth]) =>
       toTransactionFailure<A, E, R>(Effect.uninterruptibleMask((restore) =>
-        Effect.gen(function*() {
-          yield* conn.execute("SAVEPOINT effect_ddd_batch", [], undefined)
-          const exit = yield* Effect.exit(restore(Effect.provideService(
-            Effect.mapError(self, (error) => new CallerFailure(error)),
-            SqlClient.TransactionConnection,
-            [conn, depth + 1]
-          )))
-          if (Exit.isFailure(exit)) yield* conn.execute("ROLLBACK TO SAVEPOINT effect_ddd_batch", [], undefined)
-          yield* conn.execute("RELEASE SAVEPOINT effect_ddd_batch", [], undefined)
-          return yield* exit
-        })
+        inSavepoint(self as Effect.Effect<unknown, unknown>, restore, conn, depth) as Effect.Effect<A, SqlError | CallerFailure, R>
       ))
     )
 
@@ -291,7 +346,8 @@ export const make = (options: Options = {}): Effect.Effect<Service, never, SqlCl
     { transaction: topLevel, savepoint },
     {
       maxBatch: options.groupCommit?.maxBatch ?? 64,
-      concurrency: options.groupCommit?.concurrency ?? (dialect === "pg" ? 4 : 1)
+      concurrency: options.groupCommit?.concurrency ?? (dialect === "pg" ? 4 : 1),
+      yieldFirst: dialect === "sqlite"
     }
   )
 
@@ -318,26 +374,25 @@ export const make = (options: Options = {}): Effect.Effect<Service, never, SqlCl
   } satisfies Partial<Service>
 
   /** Inside a transaction: the events, then the state row; a version clash undoes our part. */
-  const appendInTransaction = (request: AppendRequest) =>
-    Effect.gen(function*() {
-        const params = appendParams(request)
-        const inserted = request.events.length === 0
-          ? []
-          : yield* query<{ position: number | string; version: number }>(
-            insertEvents(request.events.length),
-            params,
-            "append events"
-          )
-        if (inserted.length < request.events.length) {
-          // another writer holds one of these versions: undo our part and report the conflict
-          if (inserted.length > 0) {
-            yield* query(deleteEvents(inserted.length), inserted.map((row) => row.position), "undo partial append")
-          }
-          return yield* new ConcurrencyConflict({
-            aggregateType: request.aggregateType,
-            aggregateId: request.aggregateId,
-            expectedVersion: request.expectedVersion
-          })
+  const appendInTransaction = Effect.fnUntraced(function*(request: AppendRequest) {
+    const params = appendParams(request)
+    const inserted = request.events.length === 0
+      ? []
+      : yield* query<{ position: number | string; version: number }>(
+        insertEvents(request.events.length),
+        params,
+        "append events"
+      )
+    if (inserted.length < request.events.length) {
+      // another writer holds one of these versions: undo our part and report the conflict
+      if (inserted.length > 0) {
+        yield* query(deleteEvents(inserted.length), inserted.map((row) => row.position), "undo partial append")
+      }
+      return yield* new ConcurrencyConflict({
+        aggregateType: request.aggregateType,
+        aggregateId: request.aggregateId,
+        expectedVersion: request.expectedVersion
+  })
         }
         if (request.state !== undefined) {
           yield* query(
@@ -406,7 +461,7 @@ export const make = (options: Options = {}): Effect.Effect<Service, never, SqlCl
     if (request.state !== undefined) {
       params.push(request.aggregateType, request.aggregateId, request.state.version, JSON.stringify(request.state.state))
     }
-    return sql.unsafe<{ position: number | string; version: number }>(text, params as Array<any>).pipe(
+    return Connections.execute<{ position: number | string; version: number }>(onConnection, text, params).pipe(
       Effect.catchAll((error): Effect.Effect<never, ConcurrencyConflict | EventStoreError> =>
         Dialect.isUniqueViolation(error) &&
           (error.cause as { readonly constraint?: unknown } | undefined)?.constraint === "effect_ddd_events_stream"

@@ -11,7 +11,7 @@
 import { SqlClient } from "@effect/sql"
 import { SqlError } from "@effect/sql/SqlError"
 import { Clock, Effect, Layer, Option } from "effect"
-import { type EventStoreError, logStart } from "../EventStore.js"
+import { type EventStoreError, type LogCursor, logStart } from "../EventStore.js"
 import {
   type DeadLetter,
   DeadLetterNotFound,
@@ -21,7 +21,9 @@ import {
   type Service,
   type SubscriptionInfo
 } from "../Outbox.js"
+import * as Connections from "./internal/connections.js"
 import * as Dialect from "./internal/dialect.js"
+import * as PinnedConnection from "./internal/pinnedConnection.js"
 import { toStoreError } from "./SqlEventStore.js"
 
 type LeaseRow = {
@@ -103,8 +105,10 @@ const DELETE_CHUNK = 500
  * @category constructors
  */
 export const make: Effect.Effect<Service, never, SqlClient.SqlClient> = Effect.gen(function*() {
-  const sql = (yield* SqlClient.SqlClient).withoutTransforms()
+  const client = yield* SqlClient.SqlClient
+  const sql = client.withoutTransforms()
   const dialect = Dialect.of(sql)
+  const onConnection = PinnedConnection.onConnection(client, dialect)
   const p = (n: number) => Dialect.param(dialect, n)
 
   const selectCheckpoint = `SELECT commit_order, position FROM effect_ddd_checkpoints
@@ -158,15 +162,13 @@ export const make: Effect.Effect<Service, never, SqlClient.SqlClient> = Effect.g
   const claim = `DELETE FROM effect_ddd_deadlines
     WHERE process_manager = ${p(1)} AND instance_id = ${p(2)} AND name = ${p(3)} AND due_at = ${p(4)} RETURNING name`
 
-  // Inside a transaction, statements run straight on its connection; outside, through the client.
+  // Inside a transaction, statements run straight on its connection; outside, on a connection
+  // reserved for them.
   const query = <A extends object>(text: string, params: ReadonlyArray<unknown>, what: string) =>
-    Effect.flatMap(Effect.serviceOption(SqlClient.TransactionConnection), (tx) =>
-      Effect.mapError(
-        (Option.isSome(tx)
-          ? tx.value[0].execute(text, params as ReadonlyArray<any>, undefined)
-          : sql.unsafe<A>(text, params as ReadonlyArray<any>)) as Effect.Effect<ReadonlyArray<A>, SqlError>,
-        (error) => toStoreError(error, `${what}: ${String((error.cause as Error | undefined)?.message ?? error.message)}`)
-      ))
+    Effect.mapError(
+      Connections.execute<A>(onConnection, text, params),
+      (error) => toStoreError(error, `${what}: ${String((error.cause as Error | undefined)?.message ?? error.message)}`)
+    )
 
   /** Runs `self` in the ambient transaction, or in a transaction of its own if there is none. */
   const atomically = <A, E>(self: Effect.Effect<A, E>): Effect.Effect<A, E | EventStoreError> =>
@@ -175,6 +177,16 @@ export const make: Effect.Effect<Service, never, SqlClient.SqlClient> = Effect.g
         sql.withTransaction(self),
         (error) => Effect.fail(error instanceof SqlError ? toStoreError(error) : error as E)
       ))
+
+  /** Fenced: only while `token` holds the lease (made once: see SqlEventStore's transaction path). */
+  const writeCheckpoint = Effect.fnUntraced(function*(subscription: string, partition: number, cursor: LogCursor, token: number) {
+    const rows = yield* query<{ token: number | string }>(selectLeaseToken, [subscription, partition], "read lease")
+    if (rows.length === 0 || Dialect.readNumber(rows[0]!.token) !== token) {
+      return yield* new LeaseLost({ subscription, partition, token })
+    }
+    const now = yield* Clock.currentTimeMillis
+    yield* query(upsertCheckpoint, [subscription, partition, cursor.commitOrder, cursor.position, now], "write checkpoint")
+  })
 
   const service: Service = {
     checkpoint: (subscription, partition) =>
@@ -189,19 +201,7 @@ export const make: Effect.Effect<Service, never, SqlClient.SqlClient> = Effect.g
             ? logStart
             : { commitOrder: Dialect.readNumber(rows[0]!.commit_order), position: Dialect.readNumber(rows[0]!.position) }
       ),
-    saveCheckpoint: (subscription, partition, cursor, token) =>
-      atomically(Effect.gen(function*() {
-        const rows = yield* query<{ token: number | string }>(selectLeaseToken, [subscription, partition], "read lease")
-        if (rows.length === 0 || Dialect.readNumber(rows[0]!.token) !== token) {
-          return yield* new LeaseLost({ subscription, partition, token })
-        }
-        const now = yield* Clock.currentTimeMillis
-        yield* query(
-          upsertCheckpoint,
-          [subscription, partition, cursor.commitOrder, cursor.position, now],
-          "write checkpoint"
-        )
-      })),
+    saveCheckpoint: (subscription, partition, cursor, token) => atomically(writeCheckpoint(subscription, partition, cursor, token)),
     acquireLease: (subscription, partition, owner, now, ttlMillis) =>
       Effect.map(
         query<LeaseRow>(acquire, [subscription, partition, owner, now + ttlMillis, now], "acquire lease"),

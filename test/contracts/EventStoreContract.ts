@@ -5,7 +5,7 @@
  * Tests share one store per suite, so each uses fresh aggregate ids.
  */
 import { describe, expect, layer } from "@effect/vitest"
-import { Effect, Either, Exit, Fiber, Layer, Option, Schedule } from "effect"
+import { Deferred, Effect, Either, Exit, Fiber, Layer, Option, Schedule } from "effect"
 import { Aggregate, CommandHandler, type DomainEvent, EventStore } from "effect-ddd"
 import { randomUUID } from "node:crypto"
 import { Inventory } from "../../examples/http-server/Domain/Inventory.js"
@@ -141,6 +141,29 @@ export const suite = <E>(name: string, store: Layer.Layer<EventStore.EventStore,
             const fiber = yield* Effect.fork(store.withTransaction(Effect.zipRight(write, Effect.never)))
             yield* Effect.sleep("50 millis")
             yield* Fiber.interrupt(fiber)
+            expect(yield* store.readStream("T", id, 0)).toEqual([])
+          }))
+
+        it.effect("reads outside a transaction never see its uncommitted writes, even while it waits", () =>
+          Effect.gen(function*() {
+            const store = yield* EventStore.EventStore
+            const id = fresh("a")
+            const written = yield* Deferred.make<void>()
+            const writer = yield* Effect.fork(Effect.exit(store.withTransaction(Effect.gen(function*() {
+              yield* store.append({ aggregateType: "T", aggregateId: id, expectedVersion: 0, events: [unsaved("T", id, 1)] })
+              yield* Deferred.succeed(written, undefined)
+              // the transaction is open (and suspended) while the reads below run
+              yield* Effect.sleep("100 millis")
+              return yield* Effect.fail("rolled back" as const)
+            }))))
+            yield* Deferred.await(written)
+            const [stream, state, log] = yield* Effect.all([
+              store.readStream("T", id, 0),
+              store.readState("T", id),
+              Effect.map(store.readAll(EventStore.logStart, 100_000), (events) => events.filter((e) => e.aggregateId === id))
+            ], { concurrency: "unbounded" })
+            expect([stream, state, log]).toEqual([[], Option.none(), []])
+            expect(Exit.isFailure(yield* Fiber.join(writer))).toBe(true)
             expect(yield* store.readStream("T", id, 0)).toEqual([])
           }))
 

@@ -3,7 +3,7 @@
  * `suite("memory", MemoryEventStore.layer)`.
  */
 import { describe, expect, layer } from "@effect/vitest"
-import { type Duration, Effect, Either, Fiber, Layer, Schedule } from "effect"
+import { Clock, Duration, Effect, Either, Fiber, Layer, Option, Schedule } from "effect"
 import { CommandHandler, type DomainEvent, EventStore, Outbox, Relay, Subscription } from "effect-ddd"
 import { randomUUID } from "node:crypto"
 import { Inventory } from "../../examples/http-server/Domain/Inventory.js"
@@ -46,10 +46,11 @@ const fastRetry = Schedule.spaced("10 millis").pipe(Schedule.intersect(Schedule.
 /** Run `use` while a relay delivers `subscriptions`. */
 const withRelay = <S extends Subscription.Any, A, E, R>(
   subscriptions: ReadonlyArray<S>,
-  use: Effect.Effect<A, E, R>
+  use: Effect.Effect<A, E, R>,
+  options: { readonly leaseTtl?: Duration.DurationInput; readonly owner?: string } = {}
 ): Effect.Effect<A, E, Exclude<R, Relay.Relay> | EventStore.EventStore | Outbox.Outbox | Subscription.Requirements<S>> =>
   Effect.scoped(Effect.flatMap(
-    Layer.build(Relay.layer({ subscriptions, pollInterval: "50 millis", leaseTtl: "2 seconds" })),
+    Layer.build(Relay.layer({ subscriptions, pollInterval: "50 millis", leaseTtl: options.leaseTtl ?? "2 seconds", ...(options.owner === undefined ? {} : { owner: options.owner }) })),
     (context) => Effect.provide(use, context)
   ))
 
@@ -260,6 +261,82 @@ export const suite = <E>(name: string, store: Layer.Layer<EventStore.EventStore 
             // and it stays applied once
             yield* Effect.sleep("200 millis")
             expect((yield* CommandHandler.load(Inventory, mirror)).version).toBe(1)
+          }))
+
+        it.effect("a retry schedule spanning several lease TTLs keeps the lease: no other owner takes it, no work redone", () =>
+          Effect.gen(function*() {
+            const outbox = yield* Outbox.Outbox
+            const sku = Sku.make(fresh("sku"))
+            const mirror = Sku.make(`${sku}-mirror`)
+            let calls = 0
+            // 5 failures 250 ms apart: about 1.25 s of retries against a 300 ms lease
+            const slow = Subscription.make({
+              name: fresh("slow-retry"),
+              events: [Subscription.on(Inventory, "StockRestocked")],
+              retry: Schedule.spaced("250 millis").pipe(Schedule.intersect(Schedule.recurs(10))),
+              partitions: 1,
+              handle: (event, envelope) =>
+                envelope.aggregateId !== sku ? Effect.void : Effect.gen(function*() {
+                  calls++
+                  yield* CommandHandler.execute(Inventory, mirror, "restock", { quantity: event.quantity })
+                  if (calls <= 5) return yield* Effect.fail("not yet")
+                })
+            })
+            const first = fresh("relay-a")
+            const lease = { leaseTtl: Duration.millis(300) }
+            yield* CommandHandler.execute(Inventory, sku, "restock", { quantity: 2 })
+            yield* withRelay([slow], Effect.gen(function*() {
+              yield* eventually(Effect.flatMap(outbox.leases(slow.name), (leases) =>
+                expectEffect(() => expect(leases.map((l) => l.owner)).toEqual([first]))))
+              // a second relay competes for the partition all along
+              yield* withRelay([slow], Effect.gen(function*() {
+                yield* eventually(Effect.flatMap(CommandHandler.load(Inventory, mirror), (m) =>
+                  expectEffect(() => expect([m.version, m.state.available]).toEqual([1, 2]))))
+                yield* Effect.sleep("400 millis")
+              }), { ...lease, owner: fresh("relay-b") })
+              const [held] = yield* outbox.leases(slow.name)
+              expect([held?.owner, held?.token]).toEqual([first, 1])
+            }), { ...lease, owner: first })
+            expect(calls).toBe(6)
+            expect((yield* CommandHandler.load(Inventory, mirror)).version).toBe(1)
+          }))
+
+        it.effect("a worker whose lease is taken over stops delivering, even between retries", () =>
+          Effect.gen(function*() {
+            const store = yield* EventStore.EventStore
+            const outbox = yield* Outbox.Outbox
+            const sku = Sku.make(fresh("sku"))
+            let calls = 0
+            const failing = Subscription.make({
+              name: fresh("taken-over"),
+              events: [Subscription.on(Inventory, "StockRestocked")],
+              retry: Schedule.spaced("20 millis"),
+              partitions: 1,
+              handle: (_, envelope) =>
+                envelope.aggregateId !== sku ? Effect.void : Effect.suspend(() => {
+                  calls++
+                  return Effect.fail("always")
+                })
+            })
+            const owner = fresh("relay")
+            yield* CommandHandler.execute(Inventory, sku, "restock", { quantity: 1 })
+            yield* withRelay([failing], Effect.gen(function*() {
+              yield* eventually(expectEffect(() => expect(calls).toBeGreaterThan(3)))
+              // another process takes the lease over (as if this one had let it expire)
+              const stolen = yield* store.withTransaction(Effect.zipRight(
+                outbox.releaseLease(failing.name, 0, owner),
+                Effect.flatMap(Clock.currentTimeMillis, (now) => outbox.acquireLease(failing.name, 0, fresh("intruder"), now, 60_000))
+              ))
+              expect(Option.isSome(stolen)).toBe(true)
+              // within a third of the TTL the heartbeat finds out and the worker stops
+              yield* Effect.sleep("300 millis")
+              const stoppedAt = calls
+              yield* Effect.sleep("400 millis")
+              expect(calls).toBe(stoppedAt)
+              // and its event was never checkpointed
+              const [event] = yield* store.readStream("Inventory", sku, 0)
+              expect((yield* outbox.checkpoint(failing.name, 0)).position).toBeLessThan(event!.position)
+            }), { leaseTtl: "300 millis", owner })
           }))
 
         it.effect("pause holds delivery without moving checkpoints; resume catches up", () =>

@@ -7,6 +7,11 @@
  * almost nothing for batching. Those that arrive meanwhile queue up; runners take up to
  * `maxBatch` of them at a time. If a batch fails as a whole (a deadlock, a failed commit), each of
  * its members is run again alone, so one member never fails because of another.
+ *
+ * With a synchronous driver a transaction never yields, so nobody could queue behind it: there
+ * (`yieldFirst`) a transaction that finds nobody committing first yields once, to let callers
+ * that are ready queue up; but only while transactions have had company lately, since a lone
+ * caller would pay for that turn on every transaction.
  */
 import { Context, Deferred, Effect, Exit } from "effect"
 
@@ -15,6 +20,8 @@ export interface Options {
   readonly maxBatch: number
   /** Batches in flight at once (1 for SQLite's single connection; more for a pool). */
   readonly concurrency: number
+  /** Whether a transaction that finds nobody committing yields first (for synchronous drivers). */
+  readonly yieldFirst: boolean
 }
 
 /** How to run things on the database: one transaction, and a savepoint inside it. */
@@ -32,6 +39,8 @@ interface Item {
 export const make = <E>(runner: Runner<E>, options: Options) => {
   const queue: Array<Item> = []
   let active = 0
+  /** Whether the last transaction run alone found others queued behind it when it finished. */
+  let company = true
 
   const complete = (item: Item, exit: Exit.Exit<unknown, unknown>) => Deferred.done(item.done, exit)
 
@@ -88,15 +97,15 @@ export const make = <E>(runner: Runner<E>, options: Options) => {
   return <A, E1, R>(self: Effect.Effect<A, E1, R>): Effect.Effect<A, E1 | E, R> =>
     Effect.suspend(() => {
       if (active > 0 || queue.length > 0) return enqueue(self)
-      // nobody is committing: run now, in this fiber, and hand over whatever queued up meanwhile.
-      // Yield once first: with a synchronous driver (SQLite) a transaction never yields, so
-      // callers that are ready to run would otherwise never find one in progress to queue behind.
+      // nobody is committing: run now, in this fiber, and hand over whatever queued up meanwhile
       active++
-      return Effect.zipRight(Effect.yieldNow(), runner.transaction(self)).pipe(
-        Effect.ensuring(Effect.suspend(() => {
-          active--
-          return startRunners
-        }))
-      )
+      return (options.yieldFirst && company ? Effect.zipRight(Effect.yieldNow(), runner.transaction(self)) : runner.transaction(self))
+        .pipe(
+          Effect.ensuring(Effect.suspend(() => {
+            active--
+            company = queue.length > 0
+            return startRunners
+          }))
+        )
     })
 }
