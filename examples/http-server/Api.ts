@@ -15,6 +15,17 @@ import { Json } from "./HttpErrors.js"
 /** Report every invalid field, and refuse fields the contract does not know. */
 const strict = { parseOptions: { errors: "all", onExcessProperty: "error" } } as const
 
+const controlOrLoneSurrogate = /[\u0000-\u001f\u007f]|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/
+
+/**
+ * Text from clients is printable: no control characters and no unpaired surrogates (PostgreSQL
+ * stores neither, and neither makes a sensible id or name).
+ */
+const printable = <S extends Schema.Schema<any, string>>(self: S) =>
+  self.pipe(Schema.filter((text: string) => !controlOrLoneSurrogate.test(text), {
+    message: () => "must be printable text: no control characters or unpaired surrogates"
+  }))
+
 // --- Inventory ---------------------------------------------------------------------------------------
 export const Restock = Schema.Struct({ quantity: Quantity }).annotations({ ...strict, description: "an object with a quantity" })
 
@@ -32,7 +43,7 @@ export class SkuNotFound extends Schema.TaggedError<SkuNotFound>()("SkuNotFound"
   }
 }
 
-const sku = HttpApiSchema.param("sku", Sku)
+const sku = HttpApiSchema.param("sku", printable(Sku))
 
 export class InventoryApi extends HttpApiGroup.make("inventory")
   .add(
@@ -52,8 +63,8 @@ export class InventoryApi extends HttpApiGroup.make("inventory")
 
 // --- Orders --------------------------------------------------------------------------------------------
 export const PlaceOrder = Schema.Struct({
-  customerId: CustomerId,
-  lines: Schema.Array(OrderLine).pipe(Schema.minItems(1), Schema.maxItems(50))
+  customerId: printable(CustomerId),
+  lines: Schema.Array(Schema.Struct({ sku: printable(Sku), quantity: Quantity })).pipe(Schema.minItems(1), Schema.maxItems(50))
 }).annotations({ ...strict, description: "an object with a customerId and 1..50 lines" })
 export type PlaceOrder = typeof PlaceOrder.Type
 
@@ -85,7 +96,7 @@ export class OrderNotFound extends Schema.TaggedError<OrderNotFound>()("OrderNot
 
 const orderNotFound = ErrorBody.schema(OrderNotFound, 404, "No such order")
 
-const orderId = HttpApiSchema.param("orderId", OrderId)
+const orderId = HttpApiSchema.param("orderId", printable(OrderId))
 
 export class OrdersApi extends HttpApiGroup.make("orders")
   .add(

@@ -134,7 +134,7 @@ export const docs = { openApi: "/openapi.json", ui: "/docs" } as const
 const routes = Routes.fromApi(Api, [docs.openApi, docs.ui, StatusPage.path])
 
 /** Routing (404, 405, HEAD), JSON bodies (413, 415) and JSON errors, around the API. */
-const guard = HttpApiBuilder.middleware((app) => JsonErrors.middleware(Routes.middleware(routes)(app)))
+const guard = HttpApiBuilder.middleware((app) => JsonErrors.middleware(JsonErrors.requireHost(Routes.middleware(routes)(app))))
 
 /** The API with its routing, body and error handling, its documentation and the status page: all but the socket. */
 export const AppLive = Layer.mergeAll(
@@ -170,7 +170,8 @@ const closeGracefully = (server: Server) =>
 
 /** The API served on `PORT` (default 3000). */
 export const HttpLive = Layer.unwrapEffect(Effect.map(Port, (port) => {
-  const server = Object.assign(createServer(), { keepAliveTimeout: 1000 })
+  // a request without a Host header is answered by `JsonErrors.requireHost`, with a JSON body
+  const server = Object.assign(createServer({ requireHostHeader: false }), { keepAliveTimeout: 1000 })
   JsonErrors.answerClientErrors(server)
   return closeGracefully(server).pipe(
     Layer.provideMerge(HttpApiBuilder.serve(HttpMiddleware.logger)),

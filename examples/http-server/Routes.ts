@@ -2,7 +2,8 @@
  * The server's routes, read from the API definition (and the documentation pages beside it):
  * an unknown path is a 404, a known path with another method a 405 with an `Allow` header, a HEAD
  * is served as the GET it stands for (without its body), and an endpoint that takes a JSON body
- * gets its body checked by `RequestBody` first.
+ * gets its body checked by `RequestBody` first. A body sent anywhere else is dropped before the
+ * answer (`RequestBody.afterDraining`).
  */
 import { HttpApi, type HttpApp, HttpMethod, HttpServerRequest } from "@effect/platform"
 import { Effect, Option } from "effect"
@@ -75,16 +76,23 @@ export const middleware = (routes: ReadonlyArray<Route>) => (app: HttpApp.Defaul
     const found = match(routes, request.method, path)
     switch (found._tag) {
       case "NotFound":
-        return yield* ErrorBody.respond(Json.RouteNotFound, new RouteNotFound({ method: request.method, path }))
+        return yield* RequestBody.afterDraining(
+          request,
+          ErrorBody.respond(Json.RouteNotFound, new RouteNotFound({ method: request.method, path }))
+        )
       case "MethodNotAllowed":
-        return yield* ErrorBody.respond(
-          Json.MethodNotAllowed,
-          new MethodNotAllowed({ method: request.method, path, allowed: found.allowed }),
-          { allow: found.allowed.join(", ") }
+        return yield* RequestBody.afterDraining(
+          request,
+          ErrorBody.respond(
+            Json.MethodNotAllowed,
+            new MethodNotAllowed({ method: request.method, path, allowed: found.allowed }),
+            { allow: found.allowed.join(", ") }
+          )
         )
       case "Found": {
         const served = request.method === "HEAD" ? asGet(request) : request
-        return yield* Effect.provideService(found.route.json ? RequestBody.json(app) : app, HttpServerRequest.HttpServerRequest, served)
+        const handled = found.route.json ? RequestBody.json(app) : RequestBody.afterDraining(request, app)
+        return yield* Effect.provideService(handled, HttpServerRequest.HttpServerRequest, served)
       }
     }
   })

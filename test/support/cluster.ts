@@ -25,6 +25,13 @@ export interface Postgres {
   readonly stop: () => void
   /** The temp dir holding the data directory, socket and `postgres.log` (removed by `stop()`). */
   readonly dir: string
+  /**
+   * Stops the server and keeps its data (`pg_ctl stop`): `fast` disconnects the clients and shuts
+   * down cleanly, `immediate` exits at once (like a crash: recovery runs at the next start).
+   */
+  readonly halt: (mode: "fast" | "immediate") => Promise<void>
+  /** Starts a halted server again, on the same data directory and port. */
+  readonly resume: () => Promise<void>
 }
 
 /**
@@ -210,6 +217,17 @@ export const startPostgres = async (): Promise<Postgres> => {
   process.prependOnceListener("SIGTERM", onSignal)
 
   let port = 0
+  const pgStart = () =>
+    exec(bin("pg_ctl"), [
+      "-w",
+      "-D",
+      data,
+      "-o",
+      `-p ${port} -k "${dir}" -c listen_addresses=127.0.0.1 -c max_connections=200 -c shared_buffers=128MB`,
+      "-l",
+      log,
+      "start"
+    ])
   try {
     if (user !== undefined) {
       const { uid, gid } = userIds(user)
@@ -219,9 +237,8 @@ export const startPostgres = async (): Promise<Postgres> => {
     // Retry on a fresh port in case another process grabbed ours in between.
     for (let attempt = 1; !started; attempt++) {
       port = await freePort()
-      const options = `-p ${port} -k "${dir}" -c listen_addresses=127.0.0.1 -c max_connections=200 -c shared_buffers=128MB`
       try {
-        await exec(bin("pg_ctl"), ["-w", "-D", data, "-o", options, "-l", log, "start"])
+        await pgStart()
         started = true
       } catch (error) {
         if (attempt >= 3) throw error
@@ -240,5 +257,13 @@ export const startPostgres = async (): Promise<Postgres> => {
     stop()
     throw error
   }
-  return { url: `postgres://postgres@127.0.0.1:${port}/postgres`, version, stop, dir }
+  const halt = async (mode: "fast" | "immediate") => {
+    await exec(bin("pg_ctl"), ["-w", "-m", mode, "-D", data, "stop"])
+    started = false
+  }
+  const resume = async () => {
+    await pgStart()
+    started = true
+  }
+  return { url: `postgres://postgres@127.0.0.1:${port}/postgres`, version, stop, dir, halt, resume }
 }

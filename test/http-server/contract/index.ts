@@ -11,6 +11,7 @@ import { request, type Server } from "../server.js"
 import { adminContract } from "./admin.js"
 import { docsContract } from "./docs.js"
 import { errorsContract } from "./errors.js"
+import { hostileContract } from "./hostile.js"
 import { observabilityContract } from "./observability.js"
 import { ordersContract } from "./orders.js"
 import type { Contract } from "./shared.js"
@@ -60,6 +61,7 @@ export const contractSuite = (
 
     ordersContract(contract)
     errorsContract(contract)
+    hostileContract(contract)
     docsContract(contract)
     observabilityContract(contract)
     adminContract(contract)

@@ -1,0 +1,31 @@
+/**
+ * Kill -9 on PostgreSQL: two server processes sharing one database, either killed at random
+ * moments under load and started again; nothing accepted is lost, nothing happens twice, nothing
+ * is stuck (see `ledger.ts`).
+ */
+import { describe, expect, it } from "@effect/vitest"
+import { freshDatabase } from "../support/database.js"
+import { startFleet } from "./fleet.js"
+import { killRun, summary } from "./killRun.js"
+import * as Ledger from "./ledger.js"
+import { seed, size, timeout } from "./size.js"
+
+describe("kill -9 on PostgreSQL", () => {
+  it(`${size.commands} commands, ${size.kills} kills of either of two processes: nothing lost, duplicated or stuck`, async () => {
+    const url = await freshDatabase("chaos_kill")
+    const fleet = await startFleet({ DATABASE_URL: url }, 2)
+    const ledger = Ledger.open(Ledger.postgres(url))
+    try {
+      const run = await killRun({ fleet, ledger, seed, commands: size.commands, kills: size.kills })
+      console.log(summary("kill -9, PostgreSQL, 2 processes", run))
+      expect(run.report.problems.slice(0, 20)).toEqual([])
+      expect(run.journal.anomalies.slice(0, 20)).toEqual([])
+      expect(fleet.crashes).toEqual([])
+      expect(run.kills).toBe(size.kills)
+      expect(run.journal.orders.length).toBeGreaterThan(size.commands / 3)
+      expect(fleet.output()).not.toContain("request failed")
+    } finally {
+      await ledger.close()
+    }
+  }, timeout)
+})

@@ -1,0 +1,106 @@
+/**
+ * A kill run: the load over HTTP while servers are killed with SIGKILL at planned moments and
+ * started again on the same database; then, once the system is quiet, the ledger check.
+ */
+import { randomUUID } from "node:crypto"
+import type { Fleet } from "./fleet.js"
+import { emptyJournal, type Journal } from "./journal.js"
+import type { Ledger, Report } from "./ledger.js"
+import * as Load from "./load.js"
+
+export interface KillRun {
+  readonly seed: number
+  readonly commands: number
+  readonly kills: number
+  readonly journal: Journal
+  readonly report: Report
+  /** Seconds from the last command's answer until nothing was stuck (or the wait gave up). */
+  readonly quietAfter: number
+  readonly seconds: number
+}
+
+const sleep = (millis: number) => new Promise((resolve) => setTimeout(resolve, millis))
+
+/** Poll until the ledger finds nothing stuck, at most `limit` ms; the problems left. */
+export const quiet = async (ledger: Ledger, limit: number) => {
+  const deadline = Date.now() + limit
+  while (true) {
+    const stuck = await ledger.stuck()
+    if (stuck.length === 0 || Date.now() > deadline) return stuck
+    await sleep(500)
+  }
+}
+
+export const killRun = async (options: {
+  readonly fleet: Fleet
+  readonly ledger: Ledger
+  readonly seed: number
+  readonly commands: number
+  readonly kills: number
+  readonly concurrency?: number
+}): Promise<KillRun> => {
+  const { fleet, ledger, seed } = options
+  const started = Date.now()
+  const journal = emptyJournal()
+  const run = randomUUID().slice(0, 8)
+  const skus = Array.from({ length: Load.SKUS }, (_, i) => `chaos-${run}-${i}`)
+  const plan = Load.killPlan(seed, options.commands, options.kills, fleet.size)
+  let sent = 0
+  let kills = 0
+  const clock = () => `${((Date.now() - started) / 1000).toFixed(1)} s`
+  const killer = async () => {
+    for (const kill of plan) {
+      while (sent < kill.at) await sleep(5)
+      await sleep(kill.delay)
+      const killed = Date.now()
+      await fleet.kill(kill.server)
+      kills++
+      console.log(`${clock()}: kill ${kills}/${plan.length}, server ${kill.server} at command ${sent}, up again after ${
+        ((Date.now() - killed) / 1000).toFixed(1)
+      } s`)
+    }
+  }
+  await Promise.all([
+    Load.run({
+      commands: Load.workload(seed, options.commands),
+      skus,
+      url: fleet.url,
+      concurrency: options.concurrency ?? 8,
+      journal,
+      sent: (count) => (sent = count)
+    }),
+    killer()
+  ])
+  const loaded = Date.now()
+  console.log(`${clock()}: every command answered`)
+  // the last kill's leases expire after 10 s, a payment deadline after 10 s more; then the backlog
+  const stuck = await quiet(ledger, 90_000 + options.commands * 30)
+  console.log(`${clock()}: ${stuck.length === 0 ? "quiet" : `still stuck: ${stuck.slice(0, 5).map((p) => p.detail).join("; ")}`}`)
+  const quietAfter = (Date.now() - loaded) / 1000
+  const codes = await fleet.stop()
+  if (codes.some((code) => code !== 0)) journal.anomalies.push(`servers exited with ${codes.join(", ")} on SIGTERM`)
+  const report = await ledger.check(journal)
+  return { seed, commands: options.commands, kills, journal, report, quietAfter, seconds: (Date.now() - started) / 1000 }
+}
+
+/** One line of figures for the logs (and the README). */
+export const summary = (name: string, run: KillRun) => {
+  const { journal, report } = run
+  const count = <T extends { outcome: string }>(xs: ReadonlyArray<T>, outcome: string) =>
+    xs.filter((x) => x.outcome === outcome).length
+  return [
+    `${name}: seed ${run.seed}, ${run.commands} commands, ${run.kills} kills, ${run.seconds.toFixed(0)} s`,
+    `  restocks ${journal.restocks.length} (accepted ${count(journal.restocks, "accepted")}, unknown ${
+      count(journal.restocks, "unknown")
+    }); orders ${journal.orders.length} (sent again ${journal.orders.filter((o) => o.attempts > 1).length}); cancels ${journal.cancels.length} (accepted ${
+      count(journal.cancels, "accepted")
+    }, refused ${count(journal.cancels, "refused")}, unknown ${count(journal.cancels, "unknown")})`,
+    `  requests cut ${journal.cut}, 503 answers ${journal.unavailable.restock + journal.unavailable.order + journal.unavailable.cancel}, anomalies ${journal.anomalies.length}`,
+    `  events ${report.events}; orders confirmed ${report.orders.confirmed}, rejected ${report.orders.rejected} (${
+      Object.entries(report.reasons).map(([reason, n]) => `${reason} ${n}`).join(", ")
+    }), cancelled ${report.orders.cancelled}, pending ${report.orders.pending}`,
+    `  lost ${report.count.lost}, duplicated ${report.count.duplicated}, stuck ${report.count.stuck}, wrong ${report.count.wrong}; quiet ${
+      run.quietAfter.toFixed(1)
+    } s after the last answer`
+  ].join("\n")
+}
