@@ -113,6 +113,26 @@ export interface LoggedEvent extends DomainEvent.Stored {
 export const cursorOf = (event: LoggedEvent): LogCursor => ({ commitOrder: event.commitOrder, position: event.position })
 
 /**
+ * A page of the log (`EventStore.readPage`): the events, and where the next read starts.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface LogPage {
+  readonly events: ReadonlyArray<LoggedEvent>
+  readonly next: LogCursor
+}
+
+/**
+ * Whether a cursor comes after another in the log's order.
+ *
+ * @since 0.1.0
+ * @category guards
+ */
+export const isAfter = (cursor: LogCursor, other: LogCursor): boolean =>
+  cursor.commitOrder > other.commitOrder || (cursor.commitOrder === other.commitOrder && cursor.position > other.position)
+
+/**
  * Which events of the log to read: those of some aggregate types (optionally only some event
  * types of each), and of one partition (aggregates spread by a hash of their id).
  *
@@ -221,6 +241,17 @@ export interface Service {
     limit: number,
     filter?: LogFilter
   ) => Effect.Effect<ReadonlyArray<LoggedEvent>, EventStoreError>
+  /**
+   * `readAll` for a reader that follows the log: with the cursor to read after next time. When
+   * the page is full, that is the cursor after its last event; otherwise the cursor after
+   * everything the read could see, matching the filter or not, so a reader of rare events does
+   * not scan the same stretch of the log again at every read.
+   */
+  readonly readPage: (
+    after: LogCursor,
+    limit: number,
+    filter?: LogFilter
+  ) => Effect.Effect<LogPage, EventStoreError>
   /** The committed events after a cursor (of a filter): a subscription's lag and its oldest undelivered event. */
   readonly backlog: (after: LogCursor, filter?: LogFilter) => Effect.Effect<Backlog, EventStoreError>
   /**

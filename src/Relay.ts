@@ -19,7 +19,7 @@ import { Cause, Clock, Context, Duration, Effect, Either, Exit, Layer, Option, S
 import * as CommitSignal from "./CommitSignal.js"
 import * as DomainEvent from "./DomainEvent.js"
 import type * as CommandHandler from "./CommandHandler.js"
-import { EventStore, type EventStoreError, type LogCursor, type LoggedEvent } from "./EventStore.js"
+import { EventStore, type EventStoreError, isAfter, type LogCursor, type LoggedEvent } from "./EventStore.js"
 import * as Instrumentation from "./internal/instrumentation.js"
 import { heartbeat } from "./internal/leaseHeartbeat.js"
 import * as Outbox from "./Outbox.js"
@@ -119,6 +119,12 @@ interface Held {
   /** When the dead letters were read, and the local change count then. */
   readAt: number
   changed: number
+  /**
+   * The checkpoint as last saved. The cursor runs ahead of it over events the subscription does
+   * not handle; an idle worker saves it now and then, so a restart does not read them again.
+   */
+  saved: LogCursor
+  savedAt: number
 }
 
 /**
@@ -382,21 +388,32 @@ export const make = <S extends Subscription.Any, P extends ProcessManager.Any = 
           }
           state.parked = new Set(letters.map((l) => aggregateKey(l.aggregateType, l.aggregateId)))
         }
-        const events = yield* store.readAll(state.cursor, subscription.batchSize ?? batchSize, filter)
-        if (events.length === 0) return false
-        state.parked = yield* deliverAll(events, state.parked, state.token)
-        state.cursor = cursorAfter(events)
+        const page = yield* store.readPage(state.cursor, subscription.batchSize ?? batchSize, filter)
+        state.cursor = page.next
+        if (page.events.length === 0) {
+          if (isAfter(state.cursor, state.saved) && now - state.savedAt >= pollMillis) {
+            yield* store.withTransaction(outbox.saveCheckpoint(subscription.name, partition, state.cursor, state.token))
+            state.saved = state.cursor
+            state.savedAt = now
+          }
+          return false
+        }
+        state.parked = yield* deliverAll(page.events, state.parked, state.token)
+        state.saved = cursorAfter(page.events)
         return true
       })
 
       /** Deliver while the lease is held (this fiber is interrupted when it is lost) or until paused. */
       const deliverWhileHeld = Effect.fnUntraced(function*(token: number) {
+        const cursor = yield* outbox.checkpoint(subscription.name, partition)
         const state: Held = {
           token,
-          cursor: yield* outbox.checkpoint(subscription.name, partition),
+          cursor,
           parked: undefined,
           readAt: 0,
-          changed: deadLettersChanged
+          changed: deadLettersChanged,
+          saved: cursor,
+          savedAt: yield* Clock.currentTimeMillis
         }
         while (!paused) {
           const wait = yield* signal.next

@@ -31,6 +31,9 @@ export const layer = (
   Layer.scopedDiscard(Effect.addFinalizer(() =>
     hasPending(subscriptions).pipe(
       Effect.repeat({ while: (pending) => pending, schedule: Schedule.spaced("20 millis") }),
+      // a finalizer runs uninterruptibly, and a timeout cannot interrupt what is uninterruptible:
+      // without this, the stop waits for the deliveries however long they take
+      Effect.interruptible,
       Effect.timeout(options.timeout ?? "3 seconds"),
       Effect.matchCauseEffect({
         onSuccess: () => Effect.log("relay: deliveries finished"),

@@ -15,6 +15,8 @@ import {
   type IdempotencyRecord,
   type LogCursor,
   type LoggedEvent,
+  type LogFilter,
+  type LogPage,
   logStart,
   matches,
   type Service,
@@ -44,6 +46,18 @@ const versionOf = (tables: Tables, key: string): number =>
     onNone: () => 0,
     onSome: (events) => Chunk.isEmpty(events) ? 0 : Chunk.unsafeLast(events).version
   })
+
+/** Events after a cursor (the event at index `i` has position `i + 1`), and where the next read starts. */
+const readLog = (log: Chunk.Chunk<DomainEvent.Stored>, after: LogCursor, limit: number, filter?: LogFilter): LogPage => {
+  const events: Array<LoggedEvent> = []
+  let i = Math.max(0, after.position)
+  for (; i < Chunk.size(log) && events.length < limit; i++) {
+    const event = Chunk.unsafeGet(log, i)
+    if (matches(filter, event)) events.push({ ...event, commitOrder: 0 })
+  }
+  // the read stopped after its last event (a full page) or at the end of the log
+  return { events, next: { commitOrder: 0, position: i } }
+}
 
 const deadlineKey = (instanceId: string, name: string) => `${instanceId}\u0000${name}`
 
@@ -111,15 +125,8 @@ export const makeStores: Effect.Effect<{ readonly eventStore: Service; readonly 
         }
         return stored
       })),
-    readAll: (after, limit, filter) =>
-      Effect.map(db.get, (tables) => {
-        const out: Array<LoggedEvent> = []
-        for (let i = Math.max(0, after.position); i < Chunk.size(tables.log) && out.length < limit; i++) {
-          const event = Chunk.unsafeGet(tables.log, i)
-          if (matches(filter, event)) out.push({ ...event, commitOrder: 0 })
-        }
-        return out
-      }),
+    readAll: (after, limit, filter) => Effect.map(db.get, (tables) => readLog(tables.log, after, limit, filter).events),
+    readPage: (after, limit, filter) => Effect.map(db.get, (tables) => readLog(tables.log, after, limit, filter)),
     backlog: (after, filter) =>
       Effect.map(db.get, (tables) => {
         let count = 0

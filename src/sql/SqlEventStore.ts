@@ -20,8 +20,11 @@ import {
   EventStore,
   EventStoreError,
   type AppendRequest,
+  cursorOf,
+  isAfter,
   type LogFilter,
   type LoggedEvent,
+  type LogPage,
   type Service,
   streamHash
 } from "../EventStore.js"
@@ -101,6 +104,12 @@ class LoggedRow implements LoggedEvent {
 }
 
 const toLogged = (row: EventRow): LoggedEvent => new LoggedRow(row)
+
+/** A row of the page query: the last event the read could see, and an event of the page (or nulls). */
+type PageRow = EventRow & {
+  readonly seen_commit_order: number | string
+  readonly seen_position: number | string | null
+}
 
 const toStored = (row: EventRow): DomainEvent.Stored => ({
   position: Dialect.readNumber(row.position),
@@ -201,6 +210,7 @@ export const make = (options: Options = {}): Effect.Effect<Service, never, SqlCl
   }
   /** The log query for a filter; its parameters after (commit order, position, limit). */
   const logQueries = new Map<string, { readonly text: string; readonly params: ReadonlyArray<unknown> }>()
+  const pageQueries = new Map<string, { readonly text: string; readonly params: ReadonlyArray<unknown> }>()
   const logQuery = (filter: LogFilter | undefined) => {
     const key = JSON.stringify(filter ?? {})
     let query = logQueries.get(key)
@@ -214,6 +224,30 @@ export const make = (options: Options = {}): Effect.Effect<Service, never, SqlCl
           WHERE ? = 0 AND position > ?${where} ORDER BY position LIMIT ?`
       query = { text, params }
       logQueries.set(key, query)
+    }
+    return query
+  }
+  /**
+   * `logQuery` joined to the last event the read can see (below the safe horizon on PostgreSQL),
+   * in one statement: one snapshot for both. At least one row whenever the log has an event.
+   */
+  const pageQuery = (filter: LogFilter | undefined) => {
+    const key = JSON.stringify(filter ?? {})
+    let query = pageQueries.get(key)
+    if (query === undefined) {
+      const log = logQuery(filter)
+      const text = dialect === "pg"
+        ? `SELECT seen.commit_order AS seen_commit_order, seen.position AS seen_position, page.*
+          FROM (SELECT commit_order, position FROM effect_ddd_events WHERE ${Dialect.safeHorizon(dialect)}
+            ORDER BY commit_order DESC, position DESC LIMIT 1) seen
+          LEFT JOIN (${log.text}) page ON true
+          ORDER BY page.commit_order, page.position`
+        : `SELECT 0 AS seen_commit_order, seen.position AS seen_position, page.*
+          FROM (SELECT max(position) AS position FROM effect_ddd_events) seen
+          LEFT JOIN (${log.text}) page ON 1 = 1
+          ORDER BY page.position`
+      query = { text, params: log.params }
+      pageQueries.set(key, query)
     }
     return query
   }
@@ -496,6 +530,24 @@ export const make = (options: Options = {}): Effect.Effect<Service, never, SqlCl
         ? [after.commitOrder, after.position, limit, ...log.params]
         : [after.commitOrder, after.position, ...log.params, limit]
       return Effect.map(query<EventRow>(log.text, params, "read log"), (rows) => rows.map(toLogged))
+    },
+    readPage: (after, limit, filter) => {
+      const page = pageQuery(filter)
+      const params = dialect === "pg"
+        ? [after.commitOrder, after.position, limit, ...page.params]
+        : [after.commitOrder, after.position, ...page.params, limit]
+      return Effect.map(
+        query<PageRow>(page.text, params, "read log"),
+        (rows): LogPage => {
+          const events: Array<LoggedEvent> = []
+          for (const row of rows) if (row.event_id !== null) events.push(toLogged(row))
+          if (events.length > 0 && events.length >= limit) return { events, next: cursorOf(events[events.length - 1]!) }
+          const seen = rows[0]
+          if (seen === undefined || seen.seen_position === null) return { events, next: after }
+          const next = { commitOrder: Dialect.readNumber(seen.seen_commit_order), position: Dialect.readNumber(seen.seen_position) }
+          return { events, next: isAfter(next, after) ? next : after }
+        }
+      )
     },
     backlog: (after, filter) => {
       const backlog = backlogQuery(filter)

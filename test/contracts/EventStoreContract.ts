@@ -260,6 +260,72 @@ export const suite = <E>(name: string, store: Layer.Layer<EventStore.EventStore,
             }
           }))
 
+        it.effect("readPage: the events of readAll, and a next cursor past what the filter does not select", () =>
+          Effect.gen(function*() {
+            const store = yield* EventStore.EventStore
+            const type = fresh("Page")
+            const rare = { sources: [{ aggregateType: type, eventTypes: ["Rare"] }] }
+            const all = { sources: [{ aggregateType: type, eventTypes: [] }] }
+            const id = fresh("p")
+            yield* store.append({
+              aggregateType: type,
+              aggregateId: id,
+              expectedVersion: 0,
+              events: [1, 2, 3, 4, 5].map((v) => unsaved(type, id, v))
+            })
+            const start = yield* store.readPage(EventStore.logStart, 1, rare)
+            expect(start.events).toEqual([])
+            const first = yield* store.readPage(EventStore.logStart, 100_000, all)
+            const mine = first.events.filter((e) => e.aggregateId === id)
+            expect(mine.map((e) => e.version)).toEqual([1, 2, 3, 4, 5])
+            expect(first.events).toEqual(yield* store.readAll(EventStore.logStart, 100_000, all))
+            // a full page ends at its last event, whatever comes after it
+            const fromSecond = yield* store.readPage(EventStore.cursorOf(mine[0]!), 2, all)
+            expect(fromSecond.events.map((e) => e.version)).toEqual([2, 3])
+            expect(fromSecond.next).toEqual(EventStore.cursorOf(fromSecond.events[1]!))
+            // nothing selected: the next cursor is past the events read over, not before them
+            expect(EventStore.isAfter(start.next, EventStore.cursorOf(mine[3]!))).toBe(true)
+            expect((yield* store.readPage(start.next, 100, all)).events.filter((e) => e.aggregateId === id)).toEqual([])
+            // and never past an event appended later
+            const [rareEvent] = yield* store.append({
+              aggregateType: type,
+              aggregateId: id,
+              expectedVersion: 5,
+              events: [{ ...unsaved(type, id, 6), eventType: "Rare" }]
+            })
+            const later = yield* store.readPage(start.next, 10, rare)
+            expect(later.events.map((e) => e.eventId)).toEqual([rareEvent!.eventId])
+            expect(later.next).toEqual(EventStore.cursorOf(later.events[0]!))
+            const after = yield* store.readPage(later.next, 10, rare)
+            expect(after.events).toEqual([])
+            expect(EventStore.isAfter(later.next, after.next)).toBe(false)
+          }))
+
+        it.effect("readPage's next cursor never passes a write that commits after the read", () =>
+          Effect.gen(function*() {
+            const store = yield* EventStore.EventStore
+            const type = fresh("Late")
+            const filter = { sources: [{ aggregateType: type, eventTypes: [] }] }
+            const id = fresh("l")
+            const before = yield* store.readPage(EventStore.logStart, 100_000, filter)
+            const written = yield* Deferred.make<void>()
+            const writer = yield* Effect.fork(store.withTransaction(Effect.gen(function*() {
+              const events = yield* store.append({ aggregateType: type, aggregateId: id, expectedVersion: 0, events: [unsaved(type, id, 1)] })
+              yield* Deferred.succeed(written, undefined)
+              // the transaction is open (and suspended) while the read below runs; meanwhile
+              // other writers commit later events
+              yield* Effect.sleep("100 millis")
+              return events
+            })))
+            yield* Deferred.await(written)
+            const other = fresh("o")
+            yield* Effect.fork(store.append({ aggregateType: "T", aggregateId: other, expectedVersion: 0, events: [unsaved("T", other, 1)] }))
+            const during = yield* store.readPage(before.next, 100_000, filter)
+            const [event] = yield* Fiber.join(writer)
+            const seen = [...during.events, ...(yield* store.readPage(during.next, 100_000, filter)).events]
+            expect(seen.map((e) => e.eventId)).toEqual([event!.eventId])
+          }))
+
         it.effect("backlog counts the events after a cursor, of a filter, with the oldest one's time", () =>
           Effect.gen(function*() {
             const store = yield* EventStore.EventStore

@@ -233,6 +233,31 @@ export const suite = <E>(name: string, store: Layer.Layer<EventStore.EventStore 
             })))
           }))
 
+        it.effect("a subscription to rare events moves its checkpoint past the others while idle, and misses none", () =>
+          Effect.gen(function*() {
+            const outbox = yield* Outbox.Outbox
+            const store = yield* EventStore.EventStore
+            const name = fresh("rare")
+            const cancelled: Array<string> = []
+            const rare = Subscription.make({
+              name,
+              events: [Subscription.on(Order, "OrderCancelled")],
+              handle: (event) => Effect.sync(() => void cancelled.push(event.orderId))
+            })
+            const sku = Sku.make(fresh("sku"))
+            yield* withRelay([rare], Effect.gen(function*() {
+              // plenty of events it does not handle: its checkpoint follows them (at most a poll later)
+              for (let i = 0; i < 20; i++) yield* CommandHandler.execute(Inventory, sku, "restock", { quantity: 1 })
+              const [last] = yield* store.readStream(Inventory.name, sku, 19)
+              yield* eventually(Effect.flatMap(outbox.checkpoint(name, 0), (checkpoint) =>
+                expectEffect(() => expect(checkpoint.position).toBeGreaterThanOrEqual(last!.position))))
+              // and the next one it handles is delivered
+              const order = yield* placeOrder("c", sku, 1)
+              yield* CommandHandler.execute(Order, order, "cancel", {})
+              yield* eventually(expectEffect(() => expect(cancelled).toEqual([order])))
+            }))
+          }))
+
         it.effect("a delivery interrupted after its effect, before its commit, is applied once after restart", () =>
           Effect.gen(function*() {
             const sku = Sku.make(fresh("sku"))

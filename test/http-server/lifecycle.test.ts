@@ -8,6 +8,7 @@ import Database from "better-sqlite3"
 import { randomUUID } from "node:crypto"
 import { existsSync } from "node:fs"
 import { request as httpRequest } from "node:http"
+import { createServer, type Socket } from "node:net"
 import { join } from "node:path"
 import { request, settled, startServer, tempDataDir } from "./server.js"
 
@@ -95,6 +96,41 @@ describe("the example server's lifecycle", () => {
       expect(JSON.parse(row!.state).status).toBe("confirmed")
     } finally {
       db.close()
+    }
+  })
+
+  it("stops within its grace periods on SIGTERM while a delivery hangs, leaving it for the next start", async () => {
+    // a payment gateway that accepts connections and never answers
+    const sockets: Array<Socket> = []
+    const gateway = createServer((socket) => void sockets.push(socket))
+    await new Promise<void>((resolve) => gateway.listen(0, "127.0.0.1", resolve))
+    const address = gateway.address()
+    const gatewayUrl = `http://127.0.0.1:${typeof address === "object" && address !== null ? address.port : 0}`
+    const dataDir = tempDataDir()
+    try {
+      const server = await startServer({ DATA_DIR: dataDir, PAYMENT_GATEWAY_URL: gatewayUrl })
+      expect((await request(server, "POST", "/inventory/apple/restock", { quantity: 5 })).status).toBe(200)
+      const placed = await request(server, "POST", "/orders", { customerId: "ada", lines: [{ sku: "apple", quantity: 1 }] })
+      expect(placed.status).toBe(202)
+      await expect.poll(() => sockets.length, { timeout: 10_000 }).toBeGreaterThan(0)
+      const signalled = Date.now()
+      server.child.kill("SIGTERM")
+      expect(await server.exited).toBe(0)
+      // the HTTP grace and the relay's drain timeout are 3 s each; a charge attempt takes 5 s and
+      // the retries about 30 s, which the stop must not wait for
+      expect(Date.now() - signalled).toBeLessThan(10_000)
+      expect(server.output()).toContain("relay: stopping with deliveries left for the next start")
+      const db = new Database(join(dataDir, "app.db"), { readonly: true })
+      try {
+        const row = db.prepare("SELECT state FROM effect_ddd_states WHERE aggregate_type = 'Order' AND aggregate_id = ?")
+          .get(placed.body.orderId) as { state: string } | undefined
+        expect(JSON.parse(row!.state).status).toBe("pending")
+      } finally {
+        db.close()
+      }
+    } finally {
+      for (const socket of sockets) socket.destroy()
+      gateway.close()
     }
   })
 })
