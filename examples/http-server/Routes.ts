@@ -1,6 +1,7 @@
 /**
  * The server's routes, read from the API definition (and the documentation pages beside it):
- * an unknown path is a 404, a known path with another method a 405 with an `Allow` header, a HEAD
+ * an unknown path is a 404, a known path with another method a 405 with an `Allow` header, a raw
+ * backslash in the path a 400, a HEAD
  * is served as the GET it stands for (without its body), and an endpoint that takes a JSON body
  * gets its body checked by `RequestBody` first. A body sent anywhere else is dropped before the
  * answer (`RequestBody.afterDraining`).
@@ -8,7 +9,7 @@
 import { HttpApi, type HttpApp, HttpMethod, HttpServerRequest } from "@effect/platform"
 import { Effect, Option } from "effect"
 import * as ErrorBody from "./ErrorBody.js"
-import { Json, MethodNotAllowed, RouteNotFound } from "./HttpErrors.js"
+import { InvalidRequest, Json, MethodNotAllowed, RouteNotFound } from "./HttpErrors.js"
 import * as RequestBody from "./RequestBody.js"
 
 export interface Route {
@@ -73,6 +74,15 @@ export const middleware = (routes: ReadonlyArray<Route>) => (app: HttpApp.Defaul
   Effect.gen(function*() {
     const request = yield* HttpServerRequest.HttpServerRequest
     const path = pathOf(request.url)
+    // a raw backslash is not allowed in a URL path, and the URL parser reads it as a slash: the
+    // route would be matched on one path and its parameters read from another
+    if (path.includes("\\")) {
+      const issue = { field: "path", message: "a backslash must be percent-encoded (%5C)" }
+      return yield* RequestBody.afterDraining(
+        request,
+        ErrorBody.respond(Json.InvalidRequest, new InvalidRequest({ message: `path: ${issue.message}`, issues: [issue] }))
+      )
+    }
     const found = match(routes, request.method, path)
     switch (found._tag) {
       case "NotFound":

@@ -19,6 +19,14 @@ export interface Fleet {
   readonly output: () => string
 }
 
+/**
+ * The fleet's payment timeout. The load is open-loop: it sends faster than the saga settles, so
+ * with the server's default of 10 s almost every order would time out in the backlog, and the
+ * runs would never charge, sell or confirm under kills. Timeouts and their compensation are
+ * covered by the simulation and the scenario tests.
+ */
+export const paymentTimeout = "30 minutes"
+
 interface Slot {
   server: Server | undefined
   up: Promise<Server>
@@ -35,7 +43,7 @@ export const startFleet = async (
 
   /** Start the slot's process once `after` has settled; `slot.up` waits for it from now on. */
   const launch = (slot: Slot, after: Promise<unknown> = Promise.resolve()): Promise<Server> => {
-    slot.up = after.then(() => startServer(env)).then((server) => {
+    slot.up = after.then(() => startServer({ PAYMENT_TIMEOUT: paymentTimeout, ...env })).then((server) => {
       slot.server = server
       slot.expected = false
       outputs.push(server.output)

@@ -23,6 +23,8 @@ describe("kill -9 on PostgreSQL", () => {
       expect(fleet.crashes).toEqual([])
       expect(run.kills).toBe(size.kills)
       expect(run.journal.orders.length).toBeGreaterThan(size.commands / 3)
+      // the whole saga ran under the kills: reserve, charge, sell, confirm
+      expect(run.report.orders.confirmed).toBeGreaterThan(run.journal.orders.length / 10)
       expect(fleet.output()).not.toContain("request failed")
     } finally {
       await ledger.close()

@@ -1,7 +1,7 @@
 /**
  * Hostile input, as the fuzzing in `test/chaos` found it: text PostgreSQL cannot store, bodies
- * nested deep enough to overflow the stack of the error report, CONNECT, a request without a
- * Host header, and clients still sending a body the server refuses. Each is a JSON 4xx, never a
+ * nested deep enough to overflow the stack of the error report, a raw backslash in a path,
+ * CONNECT, a request without a Host header, and clients still sending a body the server refuses. Each is a JSON 4xx, never a
  * 5xx, a hang or a connection closed without an answer.
  */
 import { describe, expect, it } from "@effect/vitest"
@@ -77,6 +77,22 @@ export const hostileContract = ({ call, next, place, restock, stockOf }: Contrac
       const answer = await place({ customerId: "[".repeat(40), lines: [] })
       expectJsonError(answer, 400, "InvalidRequest")
       expect(answer.body.issues.map((issue: { field: string }) => issue.field)).toEqual(["lines"])
+    })
+
+    it("a raw backslash in a path is 400: the URL parser would read it as a slash", async () => {
+      const sku = freshSku("slash")
+      await restock(sku, 1)
+      const body = JSON.stringify({ quantity: 1 })
+      const answer = await rawExchange(
+        port(),
+        `POST /inventory/\\${sku}/restock HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: ${body.length}\r\nconnection: close\r\n\r\n${body}`
+      )
+      expect(answer).toMatchObject({ status: 400, body: { error: "InvalidRequest", issues: [{ field: "path" }] } })
+      // before, the route was matched on "\\<sku>" and the SKU read as "<sku>": restocked
+      expect(await stockOf(sku)).toEqual({ sku, available: 1, reserved: 0, sold: 0 })
+      // percent-encoded, a backslash is part of the SKU like any other character
+      const encoded = await call("POST", `/inventory/${encodeURIComponent(`\\${sku}`)}/restock`, { quantity: 2 })
+      expect([encoded.status, encoded.body.sku]).toEqual([200, `\\${sku}`])
     })
 
     it("CONNECT is 404 with a JSON error", async () => {
