@@ -1,5 +1,7 @@
 import { SqliteClient } from "@effect/sql-sqlite-node"
 import { describe, expect, it } from "@effect/vitest"
+import { context, trace } from "@opentelemetry/api"
+import { AsyncLocalStorageContextManager } from "@opentelemetry/context-async-hooks"
 import { InMemorySpanExporter, type ReadableSpan, SimpleSpanProcessor } from "@opentelemetry/sdk-trace-base"
 import { Context, Effect, HashMap, Layer, Logger, Metric, MetricLabel, Option, Schedule } from "effect"
 import { CommandHandler, EventStore, MemoryEventStore, Outbox, Relay, Subscription, Telemetry } from "effect-ddd"
@@ -329,6 +331,27 @@ describe("Telemetry logs", () => {
       // the trace of the command that appended the event
       expect(restocked.events[0]!.metadata.traceparent).toContain(`-${handled["effect.traceId"]}-`)
     }).pipe(Effect.provide(CommandHandler.layer().pipe(Layer.provideMerge(MemoryEventStore.layer))), Effect.provide(capture))
+  })
+
+  it.effect("OpenTelemetry.layer with a context manager: inside an Effect span, OpenTelemetry's active span is that span", () => {
+    const exporter = new InMemorySpanExporter()
+    // what instrumentation libraries read; the application registers the context manager
+    const contextManager = Effect.acquireRelease(
+      Effect.sync(() => context.setGlobalContextManager(new AsyncLocalStorageContextManager().enable())),
+      () => Effect.sync(() => context.disable())
+    )
+    return Effect.gen(function*() {
+      yield* contextManager
+      const outside = trace.getActiveSpan()
+      const inside = yield* Effect.withSpan(
+        Effect.sync(() => trace.getActiveSpan()?.spanContext().spanId),
+        "outer"
+      )
+      const [outer] = exporter.getFinishedSpans()
+      expect(outside).toBeUndefined()
+      expect(inside).toBe(outer!.spanContext().spanId)
+      expect(yield* Effect.sync(() => trace.getActiveSpan())).toBeUndefined()
+    }).pipe(Effect.scoped, Effect.provide(OpenTelemetry.layer({ serviceName: "context-test", spanProcessor: new SimpleSpanProcessor(exporter) })))
   })
 
   it.effect("loggerJson writes one JSON object per line, with the trace id", () =>

@@ -21,12 +21,22 @@ export interface KillRun {
 
 const sleep = (millis: number) => new Promise((resolve) => setTimeout(resolve, millis))
 
-/** Poll until the ledger finds nothing stuck, at most `limit` ms; the problems left. */
-export const quiet = async (ledger: Ledger, limit: number) => {
-  const deadline = Date.now() + limit
+/**
+ * Poll until the ledger finds nothing stuck; the problems left. Slow is not stuck: the wait goes
+ * on while the system makes progress (new events in the log, fewer problems), and gives up after
+ * `idle` ms without any, or `limit` ms in all.
+ */
+export const quiet = async (ledger: Ledger, options: { readonly idle: number; readonly limit: number }) => {
+  const deadline = Date.now() + options.limit
+  let progressAt = Date.now()
+  let last = { events: -1, stuck: Infinity }
   while (true) {
     const stuck = await ledger.stuck()
     if (stuck.length === 0 || Date.now() > deadline) return stuck
+    const now = { events: ledger.events(), stuck: stuck.length }
+    if (now.events > last.events || now.stuck < last.stuck) progressAt = Date.now()
+    else if (Date.now() - progressAt > options.idle) return stuck
+    last = now
     await sleep(500)
   }
 }
@@ -73,8 +83,8 @@ export const killRun = async (options: {
   ])
   const loaded = Date.now()
   console.log(`${clock()}: every command answered`)
-  // the last kill's leases expire after 10 s, a payment deadline after 10 s more; then the backlog
-  const stuck = await quiet(ledger, 90_000 + options.commands * 30)
+  // the last kill's leases expire after 10 s (nothing moves on their partitions meanwhile); then the backlog
+  const stuck = await quiet(ledger, { idle: 30_000, limit: 600_000 + options.commands * 120 })
   console.log(`${clock()}: ${stuck.length === 0 ? "quiet" : `still stuck: ${stuck.slice(0, 5).map((p) => p.detail).join("; ")}`}`)
   const quietAfter = (Date.now() - loaded) / 1000
   const codes = await fleet.stop()

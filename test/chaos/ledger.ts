@@ -386,6 +386,8 @@ const audit = (facts: Facts, journal: Journal) =>
 export interface Ledger {
   /** Read what was committed since the last call; the problems of what has not finished. */
   readonly stuck: () => Promise<ReadonlyArray<Problem>>
+  /** How many events the ledger has read so far (it reads the log's new events at each call). */
+  readonly events: () => number
   /** Read the rest of the log and check everything against the journal. */
   readonly check: (journal: Journal) => Promise<Report>
   readonly close: () => Promise<void>
@@ -407,6 +409,7 @@ export const open = (client: Layer.Layer<SqlClient.SqlClient, unknown>): Ledger 
   })
   return {
     stuck: () => runtime.runPromise(Effect.zipRight(catchUp, stuck(facts))),
+    events: () => facts.events,
     check: (journal) =>
       runtime.runPromise(Effect.gen(function*() {
         yield* catchUp

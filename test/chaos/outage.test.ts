@@ -80,7 +80,7 @@ describe("PostgreSQL stopped under load", () => {
         outages.push(await outage(cluster, () => fleet.url(0), journal, `outage-${run}-probe`, mode, 4_000))
       }
       await load
-      const stuck = await quiet(ledger, 90_000)
+      const stuck = await quiet(ledger, { idle: 30_000, limit: 600_000 })
       const codes = await fleet.stop()
       const report = await ledger.check(journal)
       console.log([
