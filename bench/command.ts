@@ -72,7 +72,7 @@ const measure = (
 
 const restockState = (previous: string | undefined, sku: string) => {
   const state = previous === undefined
-    ? { sku, available: 0, reserved: 0, sold: 0, reservations: {}, sales: {} }
+    ? { sku, available: 0, reserved: 0, sold: 0, reservations: {} }
     : JSON.parse(previous)
   state.available += 1
   return state

@@ -22,7 +22,7 @@ describe("aggregate laws", () => {
         reserve: FastCheck.record({ orderId: orderIds, quantity }),
         release: FastCheck.record({ orderId: orderIds }),
         sell: FastCheck.record({ orderId: orderIds }),
-        returnSold: FastCheck.record({ orderId: orderIds })
+        returnSold: FastCheck.record({ orderId: orderIds, quantity })
       }
     })],
     ([scenario]) => {

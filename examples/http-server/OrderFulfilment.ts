@@ -97,9 +97,9 @@ export const makeFulfilment = (options?: {
             cancelDeadlines: ["payment"],
             commands: [
               ProcessManager.send(Order, orderId, "confirm", {}),
-              ...state.units.map(({ sku }) =>
+              ...state.units.map(({ quantity, sku }) =>
                 ProcessManager.send(Inventory, sku, "sell", { orderId }, {
-                  compensation: ProcessManager.send(Inventory, sku, "returnSold", { orderId })
+                  compensation: ProcessManager.send(Inventory, sku, "returnSold", { orderId, quantity })
                 })
               )
             ]

@@ -3,6 +3,8 @@ import { AggregateSpec } from "effect-ddd/testing"
 import {
   InsufficientStock,
   Inventory,
+  NotReserved,
+  NotSold,
   StockReleased,
   StockReserved,
   StockRestocked,
@@ -59,17 +61,25 @@ describe("Inventory", () => {
     expect([decision.state.available, decision.state.reserved, decision.state.sold]).toEqual([7, 0, 3])
   })
 
-  it("selling without a reservation changes nothing; a sold order cannot be reserved again", () => {
-    spec.given([restocked]).when("sell", { orderId: o1 }).thenNothingHappened()
-    spec.given([restocked, reserved, sold]).when("reserve", { orderId: o1, quantity: 3 }).thenNothingHappened()
+  it("selling without a reservation (none, released, or sold already) fails with NotReserved", () => {
+    for (const history of [[restocked], [restocked, reserved, released], [restocked, reserved, sold]]) {
+      const error = spec.given(history).when("sell", { orderId: o1 }).thenFails(NotReserved)
+      expect(error).toEqual(new NotReserved({ sku, orderId: o1 }))
+    }
+  })
+
+  it("the state does not grow with the orders sold", () => {
+    const decision = spec.given([restocked, reserved]).when("sell", { orderId: o1 }).then([sold])
+    expect(decision.state.reservations).toEqual({})
   })
 
   it("returnSold puts sold stock back to available", () => {
-    const decision = spec.given([restocked, reserved, sold]).when("returnSold", { orderId: o1 }).then([returned])
+    const decision = spec.given([restocked, reserved, sold]).when("returnSold", { orderId: o1, quantity: 3 }).then([returned])
     expect([decision.state.available, decision.state.reserved, decision.state.sold]).toEqual([10, 0, 0])
   })
 
-  it("returning what was not sold changes nothing", () => {
-    spec.given([restocked, reserved]).when("returnSold", { orderId: o1 }).thenNothingHappened()
+  it("returning more than was sold fails with NotSold", () => {
+    const error = spec.given([restocked, reserved]).when("returnSold", { orderId: o1, quantity: 3 }).thenFails(NotSold)
+    expect(error).toEqual(new NotSold({ sku, requested: 3, sold: 0 }))
   })
 })

@@ -101,12 +101,12 @@ describe("OrderFulfilment", () => {
   })
 
   it("5. charged: the order is confirmed and the stock sold; the deadline is cancelled", () => {
-    const sell = (sku: Sku) =>
-      send(Inventory, sku, "sell", { orderId }, { compensation: send(Inventory, sku, "returnSold", { orderId }) })
+    const sell = (sku: Sku, quantity: number) =>
+      send(Inventory, sku, "sell", { orderId }, { compensation: send(Inventory, sku, "returnSold", { orderId, quantity }) })
     spec
       .given(charging)
       .when(PaymentCharged.make({ orderId }))
-      .then([send(Order, orderId, "confirm", {}), sell(apple), sell(pear)])
+      .then([send(Order, orderId, "confirm", {}), sell(apple, 5), sell(pear, 1)])
       .thenStatus("running")
       .thenDeadlines([])
   })
@@ -136,8 +136,8 @@ describe("OrderFulfilment", () => {
       .given(confirmed)
       .when(OrderCancelled.make({ orderId, previousStatus: "confirmed" }))
       .then([
-        send(Inventory, pear, "returnSold", { orderId }),
-        send(Inventory, apple, "returnSold", { orderId }),
+        send(Inventory, pear, "returnSold", { orderId, quantity: 1 }),
+        send(Inventory, apple, "returnSold", { orderId, quantity: 5 }),
         release(pear),
         release(apple)
       ])

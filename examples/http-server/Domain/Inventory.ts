@@ -1,6 +1,9 @@
 /**
  * The Inventory aggregate, one per SKU: stock is available, reserved for an order, or sold.
- * Reservations are kept per order, so reserving, releasing or selling twice changes nothing.
+ * Reservations are kept per order until they are sold or released, so reserving or releasing
+ * twice changes nothing, and only a reservation can be sold. Sales are not kept per order: the
+ * state would grow with every order ever sold (it is read and written by every command on the
+ * SKU). A return names its quantity, and the fulfilment saga sends it once (its idempotency key).
  */
 import { Either, Schema } from "effect"
 import { Aggregate } from "effect-ddd"
@@ -28,10 +31,8 @@ export const InventoryState = Schema.Struct({
   available: Count,
   reserved: Count,
   sold: Count,
-  /** Quantity reserved per order. */
-  reservations: Schema.Record({ key: Schema.String, value: Count }),
-  /** Quantity sold per order. */
-  sales: Schema.Record({ key: Schema.String, value: Count })
+  /** Quantity reserved per order, until sold or released. */
+  reservations: Schema.Record({ key: Schema.String, value: Count })
 })
 export type InventoryState = typeof InventoryState.Type
 
@@ -43,6 +44,18 @@ export class InsufficientStock extends Schema.TaggedError<InsufficientStock>()("
 }) {
   override get message() {
     return `${this.requested} of ${this.sku} requested, ${this.available} available`
+  }
+}
+
+export class NotReserved extends Schema.TaggedError<NotReserved>()("NotReserved", { sku: Sku, orderId: OrderId }) {
+  override get message() {
+    return `nothing of ${this.sku} is reserved for order ${this.orderId}`
+  }
+}
+
+export class NotSold extends Schema.TaggedError<NotSold>()("NotSold", { sku: Sku, requested: Schema.Int, sold: Schema.Int }) {
+  override get message() {
+    return `${this.requested} of ${this.sku} to return, ${this.sold} sold`
   }
 }
 
@@ -59,7 +72,7 @@ export const Inventory = Aggregate.make({
   state: InventoryState,
   events: InventoryEvent
 })({
-  initial: (sku) => ({ sku, available: 0, reserved: 0, sold: 0, reservations: {}, sales: {} }),
+  initial: (sku) => ({ sku, available: 0, reserved: 0, sold: 0, reservations: {} }),
   evolve: {
     StockRestocked: (s, e) => ({ ...s, available: s.available + e.quantity }),
     StockReserved: (s, e) => ({
@@ -78,14 +91,12 @@ export const Inventory = Aggregate.make({
       ...s,
       reserved: s.reserved - e.quantity,
       sold: s.sold + e.quantity,
-      reservations: without(s.reservations, e.orderId),
-      sales: { ...s.sales, [e.orderId]: e.quantity }
+      reservations: without(s.reservations, e.orderId)
     }),
     StockReturned: (s, e) => ({
       ...s,
       sold: s.sold - e.quantity,
-      available: s.available + e.quantity,
-      sales: without(s.sales, e.orderId)
+      available: s.available + e.quantity
     })
   }
 })
@@ -98,7 +109,7 @@ export const Inventory = Aggregate.make({
     expects: "any",
     input: Schema.Struct({ orderId: OrderId, quantity: Units }),
     decide: (s, { orderId, quantity }) =>
-      orderId in s.reservations || orderId in s.sales
+      orderId in s.reservations
         ? Either.right([])
         : quantity > s.available
         ? Either.left(new InsufficientStock({ sku: s.sku, requested: quantity, available: s.available }))
@@ -117,15 +128,17 @@ export const Inventory = Aggregate.make({
     input: Schema.Struct({ orderId: OrderId }),
     decide: (s, { orderId }) => {
       const quantity = s.reservations[orderId]
-      return Either.right(quantity === undefined ? [] : [StockSold.make({ sku: s.sku, orderId, quantity })])
+      return quantity === undefined
+        ? Either.left(new NotReserved({ sku: s.sku, orderId }))
+        : Either.right([StockSold.make({ sku: s.sku, orderId, quantity })])
     }
   })
   .command("returnSold", {
     expects: "any",
-    input: Schema.Struct({ orderId: OrderId }),
-    decide: (s, { orderId }) => {
-      const quantity = s.sales[orderId]
-      return Either.right(quantity === undefined ? [] : [StockReturned.make({ sku: s.sku, orderId, quantity })])
-    }
+    input: Schema.Struct({ orderId: OrderId, quantity: Units }),
+    decide: (s, { orderId, quantity }) =>
+      quantity > s.sold
+        ? Either.left(new NotSold({ sku: s.sku, requested: quantity, sold: s.sold }))
+        : Either.right([StockReturned.make({ sku: s.sku, orderId, quantity })])
   })
 // #endregion aggregate
