@@ -4,7 +4,8 @@
  * asynchronous hops, and structured loggers.
  *
  * Metrics and spans are on by default; `Telemetry.layer({ metrics, tracing })` or
- * `Telemetry.disabled` switch them off for the command handlers and relays built under it.
+ * `Telemetry.disabled` switch them off for the command handlers and relays built under it, and
+ * `Telemetry.layer({ appendSpans: true })` adds a span around each append.
  *
  * `examples/telemetry.ts`:
  * {@includeCode ../examples/telemetry.ts}
@@ -37,6 +38,11 @@ import type * as DomainEvent from "./DomainEvent.js"
 export interface Switches {
   readonly metrics: boolean
   readonly tracing: boolean
+  /**
+   * A span around each append, inside the command's span (default: off). The command's span
+   * already covers it; with OpenTelemetry a second span per command costs about as much again.
+   */
+  readonly appendSpans: boolean
 }
 
 /**
@@ -46,7 +52,7 @@ export interface Switches {
  * @category tags
  */
 export class Enabled extends Context.Reference<Enabled>()("effect-ddd/Telemetry/Enabled", {
-  defaultValue: (): Switches => ({ metrics: true, tracing: true })
+  defaultValue: (): Switches => ({ metrics: true, tracing: true, appendSpans: false })
 }) {}
 
 /**
@@ -56,7 +62,11 @@ export class Enabled extends Context.Reference<Enabled>()("effect-ddd/Telemetry/
  * @category layers
  */
 export const layer = (switches: Partial<Switches>): Layer.Layer<Enabled> =>
-  Layer.succeed(Enabled, { metrics: switches.metrics ?? true, tracing: switches.tracing ?? true })
+  Layer.succeed(Enabled, {
+    metrics: switches.metrics ?? true,
+    tracing: switches.tracing ?? true,
+    appendSpans: switches.appendSpans ?? false
+  })
 
 /**
  * No metrics and no spans from the command handler and the relay.

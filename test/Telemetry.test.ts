@@ -216,6 +216,7 @@ describe("Telemetry tracing", () => {
     Layer.provideMerge(CommandHandler.layer()),
     Layer.provideMerge(SqlEventStore.layer()),
     Layer.provide(SqliteClient.layer({ filename: file })),
+    Layer.provideMerge(Telemetry.layer({ appendSpans: true })),
     Layer.provideMerge(OpenTelemetry.layer({ serviceName: "trace-test", spanProcessor: new SimpleSpanProcessor(exporter) }))
   )
 
@@ -250,6 +251,7 @@ describe("Telemetry tracing", () => {
 
       const place = find(Telemetry.spans.execute, { "effect_ddd.aggregate_type": "Order", "effect_ddd.command": "place" })
       expect(parentOf(place)).toBe(root)
+      // with append spans on
       expect(trace.filter((s) => s.name === Telemetry.spans.append && parentOf(s) === place)).toHaveLength(1)
       // the event carries the trace context of the command that appended it
       expect(placed.events[0]!.metadata.traceparent).toMatch(new RegExp(`^00-${traceId}-[0-9a-f]{16}-01$`))
@@ -289,6 +291,8 @@ describe("Telemetry tracing of sync subscriptions", () => {
       const execute = spans.find((s) => s.name === Telemetry.spans.execute)!
       expect(handle.spanContext().traceId).toBe(execute.spanContext().traceId)
       expect(handle.parentSpanContext?.spanId).toBe(execute.spanContext().spanId)
+      // append spans are off by default: the command's span covers its append
+      expect(spans.filter((s) => s.name === Telemetry.spans.append)).toEqual([])
     }).pipe(Effect.provide(
       CommandHandler.layer({ subscriptions: [audit] }).pipe(
         Layer.provide(MemoryEventStore.layer),

@@ -7,18 +7,33 @@ import { Cause, Effect, FiberRef, MetricLabel, Option, type Tracer } from "effec
 import type * as DomainEvent from "../DomainEvent.js"
 import * as Telemetry from "../Telemetry.js"
 
-/** Label arrays cached by their values: Effect caches a metric's hook per label array identity. */
-const labelCache = new Map<string, ReadonlyArray<MetricLabel.MetricLabel>>()
-const labels = (...pairs: ReadonlyArray<string>): ReadonlyArray<MetricLabel.MetricLabel> => {
-  const key = pairs.join("\u0000")
-  let cached = labelCache.get(key)
-  if (cached === undefined) {
+type Labels = ReadonlyArray<MetricLabel.MetricLabel>
+
+/**
+ * Label arrays cached by their values (Effect caches a metric's hook per label array identity),
+ * in a tree of maps keyed by each value in turn: no key string is built per update.
+ */
+interface LabelNode {
+  labels?: Labels
+  readonly next: Map<string, LabelNode>
+}
+const labelTree: LabelNode = { next: new Map() }
+const labels = (...pairs: ReadonlyArray<string>): Labels => {
+  let node = labelTree
+  for (const part of pairs) {
+    let child = node.next.get(part)
+    if (child === undefined) {
+      child = { next: new Map() }
+      node.next.set(part, child)
+    }
+    node = child
+  }
+  if (node.labels === undefined) {
     const made: Array<MetricLabel.MetricLabel> = []
     for (let i = 0; i < pairs.length; i += 2) made.push(MetricLabel.make(pairs[i]!, pairs[i + 1]!))
-    cached = made
-    labelCache.set(key, cached)
+    node.labels = made
   }
-  return cached
+  return node.labels
 }
 
 const seconds = (start: number) => (performance.now() - start) / 1000
@@ -51,7 +66,7 @@ export interface CommandHooks {
   ) => Effect.Effect<A, E, R>
   /** Around one attempt: counts conflicts, and retries from the second attempt on. */
   readonly attempt: <A, E, R>(aggregateType: string, self: Effect.Effect<A, E, R>) => Effect.Effect<A, E, R>
-  /** Around the append: the span (a child of the execution's) and the counts. */
+  /** Around the append: the counts, and a span (a child of the execution's) when append spans are on. */
   readonly append: <A extends ReadonlyArray<unknown>, E, R>(
     aggregateType: string,
     events: number,
@@ -83,6 +98,7 @@ const explicitOnly = (
 
 export const commandHooks = (switches: Telemetry.Switches): CommandHooks => {
   const { metrics, tracing } = switches
+  const appendSpans = tracing && switches.appendSpans
   const measured = <A extends { readonly replayed: boolean }, E, R>(
     aggregateType: string,
     command: string,
@@ -121,25 +137,25 @@ export const commandHooks = (switches: Telemetry.Switches): CommandHooks => {
       if (!metrics) return self
       let attempts = 0
       const tags = labels("aggregate", aggregateType)
+      const counted = Effect.tapError(self, (error) => {
+        if (isConflict(error)) Telemetry.conflicts.unsafeUpdate(1, tags)
+        return Effect.void
+      })
       return Effect.suspend(() => {
         if (attempts++ > 0) Telemetry.conflictRetries.unsafeUpdate(1, tags)
-        return Effect.tapError(self, (error) =>
-          Effect.sync(() => {
-            if (isConflict(error)) Telemetry.conflicts.unsafeUpdate(1, tags)
-          }))
+        return counted
       })
     },
     append: (aggregateType, events, span, self) => {
       let effect = self
       if (metrics) {
-        effect = Effect.tap(self, () =>
-          Effect.sync(() => {
-            const tags = labels("aggregate", aggregateType)
-            Telemetry.appends.unsafeUpdate(1, tags)
-            Telemetry.appendedEvents.unsafeUpdate(events, tags)
-          }))
+        effect = Effect.tap(self, () => {
+          const tags = labels("aggregate", aggregateType)
+          Telemetry.appends.unsafeUpdate(1, tags)
+          Telemetry.appendedEvents.unsafeUpdate(events, tags)
+        })
       }
-      if (span !== undefined) {
+      if (appendSpans && span !== undefined) {
         const inner = effect
         effect = Effect.useSpan(Telemetry.spans.append, {
           captureStackTrace: false,
