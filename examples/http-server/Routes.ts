@@ -1,7 +1,7 @@
 /**
  * The server's routes, read from the API definition (and the documentation pages beside it):
  * an unknown path is a 404, a known path with another method a 405 with an `Allow` header, a raw
- * backslash in the path a 400, a HEAD
+ * backslash or semicolon in the path a 400, a HEAD
  * is served as the GET it stands for (without its body), and an endpoint that takes a JSON body
  * gets its body checked by `RequestBody` first. A body sent anywhere else is dropped before the
  * answer (`RequestBody.afterDraining`).
@@ -74,10 +74,14 @@ export const middleware = (routes: ReadonlyArray<Route>) => (app: HttpApp.Defaul
   Effect.gen(function*() {
     const request = yield* HttpServerRequest.HttpServerRequest
     const path = pathOf(request.url)
-    // a raw backslash is not allowed in a URL path, and the URL parser reads it as a slash: the
-    // route would be matched on one path and its parameters read from another
-    if (path.includes("\\")) {
-      const issue = { field: "path", message: "a backslash must be percent-encoded (%5C)" }
+    // the router would read another path than the one matched here (and run another endpoint):
+    // the URL parser reads a raw backslash as a slash, and the router ends the path at a `;`
+    const raw = /[\\;]/.exec(path)?.[0]
+    if (raw !== undefined) {
+      const issue = {
+        field: "path",
+        message: raw === ";" ? "a semicolon must be percent-encoded (%3B)" : "a backslash must be percent-encoded (%5C)"
+      }
       return yield* RequestBody.afterDraining(
         request,
         ErrorBody.respond(Json.InvalidRequest, new InvalidRequest({ message: `path: ${issue.message}`, issues: [issue] }))
