@@ -2,6 +2,7 @@
  * A kill run: the load over HTTP while servers are killed with SIGKILL at planned moments and
  * started again on the same database; then, once the system is quiet, the ledger check.
  */
+import { expect } from "@effect/vitest"
 import { randomUUID } from "node:crypto"
 import type { Fleet } from "./fleet.js"
 import { emptyJournal, type Journal } from "./journal.js"
@@ -113,4 +114,16 @@ export const summary = (name: string, run: KillRun) => {
       run.quietAfter.toFixed(1)
     } s after the last answer`
   ].join("\n")
+}
+
+/** What a kill run must show: nothing lost, duplicated or stuck, every kill made, the whole saga run. */
+export const expectClean = (run: KillRun, fleet: Fleet, planned: number) => {
+  expect(run.report.problems.slice(0, 20)).toEqual([])
+  expect(run.journal.anomalies.slice(0, 20)).toEqual([])
+  expect(fleet.crashes).toEqual([])
+  expect(run.kills).toBe(planned)
+  expect(run.journal.orders.length).toBeGreaterThan(run.commands / 3)
+  // reserve, charge, sell and confirm ran under the kills
+  expect(run.report.orders.confirmed).toBeGreaterThan(run.journal.orders.length / 10)
+  expect(fleet.output()).not.toContain("request failed")
 }

@@ -7,6 +7,7 @@
  */
 import { FastCheck as fc } from "effect"
 import { randomUUID } from "node:crypto"
+import { readAnswer } from "../http-server/server.js"
 import type { Journal, Outcome } from "./journal.js"
 
 export type Command =
@@ -75,14 +76,7 @@ export const send = async (
       ...(body === undefined ? {} : { body: JSON.stringify(body) }),
       signal: AbortSignal.timeout(30_000)
     })
-    const text = await response.text()
-    let parsed: unknown = text
-    try {
-      parsed = JSON.parse(text)
-    } catch {
-      // not JSON: kept as text, which the checks refuse
-    }
-    return { status: response.status, contentType: response.headers.get("content-type"), body: parsed }
+    return await readAnswer(response)
   } catch (error) {
     const e = error as Error & { cause?: { code?: string; message?: string } }
     if (e.name === "TimeoutError") return { failed: "timeout", detail: `${method} ${path}: no answer within 30 s` }

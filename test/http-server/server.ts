@@ -104,12 +104,17 @@ export const request = async (
     headers: body === undefined ? headers : { "content-type": "application/json", ...headers },
     ...(body === undefined ? {} : { body: typeof body === "string" ? body : JSON.stringify(body) })
   })
+  return readAnswer(response)
+}
+
+/** A response's status, content type and body: parsed JSON, or the raw text (which checks refuse). */
+export const readAnswer = async (response: Response): Promise<Answer> => {
   const text = await response.text()
   let parsed: unknown = text
   try {
     parsed = JSON.parse(text)
   } catch {
-    // not JSON: the raw text is returned, and the assertions on it fail
+    // not JSON: kept as text
   }
   return { status: response.status, contentType: response.headers.get("content-type"), body: parsed }
 }
