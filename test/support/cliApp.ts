@@ -15,10 +15,11 @@
 import { SqlClient } from "@effect/sql"
 import { PgClient } from "@effect/sql-pg"
 import { SqliteClient } from "@effect/sql-sqlite-node"
-import { Cause, Effect, Fiber, Layer, Redacted, Schedule } from "effect"
+import { Effect, Layer, Redacted, Schedule } from "effect"
 import { CommandHandler, Relay, Subscription } from "effect-ddd"
 import { PgWakeup, SqlEventStore } from "effect-ddd/sql"
 import { Inventory } from "../../examples/http-server/Domain/Inventory.js"
+import { runUntilStopped } from "./runUntilStopped.js"
 
 const env = (name: string): string => {
   const value = process.env[name]
@@ -70,20 +71,4 @@ const Live = Relay.layer({ subscriptions: [stockLevels, audit], owner, pollInter
   Layer.provideMerge(client)
 )
 
-const main = Effect.runFork(Effect.scoped(Effect.gen(function*() {
-  yield* Layer.build(Live)
-  process.stdout.write(`started ${owner}\n`)
-  return yield* Effect.never
-})))
-
-const stop = () => {
-  Effect.runFork(Fiber.interrupt(main)).addObserver(() => process.exit(0))
-}
-process.on("SIGTERM", stop)
-process.on("SIGINT", stop)
-main.addObserver((exit) => {
-  if (exit._tag === "Failure" && !Cause.isInterruptedOnly(exit.cause)) {
-    process.stderr.write(`cliApp ${owner}: ${Cause.pretty(exit.cause)}\n`)
-    process.exit(1)
-  }
-})
+runUntilStopped("cliApp", owner, Live)

@@ -16,11 +16,12 @@
  * Run: `node --import tsx test/support/relayProcess.ts` from the repository root.
  */
 import { PgClient } from "@effect/sql-pg"
-import { Cause, Effect, Fiber, Layer, Redacted } from "effect"
+import { Effect, Layer, Redacted } from "effect"
 import { CommandHandler, Relay, Subscription } from "effect-ddd"
 import { PgWakeup, SqlEventStore } from "effect-ddd/sql"
 import { Inventory } from "../../examples/http-server/Domain/Inventory.js"
 import { Sku } from "../../examples/http-server/Domain/Order.js"
+import { runUntilStopped } from "./runUntilStopped.js"
 
 const env = (name: string): string => {
   const value = process.env[name]
@@ -53,20 +54,4 @@ const Live = Relay.layer({ subscriptions: [ledger], leaseTtl, pollInterval: "50 
   Layer.provideMerge(PgWakeup.layer().pipe(Layer.provideMerge(PgClient.layer({ url: Redacted.make(url), maxConnections: 8 }))))
 )
 
-const main = Effect.runFork(Effect.scoped(Effect.gen(function*() {
-  yield* Layer.build(Live)
-  process.stdout.write(`started ${owner}\n`)
-  return yield* Effect.never
-})))
-
-const stop = () => {
-  Effect.runFork(Fiber.interrupt(main)).addObserver(() => process.exit(0))
-}
-process.on("SIGTERM", stop)
-process.on("SIGINT", stop)
-main.addObserver((exit) => {
-  if (exit._tag === "Failure" && !Cause.isInterruptedOnly(exit.cause)) {
-    process.stderr.write(`relayProcess ${owner}: ${Cause.pretty(exit.cause)}\n`)
-    process.exit(1)
-  }
-})
+runUntilStopped("relayProcess", owner, Live)
