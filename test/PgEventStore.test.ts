@@ -1,8 +1,8 @@
 import { SqlClient } from "@effect/sql"
 import { describe, expect, it } from "@effect/vitest"
-import { Effect, Exit, Layer } from "effect"
+import { Effect, Exit, Layer, Option } from "effect"
 import { EventStore } from "effect-ddd"
-import { SqlEventStore } from "effect-ddd/sql"
+import { PreparedStatements, SqlEventStore } from "effect-ddd/sql"
 import { suite } from "./contracts/EventStoreContract.js"
 import { pgClient } from "./support/pg.js"
 
@@ -24,4 +24,58 @@ describe("PostgreSQL specifics", () => {
       expect(Exit.isFailure(exit) && String(exit.cause)).toContain("rolled the transaction back")
       expect(yield* sql`SELECT id FROM aborted_probe`).toEqual([])
     }).pipe(Effect.provide(SqlEventStore.layer().pipe(Layer.provideMerge(pgClient("aborted"))))))
+
+  /** Appends and reads through the store, then lists the prepared statements of its one connection. */
+  const preparedOnTheConnection = Effect.gen(function*() {
+    const store = yield* EventStore.EventStore
+    const sql = yield* SqlClient.SqlClient
+    for (let version = 1; version <= 3; version++) {
+      yield* store.append({
+        aggregateType: "Probe",
+        aggregateId: "p-1",
+        expectedVersion: version - 1,
+        events: [{
+          eventId: `probe-${version}`,
+          aggregateType: "Probe",
+          aggregateId: "p-1",
+          version,
+          eventType: "Probed",
+          schemaVersion: 1,
+          payload: { version },
+          metadata: { correlationId: "probe" },
+          occurredAt: 0
+        }],
+        state: { version, state: { version } }
+      })
+      expect(Option.map(yield* store.readState("Probe", "p-1"), (row) => row.version)).toEqual(Option.some(version))
+    }
+    // the transaction runs on the pool's only connection, the one the statements above ran on
+    return yield* store.withTransaction(
+      sql<{ name: string; statement: string }>`SELECT name, statement FROM pg_prepared_statements ORDER BY name`
+    )
+  })
+
+  it.live("runs its statements as named prepared statements, parsed once per connection", () =>
+    Effect.gen(function*() {
+      const prepared = yield* preparedOnTheConnection
+      const statements = prepared.filter((row) => row.name.startsWith("effect_ddd_")).map((row) => row.statement)
+      expect(statements.some((text) => text.includes("INSERT INTO effect_ddd_events"))).toBe(true)
+      expect(statements.some((text) => text.startsWith("SELECT version, state FROM effect_ddd_states"))).toBe(true)
+      expect(statements).toContain("BEGIN")
+      // each text once: three appends and reads did not prepare them again
+      expect(new Set(statements).size).toBe(statements.length)
+    }).pipe(Effect.provide(SqlEventStore.layer().pipe(Layer.provideMerge(pgClient("prepared", { maxConnections: 1 }))))))
+
+  it.live("sends the statements' text when prepared statements are turned off", () =>
+    Effect.gen(function*() {
+      const prepared = yield* preparedOnTheConnection
+      expect(prepared.filter((row) => row.name.startsWith("effect_ddd_"))).toEqual([])
+    }).pipe(
+      Effect.provide(
+        SqlEventStore.layer().pipe(
+          Layer.provideMerge(pgClient("unprepared", { maxConnections: 1 })),
+          Layer.provide(Layer.succeed(PreparedStatements.Enabled, false))
+        )
+      )
+    ))
 })

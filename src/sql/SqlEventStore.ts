@@ -33,6 +33,7 @@ import * as Dialect from "./internal/dialect.js"
 import * as GroupCommit from "./internal/groupCommit.js"
 import * as PinnedConnection from "./internal/pinnedConnection.js"
 import * as Migrations from "./migrations.js"
+import * as PreparedStatements from "./PreparedStatements.js"
 import * as SqlOutbox from "./SqlOutbox.js"
 
 /** Marks a failure of the caller's effect, so it is not mistaken for one of the transaction's. */
@@ -146,6 +147,7 @@ export const make = (options: Options = {}): Effect.Effect<Service, never, SqlCl
   const sql = client.withoutTransforms()
   const dialect = Dialect.of(sql)
   const onConnection = PinnedConnection.onConnection(client, dialect)
+  const prepare = yield* PreparedStatements.of(client)
   const p = (n: number) => Dialect.param(dialect, n)
   const j = (n: number) => Dialect.jsonParam(dialect, n)
 
@@ -277,7 +279,7 @@ export const make = (options: Options = {}): Effect.Effect<Service, never, SqlCl
   // statement through the client); outside, on a connection reserved for them.
   const query = <A extends object>(text: string, params: ReadonlyArray<unknown>, what: string) =>
     Effect.mapError(
-      Connections.execute<A>(onConnection, text, params),
+      Connections.execute<A>(onConnection, prepare(text), params),
       (error) => toStoreError(error, `${what}: ${String((error.cause as Error | undefined)?.message ?? error.message)}`)
     )
 
@@ -310,7 +312,7 @@ export const make = (options: Options = {}): Effect.Effect<Service, never, SqlCl
     restore: Connections.Restore
   ) {
     const context = yield* FiberRef.get(FiberRef.currentContext)
-    yield* conn.execute("BEGIN", [], undefined)
+    yield* conn.execute(prepare("BEGIN"), [], undefined)
     const exit = yield* Connections.withService(
       context,
       SqlClient.TransactionConnection,
@@ -318,7 +320,7 @@ export const make = (options: Options = {}): Effect.Effect<Service, never, SqlCl
       restore(Effect.mapError(self, (error) => new CallerFailure(error)))
     )
     if (Exit.isSuccess(exit)) {
-      const committed = yield* conn.executeRaw("COMMIT", [])
+      const committed = yield* conn.executeRaw(prepare("COMMIT"), [])
       // PostgreSQL answers COMMIT in an aborted transaction (a statement failed and was caught)
       // with ROLLBACK, not an error: report it, never as a success
       if ((committed as { readonly command?: unknown } | undefined)?.command === "ROLLBACK") {
@@ -330,7 +332,7 @@ export const make = (options: Options = {}): Effect.Effect<Service, never, SqlCl
       }
       return exit.value
     }
-    yield* Effect.ignore(conn.execute("ROLLBACK", [], undefined))
+    yield* Effect.ignore(conn.execute(prepare("ROLLBACK"), [], undefined))
     return yield* exit
   })
 
@@ -356,15 +358,15 @@ export const make = (options: Options = {}): Effect.Effect<Service, never, SqlCl
     depth: number
   ) {
     const context = yield* FiberRef.get(FiberRef.currentContext)
-    yield* conn.execute("SAVEPOINT effect_ddd_batch", [], undefined)
+    yield* conn.execute(prepare("SAVEPOINT effect_ddd_batch"), [], undefined)
     const exit = yield* Connections.withService(
       context,
       SqlClient.TransactionConnection,
       [conn, depth + 1],
       restore(Effect.mapError(self, (error) => new CallerFailure(error)))
     )
-    if (Exit.isFailure(exit)) yield* conn.execute("ROLLBACK TO SAVEPOINT effect_ddd_batch", [], undefined)
-    yield* conn.execute("RELEASE SAVEPOINT effect_ddd_batch", [], undefined)
+    if (Exit.isFailure(exit)) yield* conn.execute(prepare("ROLLBACK TO SAVEPOINT effect_ddd_batch"), [], undefined)
+    yield* conn.execute(prepare("RELEASE SAVEPOINT effect_ddd_batch"), [], undefined)
     return yield* exit
   })
 
@@ -495,7 +497,7 @@ export const make = (options: Options = {}): Effect.Effect<Service, never, SqlCl
     if (request.state !== undefined) {
       params.push(request.aggregateType, request.aggregateId, request.state.version, JSON.stringify(request.state.state))
     }
-    return Connections.execute<{ position: number | string; version: number }>(onConnection, text, params).pipe(
+    return Connections.execute<{ position: number | string; version: number }>(onConnection, prepare(text), params).pipe(
       Effect.catchAll((error): Effect.Effect<never, ConcurrencyConflict | EventStoreError> =>
         Dialect.isUniqueViolation(error) &&
           (error.cause as { readonly constraint?: unknown } | undefined)?.constraint === "effect_ddd_events_stream"

@@ -24,6 +24,7 @@ import {
 import * as Connections from "./internal/connections.js"
 import * as Dialect from "./internal/dialect.js"
 import * as PinnedConnection from "./internal/pinnedConnection.js"
+import * as PreparedStatements from "./PreparedStatements.js"
 import { toStoreError } from "./SqlEventStore.js"
 
 type LeaseRow = {
@@ -109,6 +110,7 @@ export const make: Effect.Effect<Service, never, SqlClient.SqlClient> = Effect.g
   const sql = client.withoutTransforms()
   const dialect = Dialect.of(sql)
   const onConnection = PinnedConnection.onConnection(client, dialect)
+  const prepare = yield* PreparedStatements.of(client)
   const p = (n: number) => Dialect.param(dialect, n)
 
   const selectCheckpoint = `SELECT commit_order, position FROM effect_ddd_checkpoints
@@ -166,7 +168,7 @@ export const make: Effect.Effect<Service, never, SqlClient.SqlClient> = Effect.g
   // reserved for them.
   const query = <A extends object>(text: string, params: ReadonlyArray<unknown>, what: string) =>
     Effect.mapError(
-      Connections.execute<A>(onConnection, text, params),
+      Connections.execute<A>(onConnection, prepare(text), params),
       (error) => toStoreError(error, `${what}: ${String((error.cause as Error | undefined)?.message ?? error.message)}`)
     )
 

@@ -7,5 +7,6 @@
 
 export * as Migrations from "./migrations.js"
 export * as PgWakeup from "./PgWakeup.js"
+export * as PreparedStatements from "./PreparedStatements.js"
 export * as SqlEventStore from "./SqlEventStore.js"
 export * as SqlOutbox from "./SqlOutbox.js"
