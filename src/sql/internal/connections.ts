@@ -22,8 +22,8 @@ import { Context, Effect, Exit, FiberRef, Option, Scope } from "effect"
 export type Restore = <A, E, R>(effect: Effect.Effect<A, E, R>) => Effect.Effect<A, E, R>
 
 /**
- * Reserve a connection from `sql` until `release` runs (uninterruptibly). The reservation's scope
- * is put in the fiber's context for the reservation only.
+ * Reserve a connection from `sql` until `release` runs (uninterruptibly). The reservation runs
+ * with its scope as its only service.
  */
 export const hold = (
   sql: SqlClient.SqlClient
@@ -32,7 +32,8 @@ export const hold = (
     Effect.flatMap(FiberRef.get(FiberRef.currentContext), (context) =>
       Effect.flatMap(
         Effect.exit(Effect.zipRight(
-          FiberRef.set(FiberRef.currentContext, Context.add(context, Scope.Scope, scope)),
+          // `reserve` needs the scope only: a context of its own, not a copy of the fiber's
+          FiberRef.set(FiberRef.currentContext, Context.make(Scope.Scope, scope) as Context.Context<never>),
           sql.reserve as Effect.Effect<Connection, SqlError>
         )),
         (exit) =>
