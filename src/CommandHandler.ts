@@ -372,8 +372,10 @@ export const make = <S extends Subscription.Any = never>(
       return telemetry.execute(aggregate.name, id, command, (span) => {
         const once = telemetry.attempt(aggregate.name, executeOnce(aggregate, id, command, input, options, span))
         // the retry machinery is only set up once a first attempt has conflicted
-        return Effect.catchIf(once, (error) => error instanceof ConcurrencyConflict, () => Effect.retry(once, retryConflicts))
-          .pipe(Effect.tap((result) => (result.events.length > 0 && !result.replayed ? signal.notify : Effect.void)))
+        return Effect.flatMap(
+          Effect.catchIf(once, (error) => error instanceof ConcurrencyConflict, () => Effect.retry(once, retryConflicts)),
+          (result) => (result.events.length > 0 && !result.replayed ? Effect.as(signal.notify, result) : Effect.succeed(result))
+        )
       })
     }
 

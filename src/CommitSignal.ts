@@ -7,7 +7,7 @@
  * @since 0.1.0
  * @module
  */
-import { Context, Deferred, type Duration, Effect, FiberId } from "effect"
+import { Context, Deferred, type Duration, Effect, Exit, FiberId } from "effect"
 
 /**
  * @since 0.1.0
@@ -32,13 +32,14 @@ const makeLatch = () => {
   let current = Deferred.unsafeMake<void>(FiberId.none)
   let taken = false
   return {
-    open: Effect.suspend(() => {
-      if (!taken) return Effect.void
+    /** Open the latch now (in one step of the caller's fiber, for `notify` on every command). */
+    unsafeOpen: () => {
+      if (!taken) return
       taken = false
       const previous = current
       current = Deferred.unsafeMake<void>(FiberId.none)
-      return Deferred.succeed(previous, undefined)
-    }),
+      Deferred.unsafeDone(previous, Exit.void)
+    },
     next: Effect.sync(() => {
       taken = true
       return Deferred.await(current)
@@ -56,8 +57,11 @@ export const unsafeMake = (): Service => {
   const waiters = makeLatch()
   const commits = makeLatch()
   return {
-    notify: Effect.zipRight(commits.open, waiters.open),
-    wake: Effect.asVoid(waiters.open),
+    notify: Effect.sync(() => {
+      commits.unsafeOpen()
+      waiters.unsafeOpen()
+    }),
+    wake: Effect.sync(waiters.unsafeOpen),
     next: waiters.next,
     nextCommit: commits.next
   }

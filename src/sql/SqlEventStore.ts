@@ -278,7 +278,7 @@ export const make = (options: Options = {}): Effect.Effect<Service, never, SqlCl
   // Inside a transaction, statements run straight on its connection (a fifth of the cost of a
   // statement through the client); outside, on a connection reserved for them.
   const query = <A extends object>(text: string, params: ReadonlyArray<unknown>, what: string) =>
-    Effect.mapError(
+    Connections.mapFailure(
       Connections.execute<A>(onConnection, prepare(text), params),
       (error) => toStoreError(error, `${what}: ${String((error.cause as Error | undefined)?.message ?? error.message)}`)
     )
@@ -317,7 +317,7 @@ export const make = (options: Options = {}): Effect.Effect<Service, never, SqlCl
       context,
       SqlClient.TransactionConnection,
       [conn, 0],
-      restore(Effect.mapError(self, (error) => new CallerFailure(error)))
+      restore(Connections.mapFailure(self, (error) => new CallerFailure(error)))
     )
     if (Exit.isSuccess(exit)) {
       const committed = yield* conn.executeRaw(prepare("COMMIT"), [])
@@ -363,7 +363,7 @@ export const make = (options: Options = {}): Effect.Effect<Service, never, SqlCl
       context,
       SqlClient.TransactionConnection,
       [conn, depth + 1],
-      restore(Effect.mapError(self, (error) => new CallerFailure(error)))
+      restore(Connections.mapFailure(self, (error) => new CallerFailure(error)))
     )
     if (Exit.isFailure(exit)) yield* conn.execute(prepare("ROLLBACK TO SAVEPOINT effect_ddd_batch"), [], undefined)
     yield* conn.execute(prepare("RELEASE SAVEPOINT effect_ddd_batch"), [], undefined)
@@ -388,8 +388,8 @@ export const make = (options: Options = {}): Effect.Effect<Service, never, SqlCl
   )
 
   const withTransaction: Service["withTransaction"] = (self) =>
-    Effect.flatMap(Effect.serviceOption(SqlClient.TransactionConnection), (tx) =>
-      Option.isSome(tx)
+    Connections.withAmbientTransaction((tx) =>
+      tx !== undefined
         ? toTransactionFailure<any, any, any>(sql.withTransaction(Effect.mapError(self, (error) => new CallerFailure(error))))
         : grouped(self))
 
@@ -400,12 +400,14 @@ export const make = (options: Options = {}): Effect.Effect<Service, never, SqlCl
         (rows) => rows.map(toStored)
       ),
     readState: (aggregateType, aggregateId) =>
-      Effect.map(
+      Effect.flatMap(
         query<{ version: number; state: unknown }>(selectState, [aggregateType, aggregateId], "read state"),
         (rows) =>
-          rows.length === 0
-            ? Option.none()
-            : Option.some({ version: Dialect.readNumber(rows[0]!.version), state: Dialect.readJson(rows[0]!.state) })
+          Effect.succeed(
+            rows.length === 0
+              ? Option.none()
+              : Option.some({ version: Dialect.readNumber(rows[0]!.version), state: Dialect.readJson(rows[0]!.state) })
+          )
       )
   } satisfies Partial<Service>
 
@@ -517,10 +519,10 @@ export const make = (options: Options = {}): Effect.Effect<Service, never, SqlCl
   const service: Service = {
     ...reads,
     atomicAppend: dialect === "pg",
-    inTransaction: Effect.map(Effect.serviceOption(SqlClient.TransactionConnection), Option.isSome),
+    inTransaction: Connections.withAmbientTransaction((tx) => Effect.succeed(tx !== undefined)),
     append: (request) =>
-      Effect.flatMap(Effect.serviceOption(SqlClient.TransactionConnection), (tx) =>
-        Option.isSome(tx)
+      Connections.withAmbientTransaction((tx) =>
+        tx !== undefined
           ? appendInTransaction(request)
           : dialect === "pg"
           ? appendAtomically(request)

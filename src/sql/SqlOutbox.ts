@@ -167,7 +167,7 @@ export const make: Effect.Effect<Service, never, SqlClient.SqlClient> = Effect.g
   // Inside a transaction, statements run straight on its connection; outside, on a connection
   // reserved for them.
   const query = <A extends object>(text: string, params: ReadonlyArray<unknown>, what: string) =>
-    Effect.mapError(
+    Connections.mapFailure(
       Connections.execute<A>(onConnection, prepare(text), params),
       (error) => toStoreError(error, `${what}: ${String((error.cause as Error | undefined)?.message ?? error.message)}`)
     )

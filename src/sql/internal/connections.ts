@@ -16,7 +16,7 @@
 import { SqlClient } from "@effect/sql"
 import type { Connection } from "@effect/sql/SqlConnection"
 import type { SqlError } from "@effect/sql/SqlError"
-import { Context, Effect, Exit, FiberRef, Option, Scope } from "effect"
+import { Cause, Context, Effect, Exit, FiberRef, Option, Scope } from "effect"
 
 /** Makes an effect interruptible again inside an uninterruptible region. */
 export type Restore = <A, E, R>(effect: Effect.Effect<A, E, R>) => Effect.Effect<A, E, R>
@@ -75,16 +75,35 @@ export const withService = <I, S, A, E, R>(
     Effect.flatMap(Effect.exit(self), (exit) => Effect.as(FiberRef.set(FiberRef.currentContext, context), exit))
   )
 
+/**
+ * Run `f` with the ambient transaction's connection (`undefined` outside a transaction), read in
+ * one step of the fiber, not the three of `Effect.serviceOption` and `Effect.flatMap`.
+ */
+export const withAmbientTransaction = <A, E, R>(
+  f: (tx: readonly [Connection, number] | undefined) => Effect.Effect<A, E, R>
+): Effect.Effect<A, E, R> =>
+  Effect.withFiberRuntime<A, E, R>((fiber) =>
+    f(Option.getOrUndefined(Context.getOption(fiber.currentContext, SqlClient.TransactionConnection)))
+  )
+
+/**
+ * `Effect.mapError` as a failure handler only: one step on success instead of two. All the
+ * failures of the cause are mapped.
+ */
+export const mapFailure = <A, E, R, E2>(self: Effect.Effect<A, E, R>, f: (error: E) => E2): Effect.Effect<A, E2, R> =>
+  Effect.catchAllCause(self, (cause) => Effect.failCause(Cause.map(cause, f)))
+
 /** Run a statement in the ambient transaction, or alone on a connection of the store's. */
 export const execute = <A extends object>(
   onConnection: OnConnection,
   text: string,
   params: ReadonlyArray<unknown>
 ): Effect.Effect<ReadonlyArray<A>, SqlError> =>
-  Effect.flatMap(Effect.serviceOption(SqlClient.TransactionConnection), (tx) =>
-    (Option.isSome(tx)
-      ? tx.value[0].execute(text, params as ReadonlyArray<any>, undefined)
+  withAmbientTransaction((tx) =>
+    (tx !== undefined
+      ? tx[0].execute(text, params as ReadonlyArray<any>, undefined)
       : onConnection((connection) => connection.execute(text, params as ReadonlyArray<any>, undefined))) as Effect.Effect<
         ReadonlyArray<A>,
         SqlError
-      >)
+      >
+  )

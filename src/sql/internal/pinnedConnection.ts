@@ -83,14 +83,34 @@ const make = (sql: SqlClient.SqlClient): Connections.OnConnection => {
     })
   )
 
+  /** `use` on the connection, then the turn passed on, whatever the outcome (uninterruptibly). */
+  const useThenLeave = <A, E, R>(
+    use: (connection: Connection, restore: Connections.Restore) => Effect.Effect<A, E, R>,
+    restore: Connections.Restore
+  ): Effect.Effect<A, E | SqlError, R> =>
+    Effect.matchCauseEffect(
+      // the connection is usually held already: no step to get it
+      held !== undefined ? use(held.connection, restore) : Effect.flatMap(connection, (conn) => use(conn, restore)),
+      {
+        onFailure: (cause) => {
+          leave()
+          return Effect.failCause(cause)
+        },
+        onSuccess: (value) => {
+          leave()
+          return Effect.succeed(value)
+        }
+      }
+    )
+
   return (use) =>
     Effect.uninterruptibleMask((restore) =>
-      Effect.zipRight(
-        enter(restore),
-        Effect.flatMap(
-          Effect.exit(Effect.flatMap(connection, (conn) => use(conn, restore))),
-          (exit) => Effect.zipRight(Effect.sync(leave), exit)
-        )
-      )
+      Effect.suspend(() => {
+        if (!busy) {
+          busy = true
+          return useThenLeave(use, restore)
+        }
+        return Effect.zipRight(enter(restore), Effect.suspend(() => useThenLeave(use, restore)))
+      })
     )
 }
