@@ -364,7 +364,7 @@ export const make = <S extends Subscription.Any = never>(
         syncSubscriptions.length === 0
       return (canRunAlone
         ? Effect.flatMap(store.inTransaction ?? Effect.succeed(true), (inside) =>
-          inside ? store.withTransaction(body) : body)
+          inside ? store.withTransaction(body) : store.withSession !== undefined ? store.withSession(body) : body)
         : store.withTransaction(body)) as Effect.Effect<Result<A>, ExecuteError<A, K>>
     }
 

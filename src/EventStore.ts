@@ -274,6 +274,12 @@ export interface Service {
   /** Whether the current fiber runs inside one of this store's transactions. */
   readonly inTransaction?: Effect.Effect<boolean>
   /**
+   * Run an effect outside any transaction with all its statements on one connection of the store's,
+   * each committing on its own: one connection taken from the pool instead of one per statement.
+   * Used for commands whose only write is an atomic `append` (see `atomicAppend`).
+   */
+  readonly withSession?: <A, E, R>(self: Effect.Effect<A, E, R>) => Effect.Effect<A, E | EventStoreError, R>
+  /**
    * Run an effect in one transaction: everything it writes through this store commits together,
    * or nothing does (on failure, defect or interruption). Nested calls are savepoints.
    */

@@ -3,6 +3,7 @@ import { describe, expect, it } from "@effect/vitest"
 import { Effect, Exit, Layer, Option } from "effect"
 import { EventStore } from "effect-ddd"
 import { PreparedStatements, SqlEventStore } from "effect-ddd/sql"
+import * as Connections from "../src/sql/internal/connections.js"
 import { suite } from "./contracts/EventStoreContract.js"
 import { pgClient } from "./support/pg.js"
 
@@ -78,4 +79,20 @@ describe("PostgreSQL specifics", () => {
         )
       )
     ))
+
+  it.live("a session holds one connection for its statements while others use the rest of the pool", () =>
+    Effect.gen(function*() {
+      const sql = yield* SqlClient.SqlClient
+      const onConnection = Connections.reserved(sql)
+      const backend = Effect.map(
+        Connections.execute<{ pid: number }>(onConnection, "SELECT pg_backend_pid() AS pid", []),
+        (rows) => rows[0]!.pid
+      )
+      const five = Effect.forEach([1, 2, 3, 4, 5], () => Effect.zipLeft(backend, Effect.sleep("5 millis")))
+      const [inSession, outside] = yield* Effect.all([Connections.withSession(onConnection, five), five], {
+        concurrency: 2
+      })
+      expect(new Set(inSession).size).toBe(1)
+      expect(outside.filter((pid) => pid === inSession[0])).toEqual([])
+    }).pipe(Effect.provide(pgClient("session", { maxConnections: 4 }))))
 })

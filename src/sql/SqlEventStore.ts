@@ -520,6 +520,16 @@ export const make = (options: Options = {}): Effect.Effect<Service, never, SqlCl
     ...reads,
     atomicAppend: dialect === "pg",
     inTransaction: Connections.withAmbientTransaction((tx) => Effect.succeed(tx !== undefined)),
+    // SQLite's statements share its one pinned connection already
+    ...(dialect === "pg"
+      ? {
+        withSession: <A, E, R>(self: Effect.Effect<A, E, R>) =>
+          Connections.mapFailure(
+            Connections.withSession(onConnection, Connections.mapFailure(self, (error) => new CallerFailure(error))),
+            (error): E | EventStoreError => (error instanceof CallerFailure ? error.error as E : toStoreError(error))
+          )
+      }
+      : {}),
     append: (request) =>
       Connections.withAmbientTransaction((tx) =>
         tx !== undefined

@@ -93,17 +93,37 @@ export const withAmbientTransaction = <A, E, R>(
 export const mapFailure = <A, E, R, E2>(self: Effect.Effect<A, E, R>, f: (error: E) => E2): Effect.Effect<A, E2, R> =>
   Effect.catchAllCause(self, (cause) => Effect.failCause(Cause.map(cause, f)))
 
-/** Run a statement in the ambient transaction, or alone on a connection of the store's. */
+/** The connection a store's session holds for its statements outside a transaction. */
+export class SessionConnection extends Context.Tag("effect-ddd/sql/SessionConnection")<SessionConnection, Connection>() {}
+
+/**
+ * Run `self` with its statements outside a transaction on one connection from `onConnection`
+ * (kept in the fiber's context as its `SessionConnection`).
+ */
+export const withSession = <A, E, R>(onConnection: OnConnection, self: Effect.Effect<A, E, R>): Effect.Effect<A, E | SqlError, R> =>
+  Effect.flatMap(
+    FiberRef.get(FiberRef.currentContext),
+    (context) => onConnection((connection, restore) => Effect.flatten(withService(context, SessionConnection, connection, restore(self))))
+  )
+
+/**
+ * Run a statement in the ambient transaction, on the session's connection, or alone on a
+ * connection of the store's.
+ */
 export const execute = <A extends object>(
   onConnection: OnConnection,
   text: string,
   params: ReadonlyArray<unknown>
 ): Effect.Effect<ReadonlyArray<A>, SqlError> =>
-  withAmbientTransaction((tx) =>
-    (tx !== undefined
-      ? tx[0].execute(text, params as ReadonlyArray<any>, undefined)
+  Effect.withFiberRuntime((fiber) => {
+    const context = fiber.currentContext
+    const tx = Context.getOption(context, SqlClient.TransactionConnection)
+    if (Option.isSome(tx)) return tx.value[0].execute(text, params as ReadonlyArray<any>, undefined)
+    const session = Context.getOption(context, SessionConnection)
+    return (Option.isSome(session)
+      ? session.value.execute(text, params as ReadonlyArray<any>, undefined)
       : onConnection((connection) => connection.execute(text, params as ReadonlyArray<any>, undefined))) as Effect.Effect<
         ReadonlyArray<A>,
         SqlError
       >
-  )
+  })
