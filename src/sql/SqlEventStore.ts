@@ -12,7 +12,7 @@
 import { SqlClient } from "@effect/sql"
 import type { Connection } from "@effect/sql/SqlConnection"
 import { SqlError } from "@effect/sql/SqlError"
-import { Cause, Effect, Exit, FiberRef, Layer, Option } from "effect"
+import { Cause, type Context, Effect, Exit, FiberRef, Layer, Option } from "effect"
 import type * as DomainEvent from "../DomainEvent.js"
 import type * as Outbox from "../Outbox.js"
 import {
@@ -309,15 +309,17 @@ export const make = (options: Options = {}): Effect.Effect<Service, never, SqlCl
   const transactionOn = Effect.fnUntraced(function*(
     conn: Connection,
     self: Effect.Effect<unknown, unknown>,
-    restore: Connections.Restore
+    restore: Connections.Restore,
+    services: Context.Context<never> | undefined
   ) {
     const context = yield* FiberRef.get(FiberRef.currentContext)
     yield* conn.execute(prepare("BEGIN"), [], undefined)
     const exit = yield* Connections.withService(
-      context,
+      services ?? context,
       SqlClient.TransactionConnection,
       [conn, 0],
-      restore(Connections.mapFailure(self, (error) => new CallerFailure(error)))
+      restore(Connections.mapFailure(self, (error) => new CallerFailure(error))),
+      context
     )
     if (Exit.isSuccess(exit)) {
       const committed = yield* conn.executeRaw(prepare("COMMIT"), [])
@@ -340,10 +342,14 @@ export const make = (options: Options = {}): Effect.Effect<Service, never, SqlCl
    * A top-level transaction on a reserved connection, with BEGIN and COMMIT as prepared
    * statements. The connection is put where `@effect/sql` looks for the ambient transaction, so
    * any `sql` statement of the caller joins it and a nested `withTransaction` is a savepoint.
+   * `self` runs with `services` when given (group commit: those of the fiber that queued it).
    */
-  const topLevel = <A, E, R>(self: Effect.Effect<A, E, R>): Effect.Effect<A, E | EventStoreError, R> =>
+  const topLevel = <A, E, R>(
+    self: Effect.Effect<A, E, R>,
+    services?: Context.Context<never>
+  ): Effect.Effect<A, E | EventStoreError, R> =>
     toTransactionFailure<A, E, R>(
-      onConnection((conn, restore) => transactionOn(conn, self as Effect.Effect<unknown, unknown>, restore)) as Effect.Effect<
+      onConnection((conn, restore) => transactionOn(conn, self as Effect.Effect<unknown, unknown>, restore, services)) as Effect.Effect<
         A,
         SqlError | CallerFailure,
         R
@@ -355,30 +361,42 @@ export const make = (options: Options = {}): Effect.Effect<Service, never, SqlCl
     self: Effect.Effect<unknown, unknown>,
     restore: Connections.Restore,
     conn: Connection,
-    depth: number
+    depth: number,
+    services: Context.Context<never> | undefined
   ) {
     const context = yield* FiberRef.get(FiberRef.currentContext)
     yield* conn.execute(prepare("SAVEPOINT effect_ddd_batch"), [], undefined)
     const exit = yield* Connections.withService(
-      context,
+      services ?? context,
       SqlClient.TransactionConnection,
       [conn, depth + 1],
-      restore(Connections.mapFailure(self, (error) => new CallerFailure(error)))
+      restore(Connections.mapFailure(self, (error) => new CallerFailure(error))),
+      context
     )
     if (Exit.isFailure(exit)) yield* conn.execute(prepare("ROLLBACK TO SAVEPOINT effect_ddd_batch"), [], undefined)
     yield* conn.execute(prepare("RELEASE SAVEPOINT effect_ddd_batch"), [], undefined)
     return yield* exit
   })
 
-  /** A savepoint of the ambient transaction (group commit runs it inside `topLevel`). */
-  const savepoint = <A, E, R>(self: Effect.Effect<A, E, R>): Effect.Effect<A, E | EventStoreError, R> =>
-    Effect.flatMap(SqlClient.TransactionConnection as unknown as Effect.Effect<readonly [Connection, number]>, ([conn, depth]) =>
+  /**
+   * A savepoint of the ambient transaction (group commit runs it inside `topLevel`), `self` with
+   * `services` when given.
+   */
+  const savepoint = <A, E, R>(
+    self: Effect.Effect<A, E, R>,
+    services?: Context.Context<never>
+  ): Effect.Effect<A, E | EventStoreError, R> =>
+    Connections.withAmbientTransaction((tx) =>
       toTransactionFailure<A, E, R>(Effect.uninterruptibleMask((restore) =>
-        inSavepoint(self as Effect.Effect<unknown, unknown>, restore, conn, depth) as Effect.Effect<A, SqlError | CallerFailure, R>
+        inSavepoint(self as Effect.Effect<unknown, unknown>, restore, tx![0], tx![1], services) as Effect.Effect<
+          A,
+          SqlError | CallerFailure,
+          R
+        >
       ))
     )
 
-  const grouped = options.groupCommit === false ? topLevel : GroupCommit.make<EventStoreError>(
+  const grouped = options.groupCommit === false ? (self: Effect.Effect<any, any, any>) => topLevel(self) : GroupCommit.make<EventStoreError>(
     { transaction: topLevel, savepoint },
     {
       maxBatch: options.groupCommit?.maxBatch ?? 64,

@@ -5,11 +5,14 @@
  * Tests share one store per suite, so each uses fresh aggregate ids.
  */
 import { describe, expect, layer } from "@effect/vitest"
-import { Deferred, Effect, Either, Exit, Fiber, Layer, Option, Schedule } from "effect"
+import { Context, Deferred, Effect, Either, Exit, Fiber, Layer, Option, Schedule } from "effect"
 import { Aggregate, CommandHandler, type DomainEvent, EventStore } from "effect-ddd"
 import { randomUUID } from "node:crypto"
 import { Inventory } from "../../examples/http-server/Domain/Inventory.js"
 import { Order, OrderId, Sku } from "../../examples/http-server/Domain/Order.js"
+
+/** A service each caller provides for itself. */
+class Caller extends Context.Tag("test/Caller")<Caller, string>() {}
 
 const fresh = (prefix: string) => `${prefix}-${randomUUID()}`
 
@@ -102,6 +105,23 @@ export const suite = <E>(name: string, store: Layer.Layer<EventStore.EventStore,
               state: { version: 2, state: { n: 2, nested: { list: [1, 2] } } }
             })
             expect(yield* store.readState("T", id)).toEqual(Option.some({ version: 2, state: { n: 2, nested: { list: [1, 2] } } }))
+          }))
+
+        it.effect("concurrent transactions each run with the services of their caller", () =>
+          Effect.gen(function*() {
+            const store = yield* EventStore.EventStore
+            const ids = Array.from({ length: 16 }, () => fresh("caller"))
+            // started together, so that group commit batches them into shared transactions
+            const seen = yield* Effect.all(
+              ids.map((id) =>
+                store.withTransaction(Effect.gen(function*() {
+                  yield* store.append({ aggregateType: "T", aggregateId: id, expectedVersion: 0, events: [unsaved("T", id, 1)] })
+                  return yield* Caller
+                })).pipe(Effect.provideService(Caller, id))
+              ),
+              { concurrency: "unbounded" }
+            )
+            expect(seen).toEqual(ids)
           }))
 
         it.effect("a failing transaction leaves nothing behind", () =>

@@ -61,18 +61,20 @@ export const reserved = (sql: SqlClient.SqlClient): OnConnection => (use) =>
   )
 
 /**
- * Run `self` with `service` in its context; only inside an uninterruptible region, where the
- * context is always set back.
+ * Run `self` with the services of `context` and `service`, then set the fiber's context back to
+ * `restoreTo` (by default `context`); only inside an uninterruptible region, where the context
+ * is always set back.
  */
 export const withService = <I, S, A, E, R>(
   context: Context.Context<never>,
   tag: Context.Tag<I, S>,
   service: NoInfer<S>,
-  self: Effect.Effect<A, E, R>
+  self: Effect.Effect<A, E, R>,
+  restoreTo: Context.Context<never> = context
 ): Effect.Effect<Exit.Exit<A, E>, never, R> =>
   Effect.zipRight(
     FiberRef.set(FiberRef.currentContext, Context.add(context, tag, service) as Context.Context<never>),
-    Effect.flatMap(Effect.exit(self), (exit) => Effect.as(FiberRef.set(FiberRef.currentContext, context), exit))
+    Effect.flatMap(Effect.exit(self), (exit) => Effect.as(FiberRef.set(FiberRef.currentContext, restoreTo), exit))
   )
 
 /**

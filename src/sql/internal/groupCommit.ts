@@ -24,14 +24,25 @@ export interface Options {
   readonly yieldFirst: boolean
 }
 
-/** How to run things on the database: one transaction, and a savepoint inside it. */
+/**
+ * How to run things on the database: one transaction, and a savepoint inside it; each runs its
+ * effect with the given services (those of the fiber that queued it) when there are some.
+ */
 export interface Runner<E> {
-  readonly transaction: <A, E1, R>(self: Effect.Effect<A, E1, R>) => Effect.Effect<A, E1 | E, R>
-  readonly savepoint: <A, E1, R>(self: Effect.Effect<A, E1, R>) => Effect.Effect<A, E1 | E, R>
+  readonly transaction: <A, E1, R>(
+    self: Effect.Effect<A, E1, R>,
+    services?: Context.Context<never>
+  ) => Effect.Effect<A, E1 | E, R>
+  readonly savepoint: <A, E1, R>(
+    self: Effect.Effect<A, E1, R>,
+    services?: Context.Context<never>
+  ) => Effect.Effect<A, E1 | E, R>
 }
 
 interface Item {
   readonly run: Effect.Effect<unknown, unknown>
+  /** The services of the fiber that queued it. */
+  readonly services: Context.Context<never>
   readonly done: Deferred.Deferred<unknown, unknown>
   cancelled: boolean
 }
@@ -46,13 +57,16 @@ export const make = <E>(runner: Runner<E>, options: Options) => {
 
   const runBatch = (batch: ReadonlyArray<Item>): Effect.Effect<void> => {
     if (batch.length === 1) {
-      return Effect.flatMap(Effect.exit(runner.transaction(batch[0]!.run)), (exit) => complete(batch[0]!, exit))
+      const item = batch[0]!
+      return Effect.flatMap(Effect.exit(runner.transaction(item.run, item.services)), (exit) => complete(item, exit))
     }
     const exits: Array<Exit.Exit<unknown, unknown>> = []
     return Effect.exit(runner.transaction(
-      Effect.forEach(batch, (item) => Effect.map(Effect.exit(runner.savepoint(item.run)), (exit) => exits.push(exit)), {
-        discard: true
-      })
+      Effect.forEach(
+        batch,
+        (item) => Effect.map(Effect.exit(runner.savepoint(item.run, item.services)), (exit) => exits.push(exit)),
+        { discard: true }
+      )
     )).pipe(
       Effect.flatMap((batchExit) =>
         Exit.isSuccess(batchExit)
@@ -84,15 +98,20 @@ export const make = <E>(runner: Runner<E>, options: Options) => {
   })
 
   const enqueue = <A, E1, R>(self: Effect.Effect<A, E1, R>): Effect.Effect<A, E1 | E, R> =>
-    Effect.flatMap(Effect.context<R>(), (context) =>
-      Effect.flatMap(Deferred.make<unknown, unknown>(), (done) => {
-        const item: Item = { run: Effect.provide(self, context as Context.Context<R>) as Effect.Effect<unknown, unknown>, done, cancelled: false }
-        queue.push(item)
-        return Effect.zipRight(
-          startRunners,
-          Effect.onInterrupt(Deferred.await(done), () => Effect.sync(() => (item.cancelled = true)))
-        ) as Effect.Effect<A, E1 | E>
-      }))
+    Effect.withFiberRuntime((fiber) => {
+      const done = Deferred.unsafeMake<unknown, unknown>(fiber.id())
+      const item: Item = {
+        run: self as Effect.Effect<unknown, unknown>,
+        services: fiber.currentContext,
+        done,
+        cancelled: false
+      }
+      queue.push(item)
+      return Effect.zipRight(
+        startRunners,
+        Effect.onInterrupt(Deferred.await(done), () => Effect.sync(() => (item.cancelled = true)))
+      ) as Effect.Effect<A, E1 | E>
+    })
 
   return <A, E1, R>(self: Effect.Effect<A, E1, R>): Effect.Effect<A, E1 | E, R> =>
     Effect.suspend(() => {
