@@ -8,7 +8,7 @@
 import { Clock, Context, Effect, Either, Layer, Option, Schedule, Schema, type Tracer } from "effect"
 import * as Aggregate from "./Aggregate.js"
 import * as DomainEvent from "./DomainEvent.js"
-import { ConcurrencyConflict, EventStore, type EventStoreError, type IdempotencyRecord } from "./EventStore.js"
+import { ConcurrencyConflict, EventStore, type EventStoreError, type IdempotencyRecord, streamHash } from "./EventStore.js"
 import * as CommitSignal from "./CommitSignal.js"
 import * as IdGenerator from "./IdGenerator.js"
 import * as Subscription from "./Subscription.js"
@@ -368,13 +368,24 @@ export const make = <S extends Subscription.Any = never>(
         : store.withTransaction(body)) as Effect.Effect<Result<A>, ExecuteError<A, K>>
     }
 
+    /** Tell the relay's partitions that wait for these events: now, or after the enclosing transaction. */
+    const signalled = <A>(aggregateType: string, aggregateId: string, result: A) =>
+      Effect.flatMap(Effect.serviceOption(CommitSignal.Collecting), (collector) => {
+        const committed = { aggregateType, streamHash: streamHash(aggregateId) }
+        if (Option.isSome(collector) && collector.value.open) {
+          collector.value.events.push(committed)
+          return Effect.succeed(result)
+        }
+        return Effect.as(signal.committed([committed]), result)
+      })
+
     const execute: Service["execute"] = (aggregate, id, command, input, options = {}) => {
       return telemetry.execute(aggregate.name, id, command, (span) => {
         const once = telemetry.attempt(aggregate.name, executeOnce(aggregate, id, command, input, options, span))
         // the retry machinery is only set up once a first attempt has conflicted
         return Effect.flatMap(
           Effect.catchIf(once, (error) => error instanceof ConcurrencyConflict, () => Effect.retry(once, retryConflicts)),
-          (result) => (result.events.length > 0 && !result.replayed ? Effect.as(signal.notify, result) : Effect.succeed(result))
+          (result) => (result.events.length > 0 && !result.replayed ? signalled(aggregate.name, id, result) : Effect.succeed(result))
         )
       })
     }

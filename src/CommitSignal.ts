@@ -10,12 +10,41 @@
 import { Context, Deferred, type Duration, Effect, Exit, FiberId } from "effect"
 
 /**
+ * What a local commit appended: events of an aggregate type, on the stream with this hash
+ * (`EventStore.streamHash` of the aggregate id).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Committed {
+  readonly aggregateType: string
+  readonly streamHash: number
+}
+
+/**
+ * The commits a waiter wants to hear of: events of these aggregate types (all when absent), on
+ * the streams of one partition (all when absent). A `LogFilter` is one.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Interest {
+  readonly sources?: ReadonlyArray<{ readonly aggregateType: string }> | undefined
+  readonly partition?: { readonly count: number; readonly index: number } | undefined
+}
+
+/**
  * @since 0.1.0
  * @category models
  */
 export interface Service {
-  /** A local commit appended events: wake every waiter and every commit listener. */
+  /** A local commit appended events (of unknown kinds): wake every waiter and every commit listener. */
   readonly notify: Effect.Effect<void>
+  /**
+   * A local commit appended these events: wake the waiters interested in one of them, and every
+   * commit listener.
+   */
+  readonly committed: (events: ReadonlyArray<Committed>) => Effect.Effect<void>
   /** Events were committed elsewhere: wake every waiter. */
   readonly wake: Effect.Effect<void>
   /**
@@ -23,6 +52,12 @@ export interface Service {
    * none, so a commit in between is never missed.
    */
   readonly next: Effect.Effect<Effect.Effect<void>>
+  /**
+   * A wait for the next wake-up that concerns `interest` (taken and awaited like `next`): a
+   * commit of events it is interested in, a `notify` or a `wake`. A relay's partition waits for
+   * its own events only, so a commit does not wake every partition of every subscription.
+   */
+  readonly nextOf: (interest: Interest) => Effect.Effect<Effect.Effect<void>>
   /** A wait for the next local commit (taken before, awaited after, like `next`). */
   readonly nextCommit: Effect.Effect<Effect.Effect<void>>
 }
@@ -47,6 +82,20 @@ const makeLatch = () => {
   }
 }
 
+type Latch = ReturnType<typeof makeLatch>
+
+/** The latch of the waiters with one interest, and what it matches. */
+interface Interested {
+  readonly types: ReadonlySet<string> | undefined
+  readonly partition: { readonly count: number; readonly index: number } | undefined
+  readonly latch: Latch
+}
+
+const concerns = (interested: Interested, event: Committed) =>
+  (interested.types === undefined || interested.types.has(event.aggregateType)) &&
+  (interested.partition === undefined || interested.partition.count <= 1 ||
+    event.streamHash % interested.partition.count === interested.partition.index)
+
 /**
  * A fresh signal.
  *
@@ -56,16 +105,82 @@ const makeLatch = () => {
 export const unsafeMake = (): Service => {
   const waiters = makeLatch()
   const commits = makeLatch()
+  /** One latch per distinct interest (a subscription's partition), made on first use. */
+  const interests = new Map<string, Interested>()
+  const openAll = () => {
+    waiters.unsafeOpen()
+    for (const interested of interests.values()) interested.latch.unsafeOpen()
+  }
   return {
     notify: Effect.sync(() => {
       commits.unsafeOpen()
-      waiters.unsafeOpen()
+      openAll()
     }),
-    wake: Effect.sync(waiters.unsafeOpen),
+    committed: (events) =>
+      Effect.sync(() => {
+        commits.unsafeOpen()
+        waiters.unsafeOpen()
+        for (const interested of interests.values()) {
+          if (events.some((event) => concerns(interested, event))) interested.latch.unsafeOpen()
+        }
+      }),
+    wake: Effect.sync(openAll),
     next: waiters.next,
+    nextOf: (interest) =>
+      Effect.suspend(() => {
+        const types = interest.sources?.map((source) => source.aggregateType)
+        const key = `${types === undefined ? "*" : [...types].sort().join(",")}|${
+          interest.partition === undefined ? "*" : `${interest.partition.index}/${interest.partition.count}`
+        }`
+        let interested = interests.get(key)
+        if (interested === undefined) {
+          interested = { types: types === undefined ? undefined : new Set(types), partition: interest.partition, latch: makeLatch() }
+          interests.set(key, interested)
+        }
+        return interested.latch.next
+      }),
     nextCommit: commits.next
   }
 }
+
+/**
+ * Collects what the commands run inside a transaction append, to signal it once the transaction
+ * has committed (a command inside a transaction cannot signal itself: nobody can read its events
+ * before the commit). The relay collects around each delivery.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Collector {
+  readonly events: Array<Committed>
+  /** False once the collector's transaction has ended: later commits signal themselves. */
+  open: boolean
+}
+
+/**
+ * The collector of the current transaction, if someone collects. A service, not a fiber
+ * reference, so that it follows a transaction that group commit runs in another fiber.
+ *
+ * @since 0.1.0
+ * @category tags
+ */
+export class Collecting extends Context.Tag("effect-ddd/CommitSignal/Collecting")<Collecting, Collector>() {}
+
+/**
+ * Run `self` (a transaction) collecting what the commands inside it append, then signal that on
+ * success (only then has it committed).
+ *
+ * @since 0.1.0
+ * @category combinators
+ */
+export const collecting = <A, E, R>(signal: Service, self: Effect.Effect<A, E, R>): Effect.Effect<A, E, Exclude<R, Collecting>> =>
+  Effect.suspend(() => {
+    const collected: Collector = { events: [], open: true }
+    return Effect.provideService(self, Collecting, collected).pipe(
+      Effect.ensuring(Effect.sync(() => (collected.open = false))),
+      Effect.tap(() => (collected.events.length > 0 ? signal.committed(collected.events) : Effect.void))
+    )
+  })
 
 const shared = unsafeMake()
 

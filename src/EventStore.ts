@@ -121,6 +121,11 @@ export const cursorOf = (event: LoggedEvent): LogCursor => ({ commitOrder: event
 export interface LogPage {
   readonly events: ReadonlyArray<LoggedEvent>
   readonly next: LogCursor
+  /**
+   * Events past the safe horizon exist (PostgreSQL): committed or not, they are not readable yet,
+   * and may become readable without any new commit once older transactions end.
+   */
+  readonly heldBack?: boolean
 }
 
 /**

@@ -782,9 +782,10 @@ export const runDeadlines = (
     const batchSize = options?.batchSize ?? 100
     const deliverDue = deliverDueDeadlines(pm, batchSize)
     const signal = yield* CommitSignal.CommitSignal
+    const instanceCommits: CommitSignal.Interest = { sources: [{ aggregateType: pm.instances.name }] }
     while (true) {
-      // a commit may set a deadline sooner than the one slept for: wake on commits too
-      const commit = yield* signal.next
+      // a commit of an instance may set a deadline sooner than the one slept for: wake on those too
+      const commit = yield* signal.nextOf(instanceCommits)
       const delivered = yield* deliverDue.pipe(
         Effect.catchAllCause((cause) =>
           Effect.as(Effect.logWarning(`deadlines of ${pm.name}: delivery failed, retried`, cause), 0)

@@ -125,7 +125,16 @@ interface Held {
    */
   saved: LogCursor
   savedAt: number
+  /**
+   * How long to wait before reading again while events wait above the safe horizon (PostgreSQL):
+   * they become readable when older transactions end, which may signal nothing.
+   */
+  heldBackWait: number
 }
+
+/** The first and the longest wait before reading again while the log is held back. */
+const HELD_BACK_FIRST_WAIT = 2
+const HELD_BACK_LONGEST_WAIT = 100
 
 /**
  * Run the relay for some subscriptions while the layer's scope is open.
@@ -274,12 +283,12 @@ export const make = <S extends Subscription.Any, P extends ProcessManager.Any = 
        * transaction with the failing index (caught once around the loop, not per event).
        */
       const commitBatch = (events: ReadonlyArray<LoggedEvent>, parked: ReadonlySet<string>, token: number) =>
-        telemetry.committed(store.withTransaction(Effect.suspend(() => {
+        telemetry.committed(CommitSignal.collecting(signal, store.withTransaction(Effect.suspend(() => {
           const progress = { index: 0, delivering: false }
           return deliverEvents(events, parked, token, progress).pipe(Effect.catchAllCause((cause) =>
             progress.delivering ? Effect.fail(new DeliveryFailed(progress.index, cause)) : Effect.failCause(cause)
           ))
-        })))
+        }))))
 
       /** Retry one failing event alone; dead-letter it when the schedule gives up. */
       const retryOne = Effect.fnUntraced(function*(
@@ -342,13 +351,13 @@ export const make = <S extends Subscription.Any, P extends ProcessManager.Any = 
             .sort((a, b) => a.version - b.version)
           for (const dead of sequence) {
             const [stored] = yield* store.readStream(dead.aggregateType, dead.aggregateId, dead.version - 1)
-            const delivered = yield* Effect.exit(store.withTransaction(Effect.gen(function*() {
+            const delivered = yield* Effect.exit(CommitSignal.collecting(signal, store.withTransaction(Effect.gen(function*() {
               if (stored !== undefined && stored.version === dead.version) {
                 const decoded = yield* Effect.mapError(decode(subscription, { ...stored, commitOrder: 0 }), (e) => new Error(e))
                 yield* deliver(subscription, decoded)
               }
               yield* outbox.deleteDeadLetters([dead.id])
-            })))
+            }))))
             if (Exit.isFailure(delivered)) {
               const now = yield* Clock.currentTimeMillis
               yield* outbox.addDeadLetter({
@@ -384,7 +393,7 @@ export const make = <S extends Subscription.Any, P extends ProcessManager.Any = 
           if (letters.some((l) => l.status === "redrive")) {
             state.parked = undefined
             yield* redrive(letters)
-            return true
+            return "delivered"
           }
           state.parked = new Set(letters.map((l) => aggregateKey(l.aggregateType, l.aggregateId)))
         }
@@ -396,11 +405,11 @@ export const make = <S extends Subscription.Any, P extends ProcessManager.Any = 
             state.saved = state.cursor
             state.savedAt = now
           }
-          return false
+          return page.heldBack === true ? "heldBack" : "idle"
         }
         state.parked = yield* deliverAll(page.events, state.parked, state.token)
         state.saved = cursorAfter(page.events)
-        return true
+        return "delivered"
       })
 
       /** Deliver while the lease is held (this fiber is interrupted when it is lost) or until paused. */
@@ -413,18 +422,24 @@ export const make = <S extends Subscription.Any, P extends ProcessManager.Any = 
           readAt: 0,
           changed: deadLettersChanged,
           saved: cursor,
-          savedAt: yield* Clock.currentTimeMillis
+          savedAt: yield* Clock.currentTimeMillis,
+          heldBackWait: HELD_BACK_FIRST_WAIT
         }
         while (!paused) {
-          const wait = yield* signal.next
-          if (yield* turn(state)) {
-            // handlers' commands committed with the batch (their own notify came before that
-            // commit): wake whoever waits for their events
-            yield* signal.notify
+          // woken by commits of this partition's events only (commands inside a delivery signal
+          // theirs after its commit: see `commitBatch`)
+          const wait = yield* signal.nextOf(filter)
+          const outcome = yield* turn(state)
+          if (outcome === "delivered") {
+            state.heldBackWait = HELD_BACK_FIRST_WAIT
             // let timers and I/O run between batches (a synchronous driver never yields on its
             // own); setImmediate, not a zero sleep: Node runs a 0 ms timer after 1 ms at the earliest
             yield* nextTurn
+          } else if (outcome === "heldBack") {
+            yield* CommitSignal.awaitOrTimeout(wait, Duration.millis(Math.min(state.heldBackWait, pollMillis)))
+            state.heldBackWait = Math.min(state.heldBackWait * 2, HELD_BACK_LONGEST_WAIT)
           } else {
+            state.heldBackWait = HELD_BACK_FIRST_WAIT
             yield* CommitSignal.awaitOrTimeout(wait, pollInterval)
           }
         }

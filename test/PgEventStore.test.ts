@@ -1,6 +1,6 @@
 import { SqlClient } from "@effect/sql"
 import { describe, expect, it } from "@effect/vitest"
-import { Effect, Exit, Layer, Option } from "effect"
+import { Deferred, Effect, Exit, Fiber, Layer, Option } from "effect"
 import { EventStore } from "effect-ddd"
 import { PreparedStatements, SqlEventStore } from "effect-ddd/sql"
 import * as Connections from "../src/sql/internal/connections.js"
@@ -95,4 +95,44 @@ describe("PostgreSQL specifics", () => {
       expect(new Set(inSession).size).toBe(1)
       expect(outside.filter((pid) => pid === inSession[0])).toEqual([])
     }).pipe(Effect.provide(pgClient("session", { maxConnections: 4 }))))
+
+  it.live("readPage tells when committed events wait above the horizon of an older transaction", () =>
+    Effect.gen(function*() {
+      const store = yield* EventStore.EventStore
+      const sql = yield* SqlClient.SqlClient
+      const opened = yield* Deferred.make<void>()
+      const finish = yield* Deferred.make<void>()
+      // an older transaction with an id of its own, open until told to finish
+      const older = yield* Effect.fork(sql.withTransaction(Effect.gen(function*() {
+        yield* sql`SELECT pg_current_xact_id()`
+        yield* Deferred.succeed(opened, undefined)
+        yield* Deferred.await(finish)
+      })))
+      yield* Deferred.await(opened)
+      expect((yield* store.readPage(EventStore.logStart, 10)).heldBack).toBe(false)
+      yield* store.append({
+        aggregateType: "Probe",
+        aggregateId: "held",
+        expectedVersion: 0,
+        events: [{
+          eventId: "held-1",
+          aggregateType: "Probe",
+          aggregateId: "held",
+          version: 1,
+          eventType: "Probed",
+          schemaVersion: 1,
+          payload: {},
+          metadata: { correlationId: "held" },
+          occurredAt: 0
+        }]
+      })
+      const held = yield* store.readPage(EventStore.logStart, 10)
+      expect(held.events).toEqual([])
+      expect(held.heldBack).toBe(true)
+      yield* Deferred.succeed(finish, undefined)
+      yield* Fiber.join(older)
+      const page = yield* store.readPage(EventStore.logStart, 10)
+      expect(page.events.map((e) => e.eventId)).toEqual(["held-1"])
+      expect(page.heldBack).toBe(false)
+    }).pipe(Effect.provide(SqlEventStore.layer().pipe(Layer.provideMerge(pgClient("held-back"))))))
 })

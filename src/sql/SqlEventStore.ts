@@ -110,6 +110,7 @@ const toLogged = (row: EventRow): LoggedEvent => new LoggedRow(row)
 type PageRow = EventRow & {
   readonly seen_commit_order: number | string
   readonly seen_position: number | string | null
+  readonly held_back?: boolean
 }
 
 const toStored = (row: EventRow): DomainEvent.Stored => ({
@@ -231,7 +232,8 @@ export const make = (options: Options = {}): Effect.Effect<Service, never, SqlCl
   }
   /**
    * `logQuery` joined to the last event the read can see (below the safe horizon on PostgreSQL),
-   * in one statement: one snapshot for both. At least one row whenever the log has an event.
+   * in one statement: one snapshot for both. At least one row on PostgreSQL (which also tells whether
+   * events wait above the horizon), and whenever the log has an event on SQLite.
    */
   const pageQuery = (filter: LogFilter | undefined) => {
     const key = JSON.stringify(filter ?? {})
@@ -239,9 +241,11 @@ export const make = (options: Options = {}): Effect.Effect<Service, never, SqlCl
     if (query === undefined) {
       const log = logQuery(filter)
       const text = dialect === "pg"
-        ? `SELECT seen.commit_order AS seen_commit_order, seen.position AS seen_position, page.*
-          FROM (SELECT commit_order, position FROM effect_ddd_events WHERE ${Dialect.safeHorizon(dialect)}
-            ORDER BY commit_order DESC, position DESC LIMIT 1) seen
+        ? `SELECT seen.commit_order AS seen_commit_order, seen.position AS seen_position,
+            EXISTS (SELECT 1 FROM effect_ddd_events WHERE NOT (${Dialect.safeHorizon(dialect)})) AS held_back, page.*
+          FROM (SELECT 1) one
+          LEFT JOIN (SELECT commit_order, position FROM effect_ddd_events WHERE ${Dialect.safeHorizon(dialect)}
+            ORDER BY commit_order DESC, position DESC LIMIT 1) seen ON true
           LEFT JOIN (${log.text}) page ON true
           ORDER BY page.commit_order, page.position`
         : `SELECT 0 AS seen_commit_order, seen.position AS seen_position, page.*
@@ -575,9 +579,10 @@ export const make = (options: Options = {}): Effect.Effect<Service, never, SqlCl
           for (const row of rows) if (row.event_id !== null) events.push(toLogged(row))
           if (events.length > 0 && events.length >= limit) return { events, next: cursorOf(events[events.length - 1]!) }
           const seen = rows[0]
-          if (seen === undefined || seen.seen_position === null) return { events, next: after }
+          const heldBack = seen?.held_back === true
+          if (seen === undefined || seen.seen_position === null) return { events, next: after, heldBack }
           const next = { commitOrder: Dialect.readNumber(seen.seen_commit_order), position: Dialect.readNumber(seen.seen_position) }
-          return { events, next: isAfter(next, after) ? next : after }
+          return { events, next: isAfter(next, after) ? next : after, heldBack }
         }
       )
     },

@@ -233,6 +233,27 @@ export const suite = <E>(name: string, store: Layer.Layer<EventStore.EventStore 
             })))
           }))
 
+        it.effect("commands of a handler wake the subscriptions to their events once the delivery commits, not at a poll", () =>
+          Effect.gen(function*() {
+            const sku = Sku.make(fresh("sku"))
+            yield* CommandHandler.execute(Inventory, sku, "restock", { quantity: 1 })
+            // polls far beyond the test's patience: only wake-ups move the order along
+            yield* Effect.scoped(Effect.gen(function*() {
+              yield* Layer.build(Relay.layer({
+                subscriptions: [reserveStock(fresh("woken")), confirmOrder(fresh("woken-confirm"))],
+                pollInterval: "1 minute"
+              }))
+              // placed once both are idle: the reservation made while delivering it must wake the other
+              yield* Effect.sleep("300 millis")
+              const orderId = yield* placeOrder("c", sku, 1)
+              yield* eventually(
+                Effect.flatMap(CommandHandler.load(Order, orderId), (order) =>
+                  expectEffect(() => expect(order.state.status).toBe("confirmed"))),
+                "5 seconds"
+              )
+            }))
+          }))
+
         it.effect("a subscription to rare events moves its checkpoint past the others while idle, and misses none", () =>
           Effect.gen(function*() {
             const outbox = yield* Outbox.Outbox
