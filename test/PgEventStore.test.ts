@@ -1,11 +1,11 @@
 import { SqlClient } from "@effect/sql"
 import { describe, expect, it } from "@effect/vitest"
-import { Deferred, Effect, Exit, Fiber, Layer, Option } from "effect"
+import { Effect, Exit, Layer, Option } from "effect"
 import { EventStore } from "effect-ddd"
 import { PreparedStatements, SqlEventStore } from "effect-ddd/sql"
 import * as Connections from "../src/sql/internal/connections.js"
 import { suite } from "./contracts/EventStoreContract.js"
-import { pgClient } from "./support/pg.js"
+import { olderTransaction, pgClient } from "./support/pg.js"
 
 suite("PostgreSQL", SqlEventStore.layer().pipe(Layer.provide(pgClient("contract", { maxConnections: 80 }))))
 
@@ -99,16 +99,7 @@ describe("PostgreSQL specifics", () => {
   it.live("readPage tells when committed events wait above the horizon of an older transaction", () =>
     Effect.gen(function*() {
       const store = yield* EventStore.EventStore
-      const sql = yield* SqlClient.SqlClient
-      const opened = yield* Deferred.make<void>()
-      const finish = yield* Deferred.make<void>()
-      // an older transaction with an id of its own, open until told to finish
-      const older = yield* Effect.fork(sql.withTransaction(Effect.gen(function*() {
-        yield* sql`SELECT pg_current_xact_id()`
-        yield* Deferred.succeed(opened, undefined)
-        yield* Deferred.await(finish)
-      })))
-      yield* Deferred.await(opened)
+      const older = yield* olderTransaction
       expect((yield* store.readPage(EventStore.logStart, 10)).heldBack).toBe(false)
       yield* store.append({
         aggregateType: "Probe",
@@ -129,8 +120,7 @@ describe("PostgreSQL specifics", () => {
       const held = yield* store.readPage(EventStore.logStart, 10)
       expect(held.events).toEqual([])
       expect(held.heldBack).toBe(true)
-      yield* Deferred.succeed(finish, undefined)
-      yield* Fiber.join(older)
+      yield* older.end
       const page = yield* store.readPage(EventStore.logStart, 10)
       expect(page.events.map((e) => e.eventId)).toEqual(["held-1"])
       expect(page.heldBack).toBe(false)

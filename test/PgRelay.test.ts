@@ -1,19 +1,17 @@
-import { SqlClient } from "@effect/sql"
 import { describe, expect, it } from "@effect/vitest"
-import { Deferred, Effect, Fiber, Layer } from "effect"
+import { Effect, Layer } from "effect"
 import { CommandHandler, Relay, Subscription } from "effect-ddd"
 import { SqlEventStore } from "effect-ddd/sql"
 import { Inventory } from "../examples/http-server/Domain/Inventory.js"
 import { Sku } from "../examples/http-server/Domain/Order.js"
 import { eventually, suite } from "./contracts/RelayContract.js"
-import { pgClient } from "./support/pg.js"
+import { olderTransaction, pgClient } from "./support/pg.js"
 
 suite("PostgreSQL", SqlEventStore.layer().pipe(Layer.provide(pgClient("relay", { maxConnections: 20 }))))
 
 describe("Relay on PostgreSQL", () => {
   it.live("an event held back by an older transaction is delivered as soon as that ends, not at the next poll", () =>
     Effect.gen(function*() {
-      const sql = yield* SqlClient.SqlClient
       const delivered: Array<number> = []
       const restocks = Subscription.make({
         name: "held-back-restocks",
@@ -24,20 +22,12 @@ describe("Relay on PostgreSQL", () => {
       yield* Effect.scoped(Effect.gen(function*() {
         // a poll far beyond the test's patience: only wake-ups and the held-back re-reads deliver
         yield* Layer.build(Relay.layer({ subscriptions: [restocks], pollInterval: "1 minute" }))
-        const opened = yield* Deferred.make<void>()
-        const finish = yield* Deferred.make<void>()
-        const older = yield* Effect.fork(sql.withTransaction(Effect.gen(function*() {
-          yield* sql`SELECT pg_current_xact_id()`
-          yield* Deferred.succeed(opened, undefined)
-          yield* Deferred.await(finish)
-        })))
-        yield* Deferred.await(opened)
+        const older = yield* olderTransaction
         // committed and signalled, but not readable until the older transaction ends
         yield* CommandHandler.execute(Inventory, Sku.make("held-back"), "restock", { quantity: 7 })
         yield* Effect.sleep("300 millis")
         expect(delivered).toEqual([])
-        yield* Deferred.succeed(finish, undefined)
-        yield* Fiber.join(older)
+        yield* older.end
         yield* eventually(Effect.try(() => expect(delivered).toEqual([7])), "5 seconds")
       }))
     }).pipe(
