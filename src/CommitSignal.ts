@@ -48,6 +48,16 @@ export interface Service {
   /** Events were committed elsewhere: wake every waiter. */
   readonly wake: Effect.Effect<void>
   /**
+   * These events were committed elsewhere: wake the waiters interested in one of them (not the
+   * commit listeners: it is not a local commit).
+   */
+  readonly wakeFor: (events: ReadonlyArray<Committed>) => Effect.Effect<void>
+  /**
+   * What was committed locally since the last call, for a forwarder to tell other processes;
+   * `undefined` when that is unknown (a `notify`) or too much to list.
+   */
+  readonly takeCommitted: Effect.Effect<ReadonlyArray<Committed> | undefined>
+  /**
    * A wait for the next wake-up: take it *before* looking for work, then await it if there was
    * none, so a commit in between is never missed.
    */
@@ -96,6 +106,9 @@ const concerns = (interested: Interested, event: Committed) =>
   (interested.partition === undefined || interested.partition.count <= 1 ||
     event.streamHash % interested.partition.count === interested.partition.index)
 
+/** Most distinct streams `takeCommitted` lists; beyond that it reports "unknown". */
+const MOST_LISTED = 100
+
 /**
  * A fresh signal.
  *
@@ -107,24 +120,40 @@ export const unsafeMake = (): Service => {
   const commits = makeLatch()
   /** One latch per distinct interest (a subscription's partition), made on first use. */
   const interests = new Map<string, Interested>()
+  /** Committed locally since the last `takeCommitted`, by key; undefined: unknown or too many. */
+  let recent: Map<string, Committed> | undefined = new Map()
   const openAll = () => {
     waiters.unsafeOpen()
     for (const interested of interests.values()) interested.latch.unsafeOpen()
   }
+  const openFor = (events: ReadonlyArray<Committed>) => {
+    waiters.unsafeOpen()
+    for (const interested of interests.values()) {
+      if (events.some((event) => concerns(interested, event))) interested.latch.unsafeOpen()
+    }
+  }
   return {
     notify: Effect.sync(() => {
+      recent = undefined
       commits.unsafeOpen()
       openAll()
     }),
     committed: (events) =>
       Effect.sync(() => {
-        commits.unsafeOpen()
-        waiters.unsafeOpen()
-        for (const interested of interests.values()) {
-          if (events.some((event) => concerns(interested, event))) interested.latch.unsafeOpen()
+        if (recent !== undefined) {
+          for (const event of events) recent.set(`${event.streamHash}:${event.aggregateType}`, event)
+          if (recent.size > MOST_LISTED) recent = undefined
         }
+        commits.unsafeOpen()
+        openFor(events)
       }),
     wake: Effect.sync(openAll),
+    wakeFor: (events) => Effect.sync(() => openFor(events)),
+    takeCommitted: Effect.sync(() => {
+      const taken = recent === undefined ? undefined : [...recent.values()]
+      recent = new Map()
+      return taken
+    }),
     next: waiters.next,
     nextOf: (interest) =>
       Effect.suspend(() => {

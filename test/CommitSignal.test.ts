@@ -64,4 +64,27 @@ describe("CommitSignal", () => {
       const leaked = yield* CommitSignal.collecting(signal, CommitSignal.Collecting)
       expect(leaked.open).toBe(false)
     }))
+
+  it.effect("takeCommitted lists the streams committed since the last call, or nothing known after a notify", () =>
+    Effect.gen(function*() {
+      const signal = CommitSignal.unsafeMake()
+      yield* signal.committed([orderIn(0), orderIn(1)])
+      yield* signal.committed([orderIn(0)])
+      expect(yield* signal.takeCommitted).toEqual([orderIn(0), orderIn(1)])
+      expect(yield* signal.takeCommitted).toEqual([])
+      yield* signal.committed([orderIn(1)])
+      yield* signal.notify
+      expect(yield* signal.takeCommitted).toBeUndefined()
+      // bounded: past a hundred streams it stops listing
+      yield* signal.committed(Array.from({ length: 101 }, (_, i) => ({ aggregateType: "Order", streamHash: i })))
+      expect(yield* signal.takeCommitted).toBeUndefined()
+    }))
+
+  it.effect("wakeFor wakes the interested waits, not the commit listeners", () =>
+    Effect.gen(function*() {
+      const signal = CommitSignal.unsafeMake()
+      expect(yield* wokenBy(signal, signal.nextOf(orders), signal.wakeFor([orderIn(0)]))).toBe(true)
+      expect(yield* wokenBy(signal, signal.nextOf(orders), signal.wakeFor([orderIn(1)]))).toBe(false)
+      expect(yield* wokenBy(signal, signal.nextCommit, signal.wakeFor([orderIn(0)]))).toBe(false)
+    }))
 })

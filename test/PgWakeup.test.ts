@@ -63,6 +63,24 @@ const countNotifications = (pg: PgClient.PgClient, channel = PgWakeup.defaultCha
   })
 
 describe("PgWakeup", () => {
+  it.live("a commit on A that names its streams wakes only B's partitions reading them", () =>
+    Effect.scoped(Effect.gen(function*() {
+      const url = yield* Effect.promise(() => freshDatabase("wakeup_targeted"))
+      const a = yield* side(url)
+      const b = yield* side(url)
+      const order = { aggregateType: "Order", streamHash: 7 }
+      const ordersOf = (index: number) => b.signal.nextOf({ sources: [{ aggregateType: "Order" }], partition: { count: 2, index } })
+      const ownPartition = yield* ordersOf(1)
+      const otherPartition = yield* ordersOf(0)
+      const inventory = yield* b.signal.nextOf({ sources: [{ aggregateType: "Inventory" }] })
+      yield* a.signal.committed([order])
+      expect(yield* wokeWithin(ownPartition, "1 second")).toBe(true)
+      expect(yield* wokeWithin(otherPartition, "200 millis")).toBe(false)
+      expect(yield* wokeWithin(inventory, "10 millis")).toBe(false)
+      // not a wake of everything
+      expect(b.remoteWakes()).toBe(0)
+    })))
+
   it.live("a commit on A wakes B; nothing echoes back to A; bursts are coalesced", () =>
     Effect.scoped(Effect.gen(function*() {
       const url = yield* Effect.promise(() => freshDatabase("wakeup"))

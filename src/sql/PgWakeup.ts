@@ -4,13 +4,16 @@
  *
  * While the layer is up it does two things:
  * - **Forwarding**: after local commits (`CommitSignal`'s `nextCommit`) it sends one
- *   `pg_notify(channel, id)` after a short debounce, outside any transaction, one at a time. A
- *   burst of commits becomes one notification, and the commands do not pay for it: a `NOTIFY`
+ *   `pg_notify(channel, payload)` after a short debounce, outside any transaction, one at a time.
+ *   A burst of commits becomes one notification, and the commands do not pay for it: a `NOTIFY`
  *   inside each command transaction serializes their commits on PostgreSQL's notification queue
- *   (28-45% of the command throughput in the benchmarks).
- * - **Listening**: every notification on the channel from another process calls `wake` on the
- *   signal. A `wake` is not a local commit, so it is never forwarded back, and the process's own
- *   notifications (recognised by its id) are ignored.
+ *   (28-45% of the command throughput in the benchmarks). The payload is the process's id and,
+ *   when the signal knows them and they fit, the streams committed (`id;[["Order", 123], ...]`:
+ *   aggregate type and stream hash).
+ * - **Listening**: a notification from another process that lists its streams wakes only the
+ *   partitions reading them (`wakeFor`); any other calls `wake`, for every partition. Neither is
+ *   a local commit, so nothing is forwarded back, and the process's own notifications
+ *   (recognised by its id) are ignored.
  *
  * Notifications are a hint, never the source of truth: the relay still reads the log after its
  * checkpoint and keeps polling as a fallback, so a lost notification only costs latency. The
@@ -91,6 +94,39 @@ const nextTurn = Effect.async<void>((resume) => {
   return Effect.sync(() => clearImmediate(handle))
 })
 
+/** Longest list of committed streams sent in a notification (PostgreSQL's limit is 8000 bytes). */
+const MOST_PAYLOAD = 7000
+
+/**
+ * A notification: the sender's id, then what it committed (`[aggregate type, stream hash]`
+ * pairs, as JSON) when it knows and the list fits; without a list, every partition wakes.
+ */
+const payloadOf = (id: string, committed: ReadonlyArray<CommitSignal.Committed> | undefined): string => {
+  if (committed === undefined || committed.length === 0) return id
+  const list = JSON.stringify(committed.map((event) => [event.aggregateType, event.streamHash]))
+  return list.length > MOST_PAYLOAD ? id : `${id};${list}`
+}
+
+const parsePayload = (
+  payload: string
+): { readonly sender: string; readonly events: ReadonlyArray<CommitSignal.Committed> | undefined } => {
+  const at = payload.indexOf(";")
+  if (at < 0) return { sender: payload, events: undefined }
+  try {
+    const list: unknown = JSON.parse(payload.slice(at + 1))
+    const events = Array.isArray(list) &&
+        list.every((pair) =>
+          Array.isArray(pair) && pair.length === 2 && typeof pair[0] === "string" && Number.isInteger(pair[1])
+        )
+      ? list.map(([aggregateType, streamHash]: [string, number]) => ({ aggregateType, streamHash }))
+      : undefined
+    return { sender: payload.slice(0, at), events }
+  } catch {
+    // not ours to read: wake every partition
+    return { sender: payload.slice(0, at), events: undefined }
+  }
+}
+
 /**
  * Forward local commits to other processes and wake on theirs, while the scope is open.
  *
@@ -126,12 +162,18 @@ export const make = (options: Options = {}): Effect.Effect<void, never, Pg.PgCli
 
     const onNotifications = (payloads: Chunk.Chunk<string>) =>
       Effect.suspend(() => {
-        let remote = false
+        let everything = false
+        const committed: Array<CommitSignal.Committed> = []
         for (const payload of payloads) {
           if (payload === ping) Deferred.unsafeDone(pong, Exit.void)
-          else if (payload !== id && !payload.startsWith(PING)) remote = true
+          else if (!payload.startsWith(PING)) {
+            const { sender, events } = parsePayload(payload)
+            if (sender === id) continue
+            if (events === undefined) everything = true
+            else committed.push(...events)
+          }
         }
-        return remote ? signal.wake : Effect.void
+        return everything ? signal.wake : committed.length > 0 ? signal.wakeFor(committed) : Effect.void
       })
 
     /**
@@ -219,8 +261,9 @@ export const make = (options: Options = {}): Effect.Effect<void, never, Pg.PgCli
         yield* pause
         // commits from here on are the next round's: this notification is sent after the others
         commit = yield* signal.nextCommit
+        const committed = yield* signal.takeCommitted
         yield* Effect.catchAllCause(
-          send(id),
+          send(payloadOf(id, committed)),
           (cause) => Effect.logWarning(`PgWakeup: pg_notify on ${channel} failed`, cause)
         )
       }

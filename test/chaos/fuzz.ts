@@ -169,7 +169,15 @@ export const fuzz = async (port: number, cases: ReadonlyArray<Hostile>): Promise
     const known = orderIds.length === 0 ? "00000000-0000-7000-8000-000000000000" : orderIds[i % orderIds.length]!
     const path = request.path.replaceAll("{order}", known)
     const head = request.raw === undefined && request.method === "HEAD"
-    const answer = await exchange(port, wire(request, path), head)
+    let answer = await exchange(port, wire(request, path), head)
+    // The server may answer before it has read everything sent (it refused the request early, or
+    // its headers ended sooner than the client meant) and close. What the client is still sending
+    // then makes the server's kernel answer with a reset, and the client's kernel may drop the
+    // answer before it is read. Such a request is sent again, once; it must then be answered.
+    if ("failed" in answer && /EPIPE|ECONNRESET/.test(answer.failed)) {
+      statuses["answer lost to a reset, sent again"] = (statuses["answer lost to a reset, sent again"] ?? 0) + 1
+      answer = await exchange(port, wire(request, path), head)
+    }
     const what = `case ${i} (${request.raw === undefined ? `${request.method} ${path.slice(0, 120)}` : JSON.stringify(request.raw.slice(0, 80))})`
     const problem = (text: string) => problems.push(`${what}: ${text}`)
     if ("failed" in answer) {
