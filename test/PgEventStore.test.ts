@@ -1,6 +1,6 @@
 import { SqlClient } from "@effect/sql"
 import { describe, expect, it } from "@effect/vitest"
-import { Effect, Exit, Layer, Option } from "effect"
+import { Deferred, Effect, Exit, Layer, Option } from "effect"
 import { EventStore } from "effect-ddd"
 import { PreparedStatements, SqlEventStore } from "effect-ddd/sql"
 import * as Connections from "../src/sql/internal/connections.js"
@@ -88,13 +88,35 @@ describe("PostgreSQL specifics", () => {
         Connections.execute<{ pid: number }>(onConnection, "SELECT pg_backend_pid() AS pid", []),
         (rows) => rows[0]!.pid
       )
-      const five = Effect.forEach([1, 2, 3, 4, 5], () => Effect.zipLeft(backend, Effect.sleep("5 millis")))
-      const [inSession, outside] = yield* Effect.all([Connections.withSession(onConnection, five), five], {
-        concurrency: 2
-      })
+      // between the session's statements another fiber takes a connection and holds it: it must not
+      // get the session's, and the session's next statements must still run on its own
+      const firstDone = yield* Deferred.make<void>()
+      const outsideHolds = yield* Deferred.make<number>()
+      const sessionDone = yield* Deferred.make<void>()
+      const session = Connections.withSession(
+        onConnection,
+        Effect.gen(function*() {
+          const first = yield* backend
+          yield* Deferred.succeed(firstDone, undefined)
+          yield* Deferred.await(outsideHolds)
+          const rest = [yield* backend, yield* backend]
+          return [first, ...rest]
+        })
+      ).pipe(Effect.ensuring(Deferred.succeed(sessionDone, undefined)))
+      const outside = Effect.zipRight(
+        Deferred.await(firstDone),
+        sql.withTransaction(Effect.gen(function*() {
+          const [row] = yield* sql<{ pid: number }>`SELECT pg_backend_pid() AS pid`
+          yield* Deferred.succeed(outsideHolds, row!.pid)
+          yield* Deferred.await(sessionDone)
+          return row!.pid
+        }))
+      )
+      const [inSession, outsidePid] = yield* Effect.all([session, outside], { concurrency: 2 })
+      expect(inSession).toHaveLength(3)
       expect(new Set(inSession).size).toBe(1)
-      expect(outside.filter((pid) => pid === inSession[0])).toEqual([])
-    }).pipe(Effect.provide(pgClient("session", { maxConnections: 4 }))))
+      expect(outsidePid).not.toBe(inSession[0])
+    }).pipe(Effect.provide(pgClient("session", { maxConnections: 2 }))))
 
   it.live("readPage tells when committed events wait above the horizon of an older transaction", () =>
     Effect.gen(function*() {
