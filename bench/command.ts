@@ -14,8 +14,8 @@
 import { SqlClient } from "@effect/sql"
 import { PgClient } from "@effect/sql-pg"
 import { SqliteClient } from "@effect/sql-sqlite-node"
-import Database from "better-sqlite3"
 import { BatchSpanProcessor, type ReadableSpan, type SpanExporter } from "@opentelemetry/sdk-trace-base"
+import Database from "better-sqlite3"
 import { Effect, Layer, Redacted } from "effect"
 import { CommandHandler, Telemetry } from "effect-ddd"
 import { OpenTelemetry } from "effect-ddd/opentelemetry"
@@ -27,7 +27,7 @@ import pg from "pg"
 import { v7 } from "uuid"
 import { Inventory } from "../examples/http-server/Domain/Inventory.js"
 import { Sku } from "../examples/http-server/Domain/Order.js"
-import { figure, type Figure } from "./report.js"
+import { type Figure, figure } from "./report.js"
 
 const SKUS = Array.from({ length: 1000 }, (_, i) => Sku.make(`sku-${i}`))
 const SECONDS = Number(process.env["BENCH_SECONDS"] ?? 3)
@@ -91,17 +91,21 @@ const rawSqlite = (file: string, synchronous: "NORMAL" | "FULL") => {
   const db = new Database(file)
   db.pragma("journal_mode = WAL")
   db.pragma(`synchronous = ${synchronous}`)
-  db.exec(`CREATE TABLE IF NOT EXISTS raw_events (position INTEGER PRIMARY KEY AUTOINCREMENT, event_id TEXT NOT NULL UNIQUE,
+  db.exec(
+    `CREATE TABLE IF NOT EXISTS raw_events (position INTEGER PRIMARY KEY AUTOINCREMENT, event_id TEXT NOT NULL UNIQUE,
     aggregate_type TEXT NOT NULL, aggregate_id TEXT NOT NULL, version INTEGER NOT NULL, event_type TEXT NOT NULL,
     schema_version INTEGER NOT NULL, payload TEXT NOT NULL, metadata TEXT NOT NULL, occurred_at BIGINT NOT NULL,
     UNIQUE (aggregate_type, aggregate_id, version));
     CREATE TABLE IF NOT EXISTS raw_states (aggregate_type TEXT NOT NULL, aggregate_id TEXT NOT NULL, version INTEGER NOT NULL,
-    state TEXT NOT NULL, PRIMARY KEY (aggregate_type, aggregate_id));`)
+    state TEXT NOT NULL, PRIMARY KEY (aggregate_type, aggregate_id));`
+  )
   const begin = db.prepare("BEGIN")
   const commit = db.prepare("COMMIT")
   const select = db.prepare("SELECT version, state FROM raw_states WHERE aggregate_type = ? AND aggregate_id = ?")
-  const insert = db.prepare(`INSERT INTO raw_events (event_id, aggregate_type, aggregate_id, version, event_type, schema_version,
-    payload, metadata, occurred_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING RETURNING position`)
+  const insert = db.prepare(
+    `INSERT INTO raw_events (event_id, aggregate_type, aggregate_id, version, event_type, schema_version,
+    payload, metadata, occurred_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING RETURNING position`
+  )
   const upsert = db.prepare(`INSERT INTO raw_states (aggregate_type, aggregate_id, version, state) VALUES (?, ?, ?, ?)
     ON CONFLICT (aggregate_type, aggregate_id) DO UPDATE SET version = excluded.version, state = excluded.state`)
   let count = 0
@@ -147,11 +151,14 @@ const rawPg = async (url: string, callers: number) => {
         values: ["Inventory", sku]
       })
       const version = (rows[0]?.version ?? 0) + 1
-      const state = rows[0] === undefined ? restockState(undefined, sku) : { ...rows[0].state, available: rows[0].state.available + 1 }
+      const state = rows[0] === undefined
+        ? restockState(undefined, sku)
+        : { ...rows[0].state, available: rows[0].state.available + 1 }
       const e = event(sku, version)
       await client.query({
         name: "insert",
-        text: `INSERT INTO raw_events (event_id, aggregate_type, aggregate_id, version, event_type, schema_version, payload,
+        text:
+          `INSERT INTO raw_events (event_id, aggregate_type, aggregate_id, version, event_type, schema_version, payload,
           metadata, occurred_at) VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb, $8::jsonb, $9) ON CONFLICT DO NOTHING RETURNING position`,
         values: [e.eventId, "Inventory", sku, version, "StockRestocked", 1, e.payload, e.metadata, Date.now()]
       })
@@ -189,7 +196,9 @@ const sqliteTelemetryLayer = (file: string) =>
   CommandHandler.layer().pipe(
     Layer.provideMerge(SqlEventStore.layer()),
     Layer.provideMerge(SqliteClient.layer({ filename: file })),
-    Layer.provideMerge(OpenTelemetry.layer({ serviceName: "bench", spanProcessor: new BatchSpanProcessor(droppingExporter) }))
+    Layer.provideMerge(
+      OpenTelemetry.layer({ serviceName: "bench", spanProcessor: new BatchSpanProcessor(droppingExporter) })
+    )
   )
 
 const median = (values: ReadonlyArray<number>) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!
@@ -211,7 +220,13 @@ const telemetryOverhead = async (dir: string): Promise<ReadonlyArray<Figure>> =>
     runs.map((r) => `${Math.round(r.rate)} (${Math.round(r.cpuRate)}/cpu-s)`).join(", ")
   console.error(`  command.sqlite.normal.c1.telemetry: on ${show(on)}; off ${show(off)}`)
   return [
-    figure("command.sqlite.normal.c1.telemetry", median(on.map((r) => r.rate)), "commands/s", median(off.map((r) => r.rate)), ">= 0.85x telemetry off"),
+    figure(
+      "command.sqlite.normal.c1.telemetry",
+      median(on.map((r) => r.rate)),
+      "commands/s",
+      median(off.map((r) => r.rate)),
+      ">= 0.85x telemetry off"
+    ),
     figure(
       "command.sqlite.normal.c1.telemetry.cpu",
       median(on.map((r) => r.cpuRate)),
@@ -257,12 +272,14 @@ export const runSqlite = async (): Promise<ReadonlyArray<Figure>> => {
   const dir = mkdtempSync(join(tmpdir(), "effect-ddd-bench-"))
   const figures: Array<Figure> = []
   try {
-    for (const [name, synchronous, callers] of [
-      ["command.sqlite.normal.c1", "NORMAL", 1],
-      ["command.sqlite.normal.c16", "NORMAL", 16],
-      ["command.sqlite.full.c1", "FULL", 1],
-      ["command.sqlite.full.c16", "FULL", 16]
-    ] as const) {
+    for (
+      const [name, synchronous, callers] of [
+        ["command.sqlite.normal.c1", "NORMAL", 1],
+        ["command.sqlite.normal.c16", "NORMAL", 16],
+        ["command.sqlite.full.c1", "FULL", 1],
+        ["command.sqlite.full.c16", "FULL", 16]
+      ] as const
+    ) {
       figures.push(
         await alternate(
           name,

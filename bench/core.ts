@@ -9,7 +9,7 @@
  */
 import { Either, Schema } from "effect"
 import { Aggregate } from "effect-ddd"
-import { figure, type Figure, rate } from "./report.js"
+import { type Figure, figure, rate } from "./report.js"
 
 const Restocked = Schema.TaggedStruct("Restocked", { quantity: Schema.Int })
 const Reserved = Schema.TaggedStruct("Reserved", { orderId: Schema.String, quantity: Schema.Int })

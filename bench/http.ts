@@ -7,7 +7,7 @@
 import { randomUUID } from "node:crypto"
 import { rmSync } from "node:fs"
 import { request, startServer, tempDataDir } from "../test/http-server/server.js"
-import { figure, type Figure } from "./report.js"
+import { type Figure, figure } from "./report.js"
 
 const ORDERS = 200
 const WARMUP = 20
@@ -47,7 +47,10 @@ const measure = async (env: { readonly DATA_DIR?: string; readonly DATABASE_URL?
   }
 }
 
-const figures = (name: string, { floor, settle }: { readonly settle: Array<number>; readonly floor: Array<number> }) => {
+const figures = (
+  name: string,
+  { floor, settle }: { readonly settle: Array<number>; readonly floor: Array<number> }
+) => {
   console.error(
     `  ${name}: settled p50 ${percentile(settle, 50).toFixed(2)} p99 ${percentile(settle, 99).toFixed(2)} ms; ` +
       `POST + first GET p50 ${percentile(floor, 50).toFixed(2)} p99 ${percentile(floor, 99).toFixed(2)} ms`

@@ -39,7 +39,7 @@ import pg from "pg"
 import { v7 } from "uuid"
 import { Inventory } from "../examples/http-server/Domain/Inventory.js"
 import { Sku } from "../examples/http-server/Domain/Order.js"
-import { figure, type Figure } from "./report.js"
+import { type Figure, figure } from "./report.js"
 
 const here = dirname(fileURLToPath(import.meta.url))
 const envNumber = (name: string, fallback: number) => {
@@ -115,8 +115,10 @@ export const fillRawSqlite = (file: string, total: number) => {
   const db = new Database(file)
   db.pragma("journal_mode = WAL")
   db.pragma("synchronous = NORMAL")
-  const insert = db.prepare(`INSERT INTO effect_ddd_events (event_id, aggregate_type, aggregate_id, stream_hash, version,
-    event_type, schema_version, payload, metadata, occurred_at) VALUES (?, 'Inventory', ?, ?, ?, 'StockRestocked', 1, ?, ?, ?)`)
+  const insert = db.prepare(
+    `INSERT INTO effect_ddd_events (event_id, aggregate_type, aggregate_id, stream_hash, version,
+    event_type, schema_version, payload, metadata, occurred_at) VALUES (?, 'Inventory', ?, ?, ?, 'StockRestocked', 1, ?, ?, ?)`
+  )
   const aggregates = Math.max(1, Math.min(10_000, Math.floor(total / 20)))
   const hashes = Array.from({ length: aggregates }, (_, a) => EventStore.streamHash(`sku-${a}`))
   const now = Date.now()
@@ -176,7 +178,9 @@ const finalCursors = (partitions: number) =>
            FROM effect_ddd_events GROUP BY stream_hash % ${partitions}`
         )
     })
-    return new Map(rows.map((r) => [Number(r.p), { commitOrder: Number(r.commit_order), position: Number(r.position) }]))
+    return new Map(
+      rows.map((r) => [Number(r.p), { commitOrder: Number(r.commit_order), position: Number(r.position) }])
+    )
   })
 
 /**
@@ -239,8 +243,10 @@ export const rawSqliteDrain = (file: string, total: number, onPage?: () => void)
   db.pragma("synchronous = NORMAL")
   db.exec(`CREATE TABLE IF NOT EXISTS raw_checkpoints (name TEXT PRIMARY KEY, position INTEGER NOT NULL)`)
   const name = `raw-${v7()}`
-  const select = db.prepare(`SELECT position, event_id, aggregate_type, aggregate_id, version, event_type, schema_version,
-    payload, metadata, occurred_at FROM effect_ddd_events WHERE position > ? ORDER BY position LIMIT ${PAGE}`)
+  const select = db.prepare(
+    `SELECT position, event_id, aggregate_type, aggregate_id, version, event_type, schema_version,
+    payload, metadata, occurred_at FROM effect_ddd_events WHERE position > ? ORDER BY position LIMIT ${PAGE}`
+  )
   const save = db.prepare(`INSERT INTO raw_checkpoints (name, position) VALUES (?, ?)
     ON CONFLICT (name) DO UPDATE SET position = excluded.position`)
   const begin = db.prepare("BEGIN")
@@ -288,7 +294,8 @@ const rawPgDrain = async (url: string, total: number) => {
       await client.query("BEGIN")
       const { rows } = await client.query<{ commit_order: string; position: string; payload: unknown }>({
         name: "raw-page",
-        text: `SELECT commit_order, position, event_id, aggregate_type, aggregate_id, version, event_type, schema_version,
+        text:
+          `SELECT commit_order, position, event_id, aggregate_type, aggregate_id, version, event_type, schema_version,
           payload, metadata, occurred_at FROM effect_ddd_events WHERE (commit_order, position) > ($1, $2)
           ORDER BY commit_order, position LIMIT ${PAGE}`,
         values: cursor
@@ -318,7 +325,10 @@ const rawPgDrain = async (url: string, total: number) => {
 
 // the relay figures are measured with telemetry off, like the command figures
 export const sqliteStore = (file: string) =>
-  SqlEventStore.layer().pipe(Layer.provideMerge(SqliteClient.layer({ filename: file })), Layer.provideMerge(Telemetry.disabled))
+  SqlEventStore.layer().pipe(
+    Layer.provideMerge(SqliteClient.layer({ filename: file })),
+    Layer.provideMerge(Telemetry.disabled)
+  )
 
 export const synchronousNormal = Effect.flatMap(SqlClient.SqlClient, (sql) => sql.unsafe("PRAGMA synchronous = NORMAL"))
 
@@ -329,7 +339,9 @@ export const runSqlite = async (): Promise<ReadonlyArray<Figure>> => {
     const file = join(dir, "relay.db")
     const total = RELAY_EVENTS
     const fillStart = performance.now()
-    await Effect.runPromise(Effect.zipRight(synchronousNormal, fillThroughStore(total)).pipe(Effect.provide(sqliteStore(file))))
+    await Effect.runPromise(
+      Effect.zipRight(synchronousNormal, fillThroughStore(total)).pipe(Effect.provide(sqliteStore(file)))
+    )
     log(`filled ${total} events through the store in ${Math.round(performance.now() - fillStart)} ms`)
     const raw = rawSqliteDrain(file, total)
     const lib = await Effect.runPromise(
@@ -362,10 +374,14 @@ export const runPg = (freshDatabase: () => Promise<string>) => async (): Promise
   await vacuum.query("VACUUM ANALYZE effect_ddd_events")
   await vacuum.end()
   const raw = await rawPgDrain(url, total)
-  const w1 = await Effect.runPromise(Effect.map(timeRelay("noop-w1", 1, total), (r) => r.rate).pipe(Effect.provide(pgStore(url, 10))))
+  const w1 = await Effect.runPromise(
+    Effect.map(timeRelay("noop-w1", 1, total), (r) => r.rate).pipe(Effect.provide(pgStore(url, 10)))
+  )
   log(`relay.pg.noop.w1: ${Math.round(w1)} vs raw ${Math.round(raw)} events/s`)
   const raw4 = await rawPgDrain(url, total)
-  const w4 = await Effect.runPromise(Effect.map(timeRelay("noop-w4", 4, total), (r) => r.rate).pipe(Effect.provide(pgStore(url, 10))))
+  const w4 = await Effect.runPromise(
+    Effect.map(timeRelay("noop-w4", 4, total), (r) => r.rate).pipe(Effect.provide(pgStore(url, 10)))
+  )
   log(`relay.pg.noop.w4: ${Math.round(w4)} vs raw ${Math.round(raw4)} events/s (${(w4 / w1).toFixed(2)}x w1)`)
   return [
     figure("relay.pg.noop.w1", w1, "events/s", raw, ">= 50k events/s"),
@@ -423,7 +439,10 @@ const inprocLibrary = (file: string) =>
       yield* handler.execute(Inventory, Sku.make(id), "restock", { quantity: 1 })
       const returned = now()
       const at = yield* Deferred.await(arrival).pipe(
-        Effect.timeoutFail({ duration: "10 seconds", onTimeout: () => new Error(`latency.inproc: sample ${i} not delivered in 10 s`) })
+        Effect.timeoutFail({
+          duration: "10 seconds",
+          onTimeout: () => new Error(`latency.inproc: sample ${i} not delivered in 10 s`)
+        })
       )
       if (i >= WARMUP) samples.push(Math.max(0, at - returned))
       yield* Effect.sleep("3 millis")
@@ -458,8 +477,10 @@ const inprocRaw = async (file: string) => {
   const db = new Database(file)
   db.pragma("journal_mode = WAL")
   db.pragma("synchronous = NORMAL")
-  db.exec(`CREATE TABLE IF NOT EXISTS raw_events (position INTEGER PRIMARY KEY AUTOINCREMENT, aggregate_id TEXT NOT NULL,
-    payload TEXT NOT NULL, metadata TEXT NOT NULL)`)
+  db.exec(
+    `CREATE TABLE IF NOT EXISTS raw_events (position INTEGER PRIMARY KEY AUTOINCREMENT, aggregate_id TEXT NOT NULL,
+    payload TEXT NOT NULL, metadata TEXT NOT NULL)`
+  )
   const insert = db.prepare("INSERT INTO raw_events (aggregate_id, payload, metadata) VALUES (?, ?, ?)")
   const select = db.prepare(`SELECT position, aggregate_id, payload, metadata FROM raw_events WHERE position > ?
     ORDER BY position LIMIT ${PAGE}`)
@@ -475,7 +496,9 @@ const inprocRaw = async (file: string) => {
     const returned = now()
     const at = await new Promise<number>((resolve) =>
       queueMicrotask(() => {
-        const rows = select.all(cursor) as Array<{ position: number; aggregate_id: string; payload: string; metadata: string }>
+        const rows = select.all(cursor) as Array<
+          { position: number; aggregate_id: string; payload: string; metadata: string }
+        >
         for (const row of rows) {
           JSON.parse(row.payload)
           JSON.parse(row.metadata)
@@ -498,8 +521,10 @@ export const runLatency = (freshDatabase: () => Promise<string>) => async (): Pr
   try {
     const raw = await inprocRaw(join(dir, "raw.db"))
     const lib = await Effect.runPromise(inprocLibrary(join(dir, "latency.db")))
-    log(`latency.inproc: p50 ${percentile(lib, 50).toFixed(3)} p99 ${percentile(lib, 99).toFixed(3)} ms ` +
-      `vs raw p50 ${percentile(raw, 50).toFixed(3)} p99 ${percentile(raw, 99).toFixed(3)} ms`)
+    log(
+      `latency.inproc: p50 ${percentile(lib, 50).toFixed(3)} p99 ${percentile(lib, 99).toFixed(3)} ms ` +
+        `vs raw p50 ${percentile(raw, 50).toFixed(3)} p99 ${percentile(raw, 99).toFixed(3)} ms`
+    )
     figures.push(
       figure("latency.inproc.p50", percentile(lib, 50), "ms", percentile(raw, 50), "<= 0.5 ms"),
       figure("latency.inproc.p99", percentile(lib, 99), "ms", percentile(raw, 99), "<= 2 ms")
@@ -511,8 +536,10 @@ export const runLatency = (freshDatabase: () => Promise<string>) => async (): Pr
   const raw = await xprocRaw(await freshDatabase(), wakeup)
   const lib = await xprocLibrary(await freshDatabase(), wakeup)
   const how = wakeup ? "LISTEN/NOTIFY (PgWakeup)" : "polling every 10 ms"
-  log(`latency.pg.xproc (${how}): p50 ${percentile(lib, 50).toFixed(3)} p99 ${percentile(lib, 99).toFixed(3)} ms ` +
-    `vs raw p50 ${percentile(raw, 50).toFixed(3)} p99 ${percentile(raw, 99).toFixed(3)} ms`)
+  log(
+    `latency.pg.xproc (${how}): p50 ${percentile(lib, 50).toFixed(3)} p99 ${percentile(lib, 99).toFixed(3)} ms ` +
+      `vs raw p50 ${percentile(raw, 50).toFixed(3)} p99 ${percentile(raw, 99).toFixed(3)} ms`
+  )
   const note = `no target (${how})`
   figures.push(
     figure("latency.pg.xproc.p50", percentile(lib, 50), "ms", percentile(raw, 50), note),
@@ -567,22 +594,27 @@ const xprocLibrary = async (url: string, wakeup: boolean) => {
       }
     }
     log(`clock offset to the relay process ${offset.toFixed(3)} ms (round trip ${best.toFixed(3)} ms)`)
-    const samples = await Effect.runPromise(Effect.gen(function*() {
-      const handler = yield* CommandHandler.CommandHandler
-      const samples: Array<number> = []
-      for (let i = 0; i < WARMUP + LATENCY_SAMPLES; i++) {
-        const id = `lat-${i}`
-        const arrival = new Promise<number>((resolve) => arrivals.set(id, resolve))
-        yield* handler.execute(Inventory, Sku.make(id), "restock", { quantity: 1 })
-        const returned = now()
-        const at = early.get(id) ?? (yield* Effect.promise(() => arrival).pipe(
-          Effect.timeoutFail({ duration: "10 seconds", onTimeout: () => new Error(`latency.pg.xproc: sample ${i} not delivered in 10 s`) })
-        ))
-        if (i >= WARMUP) samples.push(Math.max(0, at - offset - returned))
-        yield* Effect.sleep("5 millis")
-      }
-      return samples
-    }).pipe(Effect.provide(commandsOnPg(url, wakeup))))
+    const samples = await Effect.runPromise(
+      Effect.gen(function*() {
+        const handler = yield* CommandHandler.CommandHandler
+        const samples: Array<number> = []
+        for (let i = 0; i < WARMUP + LATENCY_SAMPLES; i++) {
+          const id = `lat-${i}`
+          const arrival = new Promise<number>((resolve) => arrivals.set(id, resolve))
+          yield* handler.execute(Inventory, Sku.make(id), "restock", { quantity: 1 })
+          const returned = now()
+          const at = early.get(id) ?? (yield* Effect.promise(() => arrival).pipe(
+            Effect.timeoutFail({
+              duration: "10 seconds",
+              onTimeout: () => new Error(`latency.pg.xproc: sample ${i} not delivered in 10 s`)
+            })
+          ))
+          if (i >= WARMUP) samples.push(Math.max(0, at - offset - returned))
+          yield* Effect.sleep("5 millis")
+        }
+        return samples
+      }).pipe(Effect.provide(commandsOnPg(url, wakeup)))
+    )
     return samples
   } finally {
     child.kill("SIGTERM")
@@ -631,7 +663,8 @@ const xprocRaw = async (url: string, notify: boolean) => {
         again = false
         const { rows } = await reader.query<{ position: string; aggregate_id: string }>({
           name: "raw-read",
-          text: `SELECT position, aggregate_id, payload, metadata FROM raw_events WHERE position > $1 ORDER BY position LIMIT ${PAGE}`,
+          text:
+            `SELECT position, aggregate_id, payload, metadata FROM raw_events WHERE position > $1 ORDER BY position LIMIT ${PAGE}`,
           values: [cursor]
         })
         for (const row of rows) {
@@ -690,14 +723,23 @@ const drainInProcess = (file: string, mode: "raw" | "relay", total: number) =>
   new Promise<DrainResult>((resolve, reject) => {
     const child = fork(join(here, "support", "drainProcess.ts"), [], {
       execArgv: ["--expose-gc", "--import", "tsx"],
-      env: { ...process.env, DRAIN_FILE: file, DRAIN_MODE: mode, DRAIN_EVENTS: String(total), DRAIN_TIMEOUT: String(DRAIN_TIMEOUT) },
+      env: {
+        ...process.env,
+        DRAIN_FILE: file,
+        DRAIN_MODE: mode,
+        DRAIN_EVENTS: String(total),
+        DRAIN_TIMEOUT: String(DRAIN_TIMEOUT)
+      },
       stdio: ["ignore", "inherit", "inherit", "ipc"]
     })
     let result: DrainResult | undefined
     child.on("message", (message: DrainResult) => (result = message))
     child.on("error", reject)
-    child.on("exit", (code) =>
-      result !== undefined ? resolve(result) : reject(new Error(`drain process (${mode}) exited with ${code}`)))
+    child.on(
+      "exit",
+      (code) =>
+        result !== undefined ? resolve(result) : reject(new Error(`drain process (${mode}) exited with ${code}`))
+    )
   })
 
 /** `relay.sqlite.drain1m.rss` and `.seconds` (`BENCH_DRAIN_EVENTS` scales the backlog). */
@@ -715,8 +757,10 @@ export const runDrain = async (): Promise<ReadonlyArray<Figure>> => {
     const scale = total === 1_000_000 ? "" : ` (${total} events)`
     const incomplete = lib.complete ? "" : `; timed out: ${lib.delivered} of ${total} in ${lib.seconds.toFixed(0)} s`
     const seconds = lib.complete ? lib.seconds : (lib.seconds * total) / Math.max(1, lib.delivered)
-    log(`relay.sqlite.drain1m${scale}: ${seconds.toFixed(1)} s, +${lib.rssMb.toFixed(1)} MB RSS vs raw ` +
-      `${raw.seconds.toFixed(1)} s, +${raw.rssMb.toFixed(1)} MB${incomplete}`)
+    log(
+      `relay.sqlite.drain1m${scale}: ${seconds.toFixed(1)} s, +${lib.rssMb.toFixed(1)} MB RSS vs raw ` +
+        `${raw.seconds.toFixed(1)} s, +${raw.rssMb.toFixed(1)} MB${incomplete}`
+    )
     return [
       figure("relay.sqlite.drain1m.rss", lib.rssMb, "MB", raw.rssMb, `<= 100 MB${scale}${incomplete}`),
       figure(

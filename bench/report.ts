@@ -39,11 +39,24 @@ const round = (n: number) => (Math.abs(n) >= 100 ? Math.round(n) : Math.round(n 
 export const printTable = (figures: ReadonlyArray<Figure>) => {
   const rows = [
     ["name", "value", "unit", "baseline", "ratio", "target"],
-    ...figures.map((f) => [f.name, String(f.value), f.unit, f.baseline === null ? "-" : String(f.baseline), f.ratio === null ? "-" : `${f.ratio}x`, f.target ?? ""])
+    ...figures.map((
+      f
+    ) => [
+      f.name,
+      String(f.value),
+      f.unit,
+      f.baseline === null ? "-" : String(f.baseline),
+      f.ratio === null ? "-" : `${f.ratio}x`,
+      f.target ?? ""
+    ])
   ]
   const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)))
   for (const [i, row] of rows.entries()) {
-    console.log(row.map((cell, j) => (j === 0 || j === 2 || j === 5 ? cell.padEnd(widths[j]!) : cell.padStart(widths[j]!))).join("  "))
+    console.log(
+      row.map((cell, j) => (j === 0 || j === 2 || j === 5 ? cell.padEnd(widths[j]!) : cell.padStart(widths[j]!))).join(
+        "  "
+      )
+    )
     if (i === 0) console.log(widths.map((w) => "-".repeat(w)).join("  "))
   }
 }
@@ -51,7 +64,9 @@ export const printTable = (figures: ReadonlyArray<Figure>) => {
 export const save = (figures: ReadonlyArray<Figure>) => {
   const previous: Array<Figure> = existsSync(resultsFile) ? JSON.parse(readFileSync(resultsFile, "utf8")) : []
   const names = new Set(figures.map((f) => f.name))
-  const merged = [...previous.filter((f) => !names.has(f.name)), ...figures].sort((a, b) => a.name.localeCompare(b.name))
+  const merged = [...previous.filter((f) => !names.has(f.name)), ...figures].sort((a, b) =>
+    a.name.localeCompare(b.name)
+  )
   mkdirSync(dirname(resultsFile), { recursive: true })
   writeFileSync(resultsFile, JSON.stringify(merged, null, 2) + "\n")
 }

@@ -31,7 +31,9 @@ const server = (() => {
       )
       const row = rows[0]!
       console.error(
-        `[bench] PostgreSQL: ${how} ${redact(base)} (server ${row.version}, fsync=${row.fsync}, synchronous_commit=${row.sync})`
+        `[bench] PostgreSQL: ${how} ${
+          redact(base)
+        } (server ${row.version}, fsync=${row.fsync}, synchronous_commit=${row.sync})`
       )
     } finally {
       await client.end()
@@ -108,7 +110,9 @@ const suites: ReadonlyArray<readonly [string, () => Promise<ReadonlyArray<Figure
 const filters = process.argv.slice(2)
 // a group runs when its name starts with a filter ("command" runs both command groups) or a filter
 // starts with its name ("command.pg.c8" runs command.pg); only figures matching a filter are kept
-const selected = suites.filter(([name]) => filters.length === 0 || filters.some((f) => name.startsWith(f) || f.startsWith(name)))
+const selected = suites.filter(([name]) =>
+  filters.length === 0 || filters.some((f) => name.startsWith(f) || f.startsWith(name))
+)
 if (selected.length === 0) {
   console.error(`no benchmark matches ${filters.join(", ")}; groups: ${suites.map(([name]) => name).join(", ")}`)
   process.exit(2)

@@ -63,7 +63,10 @@ const program = Effect.gen(function*() {
 
   // domain errors are typed values
   const refused = yield* CommandHandler.execute(Account, id, "withdraw", { amount: 1_000 }).pipe(
-    Effect.catchTag("InsufficientFunds", (e) => Effect.succeed(`refused: balance ${e.balance}, requested ${e.requested}`))
+    Effect.catchTag(
+      "InsufficientFunds",
+      (e) => Effect.succeed(`refused: balance ${e.balance}, requested ${e.requested}`)
+    )
   )
   yield* Effect.log(refused)
   return result.state

@@ -14,11 +14,16 @@ export const reserveStock = Subscription.make({
   name: "reserve-stock",
   events: [Subscription.on(Order, "OrderPlaced")],
   handle: (event) =>
-    Effect.forEach(event.lines, (line) =>
-      CommandHandler.execute(Inventory, line.sku, "reserve", { orderId: event.orderId, quantity: line.quantity }).pipe(
-        Effect.catchTag("InsufficientStock", () =>
-          CommandHandler.execute(Order, event.orderId, "reject", { reason: "insufficient stock" }))
-      ), { discard: true })
+    Effect.forEach(
+      event.lines,
+      (line) =>
+        CommandHandler.execute(Inventory, line.sku, "reserve", { orderId: event.orderId, quantity: line.quantity })
+          .pipe(
+            Effect.catchTag("InsufficientStock", () =>
+              CommandHandler.execute(Order, event.orderId, "reject", { reason: "insufficient stock" }))
+          ),
+      { discard: true }
+    )
 })
 
 // StockReserved -> confirm the order
@@ -41,7 +46,9 @@ const program = Effect.gen(function*() {
     Effect.filterOrFail((orders) => orders.every((o) => o.state.status !== "pending"), () => "still pending"),
     Effect.retry(Schedule.spaced("10 millis"))
   )
-  for (const order of settled) yield* Effect.log(`${order.id}: ${order.state.status}${order.state.reason ? ` (${order.state.reason})` : ""}`)
+  for (const order of settled) {
+    yield* Effect.log(`${order.id}: ${order.state.status}${order.state.reason ? ` (${order.state.reason})` : ""}`)
+  }
   const stock = yield* CommandHandler.load(Inventory, apple)
   yield* Effect.log(`apple: ${stock.state.available} available, ${stock.state.reserved} reserved`)
 })

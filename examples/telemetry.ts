@@ -16,10 +16,14 @@ const reserveStock = Subscription.make({
   name: "reserve-stock",
   events: [Subscription.on(Order, "OrderPlaced")],
   handle: (event) =>
-    Effect.forEach(event.lines, (line) =>
-      CommandHandler.execute(Inventory, line.sku, "reserve", { orderId: event.orderId, quantity: line.quantity }), {
-      discard: true
-    })
+    Effect.forEach(
+      event.lines,
+      (line) =>
+        CommandHandler.execute(Inventory, line.sku, "reserve", { orderId: event.orderId, quantity: line.quantity }),
+      {
+        discard: true
+      }
+    )
 })
 const subscriptions = [reserveStock]
 
@@ -30,9 +34,10 @@ const program = Effect.gen(function*() {
   const apple = Sku.make("apple")
   yield* CommandHandler.execute(Inventory, apple, "restock", { quantity: 5 })
   const orderId = OrderId.make("order-1")
-  yield* CommandHandler.execute(Order, orderId, "place", { customerId: "ada", lines: [{ sku: apple, quantity: 2 }] }).pipe(
-    Effect.withSpan("POST /orders")
-  )
+  yield* CommandHandler.execute(Order, orderId, "place", { customerId: "ada", lines: [{ sku: apple, quantity: 2 }] })
+    .pipe(
+      Effect.withSpan("POST /orders")
+    )
   // GET /health: 200 unless a subscription is unhealthy (then 503), with the reasons
   const report = yield* Health.check.pipe(
     Effect.filterOrFail((r) => r.subscriptions.every((s) => s.lag === 0), () => "still delivering"),

@@ -143,7 +143,8 @@ export type Event<A extends Any> = A["events"]["Type"]
 /** @since 0.1.0 @category models */
 export type CommandName<A extends Any> = keyof A["commands"] & string
 /** @since 0.1.0 @category models */
-export type Input<A extends Any, K extends CommandName<A>> = A["commands"][K] extends Command<any, any, infer I, any> ? I
+export type Input<A extends Any, K extends CommandName<A>> = A["commands"][K] extends Command<any, any, infer I, any> ?
+  I
   : never
 /** @since 0.1.0 @category models */
 export type DomainError<A extends Any, K extends CommandName<A>> = A["commands"][K] extends

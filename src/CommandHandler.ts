@@ -7,14 +7,20 @@
  */
 import { Clock, Context, Effect, Either, Layer, Option, Schedule, Schema, type Tracer } from "effect"
 import * as Aggregate from "./Aggregate.js"
-import * as DomainEvent from "./DomainEvent.js"
-import { ConcurrencyConflict, EventStore, type EventStoreError, type IdempotencyRecord, streamHash } from "./EventStore.js"
 import * as CommitSignal from "./CommitSignal.js"
+import * as DomainEvent from "./DomainEvent.js"
+import {
+  ConcurrencyConflict,
+  EventStore,
+  type EventStoreError,
+  type IdempotencyRecord,
+  streamHash
+} from "./EventStore.js"
 import * as IdGenerator from "./IdGenerator.js"
-import * as Subscription from "./Subscription.js"
-import * as Telemetry from "./Telemetry.js"
 import { fingerprint } from "./internal/fingerprint.js"
 import * as Instrumentation from "./internal/instrumentation.js"
+import * as Subscription from "./Subscription.js"
+import * as Telemetry from "./Telemetry.js"
 
 /**
  * The idempotency key was used before for a different request.
@@ -41,7 +47,9 @@ export class SubscriptionFailed extends Schema.TaggedError<SubscriptionFailed>()
   cause: Schema.Defect
 }) {
   override get message() {
-    return `sync subscription ${this.subscription} failed: ${String((this.cause as Error | undefined)?.message ?? this.cause)}`
+    return `sync subscription ${this.subscription} failed: ${
+      String((this.cause as Error | undefined)?.message ?? this.cause)
+    }`
   }
 }
 
@@ -244,22 +252,22 @@ export const make = <S extends Subscription.Any = never>(
             eventType: "(result)",
             schemaVersion: 0,
             detail: error.message
-        })
-          )
+          })
         )
-        const state = yield* decodeState(aggregate, stored.aggregateId, stored.version, stored.state)
-        const events = yield* Effect.forEach(
-          stored.events as ReadonlyArray<DomainEvent.Stored>,
-          (event) => DomainEvent.decodeStored(aggregate, event)
-        )
-        return {
-          aggregateId: stored.aggregateId,
-          state,
-          version: stored.version,
-          events,
-          replayed: true
-        } as Result<Aggregate.Any>
-      })
+      )
+      const state = yield* decodeState(aggregate, stored.aggregateId, stored.version, stored.state)
+      const events = yield* Effect.forEach(
+        stored.events as ReadonlyArray<DomainEvent.Stored>,
+        (event) => DomainEvent.decodeStored(aggregate, event)
+      )
+      return {
+        aggregateId: stored.aggregateId,
+        state,
+        version: stored.version,
+        events,
+        replayed: true
+      } as Result<Aggregate.Any>
+    })
 
     type AnyResult = Result<Aggregate.Any>
     const runCommand = Effect.fnUntraced(function*(
@@ -277,7 +285,12 @@ export const make = <S extends Subscription.Any = never>(
           aggregateType: aggregate.name,
           aggregateId: id,
           command,
-          input: yield* DomainEvent.encodeValue(aggregate, `input of ${command}`, aggregate.commands[command]!.input, input)
+          input: yield* DomainEvent.encodeValue(
+            aggregate,
+            `input of ${command}`,
+            aggregate.commands[command]!.input,
+            input
+          )
         })
         const existing = yield* store.findIdempotencyRecord(key)
         if (Option.isSome(existing)) return yield* replay(aggregate, existing.value, print)
@@ -313,15 +326,20 @@ export const make = <S extends Subscription.Any = never>(
         const persistence = aggregate.persistence
         const writeState = persistence._tag === "StateStored" || (persistence.snapshotEvery !== undefined &&
           Math.floor(version / persistence.snapshotEvery) > Math.floor(current.version / persistence.snapshotEvery))
-        storedEvents = yield* telemetry.append(aggregate.name, unsaved.length, span, store.append({
-          aggregateType: aggregate.name,
-          aggregateId: id,
-          expectedVersion: current.version,
-          events: unsaved,
-          state: writeState
-            ? { version, state: yield* DomainEvent.encodeValue(aggregate, "state", aggregate.state, decision.state) }
-            : undefined
-        }))
+        storedEvents = yield* telemetry.append(
+          aggregate.name,
+          unsaved.length,
+          span,
+          store.append({
+            aggregateType: aggregate.name,
+            aggregateId: id,
+            expectedVersion: current.version,
+            events: unsaved,
+            state: writeState
+              ? { version, state: yield* DomainEvent.encodeValue(aggregate, "state", aggregate.state, decision.state) }
+              : undefined
+          })
+        )
         events = storedEvents.map((stored, i) => ({
           ...stored,
           payload: decision.events[i]!,
@@ -384,8 +402,12 @@ export const make = <S extends Subscription.Any = never>(
         const once = telemetry.attempt(aggregate.name, executeOnce(aggregate, id, command, input, options, span))
         // the retry machinery is only set up once a first attempt has conflicted
         return Effect.flatMap(
-          Effect.catchIf(once, (error) => error instanceof ConcurrencyConflict, () => Effect.retry(once, retryConflicts)),
-          (result) => (result.events.length > 0 && !result.replayed ? signalled(aggregate.name, id, result) : Effect.succeed(result))
+          Effect.catchIf(once, (error) =>
+            error instanceof ConcurrencyConflict, () =>
+            Effect.retry(once, retryConflicts)),
+          (result) => (result.events.length > 0 && !result.replayed
+            ? signalled(aggregate.name, id, result)
+            : Effect.succeed(result))
         )
       })
     }
@@ -413,7 +435,8 @@ const metadataOf = (
  */
 export const layer = <S extends Subscription.Any = never>(
   options: Options<S> = {}
-): Layer.Layer<CommandHandler, never, EventStore | Subscription.Requirements<S>> => Layer.effect(CommandHandler, make(options))
+): Layer.Layer<CommandHandler, never, EventStore | Subscription.Requirements<S>> =>
+  Layer.effect(CommandHandler, make(options))
 
 /**
  * Execute a command with the `CommandHandler` in context.

@@ -163,7 +163,11 @@ export const unsafeMake = (): Service => {
         }`
         let interested = interests.get(key)
         if (interested === undefined) {
-          interested = { types: types === undefined ? undefined : new Set(types), partition: interest.partition, latch: makeLatch() }
+          interested = {
+            types: types === undefined ? undefined : new Set(types),
+            partition: interest.partition,
+            latch: makeLatch()
+          }
           interests.set(key, interested)
         }
         return interested.latch.next
@@ -202,7 +206,10 @@ export class Collecting extends Context.Tag("effect-ddd/CommitSignal/Collecting"
  * @since 0.1.0
  * @category combinators
  */
-export const collecting = <A, E, R>(signal: Service, self: Effect.Effect<A, E, R>): Effect.Effect<A, E, Exclude<R, Collecting>> =>
+export const collecting = <A, E, R>(
+  signal: Service,
+  self: Effect.Effect<A, E, R>
+): Effect.Effect<A, E, Exclude<R, Collecting>> =>
   Effect.suspend(() => {
     const collected: Collector = { events: [], open: true }
     return Effect.provideService(self, Collecting, collected).pipe(

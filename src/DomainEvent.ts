@@ -6,7 +6,8 @@
  * @since 0.1.0
  * @module
  */
-import { Effect, Either, ParseResult, Schema } from "effect"
+import type { Effect } from "effect"
+import { Either, ParseResult, Schema } from "effect"
 import * as Aggregate from "./Aggregate.js"
 
 /**
@@ -182,8 +183,7 @@ export const decodeValue = (schema: Schema.Schema<any, any>, value: unknown): Ei
 export const encodePayload = <A extends Aggregate.Any>(
   aggregate: A,
   event: Aggregate.Event<A>
-): Either.Either<unknown, EncodeError> =>
-  encodeValue(aggregate, `event ${event._tag}`, aggregate.events, event)
+): Either.Either<unknown, EncodeError> => encodeValue(aggregate, `event ${event._tag}`, aggregate.events, event)
 
 /**
  * Upcast a stored payload to the current schema version and decode it, as an `Either` (no effect: the relay's hot path).

@@ -8,7 +8,8 @@
  * @since 0.1.0
  * @module
  */
-import { Context, Effect, type Option, Schema } from "effect"
+import type { Effect } from "effect"
+import { Context, type Option, Schema } from "effect"
 import type * as DomainEvent from "./DomainEvent.js"
 
 /**
@@ -110,7 +111,10 @@ export interface LoggedEvent extends DomainEvent.Stored {
  * @since 0.1.0
  * @category constructors
  */
-export const cursorOf = (event: LoggedEvent): LogCursor => ({ commitOrder: event.commitOrder, position: event.position })
+export const cursorOf = (event: LoggedEvent): LogCursor => ({
+  commitOrder: event.commitOrder,
+  position: event.position
+})
 
 /**
  * A page of the log (`EventStore.readPage`): the events, and where the next read starts.
@@ -135,7 +139,8 @@ export interface LogPage {
  * @category guards
  */
 export const isAfter = (cursor: LogCursor, other: LogCursor): boolean =>
-  cursor.commitOrder > other.commitOrder || (cursor.commitOrder === other.commitOrder && cursor.position > other.position)
+  cursor.commitOrder > other.commitOrder ||
+  (cursor.commitOrder === other.commitOrder && cursor.position > other.position)
 
 /**
  * Which events of the log to read: those of some aggregate types (optionally only some event

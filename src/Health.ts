@@ -215,14 +215,20 @@ export const make = (options: Options): Effect.Effect<Service, never, EventStore
             oldest = backlog.oldestOccurredAt
           }
         }
-        const measures = { lag, oldestUndeliveredAgeMillis: oldest === undefined ? 0 : Math.max(0, now - oldest), deadLetters }
+        const measures = {
+          lag,
+          oldestUndeliveredAgeMillis: oldest === undefined ? 0 : Math.max(0, now - oldest),
+          deadLetters
+        }
         const tags = tag("subscription", subscription.name)
         Telemetry.lag.unsafeUpdate(lag, tags)
         Telemetry.oldestUndeliveredAge.unsafeUpdate(measures.oldestUndeliveredAgeMillis / 1000, tags)
         Telemetry.deadLetters.unsafeUpdate(deadLetters, tags)
         if (Option.isSome(relay)) {
           const owner = relay.value.owner
-          const held = (yield* outbox.leases(subscription.name)).filter((l) => l.owner === owner && l.expiresAt > now).length
+          const held = (yield* outbox.leases(subscription.name)).filter((l) =>
+            l.owner === owner && l.expiresAt > now
+          ).length
           Telemetry.leasesHeld.unsafeUpdate(held, [...tags, MetricLabel.make("owner", owner)])
         }
         return evaluate(subscription.name, measures, mergeThresholds(base, options.overrides?.[subscription.name]))
@@ -248,7 +254,10 @@ export const make = (options: Options): Effect.Effect<Service, never, EventStore
  * @category layers
  */
 export const layer = (options: Options): Layer.Layer<Health, never, EventStore | Outbox.Outbox> =>
-  Layer.scoped(Health, Effect.tap(make(options), (service) => refresh(service, options.refreshInterval ?? "15 seconds")))
+  Layer.scoped(
+    Health,
+    Effect.tap(make(options), (service) => refresh(service, options.refreshInterval ?? "15 seconds"))
+  )
 
 const refresh = (service: Service, interval: Duration.DurationInput): Effect.Effect<void, never, Scope.Scope> =>
   service.check.pipe(

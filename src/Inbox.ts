@@ -23,5 +23,11 @@ export const once = <A, E, R>(
   eventId: string,
   effect: Effect.Effect<A, E, R>
 ): Effect.Effect<boolean, E | EventStoreError, R | Outbox> =>
-  Effect.flatMap(Outbox, (outbox) =>
-    Effect.flatMap(outbox.markProcessed(consumer, eventId), (first) => (first ? Effect.as(effect, true) : Effect.succeed(false))))
+  Effect.flatMap(
+    Outbox,
+    (outbox) =>
+      Effect.flatMap(
+        outbox.markProcessed(consumer, eventId),
+        (first) => (first ? Effect.as(effect, true) : Effect.succeed(false))
+      )
+  )

@@ -162,7 +162,11 @@ export interface Service {
     ttlMillis: number
   ) => Effect.Effect<Option.Option<Lease>, EventStoreError>
   /** Give a lease up (on shutdown) so another process can take it at once. */
-  readonly releaseLease: (subscription: string, partition: number, owner: string) => Effect.Effect<void, EventStoreError>
+  readonly releaseLease: (
+    subscription: string,
+    partition: number,
+    owner: string
+  ) => Effect.Effect<void, EventStoreError>
   /** The leases of a subscription (of all of them without one), by subscription and partition. */
   readonly leases: (subscription?: string) => Effect.Effect<ReadonlyArray<Lease>, EventStoreError>
   /**

@@ -15,7 +15,8 @@
  * @since 0.1.0
  * @module
  */
-import { Clock, Duration, Effect, Either, Option, Schedule, Schema } from "effect"
+import type { Schedule } from "effect"
+import { Clock, Duration, Effect, Either, Option, Schema } from "effect"
 import * as Aggregate from "./Aggregate.js"
 import * as CommandHandler from "./CommandHandler.js"
 import * as CommitSignal from "./CommitSignal.js"
@@ -555,7 +556,13 @@ const transition = <Event extends { readonly _tag: string }, S>(
     for (const step of done.reverse()) issue(step.compensation!, "compensation")
     for (const send of end.then) issue(record(pm, send), "compensation")
     if (steps.every((s) => s.outcome !== "pending")) {
-      events[index] = { _tag: "ProcessAdvanced", status: "compensated", state: reaction.state, deadlines: [], reason: end.reason }
+      events[index] = {
+        _tag: "ProcessAdvanced",
+        status: "compensated",
+        state: reaction.state,
+        deadlines: [],
+        reason: end.reason
+      }
     }
   }
   return Either.right(events)
@@ -609,8 +616,8 @@ const tagOf = (error: unknown): string =>
 
 const messageOf = (error: unknown): string =>
   error instanceof Error ? error.message : typeof error === "object" && error !== null && "message" in error
-  ? String((error as { message: unknown }).message)
-  : String(error)
+    ? String((error as { message: unknown }).message)
+    : String(error)
 
 type Metadata = NonNullable<CommandHandler.ExecuteOptions["metadata"]>
 
@@ -634,7 +641,13 @@ const feed = <Event extends { readonly _tag: string }, S>(
     const handler = yield* CommandHandler.CommandHandler
     const outbox = yield* Outbox.Outbox
     const now = yield* Clock.currentTimeMillis
-    const result = yield* handler.execute(pm.instances, instanceId, "advance", { input, now }, metadata ? { metadata } : {})
+    const result = yield* handler.execute(
+      pm.instances,
+      instanceId,
+      "advance",
+      { input, now },
+      metadata ? { metadata } : {}
+    )
     if (result.events.some((e) => e.payload._tag === "ProcessAdvanced")) {
       yield* outbox.setDeadlines(pm.name, instanceId, result.state.deadlines)
     }
@@ -708,7 +721,10 @@ export const dispatcher = <Event extends { readonly _tag: string }, S>(pm: Proce
         const reject = (error: { readonly _tag: string; readonly message: string }) =>
           feed(pm, envelope.aggregateId, CommandRejected.make({ ...about, error }), causedBy(envelope))
         if (target === undefined || command === undefined) {
-          return yield* reject({ _tag: "UnknownCommand", message: `${issued.aggregateType}.${issued.command} is not sent by ${pm.name}` })
+          return yield* reject({
+            _tag: "UnknownCommand",
+            message: `${issued.aggregateType}.${issued.command} is not sent by ${pm.name}`
+          })
         }
         const input = Schema.decodeUnknownEither(command.input as Schema.Schema<unknown, unknown>)(issued.input)
         if (Either.isLeft(input)) return yield* reject({ _tag: "InvalidInput", message: input.left.message })
@@ -734,7 +750,10 @@ export const dispatcher = <Event extends { readonly _tag: string }, S>(pm: Proce
  */
 export const subscriptions = (
   pm: Any
-): readonly [ReturnType<typeof reactions<any, any>>, ReturnType<typeof dispatcher<any, any>>] => [reactions(pm), dispatcher(pm)]
+): readonly [ReturnType<typeof reactions<any, any>>, ReturnType<typeof dispatcher<any, any>>] => [
+  reactions(pm),
+  dispatcher(pm)
+]
 
 /**
  * Deliver the deadlines of a process manager that are due now (at most `limit`), each in a

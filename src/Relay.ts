@@ -15,10 +15,23 @@
  * @since 0.1.0
  * @module
  */
-import { Cause, Clock, Context, Duration, Effect, Either, Exit, Layer, Option, Schedule, Schema, type Scope } from "effect"
+import {
+  Cause,
+  Clock,
+  Context,
+  Duration,
+  Effect,
+  Either,
+  Exit,
+  Layer,
+  Option,
+  Schedule,
+  Schema,
+  type Scope
+} from "effect"
+import type * as CommandHandler from "./CommandHandler.js"
 import * as CommitSignal from "./CommitSignal.js"
 import * as DomainEvent from "./DomainEvent.js"
-import type * as CommandHandler from "./CommandHandler.js"
 import { EventStore, type EventStoreError, isAfter, type LogCursor, type LoggedEvent } from "./EventStore.js"
 import * as Instrumentation from "./internal/instrumentation.js"
 import { heartbeat } from "./internal/leaseHeartbeat.js"
@@ -75,7 +88,9 @@ export interface Service {
   /** Drop a dead letter without delivering it. */
   readonly discard: (id: string) => Effect.Effect<void, Outbox.DeadLetterNotFound | EventStoreError>
   /** Dead letters matching a filter, by position. */
-  readonly deadLetters: (filter?: Outbox.DeadLetterFilter) => Effect.Effect<ReadonlyArray<Outbox.DeadLetter>, EventStoreError>
+  readonly deadLetters: (
+    filter?: Outbox.DeadLetterFilter
+  ) => Effect.Effect<ReadonlyArray<Outbox.DeadLetter>, EventStoreError>
   /** Stop delivering (checkpoints stay where they are) until `resume`. */
   readonly pause: Effect.Effect<void>
   readonly resume: Effect.Effect<void>
@@ -97,7 +112,9 @@ const describeCause = (cause: Cause.Cause<unknown>): string => {
   if (failure instanceof Error) return `${failure.name}: ${failure.message}`
   if (typeof failure === "object" && failure !== null && "_tag" in failure) {
     const message = (failure as { message?: unknown }).message
-    return `${String((failure as { _tag: unknown })._tag)}${typeof message === "string" && message !== "" ? `: ${message}` : ""}`
+    return `${String((failure as { _tag: unknown })._tag)}${
+      typeof message === "string" && message !== "" ? `: ${message}` : ""
+    }`
   }
   return String(failure)
 }
@@ -144,8 +161,11 @@ const HELD_BACK_LONGEST_WAIT = 100
  */
 export const layer = <S extends Subscription.Any, P extends ProcessManager.Any = never>(
   options: Options<S, P>
-): Layer.Layer<Relay, never, EventStore | Outbox.Outbox | Subscription.Requirements<S> | ProcessManagerRequirements<P>> =>
-  Layer.scoped(Relay, make(options))
+): Layer.Layer<
+  Relay,
+  never,
+  EventStore | Outbox.Outbox | Subscription.Requirements<S> | ProcessManagerRequirements<P>
+> => Layer.scoped(Relay, make(options))
 
 /**
  * What running process managers needs beside the stores: the command handler, when there are any.
@@ -218,24 +238,27 @@ export const make = <S extends Subscription.Any, P extends ProcessManager.Any = 
       attempts: number,
       firstFailedAt: number
     ) =>
-      Effect.zipRight(telemetry.deadLettered(subscription.name, kind), Effect.flatMap(Clock.currentTimeMillis, (now) =>
-        outbox.addDeadLetter({
-          id: `${subscription.name}:${event.eventId}`,
-          subscription: subscription.name,
-          partition,
-          kind,
-          eventId: event.eventId,
-          position: event.position,
-          aggregateType: event.aggregateType,
-          aggregateId: event.aggregateId,
-          version: event.version,
-          eventType: event.eventType,
-          error,
-          attempts,
-          firstFailedAt,
-          lastFailedAt: now,
-          status: "open"
-        })))
+      Effect.zipRight(
+        telemetry.deadLettered(subscription.name, kind),
+        Effect.flatMap(Clock.currentTimeMillis, (now) =>
+          outbox.addDeadLetter({
+            id: `${subscription.name}:${event.eventId}`,
+            subscription: subscription.name,
+            partition,
+            kind,
+            eventId: event.eventId,
+            position: event.position,
+            aggregateType: event.aggregateType,
+            aggregateId: event.aggregateId,
+            version: event.version,
+            eventType: event.eventType,
+            error,
+            attempts,
+            firstFailedAt,
+            lastFailedAt: now,
+            status: "open"
+          }))
+      )
 
     /** Bumped by a local redrive or discard, so workers read their dead letters again at once. */
     let deadLettersChanged = 0
@@ -260,7 +283,15 @@ export const make = <S extends Subscription.Any, P extends ProcessManager.Any = 
         for (; progress.index < events.length; progress.index++) {
           const event = events[progress.index]!
           if (parkedNow.size > 0 && parkedNow.has(aggregateKey(event.aggregateType, event.aggregateId))) {
-            yield* deadLetter(subscription, partition, event, "parked", "an earlier event of this aggregate is dead-lettered", 0, now)
+            yield* deadLetter(
+              subscription,
+              partition,
+              event,
+              "parked",
+              "an earlier event of this aggregate is dead-lettered",
+              0,
+              now
+            )
             continue
           }
           const decoded = decodeEither(subscription, event)
@@ -283,12 +314,17 @@ export const make = <S extends Subscription.Any, P extends ProcessManager.Any = 
        * transaction with the failing index (caught once around the loop, not per event).
        */
       const commitBatch = (events: ReadonlyArray<LoggedEvent>, parked: ReadonlySet<string>, token: number) =>
-        telemetry.committed(CommitSignal.collecting(signal, store.withTransaction(Effect.suspend(() => {
-          const progress = { index: 0, delivering: false }
-          return deliverEvents(events, parked, token, progress).pipe(Effect.catchAllCause((cause) =>
-            progress.delivering ? Effect.fail(new DeliveryFailed(progress.index, cause)) : Effect.failCause(cause)
-          ))
-        }))))
+        telemetry.committed(CommitSignal.collecting(
+          signal,
+          store.withTransaction(Effect.suspend(() => {
+            const progress = { index: 0, delivering: false }
+            return deliverEvents(events, parked, token, progress).pipe(
+              Effect.catchAllCause((cause) =>
+                progress.delivering ? Effect.fail(new DeliveryFailed(progress.index, cause)) : Effect.failCause(cause)
+              )
+            )
+          }))
+        ))
 
       /** Retry one failing event alone; dead-letter it when the schedule gives up. */
       const retryOne = Effect.fnUntraced(function*(
@@ -351,13 +387,21 @@ export const make = <S extends Subscription.Any, P extends ProcessManager.Any = 
             .sort((a, b) => a.version - b.version)
           for (const dead of sequence) {
             const [stored] = yield* store.readStream(dead.aggregateType, dead.aggregateId, dead.version - 1)
-            const delivered = yield* Effect.exit(CommitSignal.collecting(signal, store.withTransaction(Effect.gen(function*() {
-              if (stored !== undefined && stored.version === dead.version) {
-                const decoded = yield* Effect.mapError(decode(subscription, { ...stored, commitOrder: 0 }), (e) => new Error(e))
-                yield* deliver(subscription, decoded)
-              }
-              yield* outbox.deleteDeadLetters([dead.id])
-            }))))
+            const delivered = yield* Effect.exit(
+              CommitSignal.collecting(
+                signal,
+                store.withTransaction(Effect.gen(function*() {
+                  if (stored !== undefined && stored.version === dead.version) {
+                    const decoded = yield* Effect.mapError(
+                      decode(subscription, { ...stored, commitOrder: 0 }),
+                      (e) => new Error(e)
+                    )
+                    yield* deliver(subscription, decoded)
+                  }
+                  yield* outbox.deleteDeadLetters([dead.id])
+                }))
+              )
+            )
             if (Exit.isFailure(delivered)) {
               const now = yield* Clock.currentTimeMillis
               yield* outbox.addDeadLetter({
@@ -367,16 +411,16 @@ export const make = <S extends Subscription.Any, P extends ProcessManager.Any = 
                 attempts: dead.attempts + 1,
                 lastFailedAt: now,
                 status: "open"
-            })
-                // the rest stays parked behind it; a requested redrive of them is withdrawn
-                for (const rest of sequence.filter((l) => l.version > dead.version && l.status === "redrive")) {
-                  yield* outbox.setDeadLetterStatus(rest.id, "open")
-                }
-                break
+              })
+              // the rest stays parked behind it; a requested redrive of them is withdrawn
+              for (const rest of sequence.filter((l) => l.version > dead.version && l.status === "redrive")) {
+                yield* outbox.setDeadLetterStatus(rest.id, "open")
               }
+              break
             }
           }
-        })
+        }
+      })
 
       /**
        * One turn of a held partition: carry out requested redrives, or deliver the next batch.
@@ -465,7 +509,8 @@ export const make = <S extends Subscription.Any, P extends ProcessManager.Any = 
               (error) => error instanceof Outbox.LeaseLost,
               () => Effect.logDebug(`relay ${subscription.name}/${partition} lost its lease`)
             )),
-            heartbeat(lease.value, leaseTtl, (at) => outbox.acquireLease(subscription.name, partition, owner, at, leaseTtl))
+            heartbeat(lease.value, leaseTtl, (at) =>
+              outbox.acquireLease(subscription.name, partition, owner, at, leaseTtl))
           )
         }
       }).pipe(
@@ -492,10 +537,12 @@ export const make = <S extends Subscription.Any, P extends ProcessManager.Any = 
           sources: Subscription.logFilter(subscription).sources ?? [],
           registeredAt: now
         })), { discard: true }).pipe(
-      Effect.tapError((error) => Effect.logWarning("relay could not register its subscriptions, retrying", error)),
-      Effect.retry(Schedule.spaced("1 second")),
-      Effect.forkScoped
-    )
+        Effect.tapError((error) =>
+          Effect.logWarning("relay could not register its subscriptions, retrying", error)
+        ),
+        Effect.retry(Schedule.spaced("1 second")),
+        Effect.forkScoped
+      )
 
     for (const subscription of asyncSubscriptions) {
       for (let partition = 0; partition < subscription.partitions; partition++) {
@@ -515,27 +562,37 @@ export const make = <S extends Subscription.Any, P extends ProcessManager.Any = 
       redrive: (id, redriveOptions) =>
         Effect.gen(function*() {
           const letter = yield* outbox.deadLetter(id)
-          if (Option.isNone(letter)) return yield* new Outbox.DeadLetterNotFound({ id })
+          if (Option.isNone(letter)) {
+            return yield* new Outbox.DeadLetterNotFound({ id })
+          }
           const { aggregateId, aggregateType, subscription } = letter.value
           // the whole sequence of the aggregate is redelivered: mark it all, so the wait below ends
           // only when every one of them is delivered or back to open
           const sequence = yield* outbox.deadLetters({ subscription, aggregateType, aggregateId })
           yield* store.withTransaction(
-            Effect.forEach(sequence, (l) => outbox.setDeadLetterStatus(l.id, "redrive"), { discard: true })
+            Effect.forEach(sequence, (l) =>
+              outbox.setDeadLetterStatus(l.id, "redrive"), { discard: true })
           )
           deadLettersChanged++
           yield* signal.notify
           const settled = Effect.gen(function*() {
             while (true) {
               const letters = yield* outbox.deadLetters({ subscription, aggregateType, aggregateId })
-              if (letters.every((l) => l.status === "open")) return letters
+              if (
+                letters.every((l) =>
+                  l.status === "open"
+                )
+              ) {
+                return letters
+              }
               yield* Effect.sleep("20 millis")
             }
           })
           return yield* settled.pipe(
             Effect.timeoutFail({
               duration: redriveOptions?.timeout ?? "30 seconds",
-              onTimeout: () => new RedriveTimeout({ id })
+              onTimeout: () =>
+                new RedriveTimeout({ id })
             })
           )
         }),
@@ -551,9 +608,12 @@ export const make = <S extends Subscription.Any, P extends ProcessManager.Any = 
       pause: Effect.sync(() => {
         paused = true
       }),
-      resume: Effect.zipRight(Effect.sync(() => {
-        paused = false
-      }), signal.notify)
+      resume: Effect.zipRight(
+        Effect.sync(() => {
+          paused = false
+        }),
+        signal.notify
+      )
     }
     return service
   })

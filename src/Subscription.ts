@@ -98,7 +98,10 @@ export const defaultRetry: Schedule.Schedule<unknown, unknown> = Schedule.expone
 export const make = <const S extends ReadonlyArray<Source<any>>, E = never, R = never>(options: {
   readonly name: string
   readonly events: S
-  readonly handle: (event: EventOf<S[number]>, envelope: DomainEvent.Envelope<EventOf<S[number]>>) => Effect.Effect<void, E, R>
+  readonly handle: (
+    event: EventOf<S[number]>,
+    envelope: DomainEvent.Envelope<EventOf<S[number]>>
+  ) => Effect.Effect<void, E, R>
   /** `async` (default): delivered by the relay; `sync`: inside the command's transaction. */
   readonly mode?: "sync" | "async"
   readonly retry?: Schedule.Schedule<unknown, unknown>
@@ -127,7 +130,10 @@ export const make = <const S extends ReadonlyArray<Source<any>>, E = never, R = 
 export const projection = <const S extends ReadonlyArray<Source<any>>, E = never, R = never>(options: {
   readonly name: string
   readonly events: S
-  readonly handle: (event: EventOf<S[number]>, envelope: DomainEvent.Envelope<EventOf<S[number]>>) => Effect.Effect<void, E, R>
+  readonly handle: (
+    event: EventOf<S[number]>,
+    envelope: DomainEvent.Envelope<EventOf<S[number]>>
+  ) => Effect.Effect<void, E, R>
   readonly retry?: Schedule.Schedule<unknown, unknown>
   readonly partitions?: number
 }): Subscription<EventOf<S[number]>, E, R> => ({ ...make({ ...options, mode: "async" }), kind: "projection" })
@@ -168,6 +174,9 @@ export const partitionOf = (aggregateId: string, partitions: number): number =>
  * @category combinators
  */
 export const logFilter = (subscription: Any, partition?: number): EventStore.LogFilter => ({
-  sources: subscription.sources.map((source) => ({ aggregateType: source.aggregate.name, eventTypes: source.eventTypes })),
+  sources: subscription.sources.map((source) => ({
+    aggregateType: source.aggregate.name,
+    eventTypes: source.eventTypes
+  })),
   ...(partition === undefined ? {} : { partition: { count: subscription.partitions, index: partition } })
 })

@@ -282,7 +282,9 @@ export const fromTraceparent = (value: string | undefined): Option.Option<Tracer
  * @since 0.1.0
  * @category models
  */
-export const currentTracestate: FiberRef.FiberRef<string | undefined> = FiberRef.unsafeMake<string | undefined>(undefined)
+export const currentTracestate: FiberRef.FiberRef<string | undefined> = FiberRef.unsafeMake<string | undefined>(
+  undefined
+)
 
 /**
  * The trace context to store with new events: the current span's `traceparent` and the
@@ -350,7 +352,9 @@ const annotated: ReadonlyMap<string, string> = new Map([
  * @since 0.1.0
  * @category combinators
  */
-export const withTraceAnnotations = <Message, Output>(self: Logger.Logger<Message, Output>): Logger.Logger<Message, Output> =>
+export const withTraceAnnotations = <Message, Output>(
+  self: Logger.Logger<Message, Output>
+): Logger.Logger<Message, Output> =>
   Logger.mapInputOptions(Logger.withSpanAnnotations(self), (options) => {
     let span = Context.getOption(FiberRefs.getOrDefault(options.context, FiberRef.currentContext), Tracer.ParentSpan)
     let annotations = options.annotations

@@ -46,7 +46,9 @@ const id = CounterId.make("c-1")
 describe("Aggregate", () => {
   it("decide returns the events and the state they lead to", () => {
     const result = Aggregate.decide(Counter, { id, state: { count: 5 }, version: 3 }, "twice", { by: 2 })
-    expect(result).toEqual(Either.right({ state: { count: 9 }, events: [Incremented.make({ by: 2 }), Incremented.make({ by: 2 })] }))
+    expect(result).toEqual(
+      Either.right({ state: { count: 9 }, events: [Incremented.make({ by: 2 }), Incremented.make({ by: 2 })] })
+    )
   })
 
   it("a domain error is returned as Left and typed", () => {

@@ -9,7 +9,14 @@ import { CommandHandler, Health, MemoryEventStore, Relay } from "effect-ddd"
 import { OpenTelemetry } from "effect-ddd/opentelemetry"
 import { ApiSpec } from "effect-ddd/testing/http"
 import { Inventory, StockRestocked } from "../examples/http-server/Domain/Inventory.js"
-import { Order, OrderCancelled, OrderId, OrderPlaced, OrderRejected, Sku } from "../examples/http-server/Domain/Order.js"
+import {
+  Order,
+  OrderCancelled,
+  OrderId,
+  OrderPlaced,
+  OrderRejected,
+  Sku
+} from "../examples/http-server/Domain/Order.js"
 import { AppLive } from "../examples/http-server/Http.js"
 
 /** A fresh in-memory world for each specification: stores, command handler, an idle relay. */
@@ -46,7 +53,11 @@ describe("ApiSpec: the example server's API", () => {
       .then((response) => ({
         status: 202,
         body: { orderId: response.body.orderId, status: "pending" },
-        events: [ApiSpec.events(Order, response.body.orderId, [OrderPlaced.make({ orderId: response.body.orderId, customerId: "ada", lines })])]
+        events: [
+          ApiSpec.events(Order, response.body.orderId, [
+            OrderPlaced.make({ orderId: response.body.orderId, customerId: "ada", lines })
+          ])
+        ]
       }))
       .pipe(Effect.provide(World)))
   // #endregion spec
@@ -93,7 +104,8 @@ describe("ApiSpec: the example server's API", () => {
         status: 400,
         body: {
           error: "InvalidRequest",
-          message: `customerId: Expected a string at least 1 character(s) long, actual ""; lines: Expected an array of at least 1 item(s), actual []`,
+          message:
+            `customerId: Expected a string at least 1 character(s) long, actual ""; lines: Expected an array of at least 1 item(s), actual []`,
           issues: [
             { field: "customerId", message: `Expected a string at least 1 character(s) long, actual ""` },
             { field: "lines", message: "Expected an array of at least 1 item(s), actual []" }

@@ -17,7 +17,7 @@ const wokenBy = (signal: CommitSignal.Service, wait: Effect.Effect<Effect.Effect
 
 /** An id whose stream lands in the given partition of `count`. */
 const idIn = (index: number, count: number) => {
-  for (let i = 0; ; i++) if (EventStore.streamHash(`id-${i}`) % count === index) return `id-${i}`
+  for (let i = 0;; i++) if (EventStore.streamHash(`id-${i}`) % count === index) return `id-${i}`
 }
 
 describe("CommitSignal", () => {
@@ -30,7 +30,13 @@ describe("CommitSignal", () => {
       const wait = signal.nextOf(orders)
       expect(yield* wokenBy(signal, wait, signal.committed([orderIn(0)]))).toBe(true)
       expect(yield* wokenBy(signal, wait, signal.committed([orderIn(1)]))).toBe(false)
-      expect(yield* wokenBy(signal, wait, signal.committed([{ aggregateType: "Inventory", streamHash: orderIn(0).streamHash }])))
+      expect(
+        yield* wokenBy(
+          signal,
+          wait,
+          signal.committed([{ aggregateType: "Inventory", streamHash: orderIn(0).streamHash }])
+        )
+      )
         .toBe(false)
       expect(yield* wokenBy(signal, wait, signal.committed([orderIn(1), orderIn(0)]))).toBe(true)
     }))
@@ -49,16 +55,34 @@ describe("CommitSignal", () => {
   it.effect("what is collected in a transaction is signalled after it succeeds, not before, and not at all after a failure", () =>
     Effect.gen(function*() {
       const signal = CommitSignal.unsafeMake()
-      const collect = Effect.flatMap(CommitSignal.Collecting, (collector) => Effect.sync(() => collector.events.push(orderIn(0))))
+      const collect = Effect.flatMap(
+        CommitSignal.Collecting,
+        (collector) => Effect.sync(() => collector.events.push(orderIn(0)))
+      )
       // inside: collected, so the wait is not woken yet
       let wokenInside = true
       const wait = signal.nextOf(orders)
-      expect(yield* wokenBy(signal, wait, CommitSignal.collecting(signal, Effect.gen(function*() {
-        yield* collect
-        wokenInside = yield* wokenBy(signal, wait, Effect.void)
-      })))).toBe(true)
+      expect(
+        yield* wokenBy(
+          signal,
+          wait,
+          CommitSignal.collecting(
+            signal,
+            Effect.gen(function*() {
+              yield* collect
+              wokenInside = yield* wokenBy(signal, wait, Effect.void)
+            })
+          )
+        )
+      ).toBe(true)
       expect(wokenInside).toBe(false)
-      expect(yield* wokenBy(signal, wait, Effect.ignore(CommitSignal.collecting(signal, Effect.zipRight(collect, Effect.fail("rolled back"))))))
+      expect(
+        yield* wokenBy(
+          signal,
+          wait,
+          Effect.ignore(CommitSignal.collecting(signal, Effect.zipRight(collect, Effect.fail("rolled back"))))
+        )
+      )
         .toBe(false)
       // a collector whose transaction has ended is closed: later commits signal themselves
       const leaked = yield* CommitSignal.collecting(signal, CommitSignal.Collecting)

@@ -12,7 +12,10 @@ const recording = (failBatches = false) => {
         log.push("begin")
         savepoints = 0
         return Effect.ensuring(
-          Effect.flatMap(self, (a) => (failBatches && savepoints > 0 ? Effect.die("commit failed") : Effect.succeed(a))),
+          Effect.flatMap(
+            self,
+            (a) => (failBatches && savepoints > 0 ? Effect.die("commit failed") : Effect.succeed(a))
+          ),
           Effect.sync(() => log.push("end"))
         )
       }),
@@ -62,13 +65,26 @@ describe("group commit", () => {
     Effect.gen(function*() {
       const { log, runner } = recording(true)
       const commit = GroupCommit.make(runner, { maxBatch: 64, concurrency: 1, yieldFirst: true })
-      const results = yield* Effect.all(["a", "b", "c"].map((name) => Effect.exit(commit(member(log, name)))), { concurrency: "unbounded" })
+      const results = yield* Effect.all(["a", "b", "c"].map((name) => Effect.exit(commit(member(log, name)))), {
+        concurrency: "unbounded"
+      })
       expect(results.map((e) => (Exit.isSuccess(e) ? e.value : "failed"))).toEqual(["a", "b", "c"])
       expect(log).toEqual([
-        "begin", "a", "end",
-        "begin", "savepoint", "b", "savepoint", "c", "end",
-        "begin", "b", "end",
-        "begin", "c", "end"
+        "begin",
+        "a",
+        "end",
+        "begin",
+        "savepoint",
+        "b",
+        "savepoint",
+        "c",
+        "end",
+        "begin",
+        "b",
+        "end",
+        "begin",
+        "c",
+        "end"
       ])
     }))
 })

@@ -65,7 +65,9 @@ describe("PostgreSQL specifics", () => {
       expect(statements).toContain("BEGIN")
       // each text once: three appends and reads did not prepare them again
       expect(new Set(statements).size).toBe(statements.length)
-    }).pipe(Effect.provide(SqlEventStore.layer().pipe(Layer.provideMerge(pgClient("prepared", { maxConnections: 1 }))))))
+    }).pipe(
+      Effect.provide(SqlEventStore.layer().pipe(Layer.provideMerge(pgClient("prepared", { maxConnections: 1 }))))
+    ))
 
   it.live("sends the statements' text when prepared statements are turned off", () =>
     Effect.gen(function*() {

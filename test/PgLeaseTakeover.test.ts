@@ -71,7 +71,10 @@ const startRelay = (env: { DATABASE_URL: string; SUBSCRIPTION: string; OWNER: st
         child.off("exit", onExit)
       })
     }).pipe(
-      Effect.timeoutFail({ duration: "60 seconds", onTimeout: () => new Error(`relay ${env.OWNER} did not start:\n${output}`) })
+      Effect.timeoutFail({
+        duration: "60 seconds",
+        onTimeout: () => new Error(`relay ${env.OWNER} did not start:\n${output}`)
+      })
     )
     return process_
   })
@@ -81,96 +84,118 @@ const eventually = <A, E, R>(check: Effect.Effect<A, E, R>, timeout: Duration.Du
   Effect.retry(check, Schedule.spaced("50 millis").pipe(Schedule.upTo(timeout)))
 
 describe("Relay lease takeover across processes (PostgreSQL)", () => {
-  it.live("A is killed mid-stream; B takes its partitions over; every event delivered exactly once", () =>
-    Effect.scoped(Effect.gen(function*() {
-      const url = yield* Effect.promise(() => freshDatabase("lease_takeover"))
-      const subscription = `ledger-${randomUUID()}`
-      // this process writes the commands: its own handler, store and wake-up (migrations run here first)
-      const context = yield* Layer.build(
-        CommandHandler.layer().pipe(
-          Layer.provideMerge(SqlEventStore.layer()),
-          Layer.provideMerge(PgWakeup.layer().pipe(
-            Layer.provideMerge(PgClient.layer({ url: Redacted.make(url), maxConnections: 8 }))
-          )),
-          Layer.provide(Layer.succeed(CommitSignal.CommitSignal, CommitSignal.unsafeMake()))
+  it.live(
+    "A is killed mid-stream; B takes its partitions over; every event delivered exactly once",
+    () =>
+      Effect.scoped(Effect.gen(function*() {
+        const url = yield* Effect.promise(() => freshDatabase("lease_takeover"))
+        const subscription = `ledger-${randomUUID()}`
+        // this process writes the commands: its own handler, store and wake-up (migrations run here first)
+        const context = yield* Layer.build(
+          CommandHandler.layer().pipe(
+            Layer.provideMerge(SqlEventStore.layer()),
+            Layer.provideMerge(
+              PgWakeup.layer().pipe(
+                Layer.provideMerge(PgClient.layer({ url: Redacted.make(url), maxConnections: 8 }))
+              )
+            ),
+            Layer.provide(Layer.succeed(CommitSignal.CommitSignal, CommitSignal.unsafeMake()))
+          )
         )
-      )
-      const run = <A, E>(effect: Effect.Effect<A, E, CommandHandler.CommandHandler | Outbox.Outbox>) =>
-        Effect.provide(effect, context)
-      const leases = run(Effect.flatMap(Outbox.Outbox, (outbox) => outbox.leases(subscription)))
+        const run = <A, E>(effect: Effect.Effect<A, E, CommandHandler.CommandHandler | Outbox.Outbox>) =>
+          Effect.provide(effect, context)
+        const leases = run(Effect.flatMap(Outbox.Outbox, (outbox) => outbox.leases(subscription)))
 
-      // A first, until it holds all four partitions; then B, which can only wait
-      const a = yield* startRelay({ DATABASE_URL: url, SUBSCRIPTION: subscription, OWNER: "relay-a" })
-      const heldByA = yield* eventually(
-        Effect.flatMap(leases, (held) =>
-          expectEffect(() => {
-            expect(held.map((l) => [l.partition, l.owner, l.token])).toEqual([0, 1, 2, 3].map((p) => [p, "relay-a", 1]))
-          }).pipe(Effect.as(held.map((l) => l.partition)))),
-        "20 seconds"
-      )
-      const b = yield* startRelay({ DATABASE_URL: url, SUBSCRIPTION: subscription, OWNER: "relay-b" })
+        // A first, until it holds all four partitions; then B, which can only wait
+        const a = yield* startRelay({ DATABASE_URL: url, SUBSCRIPTION: subscription, OWNER: "relay-a" })
+        const heldByA = yield* eventually(
+          Effect.flatMap(leases, (held) =>
+            expectEffect(() => {
+              expect(held.map((l) => [l.partition, l.owner, l.token])).toEqual(
+                [0, 1, 2, 3].map((p) => [p, "relay-a", 1])
+              )
+            }).pipe(Effect.as(held.map((l) => l.partition)))),
+          "20 seconds"
+        )
+        const b = yield* startRelay({ DATABASE_URL: url, SUBSCRIPTION: subscription, OWNER: "relay-b" })
 
-      // 400 restocks on 40 SKUs, 4 at a time; A is killed after the first third, writing goes on
-      const skus = Array.from({ length: SKUS }, (_, i) => Sku.make(`sku-${i}`))
-      const expected = new Map<string, { total: number; count: number }>(skus.map((sku) => [sku, { total: 0, count: 0 }]))
-      let written = 0
-      let killedAt: { readonly after: number; readonly written: number; readonly restocked: number; readonly ledger: number } | undefined
-      const restocked = () => [...expected.values()].reduce((sum, e) => sum + e.total, 0)
-      const ledgerTotal = run(Effect.map(
-        Effect.forEach(skus, (sku) => CommandHandler.load(Inventory, Sku.make(`${sku}-ledger`))),
-        (ledgers) => ledgers.reduce((sum, l) => sum + l.state.available, 0)
-      ))
-      yield* Effect.forEach(Array.from({ length: COMMANDS }, (_, i) => i), (i) =>
-        Effect.gen(function*() {
-          const sku = skus[i % SKUS]!
-          const quantity = 1 + (i % 7)
-          yield* run(CommandHandler.execute(Inventory, sku, "restock", { quantity }))
-          const entry = expected.get(sku)!
-          entry.total += quantity
-          entry.count += 1
-          if (++written === Math.floor(COMMANDS / 3)) {
-            const after = written
-            a.child.kill("SIGKILL")
-            yield* a.exited
-            // B cannot hold a lease before A's expire: this much was delivered by A
-            const ledger = yield* ledgerTotal
-            killedAt = { after, written, restocked: restocked(), ledger }
-          }
-        }), { concurrency: 4, discard: true })
-      expect(a.child.signalCode).toBe("SIGKILL")
+        // 400 restocks on 40 SKUs, 4 at a time; A is killed after the first third, writing goes on
+        const skus = Array.from({ length: SKUS }, (_, i) => Sku.make(`sku-${i}`))
+        const expected = new Map<string, { total: number; count: number }>(
+          skus.map((sku) => [sku, { total: 0, count: 0 }])
+        )
+        let written = 0
+        let killedAt: {
+          readonly after: number
+          readonly written: number
+          readonly restocked: number
+          readonly ledger: number
+        } | undefined
+        const restocked = () => [...expected.values()].reduce((sum, e) => sum + e.total, 0)
+        const ledgerTotal = run(Effect.map(
+          Effect.forEach(skus, (sku) => CommandHandler.load(Inventory, Sku.make(`${sku}-ledger`))),
+          (ledgers) => ledgers.reduce((sum, l) => sum + l.state.available, 0)
+        ))
+        yield* Effect.forEach(Array.from({ length: COMMANDS }, (_, i) => i), (i) =>
+          Effect.gen(function*() {
+            const sku = skus[i % SKUS]!
+            const quantity = 1 + (i % 7)
+            yield* run(CommandHandler.execute(Inventory, sku, "restock", { quantity }))
+            const entry = expected.get(sku)!
+            entry.total += quantity
+            entry.count += 1
+            if (++written === Math.floor(COMMANDS / 3)) {
+              const after = written
+              a.child.kill("SIGKILL")
+              yield* a.exited
+              // B cannot hold a lease before A's expire: this much was delivered by A
+              const ledger = yield* ledgerTotal
+              killedAt = { after, written, restocked: restocked(), ledger }
+            }
+          }), { concurrency: 4, discard: true })
+        expect(a.child.signalCode).toBe("SIGKILL")
 
-      // quiet: every ledger equals its SKU's restocks, and stays so
-      const check = Effect.gen(function*() {
-        const rows = yield* run(Effect.forEach(skus, (sku) =>
-          Effect.all([CommandHandler.load(Inventory, sku), CommandHandler.load(Inventory, Sku.make(`${sku}-ledger`))])))
-        yield* expectEffect(() => {
-          for (const [source, ledger] of rows) {
-            const want = expected.get(source.id)!
-            expect([source.id, source.state.available, source.version]).toEqual([source.id, want.total, want.count])
-            // one ledger restock per delivered event, by the same quantity
-            expect([`${source.id}-ledger`, ledger.state.available, ledger.version]).toEqual([ledger.id, want.total, want.count])
-          }
+        // quiet: every ledger equals its SKU's restocks, and stays so
+        const check = Effect.gen(function*() {
+          const rows = yield* run(Effect.forEach(skus, (sku) =>
+            Effect.all([
+              CommandHandler.load(Inventory, sku),
+              CommandHandler.load(Inventory, Sku.make(`${sku}-ledger`))
+            ])))
+          yield* expectEffect(() => {
+            for (const [source, ledger] of rows) {
+              const want = expected.get(source.id)!
+              expect([source.id, source.state.available, source.version]).toEqual([source.id, want.total, want.count])
+              // one ledger restock per delivered event, by the same quantity
+              expect([`${source.id}-ledger`, ledger.state.available, ledger.version]).toEqual([
+                ledger.id,
+                want.total,
+                want.count
+              ])
+            }
+          })
         })
-      })
-      yield* eventually(check, "30 seconds").pipe(
-        Effect.tapError(() => Effect.sync(() => console.log(`relay-a:\n${a.output()}\nrelay-b:\n${b.output()}`)))
-      )
-      yield* Effect.sleep("1 second")
-      yield* check
+        yield* eventually(check, "30 seconds").pipe(
+          Effect.tapError(() => Effect.sync(() => console.log(`relay-a:\n${a.output()}\nrelay-b:\n${b.output()}`)))
+        )
+        yield* Effect.sleep("1 second")
+        yield* check
 
-      // B holds every partition, each taken over from A with a new fencing token
-      const now = Date.now()
-      const final = yield* leases
-      expect(final.map((l) => [l.partition, l.owner])).toEqual([0, 1, 2, 3].map((p) => [p, "relay-b"]))
-      for (const lease of final) {
-        if (heldByA.includes(lease.partition)) expect(lease.token).toBeGreaterThan(1)
-        expect(lease.expiresAt).toBeGreaterThan(now)
-      }
-      expect(b.child.exitCode).toBe(null)
-      console.log(
-        `A killed after ${killedAt?.after} of ${COMMANDS} commands; when it was gone, ${killedAt?.written} were written and ` +
-          `A had delivered ${killedAt?.ledger} of ${killedAt?.restocked} restocked units (all: ${restocked()}); ` +
-          `tokens after takeover: ${final.map((l) => l.token).join(", ")}`
-      )
-    })).pipe(Effect.timeout("100 seconds")), 120_000)
+        // B holds every partition, each taken over from A with a new fencing token
+        const now = Date.now()
+        const final = yield* leases
+        expect(final.map((l) => [l.partition, l.owner])).toEqual([0, 1, 2, 3].map((p) => [p, "relay-b"]))
+        for (const lease of final) {
+          if (heldByA.includes(lease.partition)) expect(lease.token).toBeGreaterThan(1)
+          expect(lease.expiresAt).toBeGreaterThan(now)
+        }
+        expect(b.child.exitCode).toBe(null)
+        console.log(
+          `A killed after ${killedAt?.after} of ${COMMANDS} commands; when it was gone, ${killedAt?.written} were written and ` +
+            `A had delivered ${killedAt?.ledger} of ${killedAt?.restocked} restocked units (all: ${restocked()}); ` +
+            `tokens after takeover: ${final.map((l) => l.token).join(", ")}`
+        )
+      })).pipe(Effect.timeout("100 seconds")),
+    120_000
+  )
 })

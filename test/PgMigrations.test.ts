@@ -54,7 +54,14 @@ describe("PostgreSQL migrations", () => {
       yield* Effect.gen(function*() {
         const first = yield* Migrations.run
         expect(first).toEqual(expectedApplied)
-        expect(Migrations.names).toEqual(["0001_events", "0002_states", "0003_idempotency", "0004_outbox", "0005_deadlines", "0006_subscriptions"])
+        expect(Migrations.names).toEqual([
+          "0001_events",
+          "0002_states",
+          "0003_idempotency",
+          "0004_outbox",
+          "0005_deadlines",
+          "0006_subscriptions"
+        ])
 
         const state = yield* recorded
         // compared like test/SqliteEventStore.test.ts: the recorded names drop the numeric prefix
@@ -73,8 +80,12 @@ describe("PostgreSQL migrations", () => {
   /** Connects 4 separate pools first, then starts `Migrations.run` on all of them at once. */
   const runConcurrently = (url: string) =>
     Effect.gen(function*() {
-      const contexts = yield* Effect.all(Array.from({ length: 4 }, () => Layer.build(client(url))), { concurrency: "unbounded" })
-      return yield* Effect.all(contexts.map((context) => Effect.provide(Migrations.run, context)), { concurrency: "unbounded" })
+      const contexts = yield* Effect.all(Array.from({ length: 4 }, () => Layer.build(client(url))), {
+        concurrency: "unbounded"
+      })
+      return yield* Effect.all(contexts.map((context) => Effect.provide(Migrations.run, context)), {
+        concurrency: "unbounded"
+      })
     }).pipe(Effect.scoped)
 
   // Known failure (bug in src/sql/migrations.ts, via @effect/sql's Migrator): on PostgreSQL the

@@ -58,7 +58,10 @@ describe("ProcessManager", () => {
       yield* Layer.build(Relay.layer({ subscriptions: [], processManagers: [Expiry], pollInterval: "1 day" }))
       const outbox = yield* Outbox.Outbox
       const orderId = OrderId.make("order-1")
-      yield* CommandHandler.execute(Order, orderId, "place", { customerId: "ada", lines: [{ sku: Sku.make("a"), quantity: 1 }] })
+      yield* CommandHandler.execute(Order, orderId, "place", {
+        customerId: "ada",
+        lines: [{ sku: Sku.make("a"), quantity: 1 }]
+      })
       const dueAt = yield* settle(Effect.flatMap(outbox.nextDeadline(Expiry.name), (next) =>
         Option.isSome(next) ? Effect.succeed(next.value) : Effect.fail("no deadline yet")))
       expect(dueAt).toBe(3_600_000)
@@ -72,7 +75,15 @@ describe("ProcessManager", () => {
         expectTrue(state.status === "rejected", `order is ${state.status}`)))
       expect((yield* CommandHandler.load(Order, orderId)).state.reason).toBe("payment timeout")
       const instance = yield* settle(Effect.flatMap(ProcessManager.load(Expiry, orderId), (instance) =>
-        Effect.as(expectTrue(instance.steps.every((s) => s.outcome === "succeeded"), "reject pending"), instance)))
+        Effect.as(
+          expectTrue(
+            instance.steps.every((s) =>
+              s.outcome === "succeeded"
+            ),
+            "reject pending"
+          ),
+          instance
+        )))
       expect(instance.status).toBe("completed")
       expect(yield* outbox.nextDeadline(Expiry.name)).toEqual(Option.none())
     }).pipe(Effect.provide(Stores)))
@@ -81,10 +92,17 @@ describe("ProcessManager", () => {
     Effect.gen(function*() {
       yield* Layer.build(Relay.layer({ subscriptions: [], processManagers: [Expiry], pollInterval: "1 day" }))
       const orderId = OrderId.make("order-2")
-      yield* CommandHandler.execute(Order, orderId, "place", { customerId: "ada", lines: [{ sku: Sku.make("a"), quantity: 1 }] })
-      yield* settle(Effect.flatMap(ProcessManager.load(Expiry, orderId), (i) => expectTrue(i.status === "running", i.status)))
+      yield* CommandHandler.execute(Order, orderId, "place", {
+        customerId: "ada",
+        lines: [{ sku: Sku.make("a"), quantity: 1 }]
+      })
+      yield* settle(
+        Effect.flatMap(ProcessManager.load(Expiry, orderId), (i) => expectTrue(i.status === "running", i.status))
+      )
       yield* CommandHandler.execute(Order, orderId, "confirm", {})
-      yield* settle(Effect.flatMap(ProcessManager.load(Expiry, orderId), (i) => expectTrue(i.status === "completed", i.status)))
+      yield* settle(
+        Effect.flatMap(ProcessManager.load(Expiry, orderId), (i) => expectTrue(i.status === "completed", i.status))
+      )
       yield* TestClock.adjust("2 hours")
       yield* realPause
       expect((yield* CommandHandler.load(Order, orderId)).state.status).toBe("confirmed")
@@ -108,7 +126,12 @@ describe("ProcessManager", () => {
     })
     const orderId = OrderId.make("order-3")
     expect(() =>
-      ProcessManagerSpec.make(Wrong, orderId).given([]).when({ _tag: "OrderPlaced", orderId, customerId: "c", lines: [] })
+      ProcessManagerSpec.make(Wrong, orderId).given([]).when({
+        _tag: "OrderPlaced",
+        orderId,
+        customerId: "c",
+        lines: []
+      })
     ).toThrow("process manager Wrong sends Inventory.release, which is not among its `sends`")
   })
 
@@ -121,7 +144,9 @@ describe("ProcessManager", () => {
     ProcessManagerSpec.make(Expiry, orderId).given([placed]).when(ProcessManagerSpec.deadline("expiry"))
       .then([ProcessManager.send(Order, orderId, "reject", { reason: "payment timeout" })])
       .thenStatus("completed")
-    expect(() => ProcessManagerSpec.make(Expiry, orderId).given([]).when(ProcessManagerSpec.succeeded(Order, orderId, "reject")))
+    expect(() =>
+      ProcessManagerSpec.make(Expiry, orderId).given([]).when(ProcessManagerSpec.succeeded(Order, orderId, "reject"))
+    )
       .toThrow("no pending Order/order-4 reject")
   })
 })

@@ -42,11 +42,19 @@ const scenario = Effect.gen(function*() {
   const lines = [{ sku: Sku.make("apple"), quantity: 1 }]
   const ids = Array.from({ length: 20 }, (_, i) => OrderId.make(`order-${i}`))
   const runRelay = <A, E, R>(use: Effect.Effect<A, E, R>) =>
-    Effect.scoped(Effect.zipRight(Layer.build(Relay.layer({ subscriptions: [orderSummaries], pollInterval: "20 millis" })), use))
+    Effect.scoped(
+      Effect.zipRight(Layer.build(Relay.layer({ subscriptions: [orderSummaries], pollInterval: "20 millis" })), use)
+    )
   // first run: half of the history, then the relay stops
   for (const id of ids.slice(0, 10)) yield* CommandHandler.execute(Order, id, "place", { customerId: "c", lines })
-  yield* runRelay(eventually(Effect.flatMap(sql<{ n: number }>`SELECT COUNT(*) AS n FROM order_summaries`, ([row]) =>
-    Number(row!.n) === 10 ? Effect.void : Effect.fail("not yet"))))
+  yield* runRelay(
+    eventually(
+      Effect.flatMap(
+        sql<{ n: number }>`SELECT COUNT(*) AS n FROM order_summaries`,
+        ([row]) => Number(row!.n) === 10 ? Effect.void : Effect.fail("not yet")
+      )
+    )
+  )
   // while no relay runs
   for (const id of ids.slice(10)) yield* CommandHandler.execute(Order, id, "place", { customerId: "c", lines })
   for (const id of ids.slice(0, 5)) yield* CommandHandler.execute(Order, id, "confirm", {})
@@ -71,7 +79,10 @@ const tempFile = () => join(mkdtempSync(join(tmpdir(), "effect-ddd-projection-")
 describe("projections", () => {
   it.live("SQLite: the read model follows the log exactly once across relay restarts", () =>
     scenario.pipe(Effect.provide(
-      CommandHandler.layer().pipe(Layer.provideMerge(SqlEventStore.layer()), Layer.provideMerge(SqliteClient.layer({ filename: tempFile() })))
+      CommandHandler.layer().pipe(
+        Layer.provideMerge(SqlEventStore.layer()),
+        Layer.provideMerge(SqliteClient.layer({ filename: tempFile() }))
+      )
     )))
 
   it.live("PostgreSQL: the read model follows the log exactly once across relay restarts", () =>
@@ -88,7 +99,9 @@ describe("projections", () => {
       expect(yield* Inbox.once("mailer", "event-1", send)).toBe(true)
       expect(yield* Inbox.once("mailer", "event-1", send)).toBe(false)
       expect(yield* Inbox.once("audit", "event-1", send)).toBe(true)
-      yield* Effect.ignore(store.withTransaction(Effect.zipRight(Inbox.once("mailer", "event-2", send), Effect.fail("boom"))))
+      yield* Effect.ignore(
+        store.withTransaction(Effect.zipRight(Inbox.once("mailer", "event-2", send), Effect.fail("boom")))
+      )
       expect(yield* Inbox.once("mailer", "event-2", send)).toBe(true)
       expect(sent).toBe(4)
     }).pipe(Effect.provide(MemoryEventStore.layer)))

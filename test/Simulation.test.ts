@@ -9,7 +9,10 @@ import { operation, workload } from "./support/fulfilmentWorkload.js"
 
 const Fulfilment = makeFulfilment()
 
-const simulate = (operations: ReadonlyArray<typeof operation extends fc.Arbitrary<infer O> ? O : never>, seed: number) => {
+const simulate = (
+  operations: ReadonlyArray<typeof operation extends fc.Arbitrary<infer O> ? O : never>,
+  seed: number
+) => {
   const { commands, invariants } = workload(operations)
   return Simulation.run({
     seed,
@@ -76,7 +79,8 @@ describe("Simulation", () => {
             seed,
             subscriptions: [naive],
             workload: commands,
-            invariants: Effect.flatMap(Ref.get(counted), (n) => n === 30 ? Effect.void : Effect.fail(`counted ${n} restocks, not 30`)),
+            invariants: Effect.flatMap(Ref.get(counted), (n) =>
+              n === 30 ? Effect.void : Effect.fail(`counted ${n} restocks, not 30`)),
             faults: { duplicate: 0.2, crash: 0, handlerCrash: 0, failure: 0, leaseExpiry: 0 }
           }))
         })

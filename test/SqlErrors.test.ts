@@ -100,7 +100,12 @@ const dialectSuite = (name: string, client: Layer.Layer<SqlClient.SqlClient, unk
         const inTransaction = failureOf(
           yield* Effect.exit(store.withTransaction(Effect.gen(function*() {
             yield* store.append({ aggregateType: "T", aggregateId: c, expectedVersion: 0, events: [unsaved(c, 1)] })
-            return yield* store.append({ aggregateType: "T", aggregateId: c, expectedVersion: 1, events: [unsaved(c, 2, taken)] })
+            return yield* store.append({
+              aggregateType: "T",
+              aggregateId: c,
+              expectedVersion: 1,
+              events: [unsaved(c, 2, taken)]
+            })
           })))
         )
         expect(inTransaction).toMatchObject({ _tag: "EventStoreError", reason: "Constraint" })
@@ -117,7 +122,12 @@ const dialectSuite = (name: string, client: Layer.Layer<SqlClient.SqlClient, unk
           }))
         )
         expect(clash).toBeInstanceOf(EventStore.ConcurrencyConflict)
-        expect(clash).toMatchObject({ _tag: "ConcurrencyConflict", aggregateType: "T", aggregateId: a, expectedVersion: 0 })
+        expect(clash).toMatchObject({
+          _tag: "ConcurrencyConflict",
+          aggregateType: "T",
+          aggregateId: a,
+          expectedVersion: 0
+        })
 
         // a was left as it was
         expect((yield* store.readStream("T", a, 0)).map((e) => [e.version, e.eventId])).toEqual([[1, taken]])
@@ -140,7 +150,9 @@ const dialectSuite = (name: string, client: Layer.Layer<SqlClient.SqlClient, unk
           eventId: `Inventory/${sku}@1`
         })
 
-        const executed = failureOf(yield* Effect.exit(CommandHandler.execute(Inventory, sku, "restock", { quantity: 1 })))
+        const executed = failureOf(
+          yield* Effect.exit(CommandHandler.execute(Inventory, sku, "restock", { quantity: 1 }))
+        )
         expect(executed._tag).toBe("EventDecodeError")
         const events = yield* sql<{ n: number | string }>`
           SELECT COUNT(*) AS n FROM effect_ddd_events WHERE aggregate_type = 'Inventory' AND aggregate_id = ${sku}`
@@ -171,7 +183,10 @@ describe("SQL errors: PostgreSQL unavailable", () => {
         url: Redacted.make(`postgres://postgres@127.0.0.1:${port}/x`),
         connectTimeout: "2 seconds"
       })
-      const exit = yield* Layer.build(SqlEventStore.layer().pipe(Layer.provide(client))).pipe(Effect.scoped, Effect.exit)
+      const exit = yield* Layer.build(SqlEventStore.layer().pipe(Layer.provide(client))).pipe(
+        Effect.scoped,
+        Effect.exit
+      )
       // refused at once (not "PgClient: Connection timed out"), before the store or its migrations run
       const error = failureOf(exit)
       expect(error).toBeInstanceOf(SqlError)
@@ -242,7 +257,10 @@ describe("SqlEventStore.toStoreError", () => {
   })
 
   it("keeps the SqlError as the cause and takes the detail from the driver's message", () => {
-    const sqlError = new SqlError({ cause: Object.assign(new Error("duplicate key"), { code: "23505" }), message: "boom" })
+    const sqlError = new SqlError({
+      cause: Object.assign(new Error("duplicate key"), { code: "23505" }),
+      message: "boom"
+    })
     const mapped = SqlEventStore.toStoreError(sqlError)
     expect(mapped).toBeInstanceOf(EventStore.EventStoreError)
     expect(mapped).toMatchObject({ reason: "Constraint", detail: "duplicate key" })

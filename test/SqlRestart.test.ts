@@ -20,11 +20,18 @@ import { freshDatabase } from "./support/database.js"
 const root = fileURLToPath(new URL("..", import.meta.url))
 
 type Outcome =
-  | { readonly replayed: boolean; readonly version: number; readonly available: number; readonly eventIds: ReadonlyArray<string> }
+  | {
+    readonly replayed: boolean
+    readonly version: number
+    readonly available: number
+    readonly eventIds: ReadonlyArray<string>
+  }
   | { readonly error: string }
 
 /** Runs test/support/restockOnce.ts in a new process and parses the JSON line it prints. */
-const restockOnce = (env: { DB_KIND: "sqlite" | "pg"; DB_TARGET: string; KEY: string; SKU: string; QUANTITY: number }) =>
+const restockOnce = (
+  env: { DB_KIND: "sqlite" | "pg"; DB_TARGET: string; KEY: string; SKU: string; QUANTITY: number }
+) =>
   Effect.async<Outcome, Error>((resume) => {
     const child = execFile(
       process.execPath,

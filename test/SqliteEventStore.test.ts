@@ -46,29 +46,33 @@ describe("SQLite specifics", () => {
     metadata: {}
   })
 
-  it.effect("another user of the client waits for the store's transaction and is never part of it", () =>
-    Effect.gen(function*() {
-      const sql = yield* SqlClient.SqlClient
-      const store = yield* EventStore.EventStore
-      yield* sql`CREATE TABLE IF NOT EXISTS host_notes (note TEXT NOT NULL)`
-      const order: Array<string> = []
-      const open = yield* Deferred.make<void>()
-      const id = randomUUID()
-      const transaction = yield* Effect.fork(Effect.exit(store.withTransaction(Effect.gen(function*() {
-        yield* store.append({ aggregateType: "T", aggregateId: id, expectedVersion: 0, events: [event(id)] })
-        yield* Deferred.succeed(open, undefined)
-        yield* Effect.sleep("100 millis")
-        order.push("transaction")
-        return yield* Effect.fail("rolled back" as const)
-      }))))
-      yield* Deferred.await(open)
-      yield* sql`INSERT INTO host_notes (note) VALUES (${id})`
-      order.push("host statement")
-      yield* Fiber.join(transaction)
-      expect(order).toEqual(["transaction", "host statement"])
-      expect(yield* sql`SELECT note FROM host_notes WHERE note = ${id}`).toEqual([{ note: id }])
-      expect(yield* store.readStream("T", id, 0)).toEqual([])
-    }).pipe(Effect.provide(storeAndClient)), { timeout: 10_000 })
+  it.effect(
+    "another user of the client waits for the store's transaction and is never part of it",
+    () =>
+      Effect.gen(function*() {
+        const sql = yield* SqlClient.SqlClient
+        const store = yield* EventStore.EventStore
+        yield* sql`CREATE TABLE IF NOT EXISTS host_notes (note TEXT NOT NULL)`
+        const order: Array<string> = []
+        const open = yield* Deferred.make<void>()
+        const id = randomUUID()
+        const transaction = yield* Effect.fork(Effect.exit(store.withTransaction(Effect.gen(function*() {
+          yield* store.append({ aggregateType: "T", aggregateId: id, expectedVersion: 0, events: [event(id)] })
+          yield* Deferred.succeed(open, undefined)
+          yield* Effect.sleep("100 millis")
+          order.push("transaction")
+          return yield* Effect.fail("rolled back" as const)
+        }))))
+        yield* Deferred.await(open)
+        yield* sql`INSERT INTO host_notes (note) VALUES (${id})`
+        order.push("host statement")
+        yield* Fiber.join(transaction)
+        expect(order).toEqual(["transaction", "host statement"])
+        expect(yield* sql`SELECT note FROM host_notes WHERE note = ${id}`).toEqual([{ note: id }])
+        expect(yield* store.readStream("T", id, 0)).toEqual([])
+      }).pipe(Effect.provide(storeAndClient)),
+    { timeout: 10_000 }
+  )
 
   it.effect("the connection is free for other users as soon as the store is idle", () =>
     Effect.gen(function*() {
@@ -85,19 +89,25 @@ describe("SQLite specifics", () => {
       expect(rows[0]!.n).toBeGreaterThanOrEqual(100)
     }).pipe(Effect.provide(storeAndClient)), { timeout: 10_000 })
 
-  it.effect("a store call interrupted while it waits for the connection does not block the next ones", () =>
-    Effect.gen(function*() {
-      const store = yield* EventStore.EventStore
-      const open = yield* Deferred.make<void>()
-      const transaction = yield* Effect.fork(store.withTransaction(Effect.zipRight(Deferred.succeed(open, undefined), Effect.sleep("100 millis"))))
-      yield* Deferred.await(open)
-      const waiting = yield* Effect.fork(store.readState("T", "nobody"))
-      yield* Effect.sleep("20 millis")
-      yield* Fiber.interrupt(waiting)
-      yield* Fiber.join(transaction)
-      const state = yield* store.readState("T", "nobody").pipe(
-        Effect.timeoutFail({ duration: "2 seconds", onTimeout: () => "blocked" })
-      )
-      expect(Option.isNone(state)).toBe(true)
-    }).pipe(Effect.provide(storeAndClient)), { timeout: 10_000 })
+  it.effect(
+    "a store call interrupted while it waits for the connection does not block the next ones",
+    () =>
+      Effect.gen(function*() {
+        const store = yield* EventStore.EventStore
+        const open = yield* Deferred.make<void>()
+        const transaction = yield* Effect.fork(
+          store.withTransaction(Effect.zipRight(Deferred.succeed(open, undefined), Effect.sleep("100 millis")))
+        )
+        yield* Deferred.await(open)
+        const waiting = yield* Effect.fork(store.readState("T", "nobody"))
+        yield* Effect.sleep("20 millis")
+        yield* Fiber.interrupt(waiting)
+        yield* Fiber.join(transaction)
+        const state = yield* store.readState("T", "nobody").pipe(
+          Effect.timeoutFail({ duration: "2 seconds", onTimeout: () => "blocked" })
+        )
+        expect(Option.isNone(state)).toBe(true)
+      }).pipe(Effect.provide(storeAndClient)),
+    { timeout: 10_000 }
+  )
 })

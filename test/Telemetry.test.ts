@@ -69,21 +69,27 @@ describe("Telemetry metrics", () => {
   it.effect("commands: counts by outcome, durations, appends", () =>
     Effect.gen(function*() {
       const sku = Sku.make(fresh("sku"))
-      const restock = (outcome: string) => counter(Telemetry.commands, { aggregate: "Inventory", command: "restock", outcome })
+      const restock = (outcome: string) =>
+        counter(Telemetry.commands, { aggregate: "Inventory", command: "restock", outcome })
       const key = fresh("key")
-      const result = yield* deltas({
-        success: restock("success"),
-        replayed: restock("replayed"),
-        rejected: counter(Telemetry.commands, { aggregate: "Inventory", command: "reserve", outcome: "rejected" }),
-        durations: observations(Telemetry.commandDuration, { aggregate: "Inventory", command: "restock" }),
-        appends: counter(Telemetry.appends, { aggregate: "Inventory" }),
-        events: counter(Telemetry.appendedEvents, { aggregate: "Inventory" })
-      }, Effect.gen(function*() {
-        yield* CommandHandler.execute(Inventory, sku, "restock", { quantity: 2 })
-        yield* CommandHandler.execute(Inventory, sku, "restock", { quantity: 1 }, { idempotencyKey: key })
-        yield* CommandHandler.execute(Inventory, sku, "restock", { quantity: 1 }, { idempotencyKey: key })
-        yield* Effect.flip(CommandHandler.execute(Inventory, sku, "reserve", { orderId: OrderId.make("o-1"), quantity: 100 }))
-      }))
+      const result = yield* deltas(
+        {
+          success: restock("success"),
+          replayed: restock("replayed"),
+          rejected: counter(Telemetry.commands, { aggregate: "Inventory", command: "reserve", outcome: "rejected" }),
+          durations: observations(Telemetry.commandDuration, { aggregate: "Inventory", command: "restock" }),
+          appends: counter(Telemetry.appends, { aggregate: "Inventory" }),
+          events: counter(Telemetry.appendedEvents, { aggregate: "Inventory" })
+        },
+        Effect.gen(function*() {
+          yield* CommandHandler.execute(Inventory, sku, "restock", { quantity: 2 })
+          yield* CommandHandler.execute(Inventory, sku, "restock", { quantity: 1 }, { idempotencyKey: key })
+          yield* CommandHandler.execute(Inventory, sku, "restock", { quantity: 1 }, { idempotencyKey: key })
+          yield* Effect.flip(
+            CommandHandler.execute(Inventory, sku, "reserve", { orderId: OrderId.make("o-1"), quantity: 100 })
+          )
+        })
+      )
       expect(result).toEqual({ success: 2, replayed: 1, rejected: 1, durations: 3, appends: 2, events: 2 })
     }).pipe(Effect.provide(CommandHandler.layer().pipe(Layer.provide(MemoryEventStore.layer)))))
 
@@ -96,13 +102,19 @@ describe("Telemetry metrics", () => {
         conflict: counter(Telemetry.commands, { aggregate: "Inventory", command: "restock", outcome: "conflict" })
       }
       const restock = CommandHandler.execute(Inventory, Sku.make(fresh("sku")), "restock", { quantity: 1 })
-      const retried = yield* deltas(probes, restock.pipe(
-        Effect.provide(CommandHandler.layer({ retry: Schedule.recurs(5) }).pipe(Layer.provide(conflictingStore(2))))
-      ))
+      const retried = yield* deltas(
+        probes,
+        restock.pipe(
+          Effect.provide(CommandHandler.layer({ retry: Schedule.recurs(5) }).pipe(Layer.provide(conflictingStore(2))))
+        )
+      )
       expect(retried).toEqual({ conflicts: 2, retries: 2, success: 1, conflict: 0 })
-      const exhausted = yield* deltas(probes, Effect.flip(restock).pipe(
-        Effect.provide(CommandHandler.layer({ retry: Schedule.recurs(1) }).pipe(Layer.provide(conflictingStore(100))))
-      ))
+      const exhausted = yield* deltas(
+        probes,
+        Effect.flip(restock).pipe(
+          Effect.provide(CommandHandler.layer({ retry: Schedule.recurs(1) }).pipe(Layer.provide(conflictingStore(100))))
+        )
+      )
       // every attempt conflicted; all but the first were retries
       expect(exhausted).toMatchObject({ success: 0, conflict: 1 })
       expect(exhausted["retries"]).toBeGreaterThanOrEqual(1)
@@ -126,23 +138,29 @@ describe("Telemetry metrics", () => {
           return Effect.void
         }
       })
-      const result = yield* deltas({
-        success: counter(Telemetry.deliveries, { subscription: name, outcome: "success" }),
-        failure: counter(Telemetry.deliveries, { subscription: name, outcome: "failure" }),
-        durations: observations(Telemetry.deliveryDuration, { subscription: name }),
-        retries: counter(Telemetry.deliveryRetries, { subscription: name }),
-        failed: counter(Telemetry.deadLettered, { subscription: name, kind: "failed" }),
-        parked: counter(Telemetry.deadLettered, { subscription: name, kind: "parked" })
-      }, Effect.gen(function*() {
-        yield* CommandHandler.execute(Inventory, broken, "restock", { quantity: 1 })
-        yield* CommandHandler.execute(Inventory, broken, "restock", { quantity: 2 })
-        yield* CommandHandler.execute(Inventory, flaky, "restock", { quantity: 1 })
-        yield* withRelay([subscription], eventually(Effect.gen(function*() {
-          const relay = yield* Relay.Relay
-          const letters = yield* relay.deadLetters({ subscription: name })
-          if (letters.length !== 2 || flakyCalls < 3) return yield* Effect.fail("not yet")
-        })))
-      }))
+      const result = yield* deltas(
+        {
+          success: counter(Telemetry.deliveries, { subscription: name, outcome: "success" }),
+          failure: counter(Telemetry.deliveries, { subscription: name, outcome: "failure" }),
+          durations: observations(Telemetry.deliveryDuration, { subscription: name }),
+          retries: counter(Telemetry.deliveryRetries, { subscription: name }),
+          failed: counter(Telemetry.deadLettered, { subscription: name, kind: "failed" }),
+          parked: counter(Telemetry.deadLettered, { subscription: name, kind: "parked" })
+        },
+        Effect.gen(function*() {
+          yield* CommandHandler.execute(Inventory, broken, "restock", { quantity: 1 })
+          yield* CommandHandler.execute(Inventory, broken, "restock", { quantity: 2 })
+          yield* CommandHandler.execute(Inventory, flaky, "restock", { quantity: 1 })
+          yield* withRelay(
+            [subscription],
+            eventually(Effect.gen(function*() {
+              const relay = yield* Relay.Relay
+              const letters = yield* relay.deadLetters({ subscription: name })
+              if (letters.length !== 2 || flakyCalls < 3) return yield* Effect.fail("not yet")
+            }))
+          )
+        })
+      )
       // broken: 1 batch attempt + 3 retries, all failing, then its second event parked;
       // flaky: 2 failures then a success
       expect(result).toEqual({ success: 1, failure: 6, durations: 7, retries: 5, failed: 1, parked: 1 })
@@ -154,7 +172,11 @@ describe("Telemetry metrics", () => {
         commands: counter(Telemetry.commands, { aggregate: "Inventory", command: "restock", outcome: "success" })
       }, CommandHandler.execute(Inventory, Sku.make(fresh("sku")), "restock", { quantity: 1 }))
       expect(result).toEqual({ commands: 0 })
-    }).pipe(Effect.provide(CommandHandler.layer().pipe(Layer.provide(MemoryEventStore.layer), Layer.provide(Telemetry.disabled)))))
+    }).pipe(
+      Effect.provide(
+        CommandHandler.layer().pipe(Layer.provide(MemoryEventStore.layer), Layer.provide(Telemetry.disabled))
+      )
+    ))
 })
 
 // OrderPlaced -> reserve stock; StockReserved -> confirm the order (as in examples/subscriptions.ts)
@@ -162,10 +184,14 @@ const reserveStock = Subscription.make({
   name: "reserve-stock",
   events: [Subscription.on(Order, "OrderPlaced")],
   handle: (event) =>
-    Effect.forEach(event.lines, (line) =>
-      CommandHandler.execute(Inventory, line.sku, "reserve", { orderId: event.orderId, quantity: line.quantity }), {
-      discard: true
-    })
+    Effect.forEach(
+      event.lines,
+      (line) =>
+        CommandHandler.execute(Inventory, line.sku, "reserve", { orderId: event.orderId, quantity: line.quantity }),
+      {
+        discard: true
+      }
+    )
 })
 const confirmOrder = Subscription.make({
   name: "confirm-order",
@@ -178,10 +204,22 @@ describe("Telemetry trace context", () => {
 
   it("parses W3C traceparents and refuses malformed ones", () => {
     const span = Option.getOrThrow(Telemetry.fromTraceparent(remote))
-    expect([span.traceId, span.spanId, span.sampled]).toEqual(["0af7651916cd43dd8448eb211c80319c", "b7ad6b7169203331", true])
+    expect([span.traceId, span.spanId, span.sampled]).toEqual([
+      "0af7651916cd43dd8448eb211c80319c",
+      "b7ad6b7169203331",
+      true
+    ])
     expect(Telemetry.traceparent(span)).toBe(remote)
-    for (const bad of [undefined, "", "00-xyz", "ff-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
-      "00-00000000000000000000000000000000-b7ad6b7169203331-01", "00-0af7651916cd43dd8448eb211c80319c-0000000000000000-01"]) {
+    for (
+      const bad of [
+        undefined,
+        "",
+        "00-xyz",
+        "ff-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
+        "00-00000000000000000000000000000000-b7ad6b7169203331-01",
+        "00-0af7651916cd43dd8448eb211c80319c-0000000000000000-01"
+      ]
+    ) {
       expect(Option.isNone(Telemetry.fromTraceparent(bad)), String(bad)).toBe(true)
     }
   })
@@ -189,7 +227,10 @@ describe("Telemetry trace context", () => {
   it.effect("the current span, unless an explicit traceparent names another trace", () =>
     Effect.gen(function*() {
       expect(yield* Telemetry.traceContext()).toEqual({})
-      expect(yield* Telemetry.traceContext({ traceparent: remote, tracestate: "k=v" })).toEqual({ traceparent: remote, tracestate: "k=v" })
+      expect(yield* Telemetry.traceContext({ traceparent: remote, tracestate: "k=v" })).toEqual({
+        traceparent: remote,
+        tracestate: "k=v"
+      })
       const inSpan = yield* Effect.withSpan(
         Effect.all([Telemetry.traceContext(), Telemetry.traceContext({ traceparent: remote }), Effect.currentSpan]),
         "local"
@@ -204,7 +245,9 @@ describe("Telemetry trace context", () => {
       )
       expect(child).toEqual({ traceparent: Telemetry.traceparent(current), tracestate: "k=v" })
       // a travelling tracestate is carried on
-      const carried = yield* Effect.locally(Telemetry.traceContext(), Telemetry.currentTracestate, "a=b").pipe(Effect.withSpan("s"))
+      const carried = yield* Effect.locally(Telemetry.traceContext(), Telemetry.currentTracestate, "a=b").pipe(
+        Effect.withSpan("s")
+      )
       expect(carried.tracestate).toBe("a=b")
     }))
 })
@@ -217,7 +260,9 @@ describe("Telemetry tracing", () => {
     Layer.provideMerge(SqlEventStore.layer()),
     Layer.provide(SqliteClient.layer({ filename: file })),
     Layer.provideMerge(Telemetry.layer({ appendSpans: true })),
-    Layer.provideMerge(OpenTelemetry.layer({ serviceName: "trace-test", spanProcessor: new SimpleSpanProcessor(exporter) }))
+    Layer.provideMerge(
+      OpenTelemetry.layer({ serviceName: "trace-test", spanProcessor: new SimpleSpanProcessor(exporter) })
+    )
   )
 
   it.live("one trace from a command through two asynchronous hops: order -> inventory -> order", () =>
@@ -225,10 +270,17 @@ describe("Telemetry tracing", () => {
       const sku = Sku.make(fresh("apple"))
       const orderId = OrderId.make(fresh("order"))
       yield* CommandHandler.execute(Inventory, sku, "restock", { quantity: 5 })
-      const placed = yield* CommandHandler.execute(Order, orderId, "place", { customerId: "ada", lines: [{ sku, quantity: 2 }] })
+      const placed = yield* CommandHandler.execute(Order, orderId, "place", {
+        customerId: "ada",
+        lines: [{ sku, quantity: 2 }]
+      })
         .pipe(Effect.withSpan("POST /orders"))
-      yield* eventually(Effect.flatMap(CommandHandler.load(Order, orderId), (order) =>
-        order.state.status === "confirmed" ? Effect.void : Effect.fail("still pending")))
+      yield* eventually(
+        Effect.flatMap(
+          CommandHandler.load(Order, orderId),
+          (order) => order.state.status === "confirmed" ? Effect.void : Effect.fail("still pending")
+        )
+      )
 
       // spans are read inside the scope: the provider's shutdown empties the exporter
       const spans = exporter.getFinishedSpans()
@@ -240,16 +292,23 @@ describe("Telemetry tracing", () => {
       const named = new Set<string>([...Object.values(Telemetry.spans), "POST /orders"])
       const parentOf = (span: ReadableSpan) => {
         let parent = byId.get(span.parentSpanContext?.spanId ?? "")
-        while (parent !== undefined && !named.has(parent.name)) parent = byId.get(parent.parentSpanContext?.spanId ?? "")
+        while (parent !== undefined && !named.has(parent.name)) {
+          parent = byId.get(parent.parentSpanContext?.spanId ?? "")
+        }
         return parent
       }
       const find = (name: string, attributes: Record<string, unknown>) => {
-        const found = trace.filter((s) => s.name === name && Object.entries(attributes).every(([k, v]) => s.attributes[k] === v))
+        const found = trace.filter((s) =>
+          s.name === name && Object.entries(attributes).every(([k, v]) => s.attributes[k] === v)
+        )
         expect(found, `${name} ${JSON.stringify(attributes)}`).toHaveLength(1)
         return found[0]!
       }
 
-      const place = find(Telemetry.spans.execute, { "effect_ddd.aggregate_type": "Order", "effect_ddd.command": "place" })
+      const place = find(Telemetry.spans.execute, {
+        "effect_ddd.aggregate_type": "Order",
+        "effect_ddd.command": "place"
+      })
       expect(parentOf(place)).toBe(root)
       // with append spans on
       expect(trace.filter((s) => s.name === Telemetry.spans.append && parentOf(s) === place)).toHaveLength(1)
@@ -259,17 +318,25 @@ describe("Telemetry tracing", () => {
       // hop 1: the relay delivers OrderPlaced to reserve-stock, which reserves the stock
       const deliverPlaced = find(Telemetry.spans.deliver, { "effect_ddd.subscription": "reserve-stock" })
       expect(parentOf(deliverPlaced)).toBe(place)
-      const reserve = find(Telemetry.spans.execute, { "effect_ddd.aggregate_type": "Inventory", "effect_ddd.command": "reserve" })
+      const reserve = find(Telemetry.spans.execute, {
+        "effect_ddd.aggregate_type": "Inventory",
+        "effect_ddd.command": "reserve"
+      })
       expect(parentOf(reserve)).toBe(deliverPlaced)
 
       // hop 2: StockReserved to confirm-order, which confirms the order
       const deliverReserved = find(Telemetry.spans.deliver, { "effect_ddd.subscription": "confirm-order" })
       expect(parentOf(deliverReserved)).toBe(reserve)
-      const confirm = find(Telemetry.spans.execute, { "effect_ddd.aggregate_type": "Order", "effect_ddd.command": "confirm" })
+      const confirm = find(Telemetry.spans.execute, {
+        "effect_ddd.aggregate_type": "Order",
+        "effect_ddd.command": "confirm"
+      })
       expect(parentOf(confirm)).toBe(deliverReserved)
 
       // the restock before was a trace of its own
-      const restock = spans.find((s) => s.name === Telemetry.spans.execute && s.attributes["effect_ddd.command"] === "restock")!
+      const restock = spans.find((s) =>
+        s.name === Telemetry.spans.execute && s.attributes["effect_ddd.command"] === "restock"
+      )!
       expect(restock.spanContext().traceId).not.toBe(traceId)
     }).pipe(Effect.provide(Live)))
 })
@@ -296,7 +363,9 @@ describe("Telemetry tracing of sync subscriptions", () => {
     }).pipe(Effect.provide(
       CommandHandler.layer({ subscriptions: [audit] }).pipe(
         Layer.provide(MemoryEventStore.layer),
-        Layer.provideMerge(OpenTelemetry.layer({ serviceName: "sync-test", spanProcessor: new SimpleSpanProcessor(exporter) }))
+        Layer.provideMerge(
+          OpenTelemetry.layer({ serviceName: "sync-test", spanProcessor: new SimpleSpanProcessor(exporter) })
+        )
       )
     )))
 })
@@ -307,7 +376,10 @@ describe("Telemetry logs", () => {
     const capture = Logger.replace(
       Logger.defaultLogger,
       Telemetry.withTraceAnnotations(Logger.make(({ annotations, message }) => {
-        records.push({ message: (message as ReadonlyArray<unknown>)[0], ...Object.fromEntries(HashMap.toEntries(annotations)) })
+        records.push({
+          message: (message as ReadonlyArray<unknown>)[0],
+          ...Object.fromEntries(HashMap.toEntries(annotations))
+        })
       }))
     )
     return Effect.gen(function*() {
@@ -320,9 +392,12 @@ describe("Telemetry logs", () => {
         handle: (_event, envelope) => envelope.aggregateId === sku ? Effect.log("handled") : Effect.void
       })
       const restocked = yield* CommandHandler.execute(Inventory, sku, "restock", { quantity: 1 })
-      yield* withRelay([subscription], eventually(Effect.suspend(() =>
-        records.some((r) => r["message"] === "handled") ? Effect.void : Effect.fail("not yet")
-      )))
+      yield* withRelay(
+        [subscription],
+        eventually(
+          Effect.suspend(() => records.some((r) => r["message"] === "handled") ? Effect.void : Effect.fail("not yet"))
+        )
+      )
       const handled = records.find((r) => r["message"] === "handled")!
       expect(handled).toMatchObject({
         subscription: name,
@@ -334,7 +409,10 @@ describe("Telemetry logs", () => {
       })
       // the trace of the command that appended the event
       expect(restocked.events[0]!.metadata.traceparent).toContain(`-${handled["effect.traceId"]}-`)
-    }).pipe(Effect.provide(CommandHandler.layer().pipe(Layer.provideMerge(MemoryEventStore.layer))), Effect.provide(capture))
+    }).pipe(
+      Effect.provide(CommandHandler.layer().pipe(Layer.provideMerge(MemoryEventStore.layer))),
+      Effect.provide(capture)
+    )
   })
 
   it.effect("OpenTelemetry.layer with a context manager: inside an Effect span, OpenTelemetry's active span is that span", () => {
@@ -355,7 +433,12 @@ describe("Telemetry logs", () => {
       expect(outside).toBeUndefined()
       expect(inside).toBe(outer!.spanContext().spanId)
       expect(yield* Effect.sync(() => trace.getActiveSpan())).toBeUndefined()
-    }).pipe(Effect.scoped, Effect.provide(OpenTelemetry.layer({ serviceName: "context-test", spanProcessor: new SimpleSpanProcessor(exporter) })))
+    }).pipe(
+      Effect.scoped,
+      Effect.provide(
+        OpenTelemetry.layer({ serviceName: "context-test", spanProcessor: new SimpleSpanProcessor(exporter) })
+      )
+    )
   })
 
   it.effect("loggerJson writes one JSON object per line, with the trace id", () =>

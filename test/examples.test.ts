@@ -19,7 +19,8 @@ describe("examples", () => {
       stdio: ["ignore", "pipe", "pipe"],
       timeout: 30_000
     })
-    const outcomes = [...output.matchAll(/order-\d: (confirmed|rejected \(insufficient stock\))/g)].map((m) => m[1]).sort()
+    const outcomes = [...output.matchAll(/order-\d: (confirmed|rejected \(insufficient stock\))/g)].map((m) => m[1])
+      .sort()
     expect(outcomes).toEqual(["confirmed", "rejected (insufficient stock)"])
     expect(output).toContain("apple: 1 available, 2 reserved")
   })
@@ -32,7 +33,10 @@ describe("examples", () => {
         contentType: "application/json",
         body: { sku: "apple", available: 3, reserved: 0, sold: 0 }
       })
-      const placed = await request(server, "POST", "/orders", { customerId: "ada", lines: [{ sku: "apple", quantity: 2 }] })
+      const placed = await request(server, "POST", "/orders", {
+        customerId: "ada",
+        lines: [{ sku: "apple", quantity: 2 }]
+      })
       expect([placed.status, placed.body.status]).toEqual([202, "pending"])
       expect(await settled(server, placed.body.orderId)).toEqual({
         orderId: placed.body.orderId,
@@ -57,7 +61,11 @@ describe("examples", () => {
     expect(messages).toContain(
       `health: 200 [{"subscription":"reserve-stock","status":"healthy","lag":0,"oldestUndeliveredAgeMillis":0,"deadLetters":0,"reasons":[]}]`
     )
-    expect(messages.some((m) => /^effect_ddd_commands_total\{aggregate="Order",command="place",outcome="success".*\} 1$/.test(m)))
+    expect(
+      messages.some((m) =>
+        /^effect_ddd_commands_total\{aggregate="Order",command="place",outcome="success".*\} 1$/.test(m)
+      )
+    )
       .toBe(true)
     const trace = messages.find((m) => m.startsWith("trace "))!.split(": ")[1]!.split(", ")
     expect(trace.filter((name) => name === "CommandHandler.execute")).toHaveLength(2)

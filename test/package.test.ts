@@ -64,24 +64,45 @@ describe("the packed package", { timeout: 600_000 }, () => {
     await ensureBuilt()
     dir = mkdtempSync(join(tmpdir(), "effect-ddd-package-"))
     const { stdout } = await exec(npm, ["pack", "--json", "--pack-destination", dir], { cwd: root })
-    const [packed] = JSON.parse(stdout) as Array<{ readonly filename: string; readonly files: Array<{ readonly path: string }> }>
+    const [packed] = JSON.parse(stdout) as Array<
+      { readonly filename: string; readonly files: Array<{ readonly path: string }> }
+    >
     files = packed!.files.map((f) => f.path)
     app = join(dir, "app")
     mkdirSync(app)
-    writeFileSync(join(app, "package.json"), JSON.stringify({
-      name: "app",
-      private: true,
-      type: "module",
-      dependencies: {
-        "effect-ddd": `file:../${packed!.filename}`,
-        ...Object.fromEntries(
-          ["effect", "@effect/platform", "@effect/platform-node", "@effect/sql", "@effect/sql-pg", "@effect/experimental", "@types/node", "@types/pg"]
-            .map((name) => [name, pinned(name)])
-        )
-      }
-    }, null, 2))
+    writeFileSync(
+      join(app, "package.json"),
+      JSON.stringify(
+        {
+          name: "app",
+          private: true,
+          type: "module",
+          dependencies: {
+            "effect-ddd": `file:../${packed!.filename}`,
+            ...Object.fromEntries(
+              [
+                "effect",
+                "@effect/platform",
+                "@effect/platform-node",
+                "@effect/sql",
+                "@effect/sql-pg",
+                "@effect/experimental",
+                "@types/node",
+                "@types/pg"
+              ]
+                .map((name) => [name, pinned(name)])
+            )
+          }
+        },
+        null,
+        2
+      )
+    )
     // no install scripts: none of these needs one (no native driver), and effect-ddd has none
-    await exec(npm, ["install", "--prefer-offline", "--no-audit", "--no-fund", "--ignore-scripts"], { cwd: app, timeout: 300_000 })
+    await exec(npm, ["install", "--prefer-offline", "--no-audit", "--no-fund", "--ignore-scripts"], {
+      cwd: app,
+      timeout: 300_000
+    })
   }, 600_000)
 
   afterAll(() => {
@@ -91,7 +112,14 @@ describe("the packed package", { timeout: 600_000 }, () => {
   it("packs the build, the sources, the README and the manifest, and nothing else", () => {
     expect([...new Set(files.map((f) => f.split("/")[0]))].sort()).toEqual(["README.md", "dist", "package.json", "src"])
     for (
-      const file of ["dist/index.js", "dist/index.d.ts", "dist/sql/index.d.ts", "dist/testing/index.d.ts", "dist/testing/http/index.d.ts", "dist/cli/bin.js"]
+      const file of [
+        "dist/index.js",
+        "dist/index.d.ts",
+        "dist/sql/index.d.ts",
+        "dist/testing/index.d.ts",
+        "dist/testing/http/index.d.ts",
+        "dist/cli/bin.js"
+      ]
     ) {
       expect(files).toContain(file)
     }
@@ -116,10 +144,19 @@ describe("the packed package", { timeout: 600_000 }, () => {
     expect(stdout).toContain("deposit replayed: true, balance 100")
     expect(stdout).toContain(`final state: {"owner":"Ada","balance":70}`)
     // bundlers' resolution reads the same exports
-    writeFileSync(join(app, "tsconfig.bundler.json"), JSON.stringify({ ...tsconfig("Bundler"), compilerOptions: { ...tsconfig("Bundler").compilerOptions, noEmit: true } }, null, 2))
-    await exec(process.execPath, [tsc, "-p", "tsconfig.bundler.json"], { cwd: app }).catch((error: { stdout?: string }) => {
-      throw new Error(`tsc (Bundler) failed:\n${error.stdout}`)
-    })
+    writeFileSync(
+      join(app, "tsconfig.bundler.json"),
+      JSON.stringify(
+        { ...tsconfig("Bundler"), compilerOptions: { ...tsconfig("Bundler").compilerOptions, noEmit: true } },
+        null,
+        2
+      )
+    )
+    await exec(process.execPath, [tsc, "-p", "tsconfig.bundler.json"], { cwd: app }).catch(
+      (error: { stdout?: string }) => {
+        throw new Error(`tsc (Bundler) failed:\n${error.stdout}`)
+      }
+    )
   })
 
   it("the effect-ddd bin runs from the installed package", async () => {
@@ -127,7 +164,11 @@ describe("the packed package", { timeout: 600_000 }, () => {
     const run = (args: ReadonlyArray<string>) =>
       exec(bin, args, { cwd: app }).then(
         ({ stderr, stdout }) => ({ code: 0, stdout, stderr }),
-        (error: { code: number; stdout: string; stderr: string }) => ({ code: error.code, stdout: error.stdout, stderr: error.stderr })
+        (error: { code: number; stdout: string; stderr: string }) => ({
+          code: error.code,
+          stdout: error.stdout,
+          stderr: error.stderr
+        })
       )
     expect((await run(["--version"])).stdout.trim()).toBe(manifest.version)
     const url = await freshDatabase("package")
@@ -140,6 +181,9 @@ describe("the packed package", { timeout: 600_000 }, () => {
     // the application has no SQLite driver: the CLI names the package to install
     writeFileSync(join(app, "app.db"), "")
     const sqlite = await run(["status", "--database", "app.db"])
-    expect([sqlite.code, sqlite.stderr]).toEqual([1, "effect-ddd: SQLite needs the @effect/sql-sqlite-node package: npm install @effect/sql-sqlite-node\n"])
+    expect([sqlite.code, sqlite.stderr]).toEqual([
+      1,
+      "effect-ddd: SQLite needs the @effect/sql-sqlite-node package: npm install @effect/sql-sqlite-node\n"
+    ])
   })
 })

@@ -11,7 +11,9 @@ const embedded = [...readme.matchAll(/`(examples\/[\w/-]+\.ts)`[^\n]*:\n\n```ts\
 
 describe("README", () => {
   it("embeds the compiled example files verbatim", () => {
-    expect(embedded.map((e) => e.file)).toEqual(expect.arrayContaining(["examples/quickstart.ts", "examples/sql-layers.ts"]))
+    expect(embedded.map((e) => e.file)).toEqual(
+      expect.arrayContaining(["examples/quickstart.ts", "examples/sql-layers.ts"])
+    )
     for (const { code, file } of embedded) expect(code, file).toBe(readFileSync(file, "utf8"))
   })
 

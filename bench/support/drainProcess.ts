@@ -34,18 +34,25 @@ const run = async (): Promise<DrainResult> => {
     const rate = rawSqliteDrain(file, total, sample)
     return { seconds: total / rate, delivered: total, complete: true, rssMb: mb(peak - start) }
   }
-  return Effect.runPromise(Effect.gen(function*() {
-    yield* synchronousNormal
-    begin()
-    // a timer as well as the handler: it runs whenever the relay lets the event loop turn
-    const timer = setInterval(sample, 20)
-    const result = yield* Effect.ensuring(
-      timeRelay("drain", 1, total, { onCall: (calls) => calls % 1000 === 0 && sample(), timeout }),
-      Effect.sync(() => clearInterval(timer))
-    )
-    sample()
-    return { seconds: result.seconds, delivered: result.delivered, complete: result.complete, rssMb: mb(peak - start) }
-  }).pipe(Effect.provide(sqliteStore(file))))
+  return Effect.runPromise(
+    Effect.gen(function*() {
+      yield* synchronousNormal
+      begin()
+      // a timer as well as the handler: it runs whenever the relay lets the event loop turn
+      const timer = setInterval(sample, 20)
+      const result = yield* Effect.ensuring(
+        timeRelay("drain", 1, total, { onCall: (calls) => calls % 1000 === 0 && sample(), timeout }),
+        Effect.sync(() => clearInterval(timer))
+      )
+      sample()
+      return {
+        seconds: result.seconds,
+        delivered: result.delivered,
+        complete: result.complete,
+        rssMb: mb(peak - start)
+      }
+    }).pipe(Effect.provide(sqliteStore(file)))
+  )
 }
 
 const result = await run()

@@ -25,9 +25,13 @@ export const AdminAuthLive = Layer.effect(
     return {
       adminToken: (given) =>
         Option.isNone(expected)
-          ? Effect.fail(new Forbidden({ message: "the admin API is disabled: the server was started without ADMIN_TOKEN" }))
+          ? Effect.fail(
+            new Forbidden({ message: "the admin API is disabled: the server was started without ADMIN_TOKEN" })
+          )
           : Redacted.value(given) === ""
-          ? Effect.fail(new Unauthorized({ message: "the admin API needs the header Authorization: Bearer <ADMIN_TOKEN>" }))
+          ? Effect.fail(
+            new Unauthorized({ message: "the admin API needs the header Authorization: Bearer <ADMIN_TOKEN>" })
+          )
           : timingSafeEqual(digest(Redacted.value(given)), expected.value)
           ? Effect.void
           : Effect.fail(new Unauthorized({ message: "the admin token is wrong" }))

@@ -3,7 +3,14 @@
  * has delivered the log (checkpoint and lag per partition) and which processes deliver it, the
  * dead letters, and redriving or discarding them.
  */
-import { HttpApiEndpoint, HttpApiGroup, HttpApiMiddleware, HttpApiSchema, HttpApiSecurity, OpenApi } from "@effect/platform"
+import {
+  HttpApiEndpoint,
+  HttpApiGroup,
+  HttpApiMiddleware,
+  HttpApiSchema,
+  HttpApiSecurity,
+  OpenApi
+} from "@effect/platform"
 import { Schema } from "effect"
 import { Outbox, Relay } from "effect-ddd"
 import * as ErrorBody from "./ErrorBody.js"

@@ -15,7 +15,9 @@ import { Json } from "./HttpErrors.js"
 /** Report every invalid field, and refuse fields the contract does not know. */
 const strict = { parseOptions: { errors: "all", onExcessProperty: "error" } } as const
 
-const controlOrLoneSurrogate = /[\u0000-\u001f\u007f]|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/
+const controlOrLoneSurrogate =
+  // eslint-disable-next-line no-control-regex -- control characters are what it finds
+  /[\u0000-\u001f\u007f]|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/
 
 /**
  * Text from clients is printable: no control characters and no unpaired surrogates (PostgreSQL
@@ -27,7 +29,10 @@ const printable = <S extends Schema.Schema<any, string>>(self: S) =>
   }))
 
 // --- Inventory ---------------------------------------------------------------------------------------
-export const Restock = Schema.Struct({ quantity: Quantity }).annotations({ ...strict, description: "an object with a quantity" })
+export const Restock = Schema.Struct({ quantity: Quantity }).annotations({
+  ...strict,
+  description: "an object with a quantity"
+})
 
 export const Stock = Schema.Struct({
   sku: Sku,
@@ -64,7 +69,10 @@ export class InventoryApi extends HttpApiGroup.make("inventory")
 // --- Orders --------------------------------------------------------------------------------------------
 export const PlaceOrder = Schema.Struct({
   customerId: printable(CustomerId),
-  lines: Schema.Array(Schema.Struct({ sku: printable(Sku), quantity: Quantity })).pipe(Schema.minItems(1), Schema.maxItems(50))
+  lines: Schema.Array(Schema.Struct({ sku: printable(Sku), quantity: Quantity })).pipe(
+    Schema.minItems(1),
+    Schema.maxItems(50)
+  )
 }).annotations({ ...strict, description: "an object with a customerId and 1..50 lines" })
 export type PlaceOrder = typeof PlaceOrder.Type
 
@@ -104,7 +112,9 @@ export class OrdersApi extends HttpApiGroup.make("orders")
       .setPayload(PlaceOrder)
       .setHeaders(PlaceOrderHeaders)
       .addSuccess(OrderAccepted, { status: 202 })
-      .addError(ErrorBody.schema(CommandHandler.IdempotencyKeyReused, 422, "The idempotency key was used with another body"))
+      .addError(
+        ErrorBody.schema(CommandHandler.IdempotencyKeyReused, 422, "The idempotency key was used with another body")
+      )
       .addError(Json.MalformedBody)
       .addError(Json.PayloadTooLarge)
       .addError(Json.UnsupportedMediaType)
@@ -186,7 +196,8 @@ const withoutPlatformDecodeError = (spec: Record<string, any>): Record<string, a
 /** The component schemas the document still refers to. */
 const referenced = (spec: Record<string, any>): Record<string, unknown> => {
   const schemas: Record<string, unknown> = spec.components.schemas
-  const refs = (value: unknown) => Array.from(JSON.stringify(value).matchAll(/"#\/components\/schemas\/([^"]+)"/g), (m) => m[1]!)
+  const refs = (value: unknown) =>
+    Array.from(JSON.stringify(value).matchAll(/"#\/components\/schemas\/([^"]+)"/g), (m) => m[1]!)
   const kept = new Set<string>()
   const pending = refs({ ...spec, components: { ...spec.components, schemas: {} } })
   while (pending.length > 0) {

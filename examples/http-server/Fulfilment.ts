@@ -18,13 +18,15 @@ export const subscriptions = [chargePayments]
 /** Every subscription the relay delivers, the process manager's included. */
 export const delivered = [...subscriptions, ...ProcessManager.subscriptions(makeFulfilment())]
 
-export const FulfilmentLive = Layer.unwrapEffect(Effect.map(PaymentTimeout, (paymentTimeout) =>
-  RelayDrain.layer(delivered).pipe(
-    Layer.provideMerge(Relay.layer({ subscriptions, processManagers: [makeFulfilment({ paymentTimeout })] })),
-    Layer.provide(PaymentGateway.layerConfig),
-    Layer.tap((context) =>
-      Effect.log(`relay ${Context.get(context, Relay.Relay).owner} started: ${
-        delivered.map((s) => `${s.name} (${s.partitions} partitions)`).join(", ")
-      }`)
-    )
-  )))
+export const FulfilmentLive = Layer.unwrapEffect(
+  Effect.map(PaymentTimeout, (paymentTimeout) =>
+    RelayDrain.layer(delivered).pipe(
+      Layer.provideMerge(Relay.layer({ subscriptions, processManagers: [makeFulfilment({ paymentTimeout })] })),
+      Layer.provide(PaymentGateway.layerConfig),
+      Layer.tap((context) =>
+        Effect.log(`relay ${Context.get(context, Relay.Relay).owner} started: ${
+          delivered.map((s) => `${s.name} (${s.partitions} partitions)`).join(", ")
+        }`)
+      )
+    ))
+)

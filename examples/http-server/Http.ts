@@ -118,8 +118,7 @@ const ObservabilityLive = HttpApiBuilder.group(Api, "observability", (handlers) 
                 reasons: [`the database cannot be reached: ${error.message}`],
                 subscriptions: []
               })
-            ))
-        )
+            )))
       ))
     .handle("metrics", () => OpenTelemetry.scrape))
 
@@ -134,7 +133,9 @@ export const docs = { openApi: "/openapi.json", ui: "/docs" } as const
 const routes = Routes.fromApi(Api, [docs.openApi, docs.ui, StatusPage.path])
 
 /** Routing (404, 405, HEAD), JSON bodies (413, 415) and JSON errors, around the API. */
-const guard = HttpApiBuilder.middleware((app) => JsonErrors.middleware(JsonErrors.requireHost(Routes.middleware(routes)(app))))
+const guard = HttpApiBuilder.middleware((app) =>
+  JsonErrors.middleware(JsonErrors.requireHost(Routes.middleware(routes)(app)))
+)
 
 /** The API with its routing, body and error handling, its documentation and the status page: all but the socket. */
 export const AppLive = Layer.mergeAll(

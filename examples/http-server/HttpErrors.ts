@@ -86,7 +86,9 @@ export class InternalServerError extends Schema.TaggedError<InternalServerError>
 }
 
 /** What Node's HTTP parser refuses: not HTTP, headers too large, a request too slow to arrive. */
-export class MalformedRequest extends Schema.TaggedError<MalformedRequest>()("MalformedRequest", { code: Schema.String }) {
+export class MalformedRequest
+  extends Schema.TaggedError<MalformedRequest>()("MalformedRequest", { code: Schema.String })
+{
   override get message() {
     return `the request is not valid HTTP (${this.code})`
   }

@@ -20,8 +20,12 @@ const isInfrastructure = <E extends { readonly _tag: string }>(error: E): error 
   (infrastructure as ReadonlyArray<string>).includes(error._tag)
 
 export const handle = <A, E extends { readonly _tag: string }, R>(effect: Effect.Effect<A, E, R>) =>
-  Effect.catchIf(effect, isInfrastructure, (error) =>
-    (error._tag === "EventStoreError" && (error as { readonly reason?: string }).reason === "Unavailable") ||
-      error._tag === "ConcurrencyConflict"
-      ? Effect.fail(new ServiceUnavailable({ message: "the database is unavailable or busy; try again later" }))
-      : Effect.die(error))
+  Effect.catchIf(
+    effect,
+    isInfrastructure,
+    (error) =>
+      (error._tag === "EventStoreError" && (error as { readonly reason?: string }).reason === "Unavailable") ||
+        error._tag === "ConcurrencyConflict"
+        ? Effect.fail(new ServiceUnavailable({ message: "the database is unavailable or busy; try again later" }))
+        : Effect.die(error)
+  )

@@ -11,13 +11,23 @@ import { Cause, Chunk, Effect, Option, Schema } from "effect"
 import { IncomingMessage, type Server } from "node:http"
 import type { Duplex } from "node:stream"
 import * as ErrorBody from "./ErrorBody.js"
-import { InternalServerError, InvalidRequest, Json, MalformedBody, MalformedRequest, RouteNotFound, Unauthorized } from "./HttpErrors.js"
+import {
+  InternalServerError,
+  InvalidRequest,
+  Json,
+  MalformedBody,
+  MalformedRequest,
+  RouteNotFound,
+  Unauthorized
+} from "./HttpErrors.js"
 import { pathOf } from "./Routes.js"
 
 /** The body could not be parsed: the API turns that into a defect before any handler runs. */
 const isMalformedBody = (cause: Cause.Cause<unknown>) =>
-  Chunk.some(Cause.defects(cause), (defect) =>
-    HttpServerError.isServerError(defect) && defect._tag === "RequestError" && defect.reason === "Decode")
+  Chunk.some(
+    Cause.defects(cause),
+    (defect) => HttpServerError.isServerError(defect) && defect._tag === "RequestError" && defect.reason === "Decode"
+  )
 
 export const middleware = (app: HttpApp.Default): HttpApp.Default =>
   Effect.catchAllCause(app, (cause) => {
@@ -90,10 +100,20 @@ export const answerClientErrors = (server: Server): void => {
       : error.code === "ERR_HTTP_REQUEST_TIMEOUT"
       ? [408, "Request Timeout"]
       : [400, "Bad Request"]
-    answerRaw(socket, status, reason, encodeMalformedRequest(new MalformedRequest({ code: error.code ?? error.message })))
+    answerRaw(
+      socket,
+      status,
+      reason,
+      encodeMalformedRequest(new MalformedRequest({ code: error.code ?? error.message }))
+    )
   })
   server.on("connect", (request: IncomingMessage, socket: Duplex) => {
     socket.on("error", () => socket.destroy())
-    answerRaw(socket, 404, "Not Found", encodeRouteNotFound(new RouteNotFound({ method: "CONNECT", path: request.url ?? "" })))
+    answerRaw(
+      socket,
+      404,
+      "Not Found",
+      encodeRouteNotFound(new RouteNotFound({ method: "CONNECT", path: request.url ?? "" }))
+    )
   })
 }

@@ -20,7 +20,11 @@ const TracesLive = Layer.unwrapEffect(Effect.map(
     Option.match(endpoint, {
       onNone: () => Layer.empty,
       onSome: (url) =>
-        OtlpTracer.layer({ url: `${url.replace(/\/$/, "")}/v1/traces`, resource: { serviceName }, exportInterval: "1 second" })
+        OtlpTracer.layer({
+          url: `${url.replace(/\/$/, "")}/v1/traces`,
+          resource: { serviceName },
+          exportInterval: "1 second"
+        })
           .pipe(Layer.provide([FetchHttpClient.layer, OtlpSerialization.layerJson]))
     })
 ))

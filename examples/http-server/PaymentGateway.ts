@@ -14,7 +14,9 @@ export class GatewayUnavailable extends Schema.TaggedError<GatewayUnavailable>()
   reason: Schema.optionalWith(Schema.String, { exact: true })
 }) {
   override get message() {
-    return this.reason === undefined ? "the payment gateway did not answer" : `the payment gateway failed: ${this.reason}`
+    return this.reason === undefined
+      ? "the payment gateway did not answer"
+      : `the payment gateway failed: ${this.reason}`
   }
 }
 

@@ -36,7 +36,10 @@ const tooDeep = ErrorBody.respond(
 )
 
 /** The body stopped arriving: the client went away, or Node's parser refused the rest (and answered). */
-const unreadable = ErrorBody.respond(Json.MalformedBody, new MalformedBody({ message: "the request body could not be read to its end" }))
+const unreadable = ErrorBody.respond(
+  Json.MalformedBody,
+  new MalformedBody({ message: "the request body could not be read to its end" })
+)
 
 const isJson = (contentType: string) => contentType.split(";")[0]!.trim().toLowerCase() === "application/json"
 
@@ -125,8 +128,11 @@ export const afterDraining = <E, R>(
 ): Effect.Effect<HttpServerResponse.HttpServerResponse, E, R> => {
   const source: unknown = NodeHttpServerRequest.toIncomingMessage(request)
   if (!(source instanceof IncomingMessage) || source.readableEnded) return answer
-  return Effect.flatMap(drain(source), (ended) =>
-    ended ? answer : Effect.map(answer, (response) => HttpServerResponse.setHeader(response, "connection", "close")))
+  return Effect.flatMap(
+    drain(source),
+    (ended) =>
+      ended ? answer : Effect.map(answer, (response) => HttpServerResponse.setHeader(response, "connection", "close"))
+  )
 }
 
 /** Check the body, read it (1 MiB at most) and hand the API a request that holds it. */
@@ -136,13 +142,19 @@ export const json = (app: HttpApp.Default): HttpApp.Default =>
     const { headers } = request
     const length = headers["content-length"]
     if (length === undefined ? headers["transfer-encoding"] === undefined : length === "0") {
-      return yield* ErrorBody.respond(Json.MalformedBody, new MalformedBody({ message: "the request body is empty: JSON expected" }))
+      return yield* ErrorBody.respond(
+        Json.MalformedBody,
+        new MalformedBody({ message: "the request body is empty: JSON expected" })
+      )
     }
     const contentType = headers["content-type"]
     if (contentType === undefined || !isJson(contentType)) {
       return yield* afterDraining(
         request,
-        ErrorBody.respond(Json.UnsupportedMediaType, new UnsupportedMediaType(contentType === undefined ? {} : { contentType }))
+        ErrorBody.respond(
+          Json.UnsupportedMediaType,
+          new UnsupportedMediaType(contentType === undefined ? {} : { contentType })
+        )
       )
     }
     if (Number(length ?? 0) > maxBytes) return yield* afterDraining(request, tooLarge)

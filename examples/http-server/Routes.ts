@@ -26,7 +26,11 @@ const make = (method: string, path: string, json: boolean): Route => ({
   path,
   json,
   pattern: new RegExp(
-    `^${path.split("/").map((segment) => segment.startsWith(":") ? "[^/]+" : segment.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")).join("/")}$`
+    `^${
+      path.split("/").map((segment) =>
+        segment.startsWith(":") ? "[^/]+" : segment.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")
+      ).join("/")
+    }$`
   )
 })
 
@@ -84,7 +88,10 @@ export const middleware = (routes: ReadonlyArray<Route>) => (app: HttpApp.Defaul
       }
       return yield* RequestBody.afterDraining(
         request,
-        ErrorBody.respond(Json.InvalidRequest, new InvalidRequest({ message: `path: ${issue.message}`, issues: [issue] }))
+        ErrorBody.respond(
+          Json.InvalidRequest,
+          new InvalidRequest({ message: `path: ${issue.message}`, issues: [issue] })
+        )
       )
     }
     const found = match(routes, request.method, path)

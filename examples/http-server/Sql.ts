@@ -7,9 +7,9 @@ import { FileSystem, Path } from "@effect/platform"
 import { NodeFileSystem, NodePath } from "@effect/platform-node"
 import type { PlatformError } from "@effect/platform/Error"
 import type { SqlClient } from "@effect/sql"
-import type { SqlError } from "@effect/sql/SqlError"
 import { PgClient } from "@effect/sql-pg"
 import { SqliteClient } from "@effect/sql-sqlite-node"
+import type { SqlError } from "@effect/sql/SqlError"
 import { Config, type ConfigError, Effect, Layer, Option, Redacted } from "effect"
 import { Migrations, PgWakeup, SqlEventStore } from "effect-ddd/sql"
 
@@ -44,13 +44,14 @@ const PgLive = (url: Redacted.Redacted) =>
   )
 // #endregion pg
 
-export const SqlLive: Layer.Layer<SqlClient.SqlClient, ConfigError.ConfigError | SqlError | PlatformError> = Layer.unwrapEffect(
-  Effect.map(
-    Config.option(Config.redacted("DATABASE_URL")),
-    (url): Layer.Layer<SqlClient.SqlClient, ConfigError.ConfigError | SqlError | PlatformError> =>
-      Option.isSome(url) && Redacted.value(url.value) !== "" ? PgLive(url.value) : SqliteLive
+export const SqlLive: Layer.Layer<SqlClient.SqlClient, ConfigError.ConfigError | SqlError | PlatformError> = Layer
+  .unwrapEffect(
+    Effect.map(
+      Config.option(Config.redacted("DATABASE_URL")),
+      (url): Layer.Layer<SqlClient.SqlClient, ConfigError.ConfigError | SqlError | PlatformError> =>
+        Option.isSome(url) && Redacted.value(url.value) !== "" ? PgLive(url.value) : SqliteLive
+    )
   )
-)
 
 const MigrationsLive = Layer.effectDiscard(Effect.gen(function*() {
   const applied = yield* Migrations.run

@@ -50,7 +50,11 @@ const migrate = Command.make("migrate", { database, json }, (options) =>
       Effect.catchAllCause((cause) => Effect.fail(new CliError({ message: `migration failed: ${describe(cause)}` }))),
       Effect.provide(Database.client(target, { create: true }))
     )
-    const result = { database: Database.show(target), applied: applied.map(([id, name]) => ({ id, name })), total: Migrations.names.length }
+    const result = {
+      database: Database.show(target),
+      applied: applied.map(([id, name]) => ({ id, name })),
+      total: Migrations.names.length
+    }
     yield* print(options.json, result, (r) =>
       r.applied.length === 0
         ? `${r.database}: up to date (${r.total} migrations applied)`
@@ -96,8 +100,14 @@ const list = Command.make(
 
 const id = Args.text({ name: "id" }).pipe(Args.withDescription("A dead letter's id (dead-letters list shows them)"))
 
-const show = Command.make("show", { database, json, id }, (options) =>
-  withStores(options.database, Effect.flatMap(DeadLetters.show(options.id), (shown) => print(options.json, shown, DeadLetters.renderShow)))
+const show = Command.make(
+  "show",
+  { database, json, id },
+  (options) =>
+    withStores(
+      options.database,
+      Effect.flatMap(DeadLetters.show(options.id), (shown) => print(options.json, shown, DeadLetters.renderShow))
+    )
 ).pipe(Command.withDescription("A dead letter with its error and its event"))
 
 const redrive = Command.make(
@@ -110,15 +120,26 @@ const redrive = Command.make(
         const wait = Duration.seconds(options.wait)
         const result = yield* DeadLetters.redrive(options.id, wait)
         yield* print(options.json, result, (r) => DeadLetters.renderRedrive(r, wait))
-        if (result.outcome === "failed") return yield* new CliError({ message: `redrive of ${options.id} failed again` })
+        if (result.outcome === "failed") {
+          return yield* new CliError({ message: `redrive of ${options.id} failed again` })
+        }
       })
     )
 ).pipe(Command.withDescription(
   "Deliver a dead letter again, with the rest of its aggregate's sequence, in order (done by the relay holding the partition)"
 ))
 
-const discard = Command.make("discard", { database, json, id }, (options) =>
-  withStores(options.database, Effect.flatMap(DeadLetters.discard(options.id), (result) => print(options.json, result, DeadLetters.renderDiscard)))
+const discard = Command.make(
+  "discard",
+  { database, json, id },
+  (options) =>
+    withStores(
+      options.database,
+      Effect.flatMap(
+        DeadLetters.discard(options.id),
+        (result) => print(options.json, result, DeadLetters.renderDiscard)
+      )
+    )
 ).pipe(Command.withDescription("Drop a dead letter without delivering it"))
 
 const deadLetters = Command.make("dead-letters").pipe(
@@ -131,16 +152,22 @@ const replay = Command.make(
   {
     database,
     json,
-    subscription: Args.text({ name: "subscription" }).pipe(Args.withDescription("The subscription to replay (a projection)")),
+    subscription: Args.text({ name: "subscription" }).pipe(
+      Args.withDescription("The subscription to replay (a projection)")
+    ),
     from: Options.integer("from").pipe(
       Options.withDescription("Replay from the event at this position (default: the start of the log)"),
       Options.mapEffect((n) =>
-        n >= 1 ? Effect.succeed(n) : Effect.fail(ValidationError.invalidValue(HelpDoc.p("--from must be a position (1 or more)")))
+        n >= 1
+          ? Effect.succeed(n)
+          : Effect.fail(ValidationError.invalidValue(HelpDoc.p("--from must be a position (1 or more)")))
       ),
       Options.optional
     ),
     force: Options.boolean("force").pipe(Options.withDescription("Replay a handler too (its effects happen again)")),
-    detach: Options.boolean("detach").pipe(Options.withDescription("Return once the checkpoints are moved, without following")),
+    detach: Options.boolean("detach").pipe(
+      Options.withDescription("Return once the checkpoints are moved, without following")
+    ),
     stallTimeout: seconds("stall-timeout", 30, "Stop following when nothing was delivered for this long")
   },
   (options) =>
@@ -166,14 +193,15 @@ const replay = Command.make(
               process.stderr.write(`${Replay.renderProgress(progress)}\n`)
             }
           })).pipe(
-          Effect.ensuring(Effect.sync(() => {
-            if (interactive && !options.json) process.stderr.write("\n")
-          })),
-          Effect.onInterrupt(() =>
-            Console.error(`stopped following: the relay goes on replaying ${options.subscription}`)
+            Effect.ensuring(Effect.sync(() => {
+              if (interactive && !options.json) process.stderr.write("\n")
+            })),
+            Effect.onInterrupt(() =>
+              Console.error(`stopped following: the relay goes on replaying ${options.subscription}`)
+            )
           )
-        )
-        yield* print(options.json, { ...rewound, followed }, () => Replay.renderFollowed(options.subscription, followed, stall))
+        yield* print(options.json, { ...rewound, followed }, () =>
+          Replay.renderFollowed(options.subscription, followed, stall))
       })
     )
 ).pipe(Command.withDescription(

@@ -13,7 +13,11 @@ export class CliError extends Schema.TaggedError<CliError>()("CliError", {
 
 const own = (error: unknown): string | undefined => {
   if (typeof error !== "object" || error === null) return error === undefined ? undefined : String(error)
-  const { _tag, message, name } = error as { readonly _tag?: unknown; readonly message?: unknown; readonly name?: unknown }
+  const { _tag, message, name } = error as {
+    readonly _tag?: unknown
+    readonly message?: unknown
+    readonly name?: unknown
+  }
   if (typeof message === "string" && message !== "") return message
   if (typeof _tag === "string") return _tag
   return typeof name === "string" ? name : undefined

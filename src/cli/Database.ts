@@ -28,15 +28,22 @@ export const help = "A PostgreSQL URL (postgres://user@host:5432/db) or a SQLite
 export const parse = (value: string): Effect.Effect<Target, CliError> => {
   const text = value.trim()
   if (text === "") {
-    return Effect.fail(new CliError({ message: "no database: pass --database <PostgreSQL URL or SQLite file>, or set DATABASE_URL", exitCode: 2 }))
+    return Effect.fail(
+      new CliError({
+        message: "no database: pass --database <PostgreSQL URL or SQLite file>, or set DATABASE_URL",
+        exitCode: 2
+      })
+    )
   }
   if (/^postgres(ql)?:\/\//i.test(text)) return Effect.succeed({ dialect: "pg", url: text })
   const scheme = /^([a-z][a-z0-9+.-]*):\/\//i.exec(text)
   if (scheme !== null) {
-    return Effect.fail(new CliError({
-      message: `unsupported database URL scheme "${scheme[1]}": use postgres://... or a SQLite file path`,
-      exitCode: 2
-    }))
+    return Effect.fail(
+      new CliError({
+        message: `unsupported database URL scheme "${scheme[1]}": use postgres://... or a SQLite file path`,
+        exitCode: 2
+      })
+    )
   }
   return Effect.succeed({ dialect: "sqlite", filename: resolve(text.replace(/^sqlite:/i, "")) })
 }
@@ -57,12 +64,18 @@ const missingDriver = (driver: string, dialect: string) =>
   new CliError({ message: `${dialect} needs the ${driver} package: npm install ${driver}` })
 
 /** A client on the target; `create`: a SQLite file that does not exist yet is created. */
-export const client = (target: Target, options: { readonly create: boolean }): Layer.Layer<SqlClient.SqlClient, CliError> => {
+export const client = (
+  target: Target,
+  options: { readonly create: boolean }
+): Layer.Layer<SqlClient.SqlClient, CliError> => {
   const unreachable = (cause: Cause.Cause<unknown>) =>
     new CliError({ message: `cannot open the database ${show(target)}: ${describe(Cause.squash(cause))}` })
   if (target.dialect === "pg") {
     return Layer.unwrapEffect(Effect.map(
-      Effect.tryPromise({ try: () => import("@effect/sql-pg"), catch: () => missingDriver("@effect/sql-pg", "PostgreSQL") }),
+      Effect.tryPromise({
+        try: () => import("@effect/sql-pg"),
+        catch: () => missingDriver("@effect/sql-pg", "PostgreSQL")
+      }),
       ({ PgClient }) =>
         PgClient.layer({
           url: Redacted.make(target.url),
@@ -70,17 +83,23 @@ export const client = (target: Target, options: { readonly create: boolean }): L
           connectTimeout: "10 seconds",
           applicationName: "effect-ddd cli"
         })
-    )).pipe(Layer.catchAllCause((cause) =>
-      Layer.fail(Cause.isFailType(cause) && cause.error instanceof CliError ? cause.error : unreachable(cause))
-    ))
+    )).pipe(
+      Layer.catchAllCause((cause) =>
+        Layer.fail(Cause.isFailType(cause) && cause.error instanceof CliError ? cause.error : unreachable(cause))
+      )
+    )
   }
   const { filename } = target
   const checked = Effect.suspend((): Effect.Effect<void, CliError> => {
     if (existsSync(filename)) {
-      return statSync(filename).isFile() ? Effect.void : Effect.fail(new CliError({ message: `${filename} is not a file` }))
+      return statSync(filename).isFile()
+        ? Effect.void
+        : Effect.fail(new CliError({ message: `${filename} is not a file` }))
     }
     if (!options.create) {
-      return Effect.fail(new CliError({ message: `no SQLite database at ${filename} (effect-ddd migrate creates one)` }))
+      return Effect.fail(
+        new CliError({ message: `no SQLite database at ${filename} (effect-ddd migrate creates one)` })
+      )
     }
     return existsSync(dirname(filename))
       ? Effect.void
@@ -95,14 +114,19 @@ export const client = (target: Target, options: { readonly create: boolean }): L
       }),
       ({ SqliteClient }) => SqliteClient.layer({ filename })
     )
-  )).pipe(Layer.catchAllCause((cause) =>
-    Layer.fail(Cause.isFailType(cause) && cause.error instanceof CliError ? cause.error : unreachable(cause))
-  ))
+  )).pipe(
+    Layer.catchAllCause((cause) =>
+      Layer.fail(Cause.isFailType(cause) && cause.error instanceof CliError ? cause.error : unreachable(cause))
+    )
+  )
 }
 
 /** Fails unless every migration of this version of the library was applied. */
 const migrated = Effect.flatMap(
-  Effect.mapError(Migrations.pending, (error) => new CliError({ message: `cannot read the migrations: ${describe(error)}` })),
+  Effect.mapError(
+    Migrations.pending,
+    (error) => new CliError({ message: `cannot read the migrations: ${describe(error)}` })
+  ),
   (pending) =>
     pending.length === 0 ? Effect.void : Effect.fail(
       new CliError({

@@ -19,16 +19,20 @@ const find = (id: string): Effect.Effect<DeadLetter, CliError | EventStoreError,
   Effect.flatMap(Outbox, (outbox) =>
     Effect.flatMap(outbox.deadLetter(id), (letter) =>
       Option.match(letter, {
-        onNone: () => Effect.fail(new CliError({ message: `no dead letter ${id} (effect-ddd dead-letters list shows them)` })),
+        onNone: () =>
+          Effect.fail(new CliError({ message: `no dead letter ${id} (effect-ddd dead-letters list shows them)` })),
         onSome: Effect.succeed
       })))
 
 /** Wake the relays of other processes (PostgreSQL with `PgWakeup`); elsewhere they poll. */
-export const wakeRelays: Effect.Effect<void, never, SqlClient.SqlClient> = Effect.flatMap(SqlClient.SqlClient, (sql) =>
-  sql.onDialectOrElse({
-    pg: () => Effect.ignore(sql`SELECT pg_notify(${defaultChannel}, ${"effect-ddd cli"})`),
-    orElse: () => Effect.void
-  }))
+export const wakeRelays: Effect.Effect<void, never, SqlClient.SqlClient> = Effect.flatMap(
+  SqlClient.SqlClient,
+  (sql) =>
+    sql.onDialectOrElse({
+      pg: () => Effect.ignore(sql`SELECT pg_notify(${defaultChannel}, ${"effect-ddd cli"})`),
+      orElse: () => Effect.void
+    })
+)
 
 /** Dead letters matching a filter, by position. */
 export const list = (filter: DeadLetterFilter) => Effect.flatMap(Outbox, (outbox) => outbox.deadLetters(filter))
@@ -73,7 +77,9 @@ export const show = (id: string) =>
   })
 
 /** A dead letter with its event, as `key: value` lines and the event's JSON. */
-export const renderShow = ({ deadLetter: l, event }: { readonly deadLetter: DeadLetter; readonly event: Stored | null }): string =>
+export const renderShow = (
+  { deadLetter: l, event }: { readonly deadLetter: DeadLetter; readonly event: Stored | null }
+): string =>
   [
     Output.fields([
       ["id", l.id],
@@ -124,15 +130,24 @@ export const redrive = (id: string, wait: Duration.DurationInput) =>
     const store = yield* EventStore
     const outbox = yield* Outbox
     const letter = yield* find(id)
-    const filter = { subscription: letter.subscription, aggregateType: letter.aggregateType, aggregateId: letter.aggregateId }
+    const filter = {
+      subscription: letter.subscription,
+      aggregateType: letter.aggregateType,
+      aggregateId: letter.aggregateId
+    }
     const sequence = yield* outbox.deadLetters(filter)
-    yield* whileBusy(store.withTransaction(Effect.forEach(sequence, (l) => outbox.setDeadLetterStatus(l.id, "redrive"), { discard: true })))
+    yield* whileBusy(store.withTransaction(Effect.forEach(sequence, (l) =>
+      outbox.setDeadLetterStatus(l.id, "redrive"), { discard: true })))
     yield* wakeRelays
     const now = yield* Clock.currentTimeMillis
-    const relayRunning = (yield* outbox.leases(letter.subscription)).some((l) => l.expiresAt > now)
+    const relayRunning = (yield* outbox.leases(letter.subscription)).some((l) =>
+      l.expiresAt > now
+    )
     const deadline = now + Duration.toMillis(Duration.decode(wait))
     let remaining = yield* outbox.deadLetters(filter)
-    while (relayRunning && remaining.some((l) => l.status === "redrive") && (yield* Clock.currentTimeMillis) < deadline) {
+    while (
+      relayRunning && remaining.some((l) => l.status === "redrive") && (yield* Clock.currentTimeMillis) < deadline
+    ) {
       yield* Effect.sleep("100 millis")
       remaining = yield* outbox.deadLetters(filter)
     }
@@ -159,12 +174,16 @@ export const renderRedrive = (r: RedriveResult, wait: Duration.DurationInput): s
       return `redriven: ${what} delivered`
     case "failed": {
       const head = r.remaining.find((l) => l.status === "open")
-      return `redrive failed: ${r.delivered} of ${what} delivered; ${head?.id ?? r.id} failed again: ${Output.truncate(head?.error ?? "", 200)}\n` +
+      return `redrive failed: ${r.delivered} of ${what} delivered; ${head?.id ?? r.id} failed again: ${
+        Output.truncate(head?.error ?? "", 200)
+      }\n` +
         `${r.remaining.length} dead letter(s) remain (effect-ddd dead-letters list --subscription ${r.subscription})`
     }
     case "pending":
       return `marked for redrive: ${what}; ` + (r.relayRunning
-        ? `not delivered within ${Duration.format(Duration.decode(wait))}: the relay holding the partition delivers them when it gets to it`
+        ? `not delivered within ${
+          Duration.format(Duration.decode(wait))
+        }: the relay holding the partition delivers them when it gets to it`
         : `no relay runs ${r.subscription} now: they are delivered when one starts`)
   }
 }

@@ -67,7 +67,9 @@ export const find = (name: string): Effect.Effect<SubscriptionInfo, CliError | E
     if (info !== undefined) return info
     return yield* new CliError({
       message: `no subscription ${name} is recorded (${
-        all.length === 0 ? "none is: a relay records the subscriptions it runs when it starts" : `known: ${all.map((s) => s.name).join(", ")}`
+        all.length === 0
+          ? "none is: a relay records the subscriptions it runs when it starts"
+          : `known: ${all.map((s) => s.name).join(", ")}`
       })`
     })
   })
@@ -142,7 +144,9 @@ export const follow = (
   info: SubscriptionInfo,
   total: number,
   stall: Duration.DurationInput,
-  onProgress: (progress: { readonly delivered: number; readonly total: number; readonly elapsedMillis: number }) => Effect.Effect<void>
+  onProgress: (
+    progress: { readonly delivered: number; readonly total: number; readonly elapsedMillis: number }
+  ) => Effect.Effect<void>
 ): Effect.Effect<Followed, EventStoreError, EventStore | Outbox> =>
   Effect.gen(function*() {
     const outbox = yield* Outbox
@@ -156,13 +160,22 @@ export const follow = (
       if (remaining === 0) return { outcome: "caught-up", delivered: total, remaining, elapsedMillis }
       if (now - lastProgressAt >= stallMillis) {
         const live = (yield* outbox.leases(info.name)).some((l) => l.expiresAt > now)
-        return { outcome: live ? "stalled" : "no-relay", delivered: Math.max(0, total - remaining), remaining, elapsedMillis }
+        return {
+          outcome: live ? "stalled" : "no-relay",
+          delivered: Math.max(0, total - remaining),
+          remaining,
+          elapsedMillis
+        }
       }
       yield* Effect.sleep("500 millis")
       const next = yield* backlog(info)
       if (next < remaining) lastProgressAt = yield* Clock.currentTimeMillis
       remaining = next
-      yield* onProgress({ delivered: Math.max(0, total - remaining), total, elapsedMillis: (yield* Clock.currentTimeMillis) - started })
+      yield* onProgress({
+        delivered: Math.max(0, total - remaining),
+        total,
+        elapsedMillis: (yield* Clock.currentTimeMillis) - started
+      })
     }
   })
 
@@ -176,7 +189,9 @@ export const renderRewound = (r: Rewound): string => {
 }
 
 /** A progress line: `1,200 / 5,000 events (24%), 600/s`. */
-export const renderProgress = (p: { readonly delivered: number; readonly total: number; readonly elapsedMillis: number }): string => {
+export const renderProgress = (
+  p: { readonly delivered: number; readonly total: number; readonly elapsedMillis: number }
+): string => {
   const percent = p.total === 0 ? 100 : Math.floor((p.delivered / p.total) * 100)
   const rate = p.elapsedMillis > 0 ? Math.round((p.delivered * 1_000) / p.elapsedMillis) : 0
   return `${Output.count(p.delivered)} / ${Output.count(p.total)} events (${percent}%), ${Output.count(rate)}/s`
@@ -188,9 +203,13 @@ export const renderFollowed = (name: string, f: Followed, stall: Duration.Durati
     case "caught-up":
       return `replayed: ${Output.count(f.delivered)} event(s) delivered in ${Output.duration(f.elapsedMillis)}`
     case "no-relay":
-      return `no relay runs ${name} now: the replay proceeds when one starts (${Output.count(f.remaining)} event(s) to deliver)`
+      return `no relay runs ${name} now: the replay proceeds when one starts (${
+        Output.count(f.remaining)
+      } event(s) to deliver)`
     case "stalled":
-      return `nothing delivered for ${Duration.format(Duration.decode(stall))} (${Output.count(f.remaining)} event(s) left): ` +
+      return `nothing delivered for ${Duration.format(Duration.decode(stall))} (${
+        Output.count(f.remaining)
+      } event(s) left): ` +
         `the relay goes on; see effect-ddd status and effect-ddd dead-letters list --subscription ${name}`
   }
 }

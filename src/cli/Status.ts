@@ -35,7 +35,13 @@ export interface SubscriptionStatus {
   readonly registeredAt: number | null
   readonly lag: number | null
   readonly oldestUndeliveredAgeMillis: number | null
-  readonly deadLetters: { readonly total: number; readonly failed: number; readonly poison: number; readonly parked: number; readonly redrive: number }
+  readonly deadLetters: {
+    readonly total: number
+    readonly failed: number
+    readonly poison: number
+    readonly parked: number
+    readonly redrive: number
+  }
   readonly owners: ReadonlyArray<string>
   /** Against `Health.defaultThresholds`; null when the lag is unknown. */
   readonly health: { readonly status: Health.Status; readonly reasons: ReadonlyArray<string> } | null
@@ -60,7 +66,11 @@ export const report = (only?: string): Effect.Effect<Report, EventStoreError, Ev
     const registered = yield* outbox.subscriptions
     const leases = yield* outbox.leases()
     const letters = yield* outbox.deadLetters({})
-    const names = new Set([...registered.map((s) => s.name), ...leases.map((l) => l.subscription), ...letters.map((l) => l.subscription)])
+    const names = new Set([
+      ...registered.map((s) => s.name),
+      ...leases.map((l) => l.subscription),
+      ...letters.map((l) => l.subscription)
+    ])
     const subscriptions = yield* Effect.forEach(
       [...names].filter((name) => only === undefined || name === only).sort(),
       (name) =>
@@ -75,7 +85,9 @@ export const report = (only?: string): Effect.Effect<Report, EventStoreError, Ev
                 sources: info.sources,
                 partition: { count: info.partitions, index: partition }
               })
-              const lease = mine.find((l) => l.partition === partition)
+              const lease = mine.find((l) =>
+                l.partition === partition
+              )
               return {
                 partition,
                 checkpoint,
@@ -91,7 +103,9 @@ export const report = (only?: string): Effect.Effect<Report, EventStoreError, Ev
             }))
           const dead = letters.filter((l) => l.subscription === name)
           const oldest = partitions.reduce<number | null>(
-            (min, p) => (p.oldestUndeliveredAt !== null && (min === null || p.oldestUndeliveredAt < min) ? p.oldestUndeliveredAt : min),
+            (min, p) => (p.oldestUndeliveredAt !== null && (min === null || p.oldestUndeliveredAt < min)
+              ? p.oldestUndeliveredAt
+              : min),
             null
           )
           const lag = info === undefined ? null : partitions.reduce((sum, p) => sum + (p.lag ?? 0), 0)
@@ -127,7 +141,9 @@ const unknown = "?"
 /** The report as tables: one line per subscription, then one per partition. */
 export const render = (report: Report): string => {
   if (report.subscriptions.length === 0) {
-    return `${Output.count(report.events)} events in the log; no subscriptions yet (a relay records the ones it runs when it starts)`
+    return `${
+      Output.count(report.events)
+    } events in the log; no subscriptions yet (a relay records the ones it runs when it starts)`
   }
   const summary = Output.table(
     [
@@ -148,7 +164,11 @@ export const render = (report: Report): string => {
         s.kind ?? unknown,
         s.health?.status ?? unknown,
         s.lag === null ? unknown : Output.count(s.lag),
-        s.oldestUndeliveredAgeMillis === null ? unknown : s.lag === 0 ? "-" : Output.duration(s.oldestUndeliveredAgeMillis),
+        s.oldestUndeliveredAgeMillis === null
+          ? unknown
+          : s.lag === 0
+          ? "-"
+          : Output.duration(s.oldestUndeliveredAgeMillis),
         dead.total === 0 ? "0" : `${dead.total}${dead.redrive > 0 ? ` (${dead.redrive} redrive)` : ""}`,
         `${held}/${s.partitions.length} leased`,
         s.owners.length === 0 ? "none (no relay running)" : s.owners.join(", ")

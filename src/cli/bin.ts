@@ -4,7 +4,9 @@
  * (`@effect/platform-node`) is missing from the application.
  */
 import("./main.js").catch((error: unknown) => {
-  const missing = /Cannot find (?:package|module) '([^']+)'/.exec(String((error as Error | undefined)?.message ?? error))
+  const missing = /Cannot find (?:package|module) '([^']+)'/.exec(
+    String((error as Error | undefined)?.message ?? error)
+  )
   process.stderr.write(
     missing !== null
       ? `effect-ddd: the CLI needs ${missing[1]}: npm install ${missing[1]}\n`

@@ -38,7 +38,13 @@ const labels = (...pairs: ReadonlyArray<string>): Labels => {
 
 const seconds = (start: number) => (performance.now() - start) / 1000
 
-const REJECTED = new Set(["ConcurrencyConflict", "EventStoreError", "EventDecodeError", "EncodeError", "SubscriptionFailed"])
+const REJECTED = new Set([
+  "ConcurrencyConflict",
+  "EventStoreError",
+  "EventDecodeError",
+  "EncodeError",
+  "SubscriptionFailed"
+])
 
 /** The `outcome` tag of a failed command. */
 const commandOutcome = (cause: Cause.Cause<unknown>): string => {
@@ -248,12 +254,15 @@ export const relayHooks = (switches: Telemetry.Switches): RelayHooks => {
       return effect
     },
     retry: (subscription) =>
-      metrics ? Effect.sync(() => Telemetry.deliveryRetries.unsafeUpdate(1, labels("subscription", subscription))) : Effect.void,
+      metrics
+        ? Effect.sync(() => Telemetry.deliveryRetries.unsafeUpdate(1, labels("subscription", subscription)))
+        : Effect.void,
     deadLettered: (subscription, kind) =>
       metrics
         ? Effect.flatMap(FiberRef.get(pendingCounts), (pending) =>
           Effect.sync(() => {
-            const count = () => Telemetry.deadLettered.unsafeUpdate(1, labels("subscription", subscription, "kind", kind))
+            const count = () =>
+              Telemetry.deadLettered.unsafeUpdate(1, labels("subscription", subscription, "kind", kind))
             if (pending === undefined) count()
             else pending.push(count)
           }))

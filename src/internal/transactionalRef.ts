@@ -30,18 +30,24 @@ export const make = <S>(initial: S): Effect.Effect<TransactionalRef<S>> =>
             Effect.gen(function*() {
               const working = yield* Ref.make(yield* Ref.get(committed))
               const exit = yield* Effect.exit(restore(Effect.locally(self, current, Option.some(working))))
-              if (Exit.isSuccess(exit)) yield* Ref.set(committed, yield* Ref.get(working))
+              if (Exit.isSuccess(exit)) {
+                yield* Ref.set(committed, yield* Ref.get(working))
+              }
               return yield* exit
             })
           )
         )
       })
 
-    const get = Effect.flatMap(FiberRef.get(current), (tx) => Ref.get(Option.getOrElse(tx, () => committed)))
+    const get = Effect.flatMap(FiberRef.get(current), (tx) =>
+      Ref.get(Option.getOrElse(tx, () =>
+        committed)))
 
     const modify = <A>(f: (s: S) => readonly [A, S]): Effect.Effect<A> =>
       Effect.flatMap(FiberRef.get(current), (tx) =>
-        Option.isSome(tx) ? Ref.modify(tx.value, f) : transaction(Effect.suspend(() => modify(f))))
+        Option.isSome(tx) ? Ref.modify(tx.value, f) : transaction(Effect.suspend(() =>
+          modify(f)
+        )))
 
     return { get, modify, transaction }
   })

@@ -41,7 +41,9 @@ export interface PrometheusService {
  * @since 0.1.0
  * @category tags
  */
-export class PrometheusMetrics extends Context.Tag("effect-ddd/PrometheusMetrics")<PrometheusMetrics, PrometheusService>() {}
+export class PrometheusMetrics
+  extends Context.Tag("effect-ddd/PrometheusMetrics")<PrometheusMetrics, PrometheusService>()
+{}
 
 /**
  * The `Content-Type` of the exposition.
@@ -73,7 +75,9 @@ export const layer = (options: Options): Layer.Layer<PrometheusMetrics | Resourc
       Effect.promise(() => prometheus.collect()),
       ({ resourceMetrics }) => serializer.serialize(resourceMetrics)
     )
-    const [first, ...rest] = options.spanProcessor === undefined ? [] : ([] as ReadonlyArray<SpanProcessor>).concat(options.spanProcessor)
+    const [first, ...rest] = options.spanProcessor === undefined
+      ? []
+      : ([] as ReadonlyArray<SpanProcessor>).concat(options.spanProcessor)
     const tracing = first === undefined ? Layer.empty : leanTracer.pipe(
       Layer.provideMerge(OtelTracer.layerTracer),
       Layer.provide(NodeSdk.layerTracerProvider([first, ...rest]))
@@ -99,4 +103,7 @@ const leanTracer = Layer.unwrapEffect(Effect.map(OtelTracer.make, (otel) =>
  * @since 0.1.0
  * @category combinators
  */
-export const scrape: Effect.Effect<string, never, PrometheusMetrics> = Effect.flatMap(PrometheusMetrics, (p) => p.scrape)
+export const scrape: Effect.Effect<string, never, PrometheusMetrics> = Effect.flatMap(
+  PrometheusMetrics,
+  (p) => p.scrape
+)

@@ -35,7 +35,22 @@
  */
 import { SqlClient } from "@effect/sql"
 import type { PgClient as Pg } from "@effect/sql-pg"
-import { Cause, type Chunk, Clock, Context, Deferred, Duration, Effect, Exit, Fiber, FiberId, Layer, Option, type Scope, Stream } from "effect"
+import {
+  Cause,
+  type Chunk,
+  Clock,
+  Context,
+  Deferred,
+  Duration,
+  Effect,
+  Exit,
+  Fiber,
+  FiberId,
+  Layer,
+  Option,
+  type Scope,
+  Stream
+} from "effect"
 import * as CommitSignal from "../CommitSignal.js"
 
 /**
@@ -153,7 +168,9 @@ export const make = (options: Options = {}): Effect.Effect<void, never, Pg.PgCli
       pg.unsafe("SELECT pg_notify($1, $2)", [channel, payload]).pipe(
         Effect.asVoid,
         Effect.timeoutFail({ duration: "5 seconds", onTimeout: () => new Error("pg_notify timed out") }),
-        Effect.mapInputContext((context: Context.Context<never>) => Context.omit(SqlClient.TransactionConnection)(context))
+        Effect.mapInputContext((context: Context.Context<never>) =>
+          Context.omit(SqlClient.TransactionConnection)(context)
+        )
       )
 
     // --- listening --------------------------------------------------------------------------

@@ -115,7 +115,8 @@ export const make: Effect.Effect<Service, never, SqlClient.SqlClient> = Effect.g
 
   const selectCheckpoint = `SELECT commit_order, position FROM effect_ddd_checkpoints
     WHERE subscription = ${p(1)} AND partition = ${p(2)}`
-  const upsertCheckpoint = `INSERT INTO effect_ddd_checkpoints (subscription, partition, commit_order, position, updated_at)
+  const upsertCheckpoint =
+    `INSERT INTO effect_ddd_checkpoints (subscription, partition, commit_order, position, updated_at)
     VALUES (${p(1)}, ${p(2)}, ${p(3)}, ${p(4)}, ${p(5)})
     ON CONFLICT (subscription, partition) DO UPDATE
     SET commit_order = excluded.commit_order, position = excluded.position, updated_at = excluded.updated_at`
@@ -148,7 +149,8 @@ export const make: Effect.Effect<Service, never, SqlClient.SqlClient> = Effect.g
     VALUES (${p(1)}, ${p(2)}, ${p(3)}, ${Dialect.jsonParam(dialect, 4)}, ${p(5)})
     ON CONFLICT (name) DO UPDATE SET kind = excluded.kind, partitions = excluded.partitions,
       sources = excluded.sources, registered_at = excluded.registered_at`
-  const allSubscriptions = `SELECT name, kind, partitions, sources, registered_at FROM effect_ddd_subscriptions ORDER BY name`
+  const allSubscriptions =
+    `SELECT name, kind, partitions, sources, registered_at FROM effect_ddd_subscriptions ORDER BY name`
   const selectDeadLetter = `SELECT ${DEAD_LETTER_COLUMNS} FROM effect_ddd_dead_letters WHERE id = ${p(1)}`
   const updateStatus = `UPDATE effect_ddd_dead_letters SET status = ${p(1)} WHERE id = ${p(2)} RETURNING id`
   const insertInbox = `INSERT INTO effect_ddd_inbox (consumer, event_id, processed_at)
@@ -174,21 +176,30 @@ export const make: Effect.Effect<Service, never, SqlClient.SqlClient> = Effect.g
 
   /** Runs `self` in the ambient transaction, or in a transaction of its own if there is none. */
   const atomically = <A, E>(self: Effect.Effect<A, E>): Effect.Effect<A, E | EventStoreError> =>
-    Effect.flatMap(Effect.serviceOption(SqlClient.TransactionConnection), (tx) =>
-      Option.isSome(tx) ? self : Effect.catchAll(
-        sql.withTransaction(self),
-        (error) => Effect.fail(error instanceof SqlError ? toStoreError(error) : error as E)
-      ))
+    Effect.flatMap(
+      Effect.serviceOption(SqlClient.TransactionConnection),
+      (tx) =>
+        Option.isSome(tx) ? self : Effect.catchAll(
+          sql.withTransaction(self),
+          (error) => Effect.fail(error instanceof SqlError ? toStoreError(error) : error as E)
+        )
+    )
 
   /** Fenced: only while `token` holds the lease (made once: see SqlEventStore's transaction path). */
-  const writeCheckpoint = Effect.fnUntraced(function*(subscription: string, partition: number, cursor: LogCursor, token: number) {
-    const rows = yield* query<{ token: number | string }>(selectLeaseToken, [subscription, partition], "read lease")
-    if (rows.length === 0 || Dialect.readNumber(rows[0]!.token) !== token) {
-      return yield* new LeaseLost({ subscription, partition, token })
+  const writeCheckpoint = Effect.fnUntraced(
+    function*(subscription: string, partition: number, cursor: LogCursor, token: number) {
+      const rows = yield* query<{ token: number | string }>(selectLeaseToken, [subscription, partition], "read lease")
+      if (rows.length === 0 || Dialect.readNumber(rows[0]!.token) !== token) {
+        return yield* new LeaseLost({ subscription, partition, token })
+      }
+      const now = yield* Clock.currentTimeMillis
+      yield* query(
+        upsertCheckpoint,
+        [subscription, partition, cursor.commitOrder, cursor.position, now],
+        "write checkpoint"
+      )
     }
-    const now = yield* Clock.currentTimeMillis
-    yield* query(upsertCheckpoint, [subscription, partition, cursor.commitOrder, cursor.position, now], "write checkpoint")
-  })
+  )
 
   const service: Service = {
     checkpoint: (subscription, partition) =>
@@ -201,9 +212,13 @@ export const make: Effect.Effect<Service, never, SqlClient.SqlClient> = Effect.g
         (rows) =>
           rows.length === 0
             ? logStart
-            : { commitOrder: Dialect.readNumber(rows[0]!.commit_order), position: Dialect.readNumber(rows[0]!.position) }
+            : {
+              commitOrder: Dialect.readNumber(rows[0]!.commit_order),
+              position: Dialect.readNumber(rows[0]!.position)
+            }
       ),
-    saveCheckpoint: (subscription, partition, cursor, token) => atomically(writeCheckpoint(subscription, partition, cursor, token)),
+    saveCheckpoint: (subscription, partition, cursor, token) =>
+      atomically(writeCheckpoint(subscription, partition, cursor, token)),
     acquireLease: (subscription, partition, owner, now, ttlMillis) =>
       Effect.map(
         query<LeaseRow>(acquire, [subscription, partition, owner, now + ttlMillis, now], "acquire lease"),
@@ -292,18 +307,23 @@ export const make: Effect.Effect<Service, never, SqlClient.SqlClient> = Effect.g
       ),
     deleteDeadLetters: (ids) =>
       Effect.forEach(
-        Array.from({ length: Math.ceil(ids.length / DELETE_CHUNK) }, (_, i) => ids.slice(i * DELETE_CHUNK, (i + 1) * DELETE_CHUNK)),
+        Array.from({ length: Math.ceil(ids.length / DELETE_CHUNK) }, (_, i) =>
+          ids.slice(i * DELETE_CHUNK, (i + 1) * DELETE_CHUNK)),
         (chunk) =>
           query(
-            `DELETE FROM effect_ddd_dead_letters WHERE id IN (${chunk.map((_, i) => p(i + 1)).join(", ")})`,
+            `DELETE FROM effect_ddd_dead_letters WHERE id IN (${
+              chunk.map((_, i) => p(i + 1)).join(", ")
+            })`,
             chunk,
             "delete dead letters"
           ),
         { discard: true }
       ),
     markProcessed: (consumer, eventId) =>
-      Effect.flatMap(Clock.currentTimeMillis, (now) =>
-        Effect.map(query(insertInbox, [consumer, eventId, now], "mark processed"), (rows) => rows.length === 1)),
+      Effect.flatMap(
+        Clock.currentTimeMillis,
+        (now) => Effect.map(query(insertInbox, [consumer, eventId, now], "mark processed"), (rows) => rows.length === 1)
+      ),
     setDeadlines: (processManager, instanceId, deadlines) =>
       atomically(Effect.zipRight(
         query(deleteDeadlines, [processManager, instanceId], "cancel deadlines"),

@@ -19,8 +19,11 @@ import * as Dialect from "./internal/dialect.js"
  */
 export const table = "effect_ddd_migrations"
 
-/** The advisory lock key that serializes migration runs on PostgreSQL ("effect-ddd" as an integer). */
-const ADVISORY_LOCK = 0x6464645f6d6967
+/**
+ * The advisory lock key that serializes migration runs on PostgreSQL: "ddd_mig" read as an integer,
+ * as a double rounds it (the key every version has used).
+ */
+const ADVISORY_LOCK = "28257879931578730"
 
 const statements = (dialect: Dialect.Name): Record<string, ReadonlyArray<string>> => {
   const position = dialect === "pg"
@@ -199,11 +202,16 @@ export const pending: Effect.Effect<ReadonlyArray<string>, SqlError, SqlClient.S
   const sql = (yield* SqlClient.SqlClient).withoutTransforms()
   const exists = yield* sql.onDialectOrElse({
     pg: () => sql.unsafe<{ found: string | null }>(`SELECT to_regclass('${table}')::text AS found`),
-    orElse: () => sql.unsafe<{ found: string | null }>(`SELECT name AS found FROM sqlite_master WHERE type = 'table' AND name = '${table}'`)
+    orElse: () =>
+      sql.unsafe<{ found: string | null }>(
+        `SELECT name AS found FROM sqlite_master WHERE type = 'table' AND name = '${table}'`
+      )
   })
   if (exists.length === 0 || exists[0]!.found === null) return names
   const applied = new Set(
-    (yield* sql.unsafe<{ migration_id: number | string }>(`SELECT migration_id FROM ${table}`)).map((row) => Number(row.migration_id))
+    (yield* sql.unsafe<{ migration_id: number | string }>(`SELECT migration_id FROM ${table}`)).map((row) =>
+      Number(row.migration_id)
+    )
   )
   return names.filter((name) => !applied.has(Number(name.slice(0, name.indexOf("_")))))
 })
@@ -214,5 +222,6 @@ export const pending: Effect.Effect<ReadonlyArray<string>, SqlError, SqlClient.S
  * @since 0.1.0
  * @category layers
  */
-export const layer: Layer.Layer<never, Migrator.MigrationError | SqlError, SqlClient.SqlClient> =
-  Layer.effectDiscard(run)
+export const layer: Layer.Layer<never, Migrator.MigrationError | SqlError, SqlClient.SqlClient> = Layer.effectDiscard(
+  run
+)

@@ -83,7 +83,9 @@ export const make = <A extends Aggregate.Any>(aggregate: A, id: Aggregate.Id<A>)
         const result = run()
         if (Either.isLeft(result)) {
           const error = result.left as { readonly _tag?: string }
-          assert.fail(`expected ${command} to succeed, but it failed with ${error._tag ?? "an error"}: ${describe(error)}`)
+          assert.fail(
+            `expected ${command} to succeed, but it failed with ${error._tag ?? "an error"}: ${describe(error)}`
+          )
         }
         return result.right
       }
@@ -103,7 +105,9 @@ export const make = <A extends Aggregate.Any>(aggregate: A, id: Aggregate.Id<A>)
           const result = run()
           if (Either.isRight(result)) {
             assert.fail(
-              `expected ${command} to fail with ${tagOf(matcher)}, but it succeeded with ${describe(result.right.events)}`
+              `expected ${command} to fail with ${tagOf(matcher)}, but it succeeded with ${
+                describe(result.right.events)
+              }`
             )
           }
           const error = result.left as { readonly _tag: string }

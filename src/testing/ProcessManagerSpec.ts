@@ -36,7 +36,11 @@ export interface Outcome {
  * @since 0.1.0
  * @category constructors
  */
-export const succeeded = <A extends Aggregate.Any>(aggregate: A, id: Aggregate.Id<A>, command: Aggregate.CommandName<A>): Outcome => ({
+export const succeeded = <A extends Aggregate.Any>(
+  aggregate: A,
+  id: Aggregate.Id<A>,
+  command: Aggregate.CommandName<A>
+): Outcome => ({
   _tag: "Outcome",
   aggregateType: aggregate.name,
   aggregateId: id,
@@ -132,13 +136,23 @@ const resolve = <Event>(
   )
   if (step === undefined) {
     assert.fail(
-      `no pending ${outcome.aggregateType}/${outcome.aggregateId} ${outcome.command} to settle; steps: ${describe(instance.steps)}`
+      `no pending ${outcome.aggregateType}/${outcome.aggregateId} ${outcome.command} to settle; steps: ${
+        describe(instance.steps)
+      }`
     )
   }
-  const about = { step: step.step, aggregateType: step.aggregateType, aggregateId: step.aggregateId, command: step.command }
+  const about = {
+    step: step.step,
+    aggregateType: step.aggregateType,
+    aggregateId: step.aggregateId,
+    command: step.command
+  }
   return outcome.rejectedWith === undefined
     ? ProcessManager.CommandSucceeded.make(about)
-    : ProcessManager.CommandRejected.make({ ...about, error: { _tag: outcome.rejectedWith, message: outcome.rejectedWith } })
+    : ProcessManager.CommandRejected.make({
+      ...about,
+      error: { _tag: outcome.rejectedWith, message: outcome.rejectedWith }
+    })
 }
 
 const encodedSend = (send: ProcessManager.Send) => ({
@@ -175,7 +189,12 @@ export const make = <Event extends { readonly _tag: string }, S>(
           instance: result.instance,
           then: (commands) => {
             assert.deepStrictEqual(
-              result.sent.map((s) => ({ aggregateType: s.aggregateType, aggregateId: s.aggregateId, command: s.command, input: s.input })),
+              result.sent.map((s) => ({
+                aggregateType: s.aggregateType,
+                aggregateId: s.aggregateId,
+                command: s.command,
+                input: s.input
+              })),
               commands.map(encodedSend)
             )
             return then

@@ -207,8 +207,16 @@ export const run = <R>(options: Options<R>): Effect.Effect<Report, SimulationFai
     const acquire = (worker: Worker) =>
       Effect.gen(function*() {
         const now = yield* Clock.currentTimeMillis
-        const lease = yield* outbox.acquireLease(worker.subscription.name, worker.partition, `sim-${owner}`, now, LEASE_TTL)
-        if (Option.isNone(lease)) return yield* Effect.die(`lease of ${worker.subscription.name}/${worker.partition} refused`)
+        const lease = yield* outbox.acquireLease(
+          worker.subscription.name,
+          worker.partition,
+          `sim-${owner}`,
+          now,
+          LEASE_TTL
+        )
+        if (Option.isNone(lease)) {
+          return yield* Effect.die(`lease of ${worker.subscription.name}/${worker.partition} refused`)
+        }
         worker.token = lease.value.token
         worker.cursor = yield* outbox.checkpoint(worker.subscription.name, worker.partition)
       })
@@ -229,22 +237,24 @@ export const run = <R>(options: Options<R>): Effect.Effect<Report, SimulationFai
             : undefined
           : undefined
         const last = events[events.length - 1]!
-        const result = yield* Effect.either(store.withTransaction(Effect.gen(function*() {
-          for (const event of events) {
-            const aggregate = Subscription.aggregateOf(worker.subscription, event.aggregateType)!
-            const decoded = DomainEvent.decodeStoredEither(aggregate, event)
-            if (Either.isLeft(decoded)) {
-              yield* outbox.addDeadLetter(deadLetter(worker, event, "poison", decoded.left.message, 1, 0))
-              continue
+        const result = yield* Effect.either(
+          store.withTransaction(Effect.gen(function*() {
+            for (const event of events) {
+              const aggregate = Subscription.aggregateOf(worker.subscription, event.aggregateType)!
+              const decoded = DomainEvent.decodeStoredEither(aggregate, event)
+              if (Either.isLeft(decoded)) {
+                yield* outbox.addDeadLetter(deadLetter(worker, event, "poison", decoded.left.message, 1, 0))
+                continue
+              }
+              yield* (worker.subscription.handle(decoded.right.payload, decoded.right) as Effect.Effect<void, unknown>)
             }
-            yield* (worker.subscription.handle(decoded.right.payload, decoded.right) as Effect.Effect<void, unknown>)
-          }
-          if (injected !== undefined) return yield* Effect.fail(injected)
-          yield* outbox.saveCheckpoint(worker.subscription.name, worker.partition, {
-            commitOrder: last.commitOrder,
-            position: last.position
-          }, worker.token!)
-        })).pipe(Effect.provide(context)))
+            if (injected !== undefined) return yield* Effect.fail(injected)
+            yield* outbox.saveCheckpoint(worker.subscription.name, worker.partition, {
+              commitOrder: last.commitOrder,
+              position: last.position
+            }, worker.token!)
+          })).pipe(Effect.provide(context))
+        )
         if (Either.isRight(result)) {
           yield* log(`deliver ${name}: ${events.map(describeEvent).join(", ")}`)
           worker.attempts = 0
@@ -279,7 +289,9 @@ export const run = <R>(options: Options<R>): Effect.Effect<Report, SimulationFai
           const first = events[0]!
           const now = yield* Clock.currentTimeMillis
           yield* store.withTransaction(Effect.zipRight(
-            outbox.addDeadLetter(deadLetter(worker, first, "failed", describeCause(Cause.fail(error)), worker.attempts, now)),
+            outbox.addDeadLetter(
+              deadLetter(worker, first, "failed", describeCause(Cause.fail(error)), worker.attempts, now)
+            ),
             outbox.saveCheckpoint(worker.subscription.name, worker.partition, {
               commitOrder: first.commitOrder,
               position: first.position
@@ -350,14 +362,22 @@ export const run = <R>(options: Options<R>): Effect.Effect<Report, SimulationFai
         const [worker] = pick(ready)
         const now = yield* Clock.currentTimeMillis
         // another process takes the expired lease, then gives it up again; the worker's token is stale
-        yield* outbox.acquireLease(worker.subscription.name, worker.partition, `intruder-${step}`, now + LEASE_TTL, LEASE_TTL)
+        yield* outbox.acquireLease(
+          worker.subscription.name,
+          worker.partition,
+          `intruder-${step}`,
+          now + LEASE_TTL,
+          LEASE_TTL
+        )
         yield* outbox.releaseLease(worker.subscription.name, worker.partition, `intruder-${step}`)
         yield* log(`fault leaseExpiry: ${worker.subscription.name}/${worker.partition} was taken over`)
       }
       const roll = next()
       if (commandsLeft && (ready.length === 0 || roll < 0.3)) {
         const result = yield* Effect.either(options.workload[command]!.pipe(Effect.provide(context)))
-        yield* log(`command ${command}: ${Either.isRight(result) ? "ok" : `refused (${describeCause(Cause.fail(result.left))})`}`)
+        yield* log(
+          `command ${command}: ${Either.isRight(result) ? "ok" : `refused (${describeCause(Cause.fail(result.left))})`}`
+        )
         command++
       } else if (ready.length > 0 && roll < 0.9) {
         const [worker, events] = pick(ready)
@@ -379,12 +399,16 @@ export const run = <R>(options: Options<R>): Effect.Effect<Report, SimulationFai
           (e.commitOrder === checkpoint.commitOrder && e.position > checkpoint.position))
       )
       if (undelivered.length > 0) {
-        return yield* fail(`${worker.subscription.name}/${worker.partition} did not deliver ${describeEvent(undelivered[0]!)}`)
+        return yield* fail(
+          `${worker.subscription.name}/${worker.partition} did not deliver ${describeEvent(undelivered[0]!)}`
+        )
       }
     }
     const letters = yield* outbox.deadLetters({})
     if (letters.length > 0) {
-      return yield* fail(`dead-lettered: ${letters.map((l) => `${l.subscription} ${l.eventType} (${l.error})`).join("; ")}`)
+      return yield* fail(
+        `dead-lettered: ${letters.map((l) => `${l.subscription} ${l.eventType} (${l.error})`).join("; ")}`
+      )
     }
     const checked = yield* Effect.exit(options.invariants.pipe(Effect.provide(context)))
     if (checked._tag === "Failure") return yield* fail(`invariant broken: ${describeCause(checked.cause)}`)

@@ -58,7 +58,10 @@ export const startFleet = async (
     return slot.up
   }
 
-  const slots: Array<Slot> = Array.from({ length: size }, () => ({ server: undefined, up: Promise.resolve(undefined as never), expected: false }))
+  const slots: Array<Slot> = Array.from(
+    { length: size },
+    () => ({ server: undefined, up: Promise.resolve(undefined as never), expected: false })
+  )
   await Promise.all(slots.map((slot) => launch(slot)))
 
   return {

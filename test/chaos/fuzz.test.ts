@@ -5,13 +5,17 @@
  * the server serves a normal order afterwards.
  */
 import { describe, expect, it } from "@effect/vitest"
-import { freshDatabase } from "../support/database.js"
 import { request, settled, startServer, tempDataDir } from "../http-server/server.js"
+import { freshDatabase } from "../support/database.js"
 import { fuzz } from "./fuzz.js"
 import { cases } from "./hostile.js"
 import { full, seed, size, timeout } from "./size.js"
 
-const run = (name: string, env: () => Promise<{ readonly DATA_DIR?: string; readonly DATABASE_URL?: string }>, count: number) =>
+const run = (
+  name: string,
+  env: () => Promise<{ readonly DATA_DIR?: string; readonly DATABASE_URL?: string }>,
+  count: number
+) =>
   it(`${name}: ${count} hostile requests, no 5xx, every error a JSON 4xx, valid ones applied`, async () => {
     const server = await startServer(await env())
     try {
@@ -19,14 +23,19 @@ const run = (name: string, env: () => Promise<{ readonly DATA_DIR?: string; read
       const report = await fuzz(Number(new URL(server.url).port), cases(seed, count))
       console.log([
         `fuzz, ${name}: seed ${seed}, ${report.cases} cases, ${((Date.now() - started) / 1000).toFixed(0)} s`,
-        `  answers by status ${JSON.stringify(report.statuses)}; 2xx checked ${report.accepted}; problems ${report.problems.length}`,
+        `  answers by status ${
+          JSON.stringify(report.statuses)
+        }; 2xx checked ${report.accepted}; problems ${report.problems.length}`,
         ...report.problems.slice(0, 10).map((p) => `  ${p}`)
       ].join("\n"))
       expect(report.problems.slice(0, 20)).toEqual([])
       expect(server.child.exitCode).toBe(null)
       // still serving
       expect((await request(server, "POST", "/inventory/after-fuzz/restock", { quantity: 2 })).status).toBe(200)
-      const placed = await request(server, "POST", "/orders", { customerId: "ada", lines: [{ sku: "after-fuzz", quantity: 1 }] })
+      const placed = await request(server, "POST", "/orders", {
+        customerId: "ada",
+        lines: [{ sku: "after-fuzz", quantity: 1 }]
+      })
       expect(placed.status).toBe(202)
       expect((await settled(server, placed.body.orderId)).status).toBe("confirmed")
       expect(server.output()).not.toContain("request failed")
@@ -37,5 +46,9 @@ const run = (name: string, env: () => Promise<{ readonly DATA_DIR?: string; read
 
 describe("HTTP fuzzing", () => {
   run("SQLite", async () => ({ DATA_DIR: tempDataDir() }), size.fuzzCases)
-  run("PostgreSQL", async () => ({ DATABASE_URL: await freshDatabase("chaos_fuzz") }), full ? size.fuzzCases : size.fuzzCases / 2)
+  run(
+    "PostgreSQL",
+    async () => ({ DATABASE_URL: await freshDatabase("chaos_fuzz") }),
+    full ? size.fuzzCases : size.fuzzCases / 2
+  )
 })

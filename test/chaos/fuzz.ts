@@ -73,7 +73,9 @@ export const exchange = (port: number, bytes: Buffer, head = false): Promise<Ans
     // in pieces, as a client streaming a body does; once the answer begins, the rest is not sent
     socket.on("connect", async () => {
       for (let at = 0; at < bytes.length && chunks.length === 0 && !socket.destroyed; at += 64 * 1024) {
-        if (!socket.write(bytes.subarray(at, at + 64 * 1024))) await new Promise((drained) => socket.once("drain", drained).once("close", drained))
+        if (!socket.write(bytes.subarray(at, at + 64 * 1024))) {
+          await new Promise((drained) => socket.once("drain", drained).once("close", drained))
+        }
       }
     })
     socket.on("data", (data: Buffer) => {
@@ -84,13 +86,17 @@ export const exchange = (port: number, bytes: Buffer, head = false): Promise<Ans
     // the server may stop reading a body it refuses and close: writing then fails, the answer stays
     socket.on("error", (e: NodeJS.ErrnoException) => (error = e.code ?? e.message))
     socket.on("close", () =>
-      finish(parse(Buffer.concat(chunks), head, true) ?? { failed: `closed without an answer${error ? ` (${error})` : ""}` }))
+      finish(
+        parse(Buffer.concat(chunks), head, true) ?? { failed: `closed without an answer${error ? ` (${error})` : ""}` }
+      ))
   })
 
 // --- What a valid request is (written from the API's documented limits, not its schemas) --------
 
-const isInt = (v: unknown, min: number, max: number): v is number => Number.isInteger(v) && (v as number) >= min && (v as number) <= max
+const isInt = (v: unknown, min: number, max: number): v is number =>
+  Number.isInteger(v) && (v as number) >= min && (v as number) <= max
 /** Printable: no control characters, no unpaired surrogates. */
+// eslint-disable-next-line no-control-regex -- control characters are what it finds
 const unprintable = /[\u0000-\u001f\u007f]|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/
 const isText = (v: unknown, min: number, max: number): v is string =>
   typeof v === "string" && v.length >= min && v.length <= max && !unprintable.test(v)
@@ -118,7 +124,9 @@ const validOrder = (v: unknown): Order | undefined => {
   if (!isRecord(v) || !hasKeys(v, ["customerId", "lines"]) || !isText(v["customerId"], 1, 100)) return undefined
   const lines = v["lines"]
   if (!Array.isArray(lines) || lines.length < 1 || lines.length > 50) return undefined
-  const valid = lines.every((l) => isRecord(l) && hasKeys(l, ["sku", "quantity"]) && isText(l["sku"], 1, 64) && isInt(l["quantity"], 1, 1_000_000))
+  const valid = lines.every((l) =>
+    isRecord(l) && hasKeys(l, ["sku", "quantity"]) && isText(l["sku"], 1, 64) && isInt(l["quantity"], 1, 1_000_000)
+  )
   return valid ? { customerId: v["customerId"] as string, lines: lines as ReadonlyArray<Line> } : undefined
 }
 
@@ -160,7 +168,10 @@ export const fuzz = async (port: number, cases: ReadonlyArray<Hostile>): Promise
   let accepted = 0
 
   const get = async (path: string) => {
-    const answer = await exchange(port, Buffer.from(`GET ${path} HTTP/1.1\r\nhost: 127.0.0.1\r\nconnection: close\r\n\r\n`))
+    const answer = await exchange(
+      port,
+      Buffer.from(`GET ${path} HTTP/1.1\r\nhost: 127.0.0.1\r\nconnection: close\r\n\r\n`)
+    )
     return "failed" in answer ? undefined : { status: answer.status, body: json(answer.body) }
   }
 
@@ -178,7 +189,9 @@ export const fuzz = async (port: number, cases: ReadonlyArray<Hostile>): Promise
       statuses["answer lost to a reset, sent again"] = (statuses["answer lost to a reset, sent again"] ?? 0) + 1
       answer = await exchange(port, wire(request, path), head)
     }
-    const what = `case ${i} (${request.raw === undefined ? `${request.method} ${path.slice(0, 120)}` : JSON.stringify(request.raw.slice(0, 80))})`
+    const what = `case ${i} (${
+      request.raw === undefined ? `${request.method} ${path.slice(0, 120)}` : JSON.stringify(request.raw.slice(0, 80))
+    })`
     const problem = (text: string) => problems.push(`${what}: ${text}`)
     if ("failed" in answer) {
       statuses[answer.failed] = (statuses[answer.failed] ?? 0) + 1
@@ -194,7 +207,10 @@ export const fuzz = async (port: number, cases: ReadonlyArray<Hostile>): Promise
     }
     if (!head && status >= 400) {
       const error = body.ok && isRecord(body.value) ? body.value : {}
-      if (!answer.contentType?.startsWith("application/json") || typeof error["error"] !== "string" || typeof error["message"] !== "string") {
+      if (
+        !answer.contentType?.startsWith("application/json") || typeof error["error"] !== "string" ||
+        typeof error["message"] !== "string"
+      ) {
         problem(`${status} without a JSON error: ${answer.contentType} ${answer.body.toString("utf8").slice(0, 200)}`)
       }
     }
@@ -204,7 +220,10 @@ export const fuzz = async (port: number, cases: ReadonlyArray<Hostile>): Promise
     const sent = json(request.body?.kind === "text" ? Buffer.from(request.body.text, request.body.encoding) : undefined)
     const segments = path.split(/[?#]/)[0]!.split("/")
     const reply = body.ok && isRecord(body.value) ? body.value : {}
-    const aimed = request.method === ({ restock: "POST", stock: "GET", place: "POST", order: "GET", cancel: "POST", none: "" } as const)[request.endpoint]
+    const aimed = request.method ===
+        ({ restock: "POST", stock: "GET", place: "POST", order: "GET", cancel: "POST", none: "" } as const)[
+          request.endpoint
+        ]
       ? request.endpoint
       : "none"
     const ok = status >= 200 && status < 300
@@ -214,15 +233,23 @@ export const fuzz = async (port: number, cases: ReadonlyArray<Hostile>): Promise
         if (!ok) break
         const quantity = sent.ok ? validRestock(sent.value) : undefined
         if (quantity === undefined) {
-          problem(`accepted an invalid restock: ${request.body?.kind === "text" ? request.body.text.slice(0, 200) : request.body?.kind}`)
+          problem(
+            `accepted an invalid restock: ${
+              request.body?.kind === "text" ? request.body.text.slice(0, 200) : request.body?.kind
+            }`
+          )
           break
         }
         const sku = reply["sku"] as string
         const expected = decodeSegment(segments[2]!)
         if (!isText(expected, 1, 64)) problem(`accepted an invalid SKU in the path: ${JSON.stringify(segments[2])}`)
-        if (expected !== undefined && expected !== sku) problem(`restocked ${JSON.stringify(sku)} for the path segment ${JSON.stringify(segments[2])}`)
+        if (expected !== undefined && expected !== sku) {
+          problem(`restocked ${JSON.stringify(sku)} for the path segment ${JSON.stringify(segments[2])}`)
+        }
         const total = Number(reply["available"]) + Number(reply["reserved"]) + Number(reply["sold"])
-        if (total !== (stock.get(sku) ?? 0) + quantity) problem(`restock of ${quantity}: total ${total}, expected ${(stock.get(sku) ?? 0) + quantity}`)
+        if (total !== (stock.get(sku) ?? 0) + quantity) {
+          problem(`restock of ${quantity}: total ${total}, expected ${(stock.get(sku) ?? 0) + quantity}`)
+        }
         stock.set(sku, total)
         break
       }
@@ -230,7 +257,9 @@ export const fuzz = async (port: number, cases: ReadonlyArray<Hostile>): Promise
         const sku = reply["sku"] as string
         if (ok) {
           const total = Number(reply["available"]) + Number(reply["reserved"]) + Number(reply["sold"])
-          if (stock.get(sku) !== total) problem(`stock of ${JSON.stringify(sku)}: total ${total}, restocked ${stock.get(sku)}`)
+          if (stock.get(sku) !== total) {
+            problem(`stock of ${JSON.stringify(sku)}: total ${total}, restocked ${stock.get(sku)}`)
+          }
         } else if (status === 404 && reply["error"] === "SkuNotFound" && stock.has(sku)) {
           problem(`${JSON.stringify(sku)} was restocked, the server does not know it`)
         }
@@ -240,23 +269,35 @@ export const fuzz = async (port: number, cases: ReadonlyArray<Hostile>): Promise
         const order = sent.ok ? validOrder(sent.value) : undefined
         const key = keyOf(request)
         const previous = key === undefined ? undefined : keys.get(key)
-        if (status === 422 && (previous === undefined || order === undefined || previous.canonical === canonical(order))) {
+        if (
+          status === 422 && (previous === undefined || order === undefined || previous.canonical === canonical(order))
+        ) {
           problem(`422 for key ${JSON.stringify(key)}, first used ${JSON.stringify(previous)}`)
         }
         if (!ok) break
         if (order === undefined || (key !== undefined && !isText(key, 1, 255))) {
-          problem(`accepted an invalid order (key ${JSON.stringify(key)}): ${request.body?.kind === "text" ? request.body.text.slice(0, 200) : request.body?.kind}`)
+          problem(
+            `accepted an invalid order (key ${JSON.stringify(key)}): ${
+              request.body?.kind === "text" ? request.body.text.slice(0, 200) : request.body?.kind
+            }`
+          )
           break
         }
         const orderId = reply["orderId"] as string
         if (previous !== undefined) {
-          if (previous.canonical !== canonical(order)) problem(`key ${JSON.stringify(key)} reused with another order, answered ${status}`)
-          else if (previous.orderId !== orderId) problem(`key ${JSON.stringify(key)} placed a second order ${orderId} (first ${previous.orderId})`)
+          if (previous.canonical !== canonical(order)) {
+            problem(`key ${JSON.stringify(key)} reused with another order, answered ${status}`)
+          } else if (previous.orderId !== orderId) {
+            problem(`key ${JSON.stringify(key)} placed a second order ${orderId} (first ${previous.orderId})`)
+          }
           break
         }
         const stored = await get(`/orders/${encodeURIComponent(orderId)}`)
         const view = stored?.body.ok && isRecord(stored.body.value) ? stored.body.value : undefined
-        if (stored?.status !== 200 || view?.["customerId"] !== order.customerId || JSON.stringify(view?.["lines"]) !== JSON.stringify(order.lines)) {
+        if (
+          stored?.status !== 200 || view?.["customerId"] !== order.customerId ||
+          JSON.stringify(view?.["lines"]) !== JSON.stringify(order.lines)
+        ) {
           problem(`order ${orderId} reads back as ${stored?.status} ${JSON.stringify(view).slice(0, 300)}`)
         }
         orders.set(orderId, { ...order, cancelled: false })
@@ -267,20 +308,26 @@ export const fuzz = async (port: number, cases: ReadonlyArray<Hostile>): Promise
       case "order": {
         const id = decodeSegment(segments[2]!)
         const mine = id === undefined ? undefined : orders.get(id)
-        if (ok && (mine === undefined || reply["customerId"] !== mine.customerId)) problem(`read an order the fuzzer did not place as that: ${JSON.stringify(reply).slice(0, 200)}`)
+        if (ok && (mine === undefined || reply["customerId"] !== mine.customerId)) {
+          problem(`read an order the fuzzer did not place as that: ${JSON.stringify(reply).slice(0, 200)}`)
+        }
         if (status === 404 && mine !== undefined) problem(`order ${id} was placed, the server does not know it`)
         break
       }
       case "cancel": {
         const id = decodeSegment(segments[2]!)
         const mine = id === undefined ? undefined : orders.get(id)
-        if ((ok || status === 409) && mine === undefined) problem(`cancel answered ${status} for an order the fuzzer never placed`)
+        if ((ok || status === 409) && mine === undefined) {
+          problem(`cancel answered ${status} for an order the fuzzer never placed`)
+        }
         if (status === 404 && mine !== undefined) problem(`order ${id} was placed, cancel says it does not exist`)
         if (ok && mine !== undefined) {
           if (mine.cancelled) problem(`order ${id} cancelled twice`)
           mine.cancelled = true
           const after = await get(`/orders/${encodeURIComponent(id!)}`)
-          if (!after?.body.ok || !isRecord(after.body.value) || after.body.value["status"] !== "cancelled") problem(`order ${id} is not cancelled after a 200`)
+          if (!after?.body.ok || !isRecord(after.body.value) || after.body.value["status"] !== "cancelled") {
+            problem(`order ${id} is not cancelled after a 200`)
+          }
         }
         break
       }

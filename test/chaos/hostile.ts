@@ -119,7 +119,8 @@ const notJson = fc.constantFrom("NaN", "Infinity", "undefined", "0x10", "01", "1
 type Json = string
 
 const str = (s: string) => JSON.stringify(s)
-const obj = (fields: ReadonlyArray<readonly [string, Json]>) => `{${fields.map(([k, v]) => `${str(k)}:${v}`).join(",")}}`
+const obj = (fields: ReadonlyArray<readonly [string, Json]>) =>
+  `{${fields.map(([k, v]) => `${str(k)}:${v}`).join(",")}}`
 const arr = (items: ReadonlyArray<Json>) => `[${items.join(",")}]`
 
 const nested = fc.integer({ min: 2, max: 200_000 }).chain((depth) =>
@@ -143,7 +144,10 @@ const anyValue: fc.Arbitrary<Json> = fc.letrec<{ value: Json }>((tie) => ({
   )
 })).value
 
-const validSku = fc.oneof(fc.constantFrom("apple", "pear", "plum"), hostileString.filter((s) => s.length >= 1 && s.length <= 64))
+const validSku = fc.oneof(
+  fc.constantFrom("apple", "pear", "plum"),
+  hostileString.filter((s) => s.length >= 1 && s.length <= 64)
+)
 const validQuantity = fc.integer({ min: 1, max: 1_000_000 }).map(String)
 const validCustomer = fc.oneof(
   fc.constantFrom("ada", "declined-bob"),
@@ -151,18 +155,31 @@ const validCustomer = fc.oneof(
 )
 
 /** A field: valid mostly, hostile sometimes. */
-const field = (valid: fc.Arbitrary<Json>) => fc.oneof({ weight: 6, arbitrary: valid }, { weight: 1, arbitrary: anyValue })
+const field = (valid: fc.Arbitrary<Json>) =>
+  fc.oneof({ weight: 6, arbitrary: valid }, { weight: 1, arbitrary: anyValue })
 
 const line = fc.oneof(
-  { weight: 4, arbitrary: fc.tuple(field(validSku.map(str)), field(validQuantity)).map(([sku, q]) => obj([["sku", sku], ["quantity", q]])) },
-  { weight: 1, arbitrary: fc.array(fc.tuple(fc.constantFrom("sku", "quantity", "extra", "__proto__"), anyValue), { maxLength: 3 }).map(obj) },
+  {
+    weight: 4,
+    arbitrary: fc.tuple(field(validSku.map(str)), field(validQuantity)).map(([sku, q]) =>
+      obj([["sku", sku], ["quantity", q]])
+    )
+  },
+  {
+    weight: 1,
+    arbitrary: fc.array(fc.tuple(fc.constantFrom("sku", "quantity", "extra", "__proto__"), anyValue), { maxLength: 3 })
+      .map(obj)
+  },
   { weight: 1, arbitrary: anyValue }
 )
 
 /** An order the API accepts, its strings as hostile as the limits allow. */
 const validOrder = fc.tuple(validCustomer, fc.array(fc.tuple(validSku, validQuantity), { minLength: 1, maxLength: 5 }))
   .map(([customerId, lines]) =>
-    obj([["customerId", str(customerId)], ["lines", arr(lines.map(([sku, q]) => obj([["sku", str(sku)], ["quantity", q]])))]])
+    obj([["customerId", str(customerId)], [
+      "lines",
+      arr(lines.map(([sku, q]) => obj([["sku", str(sku)], ["quantity", q]])))
+    ]])
   )
 
 const orderBody = fc.oneof(
@@ -187,9 +204,9 @@ const restockBody = fc.oneof(
   { weight: 4, arbitrary: validQuantity.map((q) => obj([["quantity", q]])) },
   {
     weight: 3,
-    arbitrary: fc.tuple(field(validQuantity), fc.option(fc.tuple(hostileString, anyValue), { freq: 8 })).map(([q, extra]) =>
-      obj([["quantity", q], ...(extra === null ? [] : [extra])])
-    )
+    arbitrary: fc.tuple(field(validQuantity), fc.option(fc.tuple(hostileString, anyValue), { freq: 8 })).map((
+      [q, extra]
+    ) => obj([["quantity", q], ...(extra === null ? [] : [extra])]))
   },
   { weight: 1, arbitrary: anyValue }
 )
@@ -201,10 +218,12 @@ const spoil = (json: fc.Arbitrary<Json>) =>
     { weight: 1, arbitrary: fc.tuple(json, fc.nat()).map(([t, n]) => t.slice(0, n % Math.max(t.length, 1))) },
     {
       weight: 1,
-      arbitrary: fc.tuple(json, fc.nat(), fc.constantFrom("'", ",", "}", "\u0000", "\\", "\"", " ")).map(([t, n, c]) => {
-        const i = n % Math.max(t.length, 1)
-        return t.slice(0, i) + c + t.slice(i + 1)
-      })
+      arbitrary: fc.tuple(json, fc.nat(), fc.constantFrom("'", ",", "}", "\u0000", "\\", "\"", " ")).map(
+        ([t, n, c]) => {
+          const i = n % Math.max(t.length, 1)
+          return t.slice(0, i) + c + t.slice(i + 1)
+        }
+      )
     },
     { weight: 1, arbitrary: json.map((t) => `\ufeff${t}`) },
     { weight: 1, arbitrary: json.map((t) => `/* c */${t}`) },
@@ -213,7 +232,21 @@ const spoil = (json: fc.Arbitrary<Json>) =>
   )
 
 const textBody = (json: fc.Arbitrary<Json>): fc.Arbitrary<Body> =>
-  fc.tuple(spoil(json), fc.constantFrom("utf8", "utf8", "utf8", "utf8", "utf8", "utf8", "utf8", "utf8", "latin1", "utf16le") as fc.Arbitrary<"utf8" | "latin1" | "utf16le">)
+  fc.tuple(
+    spoil(json),
+    fc.constantFrom(
+      "utf8",
+      "utf8",
+      "utf8",
+      "utf8",
+      "utf8",
+      "utf8",
+      "utf8",
+      "utf8",
+      "latin1",
+      "utf16le"
+    ) as fc.Arbitrary<"utf8" | "latin1" | "utf16le">
+  )
     .map(([text, encoding]) => ({ kind: "text", text, encoding }))
 
 const largeBody: fc.Arbitrary<Body> = fc.record({
@@ -280,8 +313,12 @@ const headers = (withBody: boolean) =>
 
 /** Every byte of the UTF-8 form percent-encoded but the unreserved ones (a lone surrogate too). */
 const percentEncode = (s: string) =>
-  Array.from(Buffer.from(s, "utf8"), (b) =>
-    /[A-Za-z0-9\-._~]/.test(String.fromCharCode(b)) ? String.fromCharCode(b) : `%${b.toString(16).toUpperCase().padStart(2, "0")}`
+  Array.from(
+    Buffer.from(s, "utf8"),
+    (b) =>
+      /[A-Za-z0-9\-._~]/.test(String.fromCharCode(b))
+        ? String.fromCharCode(b)
+        : `%${b.toString(16).toUpperCase().padStart(2, "0")}`
   ).join("")
 
 /** A path segment: percent-encoded as a client should, or put in raw. */
@@ -302,7 +339,9 @@ const method = (expected: string) =>
     { weight: 1, arbitrary: fc.constantFrom("get", "FOO", "CONNECT", "PROPFIND", "G ET", "") }
   )
 
-const query = fc.option(fc.constantFrom("?a=1", "?", "?quantity=5", "?%zz", "#frag", "?a=" + "b".repeat(5000)), { freq: 6 })
+const query = fc.option(fc.constantFrom("?a=1", "?", "?quantity=5", "?%zz", "#frag", "?a=" + "b".repeat(5000)), {
+  freq: 6
+})
 
 const request = (
   endpoint: Endpoint,
@@ -316,11 +355,25 @@ const request = (
     method: method(expected),
     path: fc.tuple(path, query).map(([p, q]) => p + (q ?? "")),
     headers: headers(body !== undefined),
-    body: body === undefined ? fc.constant(undefined) : fc.option(body, { freq: withoutBody }).map((b) => b ?? undefined)
+    body: body === undefined
+      ? fc.constant(undefined)
+      : fc.option(body, { freq: withoutBody }).map((b) => b ?? undefined)
   }).map((r) => ({ endpoint, ...r }))
 
 const unknownPath = fc.oneof(
-  fc.constantFrom("/", "//", "/inventory", "/inventory/", "/orders/", "/orders//cancel", "/../orders", "/%2e%2e/orders", "/favicon.ico", "/admin", "*"),
+  fc.constantFrom(
+    "/",
+    "//",
+    "/inventory",
+    "/inventory/",
+    "/orders/",
+    "/orders//cancel",
+    "/../orders",
+    "/%2e%2e/orders",
+    "/favicon.ico",
+    "/admin",
+    "*"
+  ),
   fc.array(segment(hostileString), { minLength: 1, maxLength: 5 }).map((s) => `/${s.join("/")}`),
   fc.integer({ min: 1_000, max: 20_000 }).map((n) => `/${"a".repeat(n)}`)
 )
@@ -348,27 +401,57 @@ const notHttp = fc.oneof(
     "\u0016\u0003\u0001\u0002\u0000\u0001\u0000\u0001\u00fc\u0003\u0003"
   ),
   fc.string({ unit: "binary", minLength: 1, maxLength: 200 }).map((s) => `${s}\r\n\r\n`),
-  fc.integer({ min: 17_000, max: 40_000 }).map((n) => `GET /orders HTTP/1.1\r\nHost: x\r\nX-Big: ${"a".repeat(n)}\r\n\r\n`)
+  fc.integer({ min: 17_000, max: 40_000 }).map((n) =>
+    `GET /orders HTTP/1.1\r\nHost: x\r\nX-Big: ${"a".repeat(n)}\r\n\r\n`
+  )
 )
 
 export const hostile: fc.Arbitrary<Hostile> = fc.oneof(
-  { weight: 5, arbitrary: request("restock", "POST", skuSegment.map((s) => `/inventory/${s}/restock`), fc.oneof({ weight: 12, arbitrary: textBody(restockBody) }, { weight: 1, arbitrary: largeBody })) },
+  {
+    weight: 5,
+    arbitrary: request(
+      "restock",
+      "POST",
+      skuSegment.map((s) => `/inventory/${s}/restock`),
+      fc.oneof({ weight: 12, arbitrary: textBody(restockBody) }, { weight: 1, arbitrary: largeBody })
+    )
+  },
   { weight: 2, arbitrary: request("stock", "GET", skuSegment.map((s) => `/inventory/${s}`), undefined) },
-  { weight: 6, arbitrary: request("place", "POST", fc.constant("/orders"), fc.oneof({ weight: 12, arbitrary: textBody(orderBody) }, { weight: 1, arbitrary: largeBody })) },
+  {
+    weight: 6,
+    arbitrary: request(
+      "place",
+      "POST",
+      fc.constant("/orders"),
+      fc.oneof({ weight: 12, arbitrary: textBody(orderBody) }, { weight: 1, arbitrary: largeBody })
+    )
+  },
   { weight: 2, arbitrary: request("order", "GET", orderSegment.map((s) => `/orders/${s}`), undefined) },
-  { weight: 2, arbitrary: request("cancel", "POST", orderSegment.map((s) => `/orders/${s}/cancel`), textBody(anyValue), 2) },
+  {
+    weight: 2,
+    arbitrary: request("cancel", "POST", orderSegment.map((s) => `/orders/${s}/cancel`), textBody(anyValue), 2)
+  },
   { weight: 2, arbitrary: request("none", "GET", unknownPath, textBody(anyValue), 2) },
-  { weight: 1, arbitrary: notHttp.map((raw): Hostile => ({ endpoint: "none", method: "", path: "", headers: [], raw })) }
+  {
+    weight: 1,
+    arbitrary: notHttp.map((raw): Hostile => ({ endpoint: "none", method: "", path: "", headers: [], raw }))
+  }
 )
 
 /** The generated cases of a run, the same for the same seed. */
-export const cases = (seed: number, count: number): ReadonlyArray<Hostile> => fc.sample(hostile, { seed, numRuns: count })
+export const cases = (seed: number, count: number): ReadonlyArray<Hostile> =>
+  fc.sample(hostile, { seed, numRuns: count })
 
 /** The body's bytes (a large one: a JSON-looking string of that size). */
 export const bodyBytes = (body: Body): Buffer =>
   body.kind === "text"
     ? Buffer.from(body.text, body.encoding)
-    : Buffer.from(`{"customerId":"${"x".repeat(Math.max(body.bytes - 40, 0))}","lines":[]}`.slice(0, body.bytes).padEnd(body.bytes, " "))
+    : Buffer.from(
+      `{"customerId":"${"x".repeat(Math.max(body.bytes - 40, 0))}","lines":[]}`.slice(0, body.bytes).padEnd(
+        body.bytes,
+        " "
+      )
+    )
 
 /** The request as bytes on the wire; `{order}` already replaced. */
 export const wire = (request: Hostile, path: string): Buffer => {
@@ -377,7 +460,11 @@ export const wire = (request: Hostile, path: string): Buffer => {
   const lines = [`${request.method} ${path} HTTP/1.1`, "host: 127.0.0.1", "connection: close"]
   for (const [name, value] of request.headers) lines.push(`${name}: ${value}`)
   if (body !== undefined) {
-    lines.push(request.body?.kind === "large" && request.body.chunked ? "transfer-encoding: chunked" : `content-length: ${body.length}`)
+    lines.push(
+      request.body?.kind === "large" && request.body.chunked
+        ? "transfer-encoding: chunked"
+        : `content-length: ${body.length}`
+    )
   }
   const head = Buffer.from(`${lines.join("\r\n")}\r\n\r\n`, "utf8")
   if (body === undefined) return head

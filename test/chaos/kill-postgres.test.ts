@@ -11,16 +11,20 @@ import * as Ledger from "./ledger.js"
 import { seed, size, timeout } from "./size.js"
 
 describe("kill -9 on PostgreSQL", () => {
-  it(`${size.commands} commands, ${size.kills} kills of either of two processes: nothing lost, duplicated or stuck`, async () => {
-    const url = await freshDatabase("chaos_kill")
-    const fleet = await startFleet({ DATABASE_URL: url }, 2)
-    const ledger = Ledger.open(Ledger.postgres(url))
-    try {
-      const run = await killRun({ fleet, ledger, seed, commands: size.commands, kills: size.kills })
-      console.log(summary("kill -9, PostgreSQL, 2 processes", run))
-      expectClean(run, fleet, size.kills)
-    } finally {
-      await ledger.close()
-    }
-  }, timeout)
+  it(
+    `${size.commands} commands, ${size.kills} kills of either of two processes: nothing lost, duplicated or stuck`,
+    async () => {
+      const url = await freshDatabase("chaos_kill")
+      const fleet = await startFleet({ DATABASE_URL: url }, 2)
+      const ledger = Ledger.open(Ledger.postgres(url))
+      try {
+        const run = await killRun({ fleet, ledger, seed, commands: size.commands, kills: size.kills })
+        console.log(summary("kill -9, PostgreSQL, 2 processes", run))
+        expectClean(run, fleet, size.kills)
+      } finally {
+        await ledger.close()
+      }
+    },
+    timeout
+  )
 })

@@ -66,9 +66,11 @@ export const killRun = async (options: {
       const killed = Date.now()
       await fleet.kill(kill.server)
       kills++
-      console.log(`${clock()}: kill ${kills}/${plan.length}, server ${kill.server} at command ${sent}, up again after ${
-        ((Date.now() - killed) / 1000).toFixed(1)
-      } s`)
+      console.log(
+        `${clock()}: kill ${kills}/${plan.length}, server ${kill.server} at command ${sent}, up again after ${
+          ((Date.now() - killed) / 1000).toFixed(1)
+        } s`
+      )
     }
   }
   await Promise.all([
@@ -86,12 +88,22 @@ export const killRun = async (options: {
   console.log(`${clock()}: every command answered`)
   // the last kill's leases expire after 10 s (nothing moves on their partitions meanwhile); then the backlog
   const stuck = await quiet(ledger, { idle: 30_000, limit: 600_000 + options.commands * 120 })
-  console.log(`${clock()}: ${stuck.length === 0 ? "quiet" : `still stuck: ${stuck.slice(0, 5).map((p) => p.detail).join("; ")}`}`)
+  console.log(
+    `${clock()}: ${stuck.length === 0 ? "quiet" : `still stuck: ${stuck.slice(0, 5).map((p) => p.detail).join("; ")}`}`
+  )
   const quietAfter = (Date.now() - loaded) / 1000
   const codes = await fleet.stop()
   if (codes.some((code) => code !== 0)) journal.anomalies.push(`servers exited with ${codes.join(", ")} on SIGTERM`)
   const report = await ledger.check(journal)
-  return { seed, commands: options.commands, kills, journal, report, quietAfter, seconds: (Date.now() - started) / 1000 }
+  return {
+    seed,
+    commands: options.commands,
+    kills,
+    journal,
+    report,
+    quietAfter,
+    seconds: (Date.now() - started) / 1000
+  }
 }
 
 /** One line of figures for the logs (and the README). */
@@ -103,10 +115,14 @@ export const summary = (name: string, run: KillRun) => {
     `${name}: seed ${run.seed}, ${run.commands} commands, ${run.kills} kills, ${run.seconds.toFixed(0)} s`,
     `  restocks ${journal.restocks.length} (accepted ${count(journal.restocks, "accepted")}, unknown ${
       count(journal.restocks, "unknown")
-    }); orders ${journal.orders.length} (sent again ${journal.orders.filter((o) => o.attempts > 1).length}); cancels ${journal.cancels.length} (accepted ${
-      count(journal.cancels, "accepted")
-    }, refused ${count(journal.cancels, "refused")}, unknown ${count(journal.cancels, "unknown")})`,
-    `  requests cut ${journal.cut}, 503 answers ${journal.unavailable.restock + journal.unavailable.order + journal.unavailable.cancel}, anomalies ${journal.anomalies.length}`,
+    }); orders ${journal.orders.length} (sent again ${
+      journal.orders.filter((o) => o.attempts > 1).length
+    }); cancels ${journal.cancels.length} (accepted ${count(journal.cancels, "accepted")}, refused ${
+      count(journal.cancels, "refused")
+    }, unknown ${count(journal.cancels, "unknown")})`,
+    `  requests cut ${journal.cut}, 503 answers ${
+      journal.unavailable.restock + journal.unavailable.order + journal.unavailable.cancel
+    }, anomalies ${journal.anomalies.length}`,
     `  events ${report.events}; orders confirmed ${report.orders.confirmed}, rejected ${report.orders.rejected} (${
       Object.entries(report.reasons).map(([reason, n]) => `${reason} ${n}`).join(", ")
     }), cancelled ${report.orders.cancelled}, pending ${report.orders.pending}`,

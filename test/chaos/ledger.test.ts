@@ -40,25 +40,48 @@ describe("the ledger check", () => {
     const history = [
       [
         event("Inventory", "sku-a", 1, { _tag: "StockRestocked", sku: "sku-a", quantity: 5 }),
-        event("Inventory", "sku-a", 2, { _tag: "StockReserved", sku: "sku-a", orderId: "o1", quantity: 2 }, "OrderFulfilment:o1:1"),
-        event("Inventory", "sku-a", 3, { _tag: "StockReserved", sku: "sku-a", orderId: "o1", quantity: 2 }, "OrderFulfilment:o1:1")
+        event(
+          "Inventory",
+          "sku-a",
+          2,
+          { _tag: "StockReserved", sku: "sku-a", orderId: "o1", quantity: 2 },
+          "OrderFulfilment:o1:1"
+        ),
+        event(
+          "Inventory",
+          "sku-a",
+          3,
+          { _tag: "StockReserved", sku: "sku-a", orderId: "o1", quantity: 2 },
+          "OrderFulfilment:o1:1"
+        )
       ],
       [event("Order", "o1", 1, { _tag: "OrderPlaced", orderId: "o1", customerId: "c", lines }, "orders:k1")],
       [event("Order", "o2", 1, { _tag: "OrderPlaced", orderId: "o2", customerId: "c", lines }, "orders:k1")]
     ]
-    await Effect.runPromise(Effect.gen(function*() {
-      const store = yield* EventStore.EventStore
-      for (const events of history) {
-        for (const e of events) {
-          yield* store.append({ aggregateType: e.aggregateType, aggregateId: e.aggregateId, expectedVersion: e.version - 1, events: [e] })
+    await Effect.runPromise(
+      Effect.gen(function*() {
+        const store = yield* EventStore.EventStore
+        for (const events of history) {
+          for (const e of events) {
+            yield* store.append({
+              aggregateType: e.aggregateType,
+              aggregateId: e.aggregateId,
+              expectedVersion: e.version - 1,
+              events: [e]
+            })
+          }
         }
-      }
-    }).pipe(Effect.provide(SqlEventStore.layer().pipe(Layer.provide(SqliteClient.layer({ filename: file }))))))
+      }).pipe(Effect.provide(SqlEventStore.layer().pipe(Layer.provide(SqliteClient.layer({ filename: file })))))
+    )
 
     const journal = emptyJournal()
     journal.orders.push({ key: "k1", customerId: "c", lines, orderId: "o1", attempts: 1 })
     journal.orders.push({ key: "k3", customerId: "c", lines, orderId: "o3", attempts: 2 })
-    journal.restocks.push({ sku: "sku-a", quantity: 5, outcome: "accepted" }, { sku: "sku-a", quantity: 3, outcome: "accepted" })
+    journal.restocks.push({ sku: "sku-a", quantity: 5, outcome: "accepted" }, {
+      sku: "sku-a",
+      quantity: 3,
+      outcome: "accepted"
+    })
     journal.cancels.push({ orderId: "o1", outcome: "accepted" })
     const ledger = Ledger.open(Ledger.sqlite(file))
     try {

@@ -32,7 +32,12 @@ export interface Problem {
 
 export interface Report {
   readonly events: number
-  readonly orders: { readonly confirmed: number; readonly rejected: number; readonly cancelled: number; readonly pending: number }
+  readonly orders: {
+    readonly confirmed: number
+    readonly rejected: number
+    readonly cancelled: number
+    readonly pending: number
+  }
   /** Rejected orders by reason. */
   readonly reasons: Record<string, number>
   readonly problems: ReadonlyArray<Problem>
@@ -184,7 +189,11 @@ class Facts {
       case "CommandIssued": {
         const issued = facts.issued.get(payload.step)
         if (issued !== undefined) issued.count++
-        else facts.issued.set(payload.step, { count: 1, aggregateType: payload.aggregateType, aggregateId: payload.aggregateId })
+        else {facts.issued.set(payload.step, {
+            count: 1,
+            aggregateType: payload.aggregateType,
+            aggregateId: payload.aggregateId
+          })}
         return
       }
       case "CommandSettled":
@@ -235,7 +244,9 @@ const stuck = (facts: Facts) =>
       add(`dead letter ${letter.id} (${letter.kind}): ${letter.error.slice(0, 200)}`)
     }
     const next = yield* outbox.nextDeadline(fulfilment.name)
-    if (Option.isSome(next)) add(`${fulfilment.name}: a deadline is left (due at ${new Date(next.value).toISOString()})`)
+    if (Option.isSome(next)) {
+      add(`${fulfilment.name}: a deadline is left (due at ${new Date(next.value).toISOString()})`)
+    }
     return problems
   })
 
@@ -259,25 +270,36 @@ const audit = (facts: Facts, journal: Journal) =>
       if (placed.customerId !== order.customerId || !sameLines(placed.lines, order.lines)) {
         add("wrong", `order ${order.orderId} was placed as ${JSON.stringify(placed)}, sent as ${JSON.stringify(order)}`)
       }
-      if (!stored.keys.includes(`orders:${order.key}`)) add("wrong", `order ${order.orderId} was not placed with its key`)
+      if (!stored.keys.includes(`orders:${order.key}`)) {
+        add("wrong", `order ${order.orderId} was not placed with its key`)
+      }
     }
     const byKey = new Map<string, number>()
     for (const [orderId, order] of facts.orders) {
       if (order.placed.length === 0) add("wrong", `order ${orderId} has events but was never placed`)
       if (order.placed.length > 1) add("duplicated", `order ${orderId} placed ${order.placed.length} times`)
-      if (order.placed.length > 0 && !told.has(orderId)) add("duplicated", `order ${orderId} was placed but no client was told`)
-      for (const key of order.keys) byKey.set(key, (byKey.get(key) ?? 0) + 1)
+      if (order.placed.length > 0 && !told.has(orderId)) {
+        add("duplicated", `order ${orderId} was placed but no client was told`)
+      }
+      for (const key of order.keys) {
+        byKey.set(key, (byKey.get(key) ?? 0) + 1)
+      }
       for (const tag of ["OrderConfirmed", "OrderRejected", "OrderCancelled"]) {
         if ((order.counts[tag] ?? 0) > 1) add("duplicated", `order ${orderId}: ${tag} ${order.counts[tag]} times`)
       }
-      if (order.counts["OrderConfirmed"] && order.counts["OrderRejected"]) add("wrong", `order ${orderId} confirmed and rejected`)
+      if (order.counts["OrderConfirmed"] && order.counts["OrderRejected"]) {
+        add("wrong", `order ${orderId} confirmed and rejected`)
+      }
     }
     for (const [key, count] of byKey) if (count > 1) add("duplicated", `key ${key} placed ${count} orders`)
 
     // cancels: an accepted one leaves the order cancelled
     for (const cancel of journal.cancels) {
       if (cancel.outcome === "accepted" && facts.orders.get(cancel.orderId)?.status !== "cancelled") {
-        add("lost", `order ${cancel.orderId}: the cancel was accepted, the order is ${facts.orders.get(cancel.orderId)?.status}`)
+        add(
+          "lost",
+          `order ${cancel.orderId}: the cancel was accepted, the order is ${facts.orders.get(cancel.orderId)?.status}`
+        )
       }
     }
 
@@ -291,10 +313,16 @@ const audit = (facts: Facts, journal: Journal) =>
       const stock = facts.stock.get(sku)
       const [restocks, restocked] = [stock?.restocks ?? 0, stock?.restocked ?? 0]
       if (restocks < accepted.length || restocked < sum(accepted)) {
-        add("lost", `${sku}: ${restocks} restocks (${restocked} units), ${accepted.length} accepted (${sum(accepted)} units)`)
+        add(
+          "lost",
+          `${sku}: ${restocks} restocks (${restocked} units), ${accepted.length} accepted (${sum(accepted)} units)`
+        )
       }
       if (restocks > maybe.length || restocked > sum(maybe)) {
-        add("duplicated", `${sku}: ${restocks} restocks (${restocked} units), at most ${maybe.length} sent (${sum(maybe)} units)`)
+        add(
+          "duplicated",
+          `${sku}: ${restocks} restocks (${restocked} units), at most ${maybe.length} sent (${sum(maybe)} units)`
+        )
       }
     }
 
@@ -324,14 +352,20 @@ const audit = (facts: Facts, journal: Journal) =>
       const customer = placed.customerId as string
       if (order.status === "confirmed") {
         if (customer.startsWith("declined-")) add("wrong", `order ${orderId} of a declined customer was confirmed`)
-        if ((facts.payments.get(orderId)?.["PaymentCharged"] ?? 0) !== 1) add("wrong", `order ${orderId} confirmed without a charge`)
+        if ((facts.payments.get(orderId)?.["PaymentCharged"] ?? 0) !== 1) {
+          add("wrong", `order ${orderId} confirmed without a charge`)
+        }
         for (const [sku, units] of unitsOf(placed.lines)) {
           confirmedUnits.set(sku, (confirmedUnits.get(sku) ?? 0) + units)
-          if (!soldTo.has(`${sku}|${orderId}`)) add("wrong", `order ${orderId} is confirmed, ${sku} was not sold to it`)
+          if (!soldTo.has(`${sku}|${orderId}`)) {
+            add("wrong", `order ${orderId} is confirmed, ${sku} was not sold to it`)
+          }
         }
       } else {
         for (const sku of unitsOf(placed.lines).keys()) {
-          if (soldTo.has(`${sku}|${orderId}`)) add("wrong", `order ${orderId} is ${order.status}, ${sku} is still sold to it`)
+          if (soldTo.has(`${sku}|${orderId}`)) {
+            add("wrong", `order ${orderId} is ${order.status}, ${sku} is still sold to it`)
+          }
         }
       }
     }
@@ -342,16 +376,28 @@ const audit = (facts: Facts, journal: Journal) =>
       // the state row the server reads is the fold of the events
       const row = yield* store.readState("Inventory", sku)
       const state = Option.map(row, (r): Payload => ({ ...(r.state as Payload), version: r.version }))
-      const expected = { version: stock.version, available: stock.available, reserved: stock.reserved, sold: stock.sold }
+      const expected = {
+        version: stock.version,
+        available: stock.available,
+        reserved: stock.reserved,
+        sold: stock.sold
+      }
       if (
         Option.isNone(state) ||
         (["version", "available", "reserved", "sold"] as const).some((k) => state.value[k] !== expected[k])
-      ) add("wrong", `${sku}: stored state ${JSON.stringify(Option.getOrNull(state))}, events say ${JSON.stringify(expected)}`)
+      ) {
+        add(
+          "wrong",
+          `${sku}: stored state ${JSON.stringify(Option.getOrNull(state))}, events say ${JSON.stringify(expected)}`
+        )
+      }
     }
 
     // payments: requested once, settled once
     for (const [orderId, counts] of facts.payments) {
-      if ((counts["PaymentRequested"] ?? 0) > 1) add("duplicated", `payment ${orderId} requested ${counts["PaymentRequested"]} times`)
+      if ((counts["PaymentRequested"] ?? 0) > 1) {
+        add("duplicated", `payment ${orderId} requested ${counts["PaymentRequested"]} times`)
+      }
       if ((counts["PaymentCharged"] ?? 0) + (counts["PaymentDeclined"] ?? 0) > 1) {
         add("duplicated", `payment ${orderId} settled twice: ${JSON.stringify(counts)}`)
       }
@@ -374,7 +420,10 @@ const audit = (facts: Facts, journal: Journal) =>
       const types = writes.map((w) => w.eventType)
       if (new Set(types).size < types.length) add("duplicated", `${key} executed more than once: ${types.join(", ")}`)
       for (const write of writes) {
-        if (issued === undefined || issued.aggregateType !== write.aggregateType || issued.aggregateId !== write.aggregateId) {
+        if (
+          issued === undefined || issued.aggregateType !== write.aggregateType ||
+          issued.aggregateId !== write.aggregateId
+        ) {
           add("wrong", `${key} wrote to ${write.aggregateType}/${write.aggregateId}, which its step does not name`)
           break
         }

@@ -25,7 +25,10 @@ export const SKUS = 8
 const sku = fc.integer({ min: 0, max: SKUS - 1 })
 
 const command: fc.Arbitrary<Command> = fc.oneof(
-  { weight: 25, arbitrary: fc.record({ kind: fc.constant("restock" as const), sku, quantity: fc.integer({ min: 1, max: 20 }) }) },
+  {
+    weight: 25,
+    arbitrary: fc.record({ kind: fc.constant("restock" as const), sku, quantity: fc.integer({ min: 1, max: 20 }) })
+  },
   {
     weight: 60,
     arbitrary: fc.record({
@@ -38,7 +41,8 @@ const command: fc.Arbitrary<Command> = fc.oneof(
 )
 
 /** `count` commands, the same for the same seed. */
-export const workload = (seed: number, count: number): ReadonlyArray<Command> => fc.sample(command, { seed, numRuns: count })
+export const workload = (seed: number, count: number): ReadonlyArray<Command> =>
+  fc.sample(command, { seed, numRuns: count })
 
 /**
  * When to kill which server: `kills` distinct command counts between 5% and 95% of the load, each
@@ -81,7 +85,10 @@ export const send = async (
     const e = error as Error & { cause?: { code?: string; message?: string } }
     if (e.name === "TimeoutError") return { failed: "timeout", detail: `${method} ${path}: no answer within 30 s` }
     const code = e.cause?.code
-    return { failed: code === "ECONNREFUSED" ? "refused" : "cut", detail: `${method} ${path}: ${code ?? e.cause?.message ?? e.message}` }
+    return {
+      failed: code === "ECONNREFUSED" ? "refused" : "cut",
+      detail: `${method} ${path}: ${code ?? e.cause?.message ?? e.message}`
+    }
   }
 }
 
@@ -113,7 +120,13 @@ export const run = async (options: LoadOptions): Promise<void> => {
   const anomaly = (what: string, reply: Reply) => journal.anomalies.push(`${what}: ${describe(reply)}`)
 
   /** Send until the request reaches a server (a refused connection means it was never sent). */
-  const deliver = async (preferred: number, method: string, path: string, body?: unknown, headers?: Record<string, string>) => {
+  const deliver = async (
+    preferred: number,
+    method: string,
+    path: string,
+    body?: unknown,
+    headers?: Record<string, string>
+  ) => {
     for (let attempt = 0;; attempt++) {
       const reply = await send(await options.url(preferred + attempt), method, path, body, headers)
       if (!("failed" in reply && reply.failed === "refused")) return reply
@@ -154,8 +167,9 @@ export const run = async (options: LoadOptions): Promise<void> => {
     const reply = await deliver(i, "POST", `/orders/${orderId}/cancel`)
     let outcome: Outcome = "unknown"
     if ("status" in reply && reply.status === 200 && reply.body?.status === "cancelled") outcome = "accepted"
-    else if ("status" in reply && reply.status === 409 && reply.body?.error === "OrderNotCancellable") outcome = "refused"
-    else if (isUnavailable(reply)) journal.unavailable.cancel++
+    else if ("status" in reply && reply.status === 409 && reply.body?.error === "OrderNotCancellable") {
+      outcome = "refused"
+    } else if (isUnavailable(reply)) journal.unavailable.cancel++
     else if (isCut(reply)) journal.cut++
     else anomaly(`cancel ${orderId}`, reply)
     journal.cancels.push({ orderId, outcome })

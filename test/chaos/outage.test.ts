@@ -74,7 +74,14 @@ describe("PostgreSQL stopped under load", () => {
       const commands = Load.workload(seed, full ? 3_000 : 400)
       let sent = 0
       const outages: Array<Outage> = []
-      const load = Load.run({ commands, skus, url: fleet.url, concurrency: 4, journal, sent: (count) => (sent = count) })
+      const load = Load.run({
+        commands,
+        skus,
+        url: fleet.url,
+        concurrency: 4,
+        journal,
+        sent: (count) => (sent = count)
+      })
       for (const [at, mode] of [[0.2, "fast"], [0.6, "immediate"]] as const) {
         while (sent < commands.length * at) await sleep(10)
         outages.push(await outage(cluster, () => fleet.url(0), journal, `outage-${run}-probe`, mode, 4_000))
@@ -84,9 +91,17 @@ describe("PostgreSQL stopped under load", () => {
       const codes = await fleet.stop()
       const report = await ledger.check(journal)
       console.log([
-        `PostgreSQL outages: seed ${seed}, ${commands.length} commands, ${((Date.now() - started) / 1000).toFixed(0)} s`,
-        ...outages.map((o) => `  ${o.mode}: answers while down ${JSON.stringify(o.whileDown)}, served again ${o.recovery} ms after the restart`),
-        `  503 answers to the load: ${JSON.stringify(journal.unavailable)}; orders ${journal.orders.length} (sent again ${
+        `PostgreSQL outages: seed ${seed}, ${commands.length} commands, ${
+          ((Date.now() - started) / 1000).toFixed(0)
+        } s`,
+        ...outages.map((o) =>
+          `  ${o.mode}: answers while down ${
+            JSON.stringify(o.whileDown)
+          }, served again ${o.recovery} ms after the restart`
+        ),
+        `  503 answers to the load: ${
+          JSON.stringify(journal.unavailable)
+        }; orders ${journal.orders.length} (sent again ${
           journal.orders.filter((o) => o.attempts > 1).length
         }); anomalies ${journal.anomalies.length}`,
         `  events ${report.events}; orders ${JSON.stringify(report.orders)} ${JSON.stringify(report.reasons)}`,

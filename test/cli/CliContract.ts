@@ -24,7 +24,9 @@ export interface Database {
 }
 
 const clientOf = (db: Database): Layer.Layer<Sql.SqlClient, unknown> =>
-  db.dialect === "pg" ? PgClient.layer({ url: Redacted.make(db.target), maxConnections: 2 }) : SqliteClient.layer({ filename: db.target })
+  db.dialect === "pg"
+    ? PgClient.layer({ url: Redacted.make(db.target), maxConnections: 2 })
+    : SqliteClient.layer({ filename: db.target })
 
 /** Run an effect in this process on the database (what the application would do). */
 const onDatabase = <A, E>(
@@ -32,7 +34,10 @@ const onDatabase = <A, E>(
   effect: Effect.Effect<A, E, CommandHandler.CommandHandler | EventStore.EventStore | Outbox.Outbox | Sql.SqlClient>
 ) =>
   Effect.runPromise(effect.pipe(Effect.provide(
-    CommandHandler.layer().pipe(Layer.provideMerge(SqlEventStore.layerWithoutMigrations()), Layer.provideMerge(clientOf(db)))
+    CommandHandler.layer().pipe(
+      Layer.provideMerge(SqlEventStore.layerWithoutMigrations()),
+      Layer.provideMerge(clientOf(db))
+    )
   )))
 
 const restocked = (sku: string, quantity: number) =>
@@ -42,13 +47,21 @@ const restock = (sku: string, quantity: number) => Effect.map(restocked(sku, qua
 
 /** Deliveries recorded by the `stock-levels` projection, per event position. */
 const deliveries = (db: Database) =>
-  onDatabase(db, Effect.flatMap(SqlClient.SqlClient, (sql) =>
-    Effect.map(sql<{ position: number | string; n: number | string }>`
-      SELECT position, count(*) AS n FROM cli_deliveries GROUP BY position ORDER BY position`, (rows) =>
-      new Map(rows.map((r) => [Number(r.position), Number(r.n)])))))
+  onDatabase(
+    db,
+    Effect.flatMap(SqlClient.SqlClient, (sql) =>
+      Effect.map(
+        sql<{ position: number | string; n: number | string }>`
+      SELECT position, count(*) AS n FROM cli_deliveries GROUP BY position ORDER BY position`,
+        (rows) => new Map(rows.map((r) => [Number(r.position), Number(r.n)]))
+      ))
+  )
 
 const deadLetterCount = (db: Database, subscription: string) =>
-  onDatabase(db, Effect.flatMap(Outbox.Outbox, (outbox) => Effect.map(outbox.deadLetters({ subscription }), (l) => l.length)))
+  onDatabase(
+    db,
+    Effect.flatMap(Outbox.Outbox, (outbox) => Effect.map(outbox.deadLetters({ subscription }), (l) => l.length))
+  )
 
 /** Wait until `check` resolves without throwing. */
 const eventually = async <A>(check: () => Promise<A>, timeoutMillis = 30_000): Promise<A> => {
@@ -114,7 +127,9 @@ export const suite = (name: string, database: () => Promise<Database>) =>
 
       const migrated = await run("migrate")
       expect(migrated.code, migrated.stderr).toBe(0)
-      expect(migrated.stdout).toContain("applied 0001_events, 0002_states, 0003_idempotency, 0004_outbox, 0005_deadlines, 0006_subscriptions")
+      expect(migrated.stdout).toContain(
+        "applied 0001_events, 0002_states, 0003_idempotency, 0004_outbox, 0005_deadlines, 0006_subscriptions"
+      )
       expect(parsed(await run("migrate", "--json"))).toMatchObject({ applied: [], total: 6 })
       // DATABASE_URL works as well as --database
       const viaEnv = await cli(["status", "--json"], { DATABASE_URL: db.target })
@@ -122,7 +137,12 @@ export const suite = (name: string, database: () => Promise<Database>) =>
     })
 
     it("status: lag, dead letters, owners and leases of the subscriptions a relay runs", async () => {
-      for (const [sku, quantity] of [["ok-1", 1], ["ok-2", 2], ["broken-1", 3], ["ok-3", 4], ["broken-1", 5], ["ok-4", 6]] as const) {
+      for (
+        const [sku, quantity] of [["ok-1", 1], ["ok-2", 2], ["broken-1", 3], ["ok-3", 4], ["broken-1", 5], [
+          "ok-4",
+          6
+        ]] as const
+      ) {
         positions.push(await onDatabase(db, restock(sku, quantity)))
       }
       app = await startApp(db, "relay-a")
@@ -143,7 +163,11 @@ export const suite = (name: string, database: () => Promise<Database>) =>
         owners: ["relay-a"],
         health: { status: "healthy", reasons: [] }
       })
-      expect(levels.partitions.map((p: any) => [p.partition, p.lease.owner, p.lease.live])).toEqual([[0, "relay-a", true], [1, "relay-a", true]])
+      expect(levels.partitions.map((p: any) => [p.partition, p.lease.owner, p.lease.live])).toEqual([[
+        0,
+        "relay-a",
+        true
+      ], [1, "relay-a", true]])
       expect(audit).toMatchObject({
         kind: "handler",
         lag: 0,
@@ -196,20 +220,34 @@ export const suite = (name: string, database: () => Promise<Database>) =>
         quantity: 3
       })
       const missing = await run("dead-letters", "show", "nope")
-      expect([missing.code, missing.stderr]).toEqual([1, "effect-ddd: no dead letter nope (effect-ddd dead-letters list shows them)\n"])
+      expect([missing.code, missing.stderr]).toEqual([
+        1,
+        "effect-ddd: no dead letter nope (effect-ddd dead-letters list shows them)\n"
+      ])
     })
 
     it("dead-letters redrive: the running relay redelivers the sequence; a failure again is reported, exit 1", async () => {
       const [failed] = parsed(await run("dead-letters", "list", "--json", "--subscription", "audit"))
       const again = await run("dead-letters", "redrive", failed.id)
       expect(again.code).toBe(1)
-      expect(again.stdout).toContain(`redrive failed: 0 of 2 dead letter(s) of Inventory/broken-1 for audit delivered; ${failed.id} failed again`)
+      expect(again.stdout).toContain(
+        `redrive failed: 0 of 2 dead letter(s) of Inventory/broken-1 for audit delivered; ${failed.id} failed again`
+      )
       expect(await deadLetterCount(db, "audit")).toBe(2)
 
-      await onDatabase(db, Effect.flatMap(SqlClient.SqlClient, (sql) => sql`INSERT INTO cli_fixed (sku) VALUES ('broken-1')`))
+      await onDatabase(
+        db,
+        Effect.flatMap(SqlClient.SqlClient, (sql) => sql`INSERT INTO cli_fixed (sku) VALUES ('broken-1')`)
+      )
       const redriven = await run("dead-letters", "redrive", failed.id, "--json")
       expect(redriven.code, redriven.stderr).toBe(0)
-      expect(parsed(redriven)).toMatchObject({ outcome: "delivered", marked: 2, delivered: 2, remaining: [], relayRunning: true })
+      expect(parsed(redriven)).toMatchObject({
+        outcome: "delivered",
+        marked: 2,
+        delivered: 2,
+        remaining: [],
+        relayRunning: true
+      })
       expect(await deadLetterCount(db, "audit")).toBe(0)
     })
 
@@ -227,7 +265,10 @@ export const suite = (name: string, database: () => Promise<Database>) =>
       const counts = await deliveries(db)
       expect(positions.map((p) => counts.get(p))).toEqual([1, 1, 1, 2, 2, 2])
       const beyond = await run("replay", "stock-levels", "--from", String(positions[5]! + 1_000))
-      expect([beyond.code, beyond.stderr]).toEqual([1, `effect-ddd: no event at or after position ${positions[5]! + 1_000}\n`])
+      expect([beyond.code, beyond.stderr]).toEqual([
+        1,
+        `effect-ddd: no event at or after position ${positions[5]! + 1_000}\n`
+      ])
     })
 
     it("with the relay stopped: lag grows, a redrive waits for a relay, discard drops, a replay runs when a relay starts", async () => {
@@ -254,23 +295,34 @@ export const suite = (name: string, database: () => Promise<Database>) =>
       const [letter] = parsed(await run("dead-letters", "list", "--json", "--subscription", "audit"))
       const pending = await run("dead-letters", "redrive", letter.id)
       expect(pending.code, pending.stderr).toBe(0)
-      expect(pending.stdout).toContain("marked for redrive: 1 dead letter(s) of Inventory/broken-2 for audit; no relay runs audit now")
+      expect(pending.stdout).toContain(
+        "marked for redrive: 1 dead letter(s) of Inventory/broken-2 for audit; no relay runs audit now"
+      )
       expect(parsed(await run("dead-letters", "list", "--json"))[0].status).toBe("redrive")
       const discarded = await run("dead-letters", "discard", letter.id)
-      expect([discarded.code, discarded.stdout]).toEqual([0, `discarded ${letter.id} (StockRestocked of Inventory/broken-2)\n`])
+      expect([discarded.code, discarded.stdout]).toEqual([
+        0,
+        `discarded ${letter.id} (StockRestocked of Inventory/broken-2)\n`
+      ])
       expect(parsed(await run("dead-letters", "list", "--json"))).toEqual([])
 
       const before = await deliveries(db)
       const replay = await run("replay", "stock-levels", "--stall-timeout", "1")
       expect(replay.code, replay.stderr).toBe(0)
-      expect(replay.stdout).toContain("replay of stock-levels from the start of the log: 2 of 2 checkpoint(s) moved back; 9 event(s) to deliver")
-      expect(replay.stdout).toContain("no relay runs stock-levels now: the replay proceeds when one starts (9 event(s) to deliver)")
+      expect(replay.stdout).toContain(
+        "replay of stock-levels from the start of the log: 2 of 2 checkpoint(s) moved back; 9 event(s) to deliver"
+      )
+      expect(replay.stdout).toContain(
+        "no relay runs stock-levels now: the replay proceeds when one starts (9 event(s) to deliver)"
+      )
 
       app = await startApp(db, "relay-b")
       await eventually(async () => {
         const after = await deliveries(db)
         expect(positions.map((p) => after.get(p))).toEqual(positions.map((p) => (before.get(p) ?? 0) + 1))
       })
-      await eventually(async () => expect(parsed(await run("status", "--json", "--subscription", "stock-levels")).subscriptions[0].lag).toBe(0))
+      await eventually(async () =>
+        expect(parsed(await run("status", "--json", "--subscription", "stock-levels")).subscriptions[0].lag).toBe(0)
+      )
     })
   })

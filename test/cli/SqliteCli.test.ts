@@ -24,18 +24,22 @@ describe("CLI on SQLite, one writer at a time", { timeout: 120_000 }, () => {
     const filename = tempFile()
     expect((await cli(["migrate", "-d", filename])).code).toBe(0)
     // a subscription a relay ran up to position 5
-    await Effect.runPromise(Effect.gen(function*() {
-      const outbox = yield* Outbox.Outbox
-      yield* outbox.registerSubscription({
-        name: "levels",
-        kind: "projection",
-        partitions: 1,
-        sources: [{ aggregateType: "Inventory", eventTypes: [] }],
-        registeredAt: 0
-      })
-      const lease = yield* outbox.acquireLease("levels", 0, "relay", 0, 1)
-      yield* outbox.saveCheckpoint("levels", 0, { commitOrder: 0, position: 5 }, Option.getOrThrow(lease).token)
-    }).pipe(Effect.provide(SqlEventStore.layerWithoutMigrations().pipe(Layer.provide(SqliteClient.layer({ filename }))))))
+    await Effect.runPromise(
+      Effect.gen(function*() {
+        const outbox = yield* Outbox.Outbox
+        yield* outbox.registerSubscription({
+          name: "levels",
+          kind: "projection",
+          partitions: 1,
+          sources: [{ aggregateType: "Inventory", eventTypes: [] }],
+          registeredAt: 0
+        })
+        const lease = yield* outbox.acquireLease("levels", 0, "relay", 0, 1)
+        yield* outbox.saveCheckpoint("levels", 0, { commitOrder: 0, position: 5 }, Option.getOrThrow(lease).token)
+      }).pipe(
+        Effect.provide(SqlEventStore.layerWithoutMigrations().pipe(Layer.provide(SqliteClient.layer({ filename }))))
+      )
+    )
     const other = new Database(filename)
     other.exec("BEGIN IMMEDIATE")
     const released = new Promise<void>((resolve) =>
@@ -43,7 +47,8 @@ describe("CLI on SQLite, one writer at a time", { timeout: 120_000 }, () => {
         other.exec("COMMIT")
         other.close()
         resolve()
-      }, 7_000))
+      }, 7_000)
+    )
     const replay = await cli(["replay", "levels", "--detach", "-d", filename])
     await released
     expect(replay.code, replay.stderr).toBe(0)

@@ -22,21 +22,29 @@ describe("CLI arguments", { timeout: 120_000 }, () => {
   it("--help lists the commands; --version prints the package's version", async () => {
     const help = await cli(["--help"])
     expect(help.code).toBe(0)
-    for (const command of ["migrate", "status", "dead-letters list", "dead-letters redrive", "replay"]) expect(help.stdout).toContain(command)
+    for (const command of ["migrate", "status", "dead-letters list", "dead-letters redrive", "replay"]) {
+      expect(help.stdout).toContain(command)
+    }
     const version = await cli(["--version"])
     expect([version.code, version.stdout.trim()]).toEqual([0, "0.1.0"])
   })
 
   it("runs from the source through tsx too", async () => {
     const missing = await cliFromSource(["status"])
-    expect([missing.code, missing.stderr]).toEqual([2, "effect-ddd: no database: pass --database <PostgreSQL URL or SQLite file>, or set DATABASE_URL\n"])
+    expect([missing.code, missing.stderr]).toEqual([
+      2,
+      "effect-ddd: no database: pass --database <PostgreSQL URL or SQLite file>, or set DATABASE_URL\n"
+    ])
   })
 
   it("bad arguments: exit 2 with what is wrong", async () => {
     const cases: ReadonlyArray<readonly [ReadonlyArray<string>, string]> = [
       [["bogus"], "Invalid subcommand for effect-ddd - use one of 'migrate', 'status', 'dead-letters', 'replay'"],
       [["status"], "no database: pass --database <PostgreSQL URL or SQLite file>, or set DATABASE_URL"],
-      [["status", "-d", "mysql://localhost/app"], `unsupported database URL scheme "mysql": use postgres://... or a SQLite file path`],
+      [
+        ["status", "-d", "mysql://localhost/app"],
+        `unsupported database URL scheme "mysql": use postgres://... or a SQLite file path`
+      ],
       [["status", "-d", "app.db", "--jsn"], "Received unknown argument: '--jsn'"],
       [["dead-letters", "show", "-d", "app.db"], "Missing argument <id>"],
       [["dead-letters", "redrive", "x", "-d", "app.db", "--wait", "soon"], "'soon' is not a integer"],
@@ -61,9 +69,15 @@ describe("CLI arguments", { timeout: 120_000 }, () => {
     )
     const dir = mkdtempSync(join(tmpdir(), "effect-ddd-cli-"))
     const missing = await cli(["dead-letters", "list", "-d", join(dir, "none.db")])
-    expect([missing.code, missing.stderr]).toEqual([1, `effect-ddd: no SQLite database at ${join(dir, "none.db")} (effect-ddd migrate creates one)\n`])
+    expect([missing.code, missing.stderr]).toEqual([
+      1,
+      `effect-ddd: no SQLite database at ${join(dir, "none.db")} (effect-ddd migrate creates one)\n`
+    ])
     const noDirectory = await cli(["migrate", "-d", join(dir, "missing", "app.db")])
-    expect([noDirectory.code, noDirectory.stderr]).toEqual([1, `effect-ddd: cannot create ${join(dir, "missing", "app.db")}: no directory ${join(dir, "missing")}\n`])
+    expect([noDirectory.code, noDirectory.stderr]).toEqual([
+      1,
+      `effect-ddd: cannot create ${join(dir, "missing", "app.db")}: no directory ${join(dir, "missing")}\n`
+    ])
     for (const ran of [pg, missing, noDirectory]) expect(ran.stderr).not.toMatch(stackTrace)
   })
 })

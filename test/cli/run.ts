@@ -13,13 +13,22 @@ export interface Ran {
   readonly stderr: string
 }
 
-const spawnCli = (entry: ReadonlyArray<string>, args: ReadonlyArray<string>, env: Readonly<Record<string, string>>): Promise<Ran> => {
+const spawnCli = (
+  entry: ReadonlyArray<string>,
+  args: ReadonlyArray<string>,
+  env: Readonly<Record<string, string>>
+): Promise<Ran> => {
   const { DATABASE_URL: _, ...inherited } = process.env
   return new Promise((resolve) => {
-    execFile(process.execPath, [...entry, ...args], { cwd: root, env: { ...inherited, ...env }, timeout: 120_000 }, (error, stdout, stderr) => {
-      const code = error === null ? 0 : typeof error.code === "number" ? error.code : -1
-      resolve({ code, stdout, stderr })
-    })
+    execFile(
+      process.execPath,
+      [...entry, ...args],
+      { cwd: root, env: { ...inherited, ...env }, timeout: 120_000 },
+      (error, stdout, stderr) => {
+        const code = error === null ? 0 : typeof error.code === "number" ? error.code : -1
+        resolve({ code, stdout, stderr })
+      }
+    )
   })
 }
 

@@ -16,7 +16,12 @@ class Caller extends Context.Tag("test/Caller")<Caller, string>() {}
 
 const fresh = (prefix: string) => `${prefix}-${randomUUID()}`
 
-const unsaved = (aggregateType: string, aggregateId: string, version: number, payload: unknown = { n: version }): DomainEvent.Unsaved => ({
+const unsaved = (
+  aggregateType: string,
+  aggregateId: string,
+  version: number,
+  payload: unknown = { n: version }
+): DomainEvent.Unsaved => ({
   eventId: randomUUID(),
   aggregateType,
   aggregateId,
@@ -36,7 +41,10 @@ const contended = Schedule.exponential("2 millis").pipe(
 )
 
 export const suite = <E>(name: string, store: Layer.Layer<EventStore.EventStore, E>) =>
-  layer(Layer.provideMerge(CommandHandler.layer({ retry: contended }), store), { timeout: 120_000, excludeTestServices: true })(
+  layer(Layer.provideMerge(CommandHandler.layer({ retry: contended }), store), {
+    timeout: 120_000,
+    excludeTestServices: true
+  })(
     `EventStore contract: ${name}`,
     (it) => {
       describe("store", () => {
@@ -70,7 +78,12 @@ export const suite = <E>(name: string, store: Layer.Layer<EventStore.EventStore,
           Effect.gen(function*() {
             const store = yield* EventStore.EventStore
             const id = fresh("a")
-            yield* store.append({ aggregateType: "T", aggregateId: id, expectedVersion: 0, events: [unsaved("T", id, 1)] })
+            yield* store.append({
+              aggregateType: "T",
+              aggregateId: id,
+              expectedVersion: 0,
+              events: [unsaved("T", id, 1)]
+            })
             const conflict = yield* Effect.flip(
               store.append({
                 aggregateType: "T",
@@ -104,7 +117,9 @@ export const suite = <E>(name: string, store: Layer.Layer<EventStore.EventStore,
               events: [unsaved("T", id, 2)],
               state: { version: 2, state: { n: 2, nested: { list: [1, 2] } } }
             })
-            expect(yield* store.readState("T", id)).toEqual(Option.some({ version: 2, state: { n: 2, nested: { list: [1, 2] } } }))
+            expect(yield* store.readState("T", id)).toEqual(
+              Option.some({ version: 2, state: { n: 2, nested: { list: [1, 2] } } })
+            )
           }))
 
         it.effect("concurrent transactions each run with the services of their caller", () =>
@@ -115,7 +130,12 @@ export const suite = <E>(name: string, store: Layer.Layer<EventStore.EventStore,
             const seen = yield* Effect.all(
               ids.map((id) =>
                 store.withTransaction(Effect.gen(function*() {
-                  yield* store.append({ aggregateType: "T", aggregateId: id, expectedVersion: 0, events: [unsaved("T", id, 1)] })
+                  yield* store.append({
+                    aggregateType: "T",
+                    aggregateId: id,
+                    expectedVersion: 0,
+                    events: [unsaved("T", id, 1)]
+                  })
                   return yield* Caller
                 })).pipe(Effect.provideService(Caller, id))
               ),
@@ -156,7 +176,12 @@ export const suite = <E>(name: string, store: Layer.Layer<EventStore.EventStore,
           Effect.gen(function*() {
             const store = yield* EventStore.EventStore
             const id = fresh("a")
-            const write = store.append({ aggregateType: "T", aggregateId: id, expectedVersion: 0, events: [unsaved("T", id, 1)] })
+            const write = store.append({
+              aggregateType: "T",
+              aggregateId: id,
+              expectedVersion: 0,
+              events: [unsaved("T", id, 1)]
+            })
             yield* Effect.exit(store.withTransaction(Effect.zipRight(write, Effect.die("bug"))))
             const fiber = yield* Effect.fork(store.withTransaction(Effect.zipRight(write, Effect.never)))
             yield* Effect.sleep("50 millis")
@@ -170,7 +195,12 @@ export const suite = <E>(name: string, store: Layer.Layer<EventStore.EventStore,
             const id = fresh("a")
             const written = yield* Deferred.make<void>()
             const writer = yield* Effect.fork(Effect.exit(store.withTransaction(Effect.gen(function*() {
-              yield* store.append({ aggregateType: "T", aggregateId: id, expectedVersion: 0, events: [unsaved("T", id, 1)] })
+              yield* store.append({
+                aggregateType: "T",
+                aggregateId: id,
+                expectedVersion: 0,
+                events: [unsaved("T", id, 1)]
+              })
               yield* Deferred.succeed(written, undefined)
               // the transaction is open (and suspended) while the reads below run
               yield* Effect.sleep("100 millis")
@@ -180,7 +210,10 @@ export const suite = <E>(name: string, store: Layer.Layer<EventStore.EventStore,
             const [stream, state, log] = yield* Effect.all([
               store.readStream("T", id, 0),
               store.readState("T", id),
-              Effect.map(store.readAll(EventStore.logStart, 100_000), (events) => events.filter((e) => e.aggregateId === id))
+              Effect.map(
+                store.readAll(EventStore.logStart, 100_000),
+                (events) => events.filter((e) => e.aggregateId === id)
+              )
             ], { concurrency: "unbounded" })
             expect([stream, state, log]).toEqual([[], Option.none(), []])
             expect(Exit.isFailure(yield* Fiber.join(writer))).toBe(true)
@@ -193,7 +226,12 @@ export const suite = <E>(name: string, store: Layer.Layer<EventStore.EventStore,
             const a = fresh("a")
             const b = fresh("b")
             yield* store.withTransaction(Effect.gen(function*() {
-              yield* store.append({ aggregateType: "T", aggregateId: a, expectedVersion: 0, events: [unsaved("T", a, 1)] })
+              yield* store.append({
+                aggregateType: "T",
+                aggregateId: a,
+                expectedVersion: 0,
+                events: [unsaved("T", a, 1)]
+              })
               yield* Effect.ignore(store.withTransaction(Effect.zipRight(
                 store.append({ aggregateType: "T", aggregateId: b, expectedVersion: 0, events: [unsaved("T", b, 1)] }),
                 Effect.fail("inner")
@@ -208,13 +246,23 @@ export const suite = <E>(name: string, store: Layer.Layer<EventStore.EventStore,
             const store = yield* EventStore.EventStore
             const a = fresh("a")
             const b = fresh("b")
-            yield* store.append({ aggregateType: "T", aggregateId: a, expectedVersion: 0, events: [unsaved("T", a, 1)] })
+            yield* store.append({
+              aggregateType: "T",
+              aggregateId: a,
+              expectedVersion: 0,
+              events: [unsaved("T", a, 1)]
+            })
             yield* store.withTransaction(Effect.gen(function*() {
               const conflict = yield* Effect.flip(
                 store.append({ aggregateType: "T", aggregateId: a, expectedVersion: 0, events: [unsaved("T", a, 1)] })
               )
               expect(conflict._tag).toBe("ConcurrencyConflict")
-              yield* store.append({ aggregateType: "T", aggregateId: b, expectedVersion: 0, events: [unsaved("T", b, 1)] })
+              yield* store.append({
+                aggregateType: "T",
+                aggregateId: b,
+                expectedVersion: 0,
+                events: [unsaved("T", b, 1)]
+              })
             }))
             expect((yield* store.readStream("T", b, 0)).length).toBe(1)
           }))
@@ -261,22 +309,38 @@ export const suite = <E>(name: string, store: Layer.Layer<EventStore.EventStore,
                 aggregateType: typeA,
                 aggregateId: id,
                 expectedVersion: 0,
-                events: [{ ...unsaved(typeA, id, 1), eventType: "Kept" }, { ...unsaved(typeA, id, 2), eventType: "Dropped" }]
+                events: [{ ...unsaved(typeA, id, 1), eventType: "Kept" }, {
+                  ...unsaved(typeA, id, 2),
+                  eventType: "Dropped"
+                }]
               })
-              yield* store.append({ aggregateType: typeB, aggregateId: id, expectedVersion: 0, events: [unsaved(typeB, id, 1)] })
+              yield* store.append({
+                aggregateType: typeB,
+                aggregateId: id,
+                expectedVersion: 0,
+                events: [unsaved(typeB, id, 1)]
+              })
             }
             const readAll = (filter: EventStore.LogFilter) =>
               Effect.map(store.readAll(EventStore.logStart, 100_000, filter), (events) =>
                 events.filter((e) => e.aggregateType === typeA || e.aggregateType === typeB))
             const kept = yield* readAll({ sources: [{ aggregateType: typeA, eventTypes: ["Kept"] }] })
             expect(kept.map((e) => [e.aggregateType, e.eventType])).toEqual(ids.map(() => [typeA, "Kept"]))
-            const everything = yield* readAll({ sources: [{ aggregateType: typeA, eventTypes: [] }, { aggregateType: typeB, eventTypes: [] }] })
+            const everything = yield* readAll({
+              sources: [{ aggregateType: typeA, eventTypes: [] }, { aggregateType: typeB, eventTypes: [] }]
+            })
             expect(everything.length).toBe(36)
             const partitions = yield* Effect.forEach([0, 1, 2], (index) =>
               readAll({ sources: [{ aggregateType: typeB, eventTypes: [] }], partition: { count: 3, index } }))
-            expect(partitions.flat().map((e) => e.aggregateId).sort()).toEqual([...ids].sort())
+            expect(
+              partitions.flat().map((e) =>
+                e.aggregateId
+              ).sort()
+            ).toEqual([...ids].sort())
             for (const [index, events] of partitions.entries()) {
-              for (const e of events) expect(EventStore.streamHash(e.aggregateId) % 3).toBe(index)
+              for (const e of events) {
+                expect(EventStore.streamHash(e.aggregateId) % 3).toBe(index)
+              }
             }
           }))
 
@@ -330,7 +394,12 @@ export const suite = <E>(name: string, store: Layer.Layer<EventStore.EventStore,
             const before = yield* store.readPage(EventStore.logStart, 100_000, filter)
             const written = yield* Deferred.make<void>()
             const writer = yield* Effect.fork(store.withTransaction(Effect.gen(function*() {
-              const events = yield* store.append({ aggregateType: type, aggregateId: id, expectedVersion: 0, events: [unsaved(type, id, 1)] })
+              const events = yield* store.append({
+                aggregateType: type,
+                aggregateId: id,
+                expectedVersion: 0,
+                events: [unsaved(type, id, 1)]
+              })
               yield* Deferred.succeed(written, undefined)
               // the transaction is open (and suspended) while the read below runs; meanwhile
               // other writers commit later events
@@ -339,7 +408,14 @@ export const suite = <E>(name: string, store: Layer.Layer<EventStore.EventStore,
             })))
             yield* Deferred.await(written)
             const other = fresh("o")
-            yield* Effect.fork(store.append({ aggregateType: "T", aggregateId: other, expectedVersion: 0, events: [unsaved("T", other, 1)] }))
+            yield* Effect.fork(
+              store.append({
+                aggregateType: "T",
+                aggregateId: other,
+                expectedVersion: 0,
+                events: [unsaved("T", other, 1)]
+              })
+            )
             const during = yield* store.readPage(before.next, 100_000, filter)
             const [event] = yield* Fiber.join(writer)
             const seen = [...during.events, ...(yield* store.readPage(during.next, 100_000, filter)).events]
@@ -357,21 +433,37 @@ export const suite = <E>(name: string, store: Layer.Layer<EventStore.EventStore,
                 aggregateType: type,
                 aggregateId: id,
                 expectedVersion: 0,
-                events: [{ ...unsaved(type, id, 1), occurredAt: 1_000 + i }, { ...unsaved(type, id, 2), occurredAt: 2_000 + i, eventType: "Late" }]
+                events: [{ ...unsaved(type, id, 1), occurredAt: 1_000 + i }, {
+                  ...unsaved(type, id, 2),
+                  occurredAt: 2_000 + i,
+                  eventType: "Late"
+                }]
               })
-              yield* store.append({ aggregateType: other, aggregateId: id, expectedVersion: 0, events: [unsaved(other, id, 1)] })
+              yield* store.append({
+                aggregateType: other,
+                aggregateId: id,
+                expectedVersion: 0,
+                events: [unsaved(other, id, 1)]
+              })
             }
             const all = { sources: [{ aggregateType: type, eventTypes: [] }] }
             expect(yield* store.backlog(EventStore.logStart, all)).toEqual({ count: 18, oldestOccurredAt: 1_000 })
-            expect(yield* store.backlog(EventStore.logStart, { sources: [{ aggregateType: type, eventTypes: ["Late"] }] }))
+            expect(
+              yield* store.backlog(EventStore.logStart, { sources: [{ aggregateType: type, eventTypes: ["Late"] }] })
+            )
               .toEqual({ count: 9, oldestOccurredAt: 2_000 })
             // after the fourth aggregate's events: five aggregates left
-            const log = (yield* store.readAll(EventStore.logStart, 100_000, all))
+            const log = yield* store.readAll(EventStore.logStart, 100_000, all)
             const cursor = EventStore.cursorOf(log[7]!)
             expect(yield* store.backlog(cursor, all)).toEqual({ count: 10, oldestOccurredAt: 1_004 })
-            expect(yield* store.backlog(EventStore.cursorOf(log[log.length - 1]!), all)).toEqual({ count: 0, oldestOccurredAt: undefined })
-            const partitions = yield* Effect.forEach([0, 1, 2], (index) =>
-              store.backlog(EventStore.logStart, { ...all, partition: { count: 3, index } }))
+            expect(yield* store.backlog(EventStore.cursorOf(log[log.length - 1]!), all)).toEqual({
+              count: 0,
+              oldestOccurredAt: undefined
+            })
+            const partitions = yield* Effect.forEach(
+              [0, 1, 2],
+              (index) => store.backlog(EventStore.logStart, { ...all, partition: { count: 3, index } })
+            )
             expect(partitions.map((b) => b.count)).toEqual(
               [0, 1, 2].map((index) => 2 * ids.filter((id) => EventStore.streamHash(id) % 3 === index).length)
             )
@@ -401,7 +493,14 @@ export const suite = <E>(name: string, store: Layer.Layer<EventStore.EventStore,
           Effect.gen(function*() {
             const store = yield* EventStore.EventStore
             const key = fresh("key")
-            const record = { key, fingerprint: "f", aggregateType: "T", aggregateId: "x", result: { a: [1] }, createdAt: 5 }
+            const record = {
+              key,
+              fingerprint: "f",
+              aggregateType: "T",
+              aggregateId: "x",
+              result: { a: [1] },
+              createdAt: 5
+            }
             yield* store.saveIdempotencyRecord(record)
             expect(yield* store.findIdempotencyRecord(key)).toEqual(Option.some(record))
             const again = yield* Effect.flip(store.saveIdempotencyRecord({ ...record, fingerprint: "g" }))
@@ -417,11 +516,19 @@ export const suite = <E>(name: string, store: Layer.Layer<EventStore.EventStore,
             const lines = [{ sku: Sku.make("apple"), quantity: 1 }]
             const placed = yield* CommandHandler.execute(Order, orderId, "place", { customerId: "c", lines })
             expect([placed.version, placed.state.status, placed.events.length]).toEqual([1, "pending", 1])
-            expect(placed.events[0]!).toMatchObject({ aggregateType: "Order", aggregateId: orderId, version: 1, eventType: "OrderPlaced", schemaVersion: 1 })
+            expect(placed.events[0]!).toMatchObject({
+              aggregateType: "Order",
+              aggregateId: orderId,
+              version: 1,
+              eventType: "OrderPlaced",
+              schemaVersion: 1
+            })
             expect(placed.events[0]!.metadata.correlationId).toBe(placed.events[0]!.eventId)
             const loaded = yield* CommandHandler.load(Order, orderId)
             expect(loaded).toEqual({ id: orderId, state: placed.state, version: 1 })
-            const again = yield* Effect.flip(CommandHandler.execute(Order, orderId, "place", { customerId: "c", lines }))
+            const again = yield* Effect.flip(
+              CommandHandler.execute(Order, orderId, "place", { customerId: "c", lines })
+            )
             expect(again._tag).toBe("AggregateAlreadyExists")
             const missing = yield* Effect.flip(CommandHandler.execute(Order, OrderId.make(fresh("o")), "confirm", {}))
             expect(missing._tag).toBe("AggregateNotFound")
@@ -429,7 +536,9 @@ export const suite = <E>(name: string, store: Layer.Layer<EventStore.EventStore,
             expect(confirmed.version).toBe(2)
             const nothing = yield* CommandHandler.execute(Order, orderId, "confirm", {})
             expect([nothing.version, nothing.events.length]).toEqual([2, 0])
-            const domain = yield* Effect.flip(CommandHandler.execute(Order, orderId, "reject", { reason: "payment declined" }))
+            const domain = yield* Effect.flip(
+              CommandHandler.execute(Order, orderId, "reject", { reason: "payment declined" })
+            )
             expect(domain._tag).toBe("OrderNotPending")
           }))
 
@@ -493,7 +602,10 @@ export const suite = <E>(name: string, store: Layer.Layer<EventStore.EventStore,
               state: Schema.Struct({ balance: Schema.Number }),
               events: Schema.TaggedStruct("Deposited", { amount: Schema.Number }),
               persistence: Aggregate.eventSourced()
-            })({ initial: () => ({ balance: 0 }), evolve: { Deposited: (s, e) => ({ balance: s.balance + e.amount }) } })
+            })({
+              initial: () => ({ balance: 0 }),
+              evolve: { Deposited: (s, e) => ({ balance: s.balance + e.amount }) }
+            })
               .command("deposit", {
                 expects: "any",
                 input: Schema.Struct({ amount: Schema.Number }),
@@ -509,7 +621,13 @@ export const suite = <E>(name: string, store: Layer.Layer<EventStore.EventStore,
               events: Schema.TaggedStruct("Deposited", { cents: Schema.Int, currency: Schema.String }),
               persistence: Aggregate.eventSourced(),
               upcasters: {
-                Deposited: { 1: (v1: { _tag: string; amount: number }) => ({ _tag: v1._tag, cents: v1.amount * 100, currency: "EUR" }) }
+                Deposited: {
+                  1: (v1: { _tag: string; amount: number }) => ({
+                    _tag: v1._tag,
+                    cents: v1.amount * 100,
+                    currency: "EUR"
+                  })
+                }
               }
             })({ initial: () => ({ balance: 0 }), evolve: { Deposited: (s, e) => ({ balance: s.balance + e.cents }) } })
               .command("deposit", {
@@ -523,7 +641,10 @@ export const suite = <E>(name: string, store: Layer.Layer<EventStore.EventStore,
             const store = yield* EventStore.EventStore
             expect((yield* store.readStream("Account", id, 0)).map((e) => e.schemaVersion)).toEqual([1, 1, 2])
             // without the upcaster, a v1 payload does not decode: a typed error naming the event
-            const NoUpcaster = Aggregate.withPersistence({ ...V2, upcasters: {} } as typeof V2, Aggregate.eventSourced())
+            const NoUpcaster = Aggregate.withPersistence(
+              { ...V2, upcasters: {} } as typeof V2,
+              Aggregate.eventSourced()
+            )
             const error = yield* Effect.flip(CommandHandler.load(NoUpcaster, id))
             expect(error._tag).toBe("EventDecodeError")
           }))
@@ -533,8 +654,12 @@ export const suite = <E>(name: string, store: Layer.Layer<EventStore.EventStore,
             const store = yield* EventStore.EventStore
             const sku = Sku.make(fresh("sku"))
             const key = fresh("restock")
-            const first = yield* CommandHandler.execute(Inventory, sku, "restock", { quantity: 5 }, { idempotencyKey: key })
-            const second = yield* CommandHandler.execute(Inventory, sku, "restock", { quantity: 5 }, { idempotencyKey: key })
+            const first = yield* CommandHandler.execute(Inventory, sku, "restock", { quantity: 5 }, {
+              idempotencyKey: key
+            })
+            const second = yield* CommandHandler.execute(Inventory, sku, "restock", { quantity: 5 }, {
+              idempotencyKey: key
+            })
             expect(first.replayed).toBe(false)
             expect(second.replayed).toBe(true)
             expect({ ...second, replayed: false }).toEqual(first)
@@ -551,11 +676,17 @@ export const suite = <E>(name: string, store: Layer.Layer<EventStore.EventStore,
           Effect.gen(function*() {
             const key = fresh("place")
             const lines = [{ sku: Sku.make("apple"), quantity: 1 }]
-            const first = yield* CommandHandler.execute(Order, OrderId.make(fresh("o")), "place", { customerId: "c", lines }, {
+            const first = yield* CommandHandler.execute(Order, OrderId.make(fresh("o")), "place", {
+              customerId: "c",
+              lines
+            }, {
               idempotencyKey: key,
               fingerprint: "body-1"
             })
-            const replay = yield* CommandHandler.execute(Order, OrderId.make(fresh("o")), "place", { customerId: "c", lines }, {
+            const replay = yield* CommandHandler.execute(Order, OrderId.make(fresh("o")), "place", {
+              customerId: "c",
+              lines
+            }, {
               idempotencyKey: key,
               fingerprint: "body-1"
             })
@@ -607,7 +738,10 @@ export const suite = <E>(name: string, store: Layer.Layer<EventStore.EventStore,
               aggregateType: "Inventory",
               aggregateId: sku,
               expectedVersion: 0,
-              events: [{ ...unsaved("Inventory", sku, 1, { _tag: "StockRestocked", sku, quantity: "many" }), eventType: "StockRestocked" }]
+              events: [{
+                ...unsaved("Inventory", sku, 1, { _tag: "StockRestocked", sku, quantity: "many" }),
+                eventType: "StockRestocked"
+              }]
             })
             const Sourced = Aggregate.withPersistence(Inventory, Aggregate.eventSourced())
             const error = yield* Effect.flip(CommandHandler.load(Sourced, sku))

@@ -38,8 +38,11 @@ export const withFulfilment = <A, E, R>(
   ))
 
 const restock = (quantities: Record<string, number>) =>
-  Effect.forEach(Object.entries(quantities), ([sku, quantity]) =>
-    CommandHandler.execute(Inventory, Sku.make(sku), "restock", { quantity }), { discard: true })
+  Effect.forEach(
+    Object.entries(quantities),
+    ([sku, quantity]) => CommandHandler.execute(Inventory, Sku.make(sku), "restock", { quantity }),
+    { discard: true }
+  )
 
 const place = (customerId: string, lines: ReadonlyArray<readonly [string, number]>) =>
   Effect.gen(function*() {
@@ -52,7 +55,10 @@ const place = (customerId: string, lines: ReadonlyArray<readonly [string, number
   })
 
 const stockOf = (sku: string) =>
-  Effect.map(CommandHandler.load(Inventory, Sku.make(sku)), ({ state }) => [state.available, state.reserved, state.sold])
+  Effect.map(
+    CommandHandler.load(Inventory, Sku.make(sku)),
+    ({ state }) => [state.available, state.reserved, state.sold]
+  )
 
 /** Wait until the order is no longer pending; check its outcome. */
 const settles = (orderId: OrderId, status: "confirmed" | "rejected", reason?: RejectionReason) =>
@@ -81,8 +87,9 @@ export const suite = <E>(name: string, store: Layer.Layer<EventStore.EventStore 
             const orderId = yield* place("ada", [[apple, 2], [pear, 1], [apple, 1]])
             yield* withFulfilment(Effect.gen(function*() {
               yield* settles(orderId, "confirmed")
-              yield* eventually(Effect.flatMap(stockOf(pear), (pearStock) =>
-                expectEffect(() => expect(pearStock).toEqual([4, 0, 1]))))
+              yield* eventually(
+                Effect.flatMap(stockOf(pear), (pearStock) => expectEffect(() => expect(pearStock).toEqual([4, 0, 1])))
+              )
             }))
             expect(yield* stockOf(apple)).toEqual([2, 0, 3])
             expect((yield* CommandHandler.load(Payment, orderId)).state.status).toBe("charged")
@@ -137,7 +144,9 @@ export const suite = <E>(name: string, store: Layer.Layer<EventStore.EventStore 
             const pending = yield* place("ada", [[apple, 3]])
             yield* withFulfilment(
               Effect.gen(function*() {
-                yield* eventually(Effect.flatMap(stockOf(apple), (stock) => expectEffect(() => expect(stock).toEqual([7, 3, 0]))))
+                yield* eventually(
+                  Effect.flatMap(stockOf(apple), (stock) => expectEffect(() => expect(stock).toEqual([7, 3, 0])))
+                )
                 yield* CommandHandler.execute(Order, pending, "cancel", {})
                 yield* ends(pending, "compensated", "cancelled")
               }),
@@ -148,7 +157,9 @@ export const suite = <E>(name: string, store: Layer.Layer<EventStore.EventStore 
             const confirmed = yield* place("ada", [[apple, 4]])
             yield* withFulfilment(Effect.gen(function*() {
               yield* settles(confirmed, "confirmed")
-              yield* eventually(Effect.flatMap(stockOf(apple), (stock) => expectEffect(() => expect(stock).toEqual([6, 0, 4]))))
+              yield* eventually(
+                Effect.flatMap(stockOf(apple), (stock) => expectEffect(() => expect(stock).toEqual([6, 0, 4])))
+              )
               yield* CommandHandler.execute(Order, confirmed, "cancel", {})
               yield* ends(confirmed, "compensated", "cancelled")
             }))
@@ -166,7 +177,9 @@ export const suite = <E>(name: string, store: Layer.Layer<EventStore.EventStore 
             const [storedPlaced] = yield* store.readStream(Order.name, orderId, 0)
             const placed = yield* DomainEvent.decodeStored(Order, storedPlaced!)
             // the process reacts to OrderPlaced: its first command (reserve) is in the outbox
-            const react = store.withTransaction(ProcessManager.reactions(pm).handle(placed.payload as never, placed as never))
+            const react = store.withTransaction(
+              ProcessManager.reactions(pm).handle(placed.payload as never, placed as never)
+            )
             yield* react
             const [, storedIssued] = yield* store.readStream(pm.name, orderId, 0)
             const issued = yield* DomainEvent.decodeStored(pm.instances, storedIssued!)
@@ -177,12 +190,19 @@ export const suite = <E>(name: string, store: Layer.Layer<EventStore.EventStore 
             yield* dispatch
             yield* dispatch
             expect(yield* stockOf(apple)).toEqual([3, 2, 0])
-            const reserved = (yield* store.readStream(Inventory.name, apple, 0)).filter((e) => e.eventType === "StockReserved")
+            const reserved = (yield* store.readStream(Inventory.name, apple, 0)).filter((e) =>
+              e.eventType === "StockReserved"
+            )
             expect(reserved).toHaveLength(1)
             const instance = yield* ProcessManager.load(pm, orderId)
             // reserve succeeded (once), the payment request it led to waits
-            expect(instance.steps.map((s) => [s.command, s.outcome])).toEqual([["reserve", "succeeded"], ["request", "pending"]])
-            const settled = (yield* store.readStream(pm.name, orderId, 0)).filter((e) => e.eventType === "CommandSettled")
+            expect(instance.steps.map((s) => [s.command, s.outcome])).toEqual([["reserve", "succeeded"], [
+              "request",
+              "pending"
+            ]])
+            const settled = (yield* store.readStream(pm.name, orderId, 0)).filter((e) =>
+              e.eventType === "CommandSettled"
+            )
             expect(settled).toHaveLength(1)
             yield* react
             expect((yield* ProcessManager.load(pm, orderId)).steps).toHaveLength(2)
@@ -190,4 +210,3 @@ export const suite = <E>(name: string, store: Layer.Layer<EventStore.EventStore 
       })
     }
   )
-

@@ -25,14 +25,17 @@ const flaky = (inner: CommandHandler.Service, next: () => number, rate: number):
   execute: (aggregate, id, command, input, options) =>
     Effect.flatMap(inner.execute(aggregate, id, command, input, options), (result) =>
       next() < rate
-        ? Effect.fail(new EventStore.EventStoreError({ reason: "Unavailable", detail: "injected fault after the effect" }))
+        ? Effect.fail(
+          new EventStore.EventStoreError({ reason: "Unavailable", detail: "injected fault after the effect" })
+        )
         : Effect.succeed(result))
 })
 
 /** Every event handled twice in its transaction, as a redelivery would. */
 const twice = (subscription: Subscription.Any): Subscription.Any => ({
   ...subscription,
-  handle: (event, envelope) => Effect.zipRight(subscription.handle(event, envelope), subscription.handle(event, envelope))
+  handle: (event, envelope) =>
+    Effect.zipRight(subscription.handle(event, envelope), subscription.handle(event, envelope))
 })
 
 /** A gateway that fails a few times per payment before it answers. */

@@ -5,7 +5,8 @@
  * Tests share one store per suite, so each uses fresh subscription, consumer and aggregate names.
  */
 import { describe, expect, layer } from "@effect/vitest"
-import { Deferred, Effect, Exit, Fiber, Layer, Option } from "effect"
+import type { Layer } from "effect"
+import { Deferred, Effect, Exit, Fiber, Option } from "effect"
 import { EventStore } from "effect-ddd"
 import { randomUUID } from "node:crypto"
 import * as Outbox from "../../src/Outbox.js"
@@ -143,7 +144,10 @@ export const suite = <E>(name: string, stores: Layer.Layer<Outbox.Outbox | Event
           const held = Option.getOrThrow(yield* outbox.acquireLease(sub, 0, "a", 1_000, 100))
           const saved = yield* Deferred.make<void>()
           const writer = yield* Effect.fork(Effect.exit(store.withTransaction(Effect.gen(function*() {
-            yield* Effect.ensuring(outbox.saveCheckpoint(sub, 0, cursor, held.token), Deferred.succeed(saved, undefined))
+            yield* Effect.ensuring(
+              outbox.saveCheckpoint(sub, 0, cursor, held.token),
+              Deferred.succeed(saved, undefined)
+            )
             yield* Effect.sleep("200 millis")
           }))))
           yield* Deferred.await(saved)
@@ -213,16 +217,28 @@ export const suite = <E>(name: string, stores: Layer.Layer<Outbox.Outbox | Event
             name,
             kind: "projection",
             partitions: 4,
-            sources: [{ aggregateType: "Order", eventTypes: ["OrderPlaced", "OrderCancelled"] }, { aggregateType: "Payment", eventTypes: [] }],
+            sources: [{ aggregateType: "Order", eventTypes: ["OrderPlaced", "OrderCancelled"] }, {
+              aggregateType: "Payment",
+              eventTypes: []
+            }],
             registeredAt: 1_700_000_000_000
           }
           yield* outbox.registerSubscription(info)
           yield* outbox.registerSubscription({ ...info, name: `${name}-other`, kind: "handler" })
           const mine = (all: ReadonlyArray<Outbox.SubscriptionInfo>) => all.filter((s) => s.name.startsWith(name))
           expect(mine(yield* outbox.subscriptions)).toEqual([info, { ...info, name: `${name}-other`, kind: "handler" }])
-          const changed = { ...info, partitions: 8, sources: [{ aggregateType: "Order", eventTypes: [] }], registeredAt: 1_700_000_001_000 }
+          const changed = {
+            ...info,
+            partitions: 8,
+            sources: [{ aggregateType: "Order", eventTypes: [] }],
+            registeredAt: 1_700_000_001_000
+          }
           yield* outbox.registerSubscription(changed)
-          expect(mine(yield* outbox.subscriptions)).toEqual([changed, { ...info, name: `${name}-other`, kind: "handler" }])
+          expect(mine(yield* outbox.subscriptions)).toEqual([changed, {
+            ...info,
+            name: `${name}-other`,
+            kind: "handler"
+          }])
         }))
     })
 
@@ -234,9 +250,30 @@ export const suite = <E>(name: string, stores: Layer.Layer<Outbox.Outbox | Event
           const other = fresh("s")
           const type = fresh("T")
           const a = deadLetter({ subscription: sub, partition: 0, aggregateType: type, aggregateId: "x", position: 30 })
-          const b = deadLetter({ subscription: sub, partition: 1, aggregateType: type, aggregateId: "y", position: 10, kind: "poison" })
-          const c = deadLetter({ subscription: sub, partition: 0, aggregateType: type, aggregateId: "x", position: 40, kind: "parked", version: 2 })
-          const d = deadLetter({ subscription: other, partition: 0, aggregateType: type, aggregateId: "x", position: 20 })
+          const b = deadLetter({
+            subscription: sub,
+            partition: 1,
+            aggregateType: type,
+            aggregateId: "y",
+            position: 10,
+            kind: "poison"
+          })
+          const c = deadLetter({
+            subscription: sub,
+            partition: 0,
+            aggregateType: type,
+            aggregateId: "x",
+            position: 40,
+            kind: "parked",
+            version: 2
+          })
+          const d = deadLetter({
+            subscription: other,
+            partition: 0,
+            aggregateType: type,
+            aggregateId: "x",
+            position: 20
+          })
           for (const letter of [a, b, c, d]) yield* outbox.addDeadLetter(letter)
 
           expect(yield* outbox.deadLetters({ subscription: sub })).toEqual([b, a, c])
@@ -304,7 +341,10 @@ export const suite = <E>(name: string, stores: Layer.Layer<Outbox.Outbox | Event
           yield* outbox.setDeadlines(fresh("pm"), "a", [{ name: "payment", dueAt: 10 }])
           expect(yield* outbox.nextDeadline(pm)).toEqual(Option.some(1_000))
           expect(yield* outbox.dueDeadlines(pm, 999, 10)).toEqual([])
-          expect(yield* outbox.dueDeadlines(pm, 1_500, 10)).toEqual([at("a", "reminder", 1_000), at("b", "payment", 1_500)])
+          expect(yield* outbox.dueDeadlines(pm, 1_500, 10)).toEqual([
+            at("a", "reminder", 1_000),
+            at("b", "payment", 1_500)
+          ])
           expect(yield* outbox.dueDeadlines(pm, 5_000, 1)).toEqual([at("a", "reminder", 1_000)])
 
           // a claim inside a failed transaction is rolled back; then it succeeds once
@@ -318,7 +358,10 @@ export const suite = <E>(name: string, stores: Layer.Layer<Outbox.Outbox | Event
           // a rescheduled deadline is not claimed with its old time
           yield* outbox.setDeadlines(pm, "b", [{ name: "payment", dueAt: 3_000 }])
           expect(yield* outbox.claimDeadline(at("b", "payment", 1_500))).toBe(false)
-          expect(yield* outbox.dueDeadlines(pm, 5_000, 10)).toEqual([at("a", "payment", 2_000), at("b", "payment", 3_000)])
+          expect(yield* outbox.dueDeadlines(pm, 5_000, 10)).toEqual([
+            at("a", "payment", 2_000),
+            at("b", "payment", 3_000)
+          ])
           yield* outbox.setDeadlines(pm, "a", [])
           expect(yield* outbox.dueDeadlines(pm, 5_000, 10)).toEqual([at("b", "payment", 3_000)])
           expect(yield* outbox.nextDeadline(pm)).toEqual(Option.some(3_000))

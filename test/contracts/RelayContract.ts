@@ -25,10 +25,11 @@ const reserveStock = (name: string) =>
     partitions: 2,
     handle: (event) =>
       Effect.forEach(event.lines, (line) =>
-        CommandHandler.execute(Inventory, line.sku, "reserve", { orderId: event.orderId, quantity: line.quantity }).pipe(
-          Effect.catchTag("InsufficientStock", () =>
-            CommandHandler.execute(Order, event.orderId, "reject", { reason: "insufficient stock" }))
-        ), { discard: true })
+        CommandHandler.execute(Inventory, line.sku, "reserve", { orderId: event.orderId, quantity: line.quantity })
+          .pipe(
+            Effect.catchTag("InsufficientStock", () =>
+              CommandHandler.execute(Order, event.orderId, "reject", { reason: "insufficient stock" }))
+          ), { discard: true })
   })
 
 /** Confirm an order once its stock is reserved. */
@@ -36,9 +37,10 @@ const confirmOrder = (name: string) =>
   Subscription.make({
     name,
     events: [Subscription.on(Inventory, "StockReserved")],
-    handle: (event) => CommandHandler.execute(Order, event.orderId, "confirm", {}).pipe(
-      Effect.catchTag("OrderNotPending", () => Effect.void)
-    )
+    handle: (event) =>
+      CommandHandler.execute(Order, event.orderId, "confirm", {}).pipe(
+        Effect.catchTag("OrderNotPending", () => Effect.void)
+      )
   })
 
 const fastRetry = Schedule.spaced("10 millis").pipe(Schedule.intersect(Schedule.recurs(3)))
@@ -48,15 +50,29 @@ const withRelay = <S extends Subscription.Any, A, E, R>(
   subscriptions: ReadonlyArray<S>,
   use: Effect.Effect<A, E, R>,
   options: { readonly leaseTtl?: Duration.DurationInput; readonly owner?: string } = {}
-): Effect.Effect<A, E, Exclude<R, Relay.Relay> | EventStore.EventStore | Outbox.Outbox | Subscription.Requirements<S>> =>
+): Effect.Effect<
+  A,
+  E,
+  Exclude<R, Relay.Relay> | EventStore.EventStore | Outbox.Outbox | Subscription.Requirements<S>
+> =>
   Effect.scoped(Effect.flatMap(
-    Layer.build(Relay.layer({ subscriptions, pollInterval: "50 millis", leaseTtl: options.leaseTtl ?? "2 seconds", ...(options.owner === undefined ? {} : { owner: options.owner }) })),
+    Layer.build(
+      Relay.layer({
+        subscriptions,
+        pollInterval: "50 millis",
+        leaseTtl: options.leaseTtl ?? "2 seconds",
+        ...(options.owner === undefined ? {} : { owner: options.owner })
+      })
+    ),
     (context) => Effect.provide(use, context)
   ))
 
 const placeOrder = (customerId: string, sku: Sku, quantity: number) =>
-  Effect.flatMap(Effect.sync(() => OrderId.make(fresh("order"))), (orderId) =>
-    Effect.as(CommandHandler.execute(Order, orderId, "place", { customerId, lines: [{ sku, quantity }] }), orderId))
+  Effect.flatMap(
+    Effect.sync(() => OrderId.make(fresh("order"))),
+    (orderId) =>
+      Effect.as(CommandHandler.execute(Order, orderId, "place", { customerId, lines: [{ sku, quantity }] }), orderId)
+  )
 
 export const suite = <E>(name: string, store: Layer.Layer<EventStore.EventStore | Outbox.Outbox, E>) =>
   layer(Layer.provideMerge(CommandHandler.layer(), store), { timeout: 120_000, excludeTestServices: true })(
@@ -69,13 +85,19 @@ export const suite = <E>(name: string, store: Layer.Layer<EventStore.EventStore 
             yield* CommandHandler.execute(Inventory, sku, "restock", { quantity: 3 })
             // two orders of 2 against a stock of 3: whichever is reserved first is confirmed
             const orders = [yield* placeOrder("c-1", sku, 2), yield* placeOrder("c-2", sku, 2)]
-            yield* withRelay([reserveStock(fresh("reserve")), confirmOrder(fresh("confirm"))], eventually(Effect.gen(function*() {
-              const states = yield* Effect.forEach(orders, (id) => Effect.map(CommandHandler.load(Order, id), (o) => o.state))
-              yield* expectEffect(() => {
-                expect(states.map((s) => s.status).sort()).toEqual(["confirmed", "rejected"])
-                expect(states.find((s) => s.status === "rejected")?.reason).toBe("insufficient stock")
-              })
-            })))
+            yield* withRelay(
+              [reserveStock(fresh("reserve")), confirmOrder(fresh("confirm"))],
+              eventually(Effect.gen(function*() {
+                const states = yield* Effect.forEach(
+                  orders,
+                  (id) => Effect.map(CommandHandler.load(Order, id), (o) => o.state)
+                )
+                yield* expectEffect(() => {
+                  expect(states.map((s) => s.status).sort()).toEqual(["confirmed", "rejected"])
+                  expect(states.find((s) => s.status === "rejected")?.reason).toBe("insufficient stock")
+                })
+              }))
+            )
             const stock = yield* CommandHandler.load(Inventory, sku)
             expect([stock.state.available, stock.state.reserved]).toEqual([1, 2])
           }))
@@ -94,16 +116,21 @@ export const suite = <E>(name: string, store: Layer.Layer<EventStore.EventStore 
                   if (envelope.aggregateId !== sku) return
                   calls++
                   // the effect: a command in the same database, committed with the checkpoint
-                  yield* CommandHandler.execute(Inventory, Sku.make(`${sku}-mirror`), "restock", { quantity: event.quantity })
+                  yield* CommandHandler.execute(Inventory, Sku.make(`${sku}-mirror`), "restock", {
+                    quantity: event.quantity
+                  })
                   if (calls <= 2) return yield* Effect.fail("transient failure")
                 })
             })
             yield* CommandHandler.execute(Inventory, sku, "restock", { quantity: 7 })
-            yield* withRelay([flaky], eventually(Effect.gen(function*() {
-              const mirror = yield* CommandHandler.load(Inventory, Sku.make(`${sku}-mirror`))
-              yield* expectEffect(() => expect(calls).toBe(3))
-              yield* expectEffect(() => expect([mirror.version, mirror.state.available]).toEqual([1, 7]))
-            })))
+            yield* withRelay(
+              [flaky],
+              eventually(Effect.gen(function*() {
+                const mirror = yield* CommandHandler.load(Inventory, Sku.make(`${sku}-mirror`))
+                yield* expectEffect(() => expect(calls).toBe(3))
+                yield* expectEffect(() => expect([mirror.version, mirror.state.available]).toEqual([1, 7]))
+              }))
+            )
           }))
 
         it.effect("a handler that always fails: dead letter, the aggregate parked, others delivered, redrive in order", () =>
@@ -126,37 +153,47 @@ export const suite = <E>(name: string, store: Layer.Layer<EventStore.EventStore 
                     }
                   })
             })
-            yield* withRelay([subscription], Effect.gen(function*() {
-              const relay = yield* Relay.Relay
-              yield* CommandHandler.execute(Inventory, broken, "restock", { quantity: 1 })
-              yield* CommandHandler.execute(Inventory, broken, "restock", { quantity: 2 })
-              yield* CommandHandler.execute(Inventory, healthy, "restock", { quantity: 5 })
-              yield* CommandHandler.execute(Inventory, broken, "restock", { quantity: 3 })
-              const letters = yield* eventually(Effect.gen(function*() {
-                const letters = yield* relay.deadLetters({ subscription: subscription.name })
-                yield* expectEffect(() => {
-                  expect(letters.map((l) => [l.kind, l.version])).toEqual([["failed", 1], ["parked", 2], ["parked", 3]])
-                  expect(delivered).toEqual(["healthy:5"])
-                })
-                return letters
-              }))
-              expect(letters[0]!.attempts).toBe(4)
-              expect(letters[0]!.error).toContain("cannot handle quantity 1")
-              expect(letters.every((l) => l.aggregateId === broken)).toBe(true)
-              const byAggregate = yield* relay.deadLetters({ aggregateType: "Inventory", aggregateId: broken })
-              expect(byAggregate.length).toBe(3)
-              // still parked: a new event of the broken aggregate waits too
-              yield* CommandHandler.execute(Inventory, broken, "restock", { quantity: 4 })
-              yield* eventually(Effect.flatMap(relay.deadLetters({ subscription: subscription.name }), (l) =>
-                expectEffect(() => expect(l.length).toBe(4))))
-              fixed = true
-              const remaining = yield* relay.redrive(letters[0]!.id)
-              expect(remaining).toEqual([])
-              expect(delivered).toEqual(["healthy:5", "broken:1", "broken:2", "broken:3", "broken:4"])
-              // un-parked: later events flow again
-              yield* CommandHandler.execute(Inventory, broken, "restock", { quantity: 5 })
-              yield* eventually(expectEffect(() => expect(delivered.at(-1)).toBe("broken:5")))
-            }))
+            yield* withRelay(
+              [subscription],
+              Effect.gen(function*() {
+                const relay = yield* Relay.Relay
+                yield* CommandHandler.execute(Inventory, broken, "restock", { quantity: 1 })
+                yield* CommandHandler.execute(Inventory, broken, "restock", { quantity: 2 })
+                yield* CommandHandler.execute(Inventory, healthy, "restock", { quantity: 5 })
+                yield* CommandHandler.execute(Inventory, broken, "restock", { quantity: 3 })
+                const letters = yield* eventually(Effect.gen(function*() {
+                  const letters = yield* relay.deadLetters({ subscription: subscription.name })
+                  yield* expectEffect(() => {
+                    expect(letters.map((l) => [l.kind, l.version])).toEqual([["failed", 1], ["parked", 2], [
+                      "parked",
+                      3
+                    ]])
+                    expect(delivered).toEqual(["healthy:5"])
+                  })
+                  return letters
+                }))
+                expect(letters[0]!.attempts).toBe(4)
+                expect(letters[0]!.error).toContain("cannot handle quantity 1")
+                expect(letters.every((l) => l.aggregateId === broken)).toBe(true)
+                const byAggregate = yield* relay.deadLetters({ aggregateType: "Inventory", aggregateId: broken })
+                expect(byAggregate.length).toBe(3)
+                // still parked: a new event of the broken aggregate waits too
+                yield* CommandHandler.execute(Inventory, broken, "restock", { quantity: 4 })
+                yield* eventually(
+                  Effect.flatMap(
+                    relay.deadLetters({ subscription: subscription.name }),
+                    (l) => expectEffect(() => expect(l.length).toBe(4))
+                  )
+                )
+                fixed = true
+                const remaining = yield* relay.redrive(letters[0]!.id)
+                expect(remaining).toEqual([])
+                expect(delivered).toEqual(["healthy:5", "broken:1", "broken:2", "broken:3", "broken:4"])
+                // un-parked: later events flow again
+                yield* CommandHandler.execute(Inventory, broken, "restock", { quantity: 5 })
+                yield* eventually(expectEffect(() => expect(delivered.at(-1)).toBe("broken:5")))
+              })
+            )
           }))
 
         it.effect("a redrive that fails again keeps the sequence parked; discard drops a dead letter", () =>
@@ -169,22 +206,31 @@ export const suite = <E>(name: string, store: Layer.Layer<EventStore.EventStore 
               partitions: 1,
               handle: (_, envelope) => envelope.aggregateId === sku ? Effect.die("boom") : Effect.void
             })
-            yield* withRelay([subscription], Effect.gen(function*() {
-              const relay = yield* Relay.Relay
-              yield* CommandHandler.execute(Inventory, sku, "restock", { quantity: 1 })
-              yield* CommandHandler.execute(Inventory, sku, "restock", { quantity: 2 })
-              const [head] = yield* eventually(Effect.flatMap(relay.deadLetters({ subscription: subscription.name }), (l) =>
-                Effect.as(expectEffect(() => expect(l.length).toBe(2)), l)))
-              const remaining = yield* relay.redrive(head!.id)
-              expect(remaining.map((l) => [l.kind, l.version, l.attempts, l.status])).toEqual([
-                ["failed", 1, 2, "open"],
-                ["parked", 2, 0, "open"]
-              ])
-              yield* relay.discard(head!.id)
-              expect((yield* relay.deadLetters({ subscription: subscription.name })).map((l) => l.version)).toEqual([2])
-              const missing = yield* Effect.flip(relay.discard("nope"))
-              expect(missing._tag).toBe("DeadLetterNotFound")
-            }))
+            yield* withRelay(
+              [subscription],
+              Effect.gen(function*() {
+                const relay = yield* Relay.Relay
+                yield* CommandHandler.execute(Inventory, sku, "restock", { quantity: 1 })
+                yield* CommandHandler.execute(Inventory, sku, "restock", { quantity: 2 })
+                const [head] = yield* eventually(
+                  Effect.flatMap(
+                    relay.deadLetters({ subscription: subscription.name }),
+                    (l) => Effect.as(expectEffect(() => expect(l.length).toBe(2)), l)
+                  )
+                )
+                const remaining = yield* relay.redrive(head!.id)
+                expect(remaining.map((l) => [l.kind, l.version, l.attempts, l.status])).toEqual([
+                  ["failed", 1, 2, "open"],
+                  ["parked", 2, 0, "open"]
+                ])
+                yield* relay.discard(head!.id)
+                expect((yield* relay.deadLetters({ subscription: subscription.name })).map((l) => l.version)).toEqual([
+                  2
+                ])
+                const missing = yield* Effect.flip(relay.discard("nope"))
+                expect(missing._tag).toBe("DeadLetterNotFound")
+              })
+            )
           }))
 
         it.effect("a poison payload is dead-lettered at once, never retried", () =>
@@ -210,14 +256,19 @@ export const suite = <E>(name: string, store: Layer.Layer<EventStore.EventStore 
               metadata: {}
             }
             yield* store.append({ aggregateType: "Inventory", aggregateId: sku, expectedVersion: 0, events: [poison] })
-            yield* withRelay([subscription], Effect.gen(function*() {
-              const relay = yield* Relay.Relay
-              const [letter] = yield* eventually(Effect.flatMap(relay.deadLetters({ subscription: subscription.name }), (l) =>
-                Effect.as(expectEffect(() => expect(l.length).toBe(1)), l)))
-              expect(letter).toMatchObject({ kind: "poison", attempts: 1, eventId: poison.eventId })
-              expect(letter!.error).toContain("quantity")
-              expect(calls).toBe(0)
-            }))
+            yield* withRelay(
+              [subscription],
+              Effect.gen(function*() {
+                const relay = yield* Relay.Relay
+                const [letter] = yield* eventually(
+                  Effect.flatMap(relay.deadLetters({ subscription: subscription.name }), (l) =>
+                    Effect.as(expectEffect(() => expect(l.length).toBe(1)), l))
+                )
+                expect(letter).toMatchObject({ kind: "poison", attempts: 1, eventId: poison.eventId })
+                expect(letter!.error).toContain("quantity")
+                expect(calls).toBe(0)
+              })
+            )
           }))
       })
 
@@ -227,10 +278,16 @@ export const suite = <E>(name: string, store: Layer.Layer<EventStore.EventStore 
             const sku = Sku.make(fresh("sku"))
             yield* CommandHandler.execute(Inventory, sku, "restock", { quantity: 1 })
             const orders = yield* Effect.forEach([1, 2, 3], () => placeOrder("c", sku, 1))
-            yield* withRelay([reserveStock(fresh("late")), confirmOrder(fresh("late-confirm"))], eventually(Effect.gen(function*() {
-              const statuses = yield* Effect.forEach(orders, (id) => Effect.map(CommandHandler.load(Order, id), (o) => o.state.status))
-              yield* expectEffect(() => expect([...statuses].sort()).toEqual(["confirmed", "rejected", "rejected"]))
-            })))
+            yield* withRelay(
+              [reserveStock(fresh("late")), confirmOrder(fresh("late-confirm"))],
+              eventually(Effect.gen(function*() {
+                const statuses = yield* Effect.forEach(
+                  orders,
+                  (id) => Effect.map(CommandHandler.load(Order, id), (o) => o.state.status)
+                )
+                yield* expectEffect(() => expect([...statuses].sort()).toEqual(["confirmed", "rejected", "rejected"]))
+              }))
+            )
           }))
 
         it.effect("commands of a handler wake the subscriptions to their events once the delivery commits, not at a poll", () =>
@@ -247,8 +304,10 @@ export const suite = <E>(name: string, store: Layer.Layer<EventStore.EventStore 
               yield* Effect.sleep("300 millis")
               const orderId = yield* placeOrder("c", sku, 1)
               yield* eventually(
-                Effect.flatMap(CommandHandler.load(Order, orderId), (order) =>
-                  expectEffect(() => expect(order.state.status).toBe("confirmed"))),
+                Effect.flatMap(
+                  CommandHandler.load(Order, orderId),
+                  (order) => expectEffect(() => expect(order.state.status).toBe("confirmed"))
+                ),
                 "5 seconds"
               )
             }))
@@ -266,17 +325,25 @@ export const suite = <E>(name: string, store: Layer.Layer<EventStore.EventStore 
               handle: (event) => Effect.sync(() => void cancelled.push(event.orderId))
             })
             const sku = Sku.make(fresh("sku"))
-            yield* withRelay([rare], Effect.gen(function*() {
-              // plenty of events it does not handle: its checkpoint follows them (at most a poll later)
-              for (let i = 0; i < 20; i++) yield* CommandHandler.execute(Inventory, sku, "restock", { quantity: 1 })
-              const [last] = yield* store.readStream(Inventory.name, sku, 19)
-              yield* eventually(Effect.flatMap(outbox.checkpoint(name, 0), (checkpoint) =>
-                expectEffect(() => expect(checkpoint.position).toBeGreaterThanOrEqual(last!.position))))
-              // and the next one it handles is delivered
-              const order = yield* placeOrder("c", sku, 1)
-              yield* CommandHandler.execute(Order, order, "cancel", {})
-              yield* eventually(expectEffect(() => expect(cancelled).toEqual([order])))
-            }))
+            yield* withRelay(
+              [rare],
+              Effect.gen(function*() {
+                // plenty of events it does not handle: its checkpoint follows them (at most a poll later)
+                for (let i = 0; i < 20; i++) yield* CommandHandler.execute(Inventory, sku, "restock", { quantity: 1 })
+                const [last] = yield* store.readStream(Inventory.name, sku, 19)
+                yield* eventually(
+                  Effect.flatMap(
+                    outbox.checkpoint(name, 0),
+                    (checkpoint) =>
+                      expectEffect(() => expect(checkpoint.position).toBeGreaterThanOrEqual(last!.position))
+                  )
+                )
+                // and the next one it handles is delivered
+                const order = yield* placeOrder("c", sku, 1)
+                yield* CommandHandler.execute(Order, order, "cancel", {})
+                yield* eventually(expectEffect(() => expect(cancelled).toEqual([order])))
+              })
+            )
           }))
 
         it.effect("a delivery interrupted after its effect, before its commit, is applied once after restart", () =>
@@ -302,8 +369,15 @@ export const suite = <E>(name: string, store: Layer.Layer<EventStore.EventStore 
             yield* Fiber.interrupt(first)
             expect((yield* CommandHandler.load(Inventory, mirror)).version).toBe(0)
             hang = false
-            yield* withRelay([subscription], eventually(Effect.flatMap(CommandHandler.load(Inventory, mirror), (m) =>
-              expectEffect(() => expect([m.version, m.state.available]).toEqual([1, 4])))))
+            yield* withRelay(
+              [subscription],
+              eventually(
+                Effect.flatMap(
+                  CommandHandler.load(Inventory, mirror),
+                  (m) => expectEffect(() => expect([m.version, m.state.available]).toEqual([1, 4]))
+                )
+              )
+            )
             // and it stays applied once
             yield* Effect.sleep("200 millis")
             expect((yield* CommandHandler.load(Inventory, mirror)).version).toBe(1)
@@ -331,18 +405,34 @@ export const suite = <E>(name: string, store: Layer.Layer<EventStore.EventStore 
             const first = fresh("relay-a")
             const lease = { leaseTtl: Duration.millis(300) }
             yield* CommandHandler.execute(Inventory, sku, "restock", { quantity: 2 })
-            yield* withRelay([slow], Effect.gen(function*() {
-              yield* eventually(Effect.flatMap(outbox.leases(slow.name), (leases) =>
-                expectEffect(() => expect(leases.map((l) => l.owner)).toEqual([first]))))
-              // a second relay competes for the partition all along
-              yield* withRelay([slow], Effect.gen(function*() {
-                yield* eventually(Effect.flatMap(CommandHandler.load(Inventory, mirror), (m) =>
-                  expectEffect(() => expect([m.version, m.state.available]).toEqual([1, 2]))))
-                yield* Effect.sleep("400 millis")
-              }), { ...lease, owner: fresh("relay-b") })
-              const [held] = yield* outbox.leases(slow.name)
-              expect([held?.owner, held?.token]).toEqual([first, 1])
-            }), { ...lease, owner: first })
+            yield* withRelay(
+              [slow],
+              Effect.gen(function*() {
+                yield* eventually(
+                  Effect.flatMap(
+                    outbox.leases(slow.name),
+                    (leases) => expectEffect(() => expect(leases.map((l) => l.owner)).toEqual([first]))
+                  )
+                )
+                // a second relay competes for the partition all along
+                yield* withRelay(
+                  [slow],
+                  Effect.gen(function*() {
+                    yield* eventually(
+                      Effect.flatMap(
+                        CommandHandler.load(Inventory, mirror),
+                        (m) => expectEffect(() => expect([m.version, m.state.available]).toEqual([1, 2]))
+                      )
+                    )
+                    yield* Effect.sleep("400 millis")
+                  }),
+                  { ...lease, owner: fresh("relay-b") }
+                )
+                const [held] = yield* outbox.leases(slow.name)
+                expect([held?.owner, held?.token]).toEqual([first, 1])
+              }),
+              { ...lease, owner: first }
+            )
             expect(calls).toBe(6)
             expect((yield* CommandHandler.load(Inventory, mirror)).version).toBe(1)
           }))
@@ -366,23 +456,30 @@ export const suite = <E>(name: string, store: Layer.Layer<EventStore.EventStore 
             })
             const owner = fresh("relay")
             yield* CommandHandler.execute(Inventory, sku, "restock", { quantity: 1 })
-            yield* withRelay([failing], Effect.gen(function*() {
-              yield* eventually(expectEffect(() => expect(calls).toBeGreaterThan(3)))
-              // another process takes the lease over (as if this one had let it expire)
-              const stolen = yield* store.withTransaction(Effect.zipRight(
-                outbox.releaseLease(failing.name, 0, owner),
-                Effect.flatMap(Clock.currentTimeMillis, (now) => outbox.acquireLease(failing.name, 0, fresh("intruder"), now, 60_000))
-              ))
-              expect(Option.isSome(stolen)).toBe(true)
-              // within a third of the TTL the heartbeat finds out and the worker stops
-              yield* Effect.sleep("300 millis")
-              const stoppedAt = calls
-              yield* Effect.sleep("400 millis")
-              expect(calls).toBe(stoppedAt)
-              // and its event was never checkpointed
-              const [event] = yield* store.readStream("Inventory", sku, 0)
-              expect((yield* outbox.checkpoint(failing.name, 0)).position).toBeLessThan(event!.position)
-            }), { leaseTtl: "300 millis", owner })
+            yield* withRelay(
+              [failing],
+              Effect.gen(function*() {
+                yield* eventually(expectEffect(() => expect(calls).toBeGreaterThan(3)))
+                // another process takes the lease over (as if this one had let it expire)
+                const stolen = yield* store.withTransaction(Effect.zipRight(
+                  outbox.releaseLease(failing.name, 0, owner),
+                  Effect.flatMap(
+                    Clock.currentTimeMillis,
+                    (now) => outbox.acquireLease(failing.name, 0, fresh("intruder"), now, 60_000)
+                  )
+                ))
+                expect(Option.isSome(stolen)).toBe(true)
+                // within a third of the TTL the heartbeat finds out and the worker stops
+                yield* Effect.sleep("300 millis")
+                const stoppedAt = calls
+                yield* Effect.sleep("400 millis")
+                expect(calls).toBe(stoppedAt)
+                // and its event was never checkpointed
+                const [event] = yield* store.readStream("Inventory", sku, 0)
+                expect((yield* outbox.checkpoint(failing.name, 0)).position).toBeLessThan(event!.position)
+              }),
+              { leaseTtl: "300 millis", owner }
+            )
           }))
 
         it.effect("pause holds delivery without moving checkpoints; resume catches up", () =>
@@ -394,16 +491,19 @@ export const suite = <E>(name: string, store: Layer.Layer<EventStore.EventStore 
               events: [Subscription.on(Inventory, "StockRestocked")],
               handle: (event, envelope) => Effect.sync(() => envelope.aggregateId === sku && seen.push(event.quantity))
             })
-            yield* withRelay([subscription], Effect.gen(function*() {
-              const relay = yield* Relay.Relay
-              yield* relay.pause
-              yield* Effect.sleep("100 millis")
-              yield* CommandHandler.execute(Inventory, sku, "restock", { quantity: 1 })
-              yield* Effect.sleep("200 millis")
-              expect(seen).toEqual([])
-              yield* relay.resume
-              yield* eventually(expectEffect(() => expect(seen).toEqual([1])))
-            }))
+            yield* withRelay(
+              [subscription],
+              Effect.gen(function*() {
+                const relay = yield* Relay.Relay
+                yield* relay.pause
+                yield* Effect.sleep("100 millis")
+                yield* CommandHandler.execute(Inventory, sku, "restock", { quantity: 1 })
+                yield* Effect.sleep("200 millis")
+                expect(seen).toEqual([])
+                yield* relay.resume
+                yield* eventually(expectEffect(() => expect(seen).toEqual([1])))
+              })
+            )
           }))
       })
 
@@ -417,15 +517,21 @@ export const suite = <E>(name: string, store: Layer.Layer<EventStore.EventStore 
               partitions: 3,
               handle: () => Effect.void
             })
-            const recorded = yield* withRelay([subscription], eventually(Effect.gen(function*() {
-              const found = (yield* outbox.subscriptions).find((s) => s.name === subscription.name)
-              yield* expectEffect(() => expect(found).toBeDefined())
-              return found!
-            })))
+            const recorded = yield* withRelay(
+              [subscription],
+              eventually(Effect.gen(function*() {
+                const found = (yield* outbox.subscriptions).find((s) => s.name === subscription.name)
+                yield* expectEffect(() => expect(found).toBeDefined())
+                return found!
+              }))
+            )
             expect(recorded).toMatchObject({
               kind: "projection",
               partitions: 3,
-              sources: [{ aggregateType: "Order", eventTypes: ["OrderPlaced", "OrderCancelled"] }, { aggregateType: "Inventory", eventTypes: [] }]
+              sources: [{ aggregateType: "Order", eventTypes: ["OrderPlaced", "OrderCancelled"] }, {
+                aggregateType: "Inventory",
+                eventTypes: []
+              }]
             })
           }))
 
@@ -441,17 +547,25 @@ export const suite = <E>(name: string, store: Layer.Layer<EventStore.EventStore 
               partitions: 2,
               handle: (event, envelope) => Effect.sync(() => envelope.aggregateId === sku && seen.push(event.quantity))
             })
-            yield* withRelay([subscription], Effect.gen(function*() {
-              for (const quantity of [1, 2, 3]) yield* CommandHandler.execute(Inventory, sku, "restock", { quantity })
-              yield* eventually(expectEffect(() => expect(seen).toEqual([1, 2, 3])))
-              yield* store.withTransaction(Effect.forEach([0, 1], (partition) =>
-                outbox.resetCheckpoint(subscription.name, partition, EventStore.logStart), { discard: true }))
-              yield* eventually(expectEffect(() => expect(seen).toEqual([1, 2, 3, 1, 2, 3])))
-              yield* CommandHandler.execute(Inventory, sku, "restock", { quantity: 4 })
-              yield* eventually(expectEffect(() => expect(seen).toEqual([1, 2, 3, 1, 2, 3, 4])))
-              yield* Effect.sleep("300 millis")
-              expect(seen).toEqual([1, 2, 3, 1, 2, 3, 4])
-            }))
+            yield* withRelay(
+              [subscription],
+              Effect.gen(function*() {
+                for (const quantity of [1, 2, 3]) yield* CommandHandler.execute(Inventory, sku, "restock", { quantity })
+                yield* eventually(expectEffect(() => expect(seen).toEqual([1, 2, 3])))
+                yield* store.withTransaction(
+                  Effect.forEach(
+                    [0, 1],
+                    (partition) => outbox.resetCheckpoint(subscription.name, partition, EventStore.logStart),
+                    { discard: true }
+                  )
+                )
+                yield* eventually(expectEffect(() => expect(seen).toEqual([1, 2, 3, 1, 2, 3])))
+                yield* CommandHandler.execute(Inventory, sku, "restock", { quantity: 4 })
+                yield* eventually(expectEffect(() => expect(seen).toEqual([1, 2, 3, 1, 2, 3, 4])))
+                yield* Effect.sleep("300 millis")
+                expect(seen).toEqual([1, 2, 3, 1, 2, 3, 4])
+              })
+            )
           }))
       })
 

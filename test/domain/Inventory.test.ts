@@ -74,7 +74,9 @@ describe("Inventory", () => {
   })
 
   it("returnSold puts sold stock back to available", () => {
-    const decision = spec.given([restocked, reserved, sold]).when("returnSold", { orderId: o1, quantity: 3 }).then([returned])
+    const decision = spec.given([restocked, reserved, sold]).when("returnSold", { orderId: o1, quantity: 3 }).then([
+      returned
+    ])
     expect([decision.state.available, decision.state.reserved, decision.state.sold]).toEqual([10, 0, 0])
   })
 

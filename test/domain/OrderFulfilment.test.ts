@@ -102,7 +102,9 @@ describe("OrderFulfilment", () => {
 
   it("5. charged: the order is confirmed and the stock sold; the deadline is cancelled", () => {
     const sell = (sku: Sku, quantity: number) =>
-      send(Inventory, sku, "sell", { orderId }, { compensation: send(Inventory, sku, "returnSold", { orderId, quantity }) })
+      send(Inventory, sku, "sell", { orderId }, {
+        compensation: send(Inventory, sku, "returnSold", { orderId, quantity })
+      })
     spec
       .given(charging)
       .when(PaymentCharged.make({ orderId }))

@@ -25,7 +25,9 @@ export const startGateway = async (): Promise<Gateway> => {
       if (req.method !== "POST" || req.url !== "/charges") return answer(404, { error: "NotFound" })
       const charge = JSON.parse(text) as { customerId: string; idempotencyKey: string }
       requests.push(charge)
-      if (req.headers["idempotency-key"] !== charge.idempotencyKey) return answer(400, { error: "IdempotencyKeyMissing" })
+      if (req.headers["idempotency-key"] !== charge.idempotencyKey) {
+        return answer(400, { error: "IdempotencyKeyMissing" })
+      }
       if (!available) return answer(503, { error: "Unavailable" })
       answer(200, { outcome: charge.customerId.startsWith("declined-") ? "declined" : "charged" })
     })

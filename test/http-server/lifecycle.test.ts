@@ -70,8 +70,10 @@ describe("the example server's lifecycle", () => {
         headers: { "content-type": "application/json", "content-length": Buffer.byteLength(body) }
       }, (res) => {
         let text = ""
-        res.setEncoding("utf8").on("data", (data: string) => (text += data)).on("end", () =>
-          resolve({ status: res.statusCode!, body: JSON.parse(text) }))
+        res.setEncoding("utf8").on("data", (data: string) => (text += data)).on(
+          "end",
+          () => resolve({ status: res.statusCode!, body: JSON.parse(text) })
+        )
       })
       req.on("error", reject)
       req.write(body.slice(0, 10))
@@ -110,7 +112,10 @@ describe("the example server's lifecycle", () => {
     try {
       const server = await startServer({ DATA_DIR: dataDir, PAYMENT_GATEWAY_URL: gatewayUrl })
       expect((await request(server, "POST", "/inventory/apple/restock", { quantity: 5 })).status).toBe(200)
-      const placed = await request(server, "POST", "/orders", { customerId: "ada", lines: [{ sku: "apple", quantity: 1 }] })
+      const placed = await request(server, "POST", "/orders", {
+        customerId: "ada",
+        lines: [{ sku: "apple", quantity: 1 }]
+      })
       expect(placed.status).toBe(202)
       await expect.poll(() => sockets.length, { timeout: 10_000 }).toBeGreaterThan(0)
       const signalled = Date.now()
@@ -122,7 +127,9 @@ describe("the example server's lifecycle", () => {
       expect(server.output()).toContain("relay: stopping with deliveries left for the next start")
       const db = new Database(join(dataDir, "app.db"), { readonly: true })
       try {
-        const row = db.prepare("SELECT state FROM effect_ddd_states WHERE aggregate_type = 'Order' AND aggregate_id = ?")
+        const row = db.prepare(
+          "SELECT state FROM effect_ddd_states WHERE aggregate_type = 'Order' AND aggregate_id = ?"
+        )
           .get(placed.body.orderId) as { state: string } | undefined
         expect(JSON.parse(row!.state).status).toBe("pending")
       } finally {

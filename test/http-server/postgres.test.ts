@@ -5,7 +5,7 @@
  * crash, and service again after it.
  */
 import { describe, expect, it } from "@effect/vitest"
-import { createServer, type Server as NetServer, type Socket, connect } from "node:net"
+import { connect, createServer, type Server as NetServer, type Socket } from "node:net"
 import { freshDatabase } from "../support/database.js"
 import { contractSuite } from "./contract/index.js"
 import { eventually, request, settled, startServer } from "./server.js"
@@ -76,7 +76,11 @@ describe("the example server on PostgreSQL", () => {
         await request(server, "POST", "/orders/some-order/cancel")
       ]
       for (const answer of during) {
-        expect([answer.status, answer.contentType, answer.body.error]).toEqual([503, "application/json", "ServiceUnavailable"])
+        expect([answer.status, answer.contentType, answer.body.error]).toEqual([
+          503,
+          "application/json",
+          "ServiceUnavailable"
+        ])
         expect(answer.body.message).toBe("the database is unavailable or busy; try again later")
       }
       const health = await request(server, "GET", "/health")
@@ -86,10 +90,18 @@ describe("the example server on PostgreSQL", () => {
 
       await proxy.restore()
       await eventually(async () => {
-        expect((await request(server, "GET", "/inventory/apple")).body).toEqual({ sku: "apple", available: 5, reserved: 0, sold: 0 })
+        expect((await request(server, "GET", "/inventory/apple")).body).toEqual({
+          sku: "apple",
+          available: 5,
+          reserved: 0,
+          sold: 0
+        })
       })
       expect((await request(server, "GET", "/health")).status).toBe(200)
-      const placed = await request(server, "POST", "/orders", { customerId: "ada", lines: [{ sku: "apple", quantity: 2 }] })
+      const placed = await request(server, "POST", "/orders", {
+        customerId: "ada",
+        lines: [{ sku: "apple", quantity: 2 }]
+      })
       expect(placed.status).toBe(202)
       expect((await settled(server, placed.body.orderId)).status).toBe("confirmed")
     } finally {

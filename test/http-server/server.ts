@@ -124,7 +124,9 @@ export const settled = async (server: { readonly url: string }, orderId: string,
   const deadline = Date.now() + timeout
   while (true) {
     const answer = await request(server, "GET", `/orders/${orderId}`)
-    if (answer.status !== 200) throw new Error(`GET /orders/${orderId}: ${answer.status} ${JSON.stringify(answer.body)}`)
+    if (answer.status !== 200) {
+      throw new Error(`GET /orders/${orderId}: ${answer.status} ${JSON.stringify(answer.body)}`)
+    }
     if (answer.body.status !== "pending") return answer.body
     if (Date.now() > deadline) throw new Error(`order ${orderId} is still pending after ${timeout} ms`)
     await new Promise((resolve) => setTimeout(resolve, 20))
@@ -170,7 +172,12 @@ export const rawRequest = (
           } catch {
             // not JSON: the raw text is returned
           }
-          resolve({ status: res.statusCode!, contentType: res.headers["content-type"] ?? null, body, headers: res.headers })
+          resolve({
+            status: res.statusCode!,
+            contentType: res.headers["content-type"] ?? null,
+            body,
+            headers: res.headers
+          })
         })
       }
     )

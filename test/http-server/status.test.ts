@@ -29,7 +29,9 @@ describe.skipIf(!installed && process.env.CI !== "true")("status page (chromium)
 
   /** The browser, launched once; without chromium every test that needs it fails with why. */
   const browser = async (): Promise<Browser> => {
-    if (!installed) throw new Error(`${executablePath} is missing: install Debian's chromium (apt-get install chromium)`)
+    if (!installed) {
+      throw new Error(`${executablePath} is missing: install Debian's chromium (apt-get install chromium)`)
+    }
     return launched ??= await chromium.launch({ executablePath, headless: true })
   }
 
@@ -106,7 +108,9 @@ describe.skipIf(!installed && process.env.CI !== "true")("status page (chromium)
     await signIn(page, adminToken)
     const rows = page.locator("tr[data-subscription]")
     await rows.first().waitFor()
-    expect(await rows.evaluateAll((trs) => trs.map((tr) => tr.getAttribute("data-subscription")))).toEqual(subscriptions)
+    expect(await rows.evaluateAll((trs) => trs.map((tr) => tr.getAttribute("data-subscription")))).toEqual(
+      subscriptions
+    )
     const charges = page.locator(`tr[data-subscription="charge-payments"]`)
     expect(await charges.locator("td").nth(3).textContent()).toBe("1")
     expect(await charges.locator("td").nth(4).textContent()).toMatch(/^relay-/)

@@ -28,7 +28,9 @@ const collector = () => {
                 traceId: span.traceId,
                 name: span.name,
                 attributes: Object.fromEntries(
-                  (span.attributes ?? []).map((a: { key: string; value: Record<string, unknown> }) => [a.key, Object.values(a.value)[0]])
+                  (span.attributes ?? []).map((
+                    a: { key: string; value: Record<string, unknown> }
+                  ) => [a.key, Object.values(a.value)[0]])
                 )
               })
             }
@@ -58,7 +60,10 @@ describe("the example server's telemetry", () => {
   it("a client's trace follows its order through the relay's asynchronous hops", async () => {
     expect((await request(server, "POST", "/inventory/traced/restock", { quantity: 5 })).status).toBe(200)
     const traceId = randomBytes(16).toString("hex")
-    const placed = await request(server, "POST", "/orders", { customerId: "ada", lines: [{ sku: "traced", quantity: 2 }] }, {
+    const placed = await request(server, "POST", "/orders", {
+      customerId: "ada",
+      lines: [{ sku: "traced", quantity: 2 }]
+    }, {
       traceparent: `00-${traceId}-${randomBytes(8).toString("hex")}-01`
     })
     expect(placed.status).toBe(202)
@@ -73,13 +78,20 @@ describe("the example server's telemetry", () => {
       return mine
     })
     expect(trace.some((s) => s.name === "http.server POST")).toBe(true)
-    const delivered = new Set(trace.filter((s) => s.name === "Relay.deliver").map((s) => s.attributes["effect_ddd.subscription"]))
-    expect([...delivered]).toEqual(expect.arrayContaining(["OrderFulfilment", "OrderFulfilment.commands", "charge-payments"]))
+    const delivered = new Set(
+      trace.filter((s) => s.name === "Relay.deliver").map((s) => s.attributes["effect_ddd.subscription"])
+    )
+    expect([...delivered]).toEqual(
+      expect.arrayContaining(["OrderFulfilment", "OrderFulfilment.commands", "charge-payments"])
+    )
   })
 
   it("GET /health reports each subscription; GET /metrics is the Prometheus exposition", async () => {
     expect((await request(server, "POST", "/inventory/measured/restock", { quantity: 1 })).status).toBe(200)
-    const placed = await request(server, "POST", "/orders", { customerId: "bob", lines: [{ sku: "measured", quantity: 1 }] })
+    const placed = await request(server, "POST", "/orders", {
+      customerId: "bob",
+      lines: [{ sku: "measured", quantity: 1 }]
+    })
     expect((await settled(server, placed.body.orderId)).status).toBe("confirmed")
     const health = await request(server, "GET", "/health")
     expect(health.status).toBe(200)
@@ -87,7 +99,9 @@ describe("the example server's telemetry", () => {
     expect(health.body.status).toBe("healthy")
     expect(health.body.subscriptions.map((s: { subscription: string }) => s.subscription).sort())
       .toEqual(["OrderFulfilment", "OrderFulfilment.commands", "charge-payments"])
-    for (const s of health.body.subscriptions) expect(s).toMatchObject({ status: "healthy", lag: 0, deadLetters: 0, reasons: [] })
+    for (const s of health.body.subscriptions) {
+      expect(s).toMatchObject({ status: "healthy", lag: 0, deadLetters: 0, reasons: [] })
+    }
 
     const metrics = await fetch(`${server.url}/metrics`)
     expect(metrics.status).toBe(200)
@@ -98,8 +112,10 @@ describe("the example server's telemetry", () => {
       expect(line, `${name}{${labels}...}`).toBeDefined()
       return Number(line!.split(" ").pop())
     }
-    expect(value("effect_ddd_commands_total", `aggregate="Order",command="place",outcome="success"`)).toBeGreaterThanOrEqual(1)
-    expect(value("effect_ddd_deliveries_total", `subscription="OrderFulfilment",outcome="success"`)).toBeGreaterThanOrEqual(1)
+    expect(value("effect_ddd_commands_total", `aggregate="Order",command="place",outcome="success"`))
+      .toBeGreaterThanOrEqual(1)
+    expect(value("effect_ddd_deliveries_total", `subscription="OrderFulfilment",outcome="success"`))
+      .toBeGreaterThanOrEqual(1)
     expect(value("effect_ddd_subscription_lag", `subscription="OrderFulfilment"`)).toBe(0)
     expect(value("effect_ddd_dead_letters", `subscription="OrderFulfilment"`)).toBe(0)
     expect(value("effect_ddd_leases_held", `subscription="OrderFulfilment"`)).toBe(4)

@@ -33,14 +33,20 @@ export const ensureBuilt = async (): Promise<void> => {
       mkdirSync(lock)
     } catch {
       // another test file is building: wait for it (a lock older than 5 minutes is a dead build's)
-      if (existsSync(lock) && Date.now() - statSync(lock).mtimeMs > 300_000) rmSync(lock, { recursive: true, force: true })
+      if (existsSync(lock) && Date.now() - statSync(lock).mtimeMs > 300_000) {
+        rmSync(lock, { recursive: true, force: true })
+      }
       if (Date.now() > deadline) throw new Error("timed out waiting for another build of dist/")
       await sleep(250)
       continue
     }
     try {
       if (!fresh()) {
-        await promisify(execFile)(process.execPath, [join(root, "node_modules", "typescript", "bin", "tsc"), "-p", "tsconfig.build.json"], {
+        await promisify(execFile)(process.execPath, [
+          join(root, "node_modules", "typescript", "bin", "tsc"),
+          "-p",
+          "tsconfig.build.json"
+        ], {
           cwd: root,
           timeout: 300_000
         })

@@ -36,8 +36,10 @@ export const stockLevels = Subscription.projection({
   events: [Subscription.on(Inventory, "StockRestocked")],
   partitions: 2,
   handle: (_, envelope) =>
-    Effect.flatMap(SqlClient.SqlClient, (sql) =>
-      sql`INSERT INTO cli_deliveries (event_id, position) VALUES (${envelope.eventId}, ${envelope.position})`)
+    Effect.flatMap(
+      SqlClient.SqlClient,
+      (sql) => sql`INSERT INTO cli_deliveries (event_id, position) VALUES (${envelope.eventId}, ${envelope.position})`
+    )
 })
 
 export const audit = Subscription.make({
@@ -64,7 +66,12 @@ const Tables = Layer.effectDiscard(Effect.flatMap(SqlClient.SqlClient, (sql) =>
     sql`CREATE TABLE IF NOT EXISTS cli_fixed (sku TEXT PRIMARY KEY)`
   )))
 
-const Live = Relay.layer({ subscriptions: [stockLevels, audit], owner, pollInterval: "100 millis", leaseTtl: "1500 millis" }).pipe(
+const Live = Relay.layer({
+  subscriptions: [stockLevels, audit],
+  owner,
+  pollInterval: "100 millis",
+  leaseTtl: "1500 millis"
+}).pipe(
   Layer.provideMerge(CommandHandler.layer()),
   Layer.provideMerge(SqlEventStore.layer()),
   Layer.provideMerge(Tables),

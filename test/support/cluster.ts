@@ -67,7 +67,8 @@ const isExecutable = (path: string): boolean => {
 const hasBinaries = (dir: string): boolean => BINARIES.every((b) => isExecutable(join(dir, b)))
 
 /** Where `findBinDir` looks, for error messages. */
-export const binDirSearchPath = (): string => process.env["EFFECT_DDD_PG_BIN_DIR"] ?? "PATH or /usr/lib/postgresql/*/bin"
+export const binDirSearchPath = (): string =>
+  process.env["EFFECT_DDD_PG_BIN_DIR"] ?? "PATH or /usr/lib/postgresql/*/bin"
 
 /** Directory holding initdb/pg_ctl/postgres: PATH first, then the highest /usr/lib/postgresql/N/bin. */
 export const findBinDir = (): string | undefined => {
@@ -77,9 +78,9 @@ export const findBinDir = (): string | undefined => {
   const root = "/usr/lib/postgresql"
   const versions = existsSync(root)
     ? readdirSync(root)
-        .filter((v) => /^\d+(\.\d+)?$/.test(v))
-        .sort((a, b) => Number(b) - Number(a))
-        .map((v) => join(root, v, "bin"))
+      .filter((v) => /^\d+(\.\d+)?$/.test(v))
+      .sort((a, b) => Number(b) - Number(a))
+      .map((v) => join(root, v, "bin"))
     : []
   return [...fromPath, ...versions].find(hasBinaries)
 }
@@ -128,7 +129,7 @@ const shellQuote = (words: ReadonlyArray<string>): string => words.map((w) => `'
  * handler sees (SIGKILL, e.g. tsx killing its child when a signal handler takes over 60 ms). Killed
  * by the returned function once the normal cleanup is done.
  */
-const watchdog = (cleanup: string): (() => void) => {
+const watchdog = (cleanup: string): () => void => {
   try {
     const child = spawn("/bin/sh", ["-c", `while kill -0 ${process.pid} 2>/dev/null; do sleep 1; done; ${cleanup}`], {
       cwd: "/",
@@ -168,7 +169,10 @@ export const redact = (url: string): string => {
 export const startPostgres = async (): Promise<Postgres> => {
   const binDir = findBinDir()
   if (binDir === undefined) {
-    throw new PostgresUnavailable("binaries-not-found", `initdb/pg_ctl/postgres were not found in ${binDirSearchPath()}`)
+    throw new PostgresUnavailable(
+      "binaries-not-found",
+      `initdb/pg_ctl/postgres were not found in ${binDirSearchPath()}`
+    )
   }
   const bin = (name: string) => join(binDir, name)
   const user = unprivilegedUser()
@@ -181,7 +185,9 @@ export const startPostgres = async (): Promise<Postgres> => {
   }
 
   const stopArgs = ["-m", "immediate", "-D", data, "stop"]
-  const killWatchdog = watchdog(`${shellQuote(asUser(user, bin("pg_ctl"), stopArgs).flat())} >/dev/null 2>&1; rm -rf ${shellQuote([dir])}`)
+  const killWatchdog = watchdog(
+    `${shellQuote(asUser(user, bin("pg_ctl"), stopArgs).flat())} >/dev/null 2>&1; rm -rf ${shellQuote([dir])}`
+  )
 
   let started = false
   const stopSync = () => {
@@ -247,7 +253,10 @@ export const startPostgres = async (): Promise<Postgres> => {
   } catch (error) {
     const logTail = existsSync(log) ? readFileSync(log, "utf8").split("\n").slice(-15).join("\n") : ""
     stop()
-    throw new PostgresUnavailable("start-failed", `starting a throwaway cluster with ${binDir} failed: ${String(error)}\n${logTail}`)
+    throw new PostgresUnavailable(
+      "start-failed",
+      `starting a throwaway cluster with ${binDir} failed: ${String(error)}\n${logTail}`
+    )
   }
 
   let version: string

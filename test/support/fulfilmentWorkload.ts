@@ -61,7 +61,9 @@ export const workload = (operations: ReadonlyArray<Operation>, prefix = "") => {
     for (const order of orders) {
       const { state } = yield* CommandHandler.load(Order, order.id)
       if (state.status === "pending") return yield* Effect.fail(`order ${order.id} is still pending`)
-      if (order.declined && state.status === "confirmed") return yield* Effect.fail(`declined order ${order.id} confirmed`)
+      if (order.declined && state.status === "confirmed") {
+        return yield* Effect.fail(`declined order ${order.id} confirmed`)
+      }
       if (state.status === "confirmed") order.units.forEach((units, i) => (sold[i]! += units))
     }
     for (let i = 0; i < SKUS; i++) {

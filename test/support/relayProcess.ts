@@ -51,7 +51,9 @@ const ledger = Subscription.make({
 const Live = Relay.layer({ subscriptions: [ledger], leaseTtl, pollInterval: "50 millis", owner }).pipe(
   Layer.provideMerge(CommandHandler.layer()),
   Layer.provideMerge(SqlEventStore.layer()),
-  Layer.provideMerge(PgWakeup.layer().pipe(Layer.provideMerge(PgClient.layer({ url: Redacted.make(url), maxConnections: 8 }))))
+  Layer.provideMerge(
+    PgWakeup.layer().pipe(Layer.provideMerge(PgClient.layer({ url: Redacted.make(url), maxConnections: 8 })))
+  )
 )
 
 runUntilStopped("relayProcess", owner, Live)

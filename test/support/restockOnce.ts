@@ -54,7 +54,9 @@ const program = CommandHandler.execute(Inventory, sku, "restock", { quantity }, 
     })
   ),
   Effect.provide(Live),
-  Effect.catchAll((error) => Effect.succeed(JSON.stringify({ error: (error as { readonly _tag?: string })._tag ?? "Unknown" })))
+  Effect.catchAll((error) =>
+    Effect.succeed(JSON.stringify({ error: (error as { readonly _tag?: string })._tag ?? "Unknown" }))
+  )
 )
 
 Effect.runPromise(program).then(

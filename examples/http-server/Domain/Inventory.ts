@@ -53,7 +53,9 @@ export class NotReserved extends Schema.TaggedError<NotReserved>()("NotReserved"
   }
 }
 
-export class NotSold extends Schema.TaggedError<NotSold>()("NotSold", { sku: Sku, requested: Schema.Int, sold: Schema.Int }) {
+export class NotSold
+  extends Schema.TaggedError<NotSold>()("NotSold", { sku: Sku, requested: Schema.Int, sold: Schema.Int })
+{
   override get message() {
     return `${this.requested} of ${this.sku} to return, ${this.sold} sold`
   }

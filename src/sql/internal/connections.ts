@@ -28,22 +28,27 @@ export type Restore = <A, E, R>(effect: Effect.Effect<A, E, R>) => Effect.Effect
 export const hold = (
   sql: SqlClient.SqlClient
 ): Effect.Effect<{ readonly connection: Connection; readonly release: Effect.Effect<void> }, SqlError> =>
-  Effect.uninterruptible(Effect.flatMap(Scope.make(), (scope) =>
-    Effect.flatMap(FiberRef.get(FiberRef.currentContext), (context) =>
-      Effect.flatMap(
-        Effect.exit(Effect.zipRight(
-          // `reserve` needs the scope only: a context of its own, not a copy of the fiber's
-          FiberRef.set(FiberRef.currentContext, Context.make(Scope.Scope, scope) as Context.Context<never>),
-          sql.reserve as Effect.Effect<Connection, SqlError>
-        )),
-        (exit) =>
-          Effect.zipRight(
-            FiberRef.set(FiberRef.currentContext, context),
-            Exit.isSuccess(exit)
-              ? Effect.succeed({ connection: exit.value, release: Scope.close(scope, Exit.void) })
-              : Effect.zipRight(Scope.close(scope, exit), Effect.failCause(exit.cause))
-          )
-      ))))
+  Effect.uninterruptible(
+    Effect.flatMap(
+      Scope.make(),
+      (scope) =>
+        Effect.flatMap(FiberRef.get(FiberRef.currentContext), (context) =>
+          Effect.flatMap(
+            Effect.exit(Effect.zipRight(
+              // `reserve` needs the scope only: a context of its own, not a copy of the fiber's
+              FiberRef.set(FiberRef.currentContext, Context.make(Scope.Scope, scope) as Context.Context<never>),
+              sql.reserve as Effect.Effect<Connection, SqlError>
+            )),
+            (exit) =>
+              Effect.zipRight(
+                FiberRef.set(FiberRef.currentContext, context),
+                Exit.isSuccess(exit)
+                  ? Effect.succeed({ connection: exit.value, release: Scope.close(scope, Exit.void) })
+                  : Effect.zipRight(Scope.close(scope, exit), Effect.failCause(exit.cause))
+              )
+          ))
+    )
+  )
 
 /** How a store gets a connection for a statement or a transaction of its own. */
 export type OnConnection = <A, E, R>(
@@ -56,8 +61,11 @@ export type OnConnection = <A, E, R>(
  */
 export const reserved = (sql: SqlClient.SqlClient): OnConnection => (use) =>
   Effect.uninterruptibleMask((restore) =>
-    Effect.flatMap(hold(sql), ({ connection, release }) =>
-      Effect.flatMap(Effect.exit(use(connection, restore)), (exit) => Effect.zipRight(release, exit)))
+    Effect.flatMap(
+      hold(sql),
+      ({ connection, release }) =>
+        Effect.flatMap(Effect.exit(use(connection, restore)), (exit) => Effect.zipRight(release, exit))
+    )
   )
 
 /**
@@ -96,16 +104,24 @@ export const mapFailure = <A, E, R, E2>(self: Effect.Effect<A, E, R>, f: (error:
   Effect.catchAllCause(self, (cause) => Effect.failCause(Cause.map(cause, f)))
 
 /** The connection a store's session holds for its statements outside a transaction. */
-export class SessionConnection extends Context.Tag("effect-ddd/sql/SessionConnection")<SessionConnection, Connection>() {}
+export class SessionConnection
+  extends Context.Tag("effect-ddd/sql/SessionConnection")<SessionConnection, Connection>()
+{}
 
 /**
  * Run `self` with its statements outside a transaction on one connection from `onConnection`
  * (kept in the fiber's context as its `SessionConnection`).
  */
-export const withSession = <A, E, R>(onConnection: OnConnection, self: Effect.Effect<A, E, R>): Effect.Effect<A, E | SqlError, R> =>
+export const withSession = <A, E, R>(
+  onConnection: OnConnection,
+  self: Effect.Effect<A, E, R>
+): Effect.Effect<A, E | SqlError, R> =>
   Effect.flatMap(
     FiberRef.get(FiberRef.currentContext),
-    (context) => onConnection((connection, restore) => Effect.flatten(withService(context, SessionConnection, connection, restore(self))))
+    (context) =>
+      onConnection((connection, restore) =>
+        Effect.flatten(withService(context, SessionConnection, connection, restore(self)))
+      )
   )
 
 /**
@@ -124,7 +140,9 @@ export const execute = <A extends object>(
     const session = Context.getOption(context, SessionConnection)
     return (Option.isSome(session)
       ? session.value.execute(text, params as ReadonlyArray<any>, undefined)
-      : onConnection((connection) => connection.execute(text, params as ReadonlyArray<any>, undefined))) as Effect.Effect<
+      : onConnection((connection) =>
+        connection.execute(text, params as ReadonlyArray<any>, undefined)
+      )) as Effect.Effect<
         ReadonlyArray<A>,
         SqlError
       >

@@ -13,7 +13,8 @@
  * that are ready queue up; but only while transactions have had company lately, since a lone
  * caller would pay for that turn on every transaction.
  */
-import { Context, Deferred, Effect, Exit } from "effect"
+import type { Context } from "effect"
+import { Deferred, Effect, Exit } from "effect"
 
 export interface Options {
   /** Most transactions committed together. */
@@ -118,7 +119,9 @@ export const make = <E>(runner: Runner<E>, options: Options) => {
       if (active > 0 || queue.length > 0) return enqueue(self)
       // nobody is committing: run now, in this fiber, and hand over whatever queued up meanwhile
       active++
-      return (options.yieldFirst && company ? Effect.zipRight(Effect.yieldNow(), runner.transaction(self)) : runner.transaction(self))
+      return (options.yieldFirst && company
+        ? Effect.zipRight(Effect.yieldNow(), runner.transaction(self))
+        : runner.transaction(self))
         .pipe(
           Effect.ensuring(Effect.suspend(() => {
             active--

@@ -25,7 +25,7 @@ import { Clock, Effect, Layer } from "effect"
 import assert from "node:assert/strict"
 import * as Aggregate from "../../Aggregate.js"
 import * as DomainEvent from "../../DomainEvent.js"
-import { EventStore, type EventStoreError, logStart, type LoggedEvent } from "../../EventStore.js"
+import { EventStore, type EventStoreError, type LoggedEvent, logStart } from "../../EventStore.js"
 import * as IdGenerator from "../../IdGenerator.js"
 
 /**
@@ -181,14 +181,17 @@ const shown = (event: Pick<LoggedEvent, "aggregateType" | "aggregateId" | "event
 })
 
 const expectedEvents = (histories: ReadonlyArray<History>) =>
-  Effect.forEach(histories.flatMap((h) => h.events.map((event) => ({ history: h, event }))), ({ event, history }) =>
-    Effect.map(DomainEvent.encodePayload(history.aggregate, event as never), (payload) =>
-      shown({
-        aggregateType: history.aggregate.name,
-        aggregateId: history.id,
-        eventType: (event as { readonly _tag: string })._tag,
-        payload
-      })))
+  Effect.forEach(
+    histories.flatMap((h) => h.events.map((event) => ({ history: h, event }))),
+    ({ event, history }) =>
+      Effect.map(DomainEvent.encodePayload(history.aggregate, event as never), (payload) =>
+        shown({
+          aggregateType: history.aggregate.name,
+          aggregateId: history.id,
+          eventType: (event as { readonly _tag: string })._tag,
+          payload
+        }))
+  )
 
 /** The expectation built from the response; a response it cannot be built from fails the spec. */
 const expectationOf = (expected: (response: Response) => Expected, response: Response, answered: string): Expected => {
@@ -240,19 +243,26 @@ export const make = <E, R>(app: Layer.Layer<HttpApi.Api, E, R>): Spec<E, R> => (
           const before = (yield* store.readAll(logStart, Number.MAX_SAFE_INTEGER)).length
           const context = yield* Layer.build(
             app.pipe(
-              Layer.provideMerge(Layer.mergeAll(HttpApiBuilder.Router.Live, HttpApiBuilder.Middleware.layer, HttpServer.layerContext))
+              Layer.provideMerge(
+                Layer.mergeAll(HttpApiBuilder.Router.Live, HttpApiBuilder.Middleware.layer, HttpServer.layerContext)
+              )
             )
           )
           const httpApp = yield* Effect.provide(HttpApiBuilder.httpApp, context)
           const served = yield* httpApp.pipe(
-            Effect.provideService(HttpServerRequest.HttpServerRequest, HttpServerRequest.fromWeb(toWebRequest(request))),
+            Effect.provideService(
+              HttpServerRequest.HttpServerRequest,
+              HttpServerRequest.fromWeb(toWebRequest(request))
+            ),
             Effect.provide(context)
           )
           const response = yield* readResponse(served)
           const appended = (yield* store.readAll(logStart, Number.MAX_SAFE_INTEGER)).slice(before)
           const what = `${request.method} ${request.path}`
           const answered = `status ${response.status}, body ${JSON.stringify(response.body)}`
-          const wanted = typeof expected === "function" ? expectationOf(expected, response, `${what}: ${answered}`) : expected
+          const wanted = typeof expected === "function"
+            ? expectationOf(expected, response, `${what}: ${answered}`)
+            : expected
           assert.equal(response.status, wanted.status, `${what}: ${answered}`)
           if (wanted.body !== undefined) assert.deepStrictEqual(response.body, wanted.body, `${what}: body`)
           if (wanted.events !== undefined) {

@@ -30,7 +30,9 @@ export const adminContract = ({ admin, adminToken, call, gateway, next, placed, 
 
     it("without the token, or with another one, every admin endpoint is 401, and changes nothing", async () => {
       for (const [method, path] of adminRoutes) {
-        for (const authorization of [undefined, "Bearer ", `Bearer ${adminToken}x`, `Basic ${adminToken}`, adminToken]) {
+        for (
+          const authorization of [undefined, "Bearer ", `Bearer ${adminToken}x`, `Basic ${adminToken}`, adminToken]
+        ) {
           const answer = await rawRequest(next(), {
             method,
             path,
@@ -63,7 +65,9 @@ export const adminContract = ({ admin, adminToken, call, gateway, next, placed, 
     it("GET /admin/subscriptions: each subscription's partitions, checkpoints, owners and dead letters", async () => {
       const sku = freshSku("progress")
       await restock(sku, 1)
-      expect((await settled(next(), await placed({ customerId: "pam", lines: [{ sku, quantity: 1 }] }))).status).toBe("confirmed")
+      expect((await settled(next(), await placed({ customerId: "pam", lines: [{ sku, quantity: 1 }] }))).status).toBe(
+        "confirmed"
+      )
       const answer = await admin("GET", "/admin/subscriptions")
       expect([answer.status, answer.contentType]).toEqual([200, "application/json"])
       expect(answer.body.subscriptions.map((s: { name: string }) => s.name)).toEqual(subscriptions)
@@ -172,8 +176,16 @@ export const adminContract = ({ admin, adminToken, call, gateway, next, placed, 
       const discard = await admin("DELETE", `/admin/dead-letters/${encodeURIComponent(letter.id)}`)
       expect([discard.status, discard.body]).toEqual([204, ""])
       expect((await paymentDeadLetters(orderId)).body.deadLetters).toEqual([])
-      expectJsonError(await admin("DELETE", `/admin/dead-letters/${encodeURIComponent(letter.id)}`), 404, "DeadLetterNotFound")
-      expectJsonError(await admin("POST", `/admin/dead-letters/${encodeURIComponent(letter.id)}/redrive`), 404, "DeadLetterNotFound")
+      expectJsonError(
+        await admin("DELETE", `/admin/dead-letters/${encodeURIComponent(letter.id)}`),
+        404,
+        "DeadLetterNotFound"
+      )
+      expectJsonError(
+        await admin("POST", `/admin/dead-letters/${encodeURIComponent(letter.id)}/redrive`),
+        404,
+        "DeadLetterNotFound"
+      )
       // the payment was never charged: the order waits for it
       expect((await call("GET", `/orders/${orderId}`)).body.status).toBe("pending")
     }, 60_000)

@@ -50,7 +50,9 @@ export const docsContract = ({ next }: Contract) =>
       for (const { key, operation, path } of operations) {
         // every path parameter is declared, and required
         for (const [, name] of path.matchAll(/\{(\w+)\}/g)) {
-          expect(operation.parameters, key).toContainEqual(expect.objectContaining({ name, in: "path", required: true }))
+          expect(operation.parameters, key).toContainEqual(
+            expect.objectContaining({ name, in: "path", required: true })
+          )
         }
         const statuses = Object.keys(operation.responses)
         expect(statuses.some((status) => status.startsWith("2")), key).toBe(true)
@@ -67,7 +69,10 @@ export const docsContract = ({ next }: Contract) =>
       }
       const byKey = Object.fromEntries(operations.map((o) => [o.key, o.operation]))
       expect(Object.keys(byKey["post /orders"].responses).sort()).toEqual(["202", "400", "413", "415", "422", "503"])
-      expect(byKey["post /orders"].requestBody.content["application/json"].schema.required).toEqual(["customerId", "lines"])
+      expect(byKey["post /orders"].requestBody.content["application/json"].schema.required).toEqual([
+        "customerId",
+        "lines"
+      ])
       expect(JSON.stringify(spec)).not.toContain("HttpApiDecodeError")
       expect(spec.components.securitySchemes.adminToken).toEqual({ type: "http", scheme: "bearer" })
       for (const { key, operation } of operations) {

@@ -23,7 +23,14 @@ export const errorsContract = ({ call, next, place, restock, stockOf }: Contract
     it("a body whose content type is missing or not application/json is 415, and changes nothing", async () => {
       const sku = freshSku("typed")
       const body = JSON.stringify({ quantity: 1 })
-      for (const contentType of ["text/plain", "application/x-www-form-urlencoded", "multipart/form-data; boundary=x", "text/json"]) {
+      for (
+        const contentType of [
+          "text/plain",
+          "application/x-www-form-urlencoded",
+          "multipart/form-data; boundary=x",
+          "text/json"
+        ]
+      ) {
         const answer = await rawRequest(next(), {
           method: "POST",
           path: `/inventory/${sku}/restock`,
@@ -69,17 +76,25 @@ export const errorsContract = ({ call, next, place, restock, stockOf }: Contract
       await restock(sku, 3)
       const head = await rawRequest(next(), { method: "HEAD", path: `/inventory/${sku}` })
       expect([head.status, head.contentType, head.body]).toEqual([200, "application/json", ""])
-      expect(Number(head.headers["content-length"])).toBe(JSON.stringify({ sku, available: 3, reserved: 0, sold: 0 }).length)
+      expect(Number(head.headers["content-length"])).toBe(
+        JSON.stringify({ sku, available: 3, reserved: 0, sold: 0 }).length
+      )
       const missing = await rawRequest(next(), { method: "HEAD", path: `/inventory/${freshSku("none")}` })
       expect([missing.status, missing.body]).toEqual([404, ""])
     })
 
     it("an unknown path is 404 RouteNotFound", async () => {
       for (
-        const [method, path] of [["GET", "/nowhere"], ["POST", "/orders/x/y/z"], ["GET", "/inventory"], ["DELETE", "/"], [
-          "GET",
-          "//nowhere/orders"
-        ]]
+        const [method, path] of [
+          ["GET", "/nowhere"],
+          ["POST", "/orders/x/y/z"],
+          ["GET", "/inventory"],
+          ["DELETE", "/"],
+          [
+            "GET",
+            "//nowhere/orders"
+          ]
+        ]
       ) {
         const answer = await call(method!, path!)
         expectJsonError(answer, 404, "RouteNotFound")
@@ -109,7 +124,10 @@ export const errorsContract = ({ call, next, place, restock, stockOf }: Contract
     it("a body over 1 MiB is 413, whether its length is declared or it is chunked", async () => {
       const big = JSON.stringify({ customerId: "x".repeat(1024 * 1024), lines: [] })
       expectJsonError(await place(big), 413, "PayloadTooLarge")
-      const chunks = Array.from({ length: Math.ceil(big.length / 65536) }, (_, i) => big.slice(i * 65536, (i + 1) * 65536))
+      const chunks = Array.from(
+        { length: Math.ceil(big.length / 65536) },
+        (_, i) => big.slice(i * 65536, (i + 1) * 65536)
+      )
       const chunked = await rawRequest(next(), {
         method: "POST",
         path: "/orders",

@@ -20,7 +20,11 @@ const rawExchange = (port: string, request: string) =>
     socket.on("close", () => {
       const [head, ...body] = text.split("\r\n\r\n")
       const status = /^HTTP\/1\.1 (\d{3})/.exec(head ?? "")?.[1]
-      resolve(status === undefined ? `no answer (${failure ?? "closed"})` : { status: Number(status), body: JSON.parse(body.join("\r\n\r\n")) })
+      resolve(
+        status === undefined
+          ? `no answer (${failure ?? "closed"})`
+          : { status: Number(status), body: JSON.parse(body.join("\r\n\r\n")) }
+      )
     })
   })
 
@@ -38,7 +42,11 @@ const streamed = (port: string, head: string, size: number) =>
     socket.setEncoding("latin1").on("data", (data: string) => (text += data))
     socket.on("error", () => {}).on("close", () => {
       const status = /^HTTP\/1\.1 (\d{3})/.exec(text)?.[1]
-      resolve(status === undefined ? "no answer" : { status: Number(status), error: JSON.parse(text.split("\r\n\r\n")[1]!).error })
+      resolve(
+        status === undefined
+          ? "no answer"
+          : { status: Number(status), error: JSON.parse(text.split("\r\n\r\n")[1]!).error }
+      )
     })
   })
 
@@ -55,24 +63,41 @@ export const hostileContract = ({ call, next, place, restock, stockOf }: Contrac
       for (const bad of ["\u0000", "a\u001fb", "\ud83d"]) {
         expectJsonError(await place({ customerId: "ada", lines: [{ sku: bad, quantity: 1 }] }), 400, "InvalidRequest")
       }
-      for (const [method, path] of [["GET", "/inventory/%00"], ["POST", "/inventory/a%0Ab/restock"], ["GET", "/orders/%07"], ["POST", "/orders/%00/cancel"]]) {
+      for (
+        const [method, path] of [["GET", "/inventory/%00"], ["POST", "/inventory/a%0Ab/restock"], [
+          "GET",
+          "/orders/%07"
+        ], ["POST", "/orders/%00/cancel"]]
+      ) {
         const answer = await call(method!, path!, path!.endsWith("restock") ? { quantity: 1 } : undefined)
         expectJsonError(answer, 400, "InvalidRequest")
       }
       expect(await stockOf(sku)).toEqual({ sku, available: 5, reserved: 0, sold: 0 })
       // printable unicode is text like any other
       const unicorn = `🦄-${sku}`
-      expect((await call("POST", `/inventory/${encodeURIComponent(unicorn)}/restock`, { quantity: 2 })).body.sku).toBe(unicorn)
+      expect((await call("POST", `/inventory/${encodeURIComponent(unicorn)}/restock`, { quantity: 2 })).body.sku).toBe(
+        unicorn
+      )
       expect((await place({ customerId: "Ωmega 🦄", lines: [{ sku: unicorn, quantity: 1 }] })).status).toBe(202)
     })
 
     it("a body nesting arrays or objects more than 32 levels deep is 400", async () => {
       const deep = (depth: number) => "[".repeat(depth) + "]".repeat(depth)
       // 10,000 levels overflowed the stack while the decoding error was described (a 500)
-      for (const body of [deep(33), deep(10_000), `{"customerId":"x","lines":${deep(10_000)}}`, "{\"a\":".repeat(50) + "1" + "}".repeat(50)]) {
+      for (
+        const body of [
+          deep(33),
+          deep(10_000),
+          `{"customerId":"x","lines":${deep(10_000)}}`,
+          "{\"a\":".repeat(50) + "1" + "}".repeat(50)
+        ]
+      ) {
         const answer = await place(body)
         expectJsonError(answer, 400, "InvalidRequest")
-        expect(answer.body.issues).toEqual([{ field: "body", message: "nests arrays and objects more than 32 levels deep" }])
+        expect(answer.body.issues).toEqual([{
+          field: "body",
+          message: "nests arrays and objects more than 32 levels deep"
+        }])
       }
       // brackets inside strings do not count
       const answer = await place({ customerId: "[".repeat(40), lines: [] })
@@ -101,7 +126,13 @@ export const hostileContract = ({ call, next, place, restock, stockOf }: Contrac
       await restock(sku, 3)
       // the router read POST /orders/;x/cancel as POST /orders/, the endpoint that places an order,
       // whose body had been drained: the request hung (found by fuzzing)
-      for (const [method, path, body] of [["POST", "/orders/;x/cancel", {}], ["GET", `/inventory/${sku};x`, undefined]] as const) {
+      for (
+        const [method, path, body] of [["POST", "/orders/;x/cancel", {}], [
+          "GET",
+          `/inventory/${sku};x`,
+          undefined
+        ]] as const
+      ) {
         const answer = await call(method, path, body)
         expectJsonError(answer, 400, "InvalidRequest")
         expect(answer.body.issues).toEqual([{ field: "path", message: "a semicolon must be percent-encoded (%3B)" }])
@@ -117,7 +148,10 @@ export const hostileContract = ({ call, next, place, restock, stockOf }: Contrac
 
     it("an HTTP/1.1 request without a Host header is 400 with a JSON error", async () => {
       expect(await rawExchange(port(), "GET /orders HTTP/1.1\r\nconnection: close\r\n\r\n"))
-        .toMatchObject({ status: 400, body: { error: "MalformedRequest", message: "the request is not valid HTTP (no Host header)" } })
+        .toMatchObject({
+          status: 400,
+          body: { error: "MalformedRequest", message: "the request is not valid HTTP (no Host header)" }
+        })
     })
 
     it("a client still sending what is refused gets the answer: the rest is read before the connection closes", async () => {
@@ -128,7 +162,10 @@ export const hostileContract = ({ call, next, place, restock, stockOf }: Contrac
         expect(await streamed(port(), declared, size)).toEqual({ status: 413, error: "PayloadTooLarge" })
         expect(await streamed(port(), declared.replace("application/json", "text/plain"), size))
           .toEqual({ status: 415, error: "UnsupportedMediaType" })
-        expect(await streamed(port(), declared.replace("POST", "PUT"), size)).toEqual({ status: 405, error: "MethodNotAllowed" })
+        expect(await streamed(port(), declared.replace("POST", "PUT"), size)).toEqual({
+          status: 405,
+          error: "MethodNotAllowed"
+        })
         expect(await streamed(port(), `GET /orders HTTP/1.1\r\nhost: x\r\nx-bad: \u0001\r\ncookie: `, size))
           .toEqual({ status: 400, error: "MalformedRequest" })
       }

@@ -55,10 +55,12 @@ export const ordersContract = ({ call, next, place, placed, restock, stockOf }: 
       const longest = freshSku("s".repeat(55))
       expect(longest.length).toBe(64)
       expect(await restock(longest, 1)).toEqual({ sku: longest, available: 1, reserved: 0, sold: 0 })
-      for (const answer of [
-        await call("POST", `/inventory/${longest}x/restock`, { quantity: 1 }),
-        await call("GET", `/inventory/${longest}x`)
-      ]) {
+      for (
+        const answer of [
+          await call("POST", `/inventory/${longest}x/restock`, { quantity: 1 }),
+          await call("GET", `/inventory/${longest}x`)
+        ]
+      ) {
         expectJsonError(answer, 400, "InvalidRequest")
         expect(answer.body.message).toMatch(/^sku: Expected a string at most 64 character\(s\) long/)
       }
@@ -93,7 +95,10 @@ export const ordersContract = ({ call, next, place, placed, restock, stockOf }: 
       const scarce = freshSku("scarce")
       await restock(plenty, 5)
       await restock(scarce, 1)
-      const orderId = await placed({ customerId: "bob", lines: [{ sku: plenty, quantity: 2 }, { sku: scarce, quantity: 3 }] })
+      const orderId = await placed({
+        customerId: "bob",
+        lines: [{ sku: plenty, quantity: 2 }, { sku: scarce, quantity: 3 }]
+      })
       expect(await settled(next(), orderId)).toEqual({
         orderId,
         customerId: "bob",
@@ -192,7 +197,10 @@ export const ordersContract = ({ call, next, place, placed, restock, stockOf }: 
         [{ customerId: "gus" }, "lines"],
         [{ customerId: "gus", lines: [] }, "lines"],
         [{ customerId: "gus", lines: line }, "lines"],
-        [{ customerId: "gus", lines: Array.from({ length: 51 }, (_, i) => ({ sku: `${sku}-${i}`, quantity: 1 })) }, "lines"],
+        [
+          { customerId: "gus", lines: Array.from({ length: 51 }, (_, i) => ({ sku: `${sku}-${i}`, quantity: 1 })) },
+          "lines"
+        ],
         [{ customerId: "gus", lines: [{ sku, quantity: 0 }] }, "lines[0].quantity"],
         [{ customerId: "gus", lines: [{ sku, quantity: 1_000_001 }] }, "lines[0].quantity"],
         [{ customerId: "gus", lines: [line, { sku, quantity: 1.5 }] }, "lines[1].quantity"],
@@ -229,7 +237,9 @@ export const ordersContract = ({ call, next, place, placed, restock, stockOf }: 
         { field: "lines[1].sku", message: "is missing" }
       ])
       expect(answer.body.message).toBe(
-        answer.body.issues.map((issue: { field: string; message: string }) => `${issue.field}: ${issue.message}`).join("; ")
+        answer.body.issues.map((issue: { field: string; message: string }) => `${issue.field}: ${issue.message}`).join(
+          "; "
+        )
       )
     })
 
@@ -249,7 +259,6 @@ export const ordersContract = ({ call, next, place, placed, restock, stockOf }: 
       expect(outcomes.filter((outcome) => outcome === "rejected: insufficient stock")).toHaveLength(90)
       await eventually(async () => expect(await stockOf(sku)).toEqual({ sku, available: 0, reserved: 0, sold: 10 }))
     }, 120_000)
-
   })
 
   describe("idempotency", () => {
@@ -279,7 +288,10 @@ export const ordersContract = ({ call, next, place, placed, restock, stockOf }: 
       await restock(sku, 10)
       const key = randomUUID()
       const answers = await Promise.all(
-        Array.from({ length: 6 }, () => place({ customerId: "ian", lines: [{ sku, quantity: 1 }] }, { "Idempotency-Key": key }))
+        Array.from(
+          { length: 6 },
+          () => place({ customerId: "ian", lines: [{ sku, quantity: 1 }] }, { "Idempotency-Key": key })
+        )
       )
       expect(answers.map((answer) => answer.status)).toEqual(answers.map(() => 202))
       expect(new Set(answers.map((answer) => answer.body.orderId)).size).toBe(1)

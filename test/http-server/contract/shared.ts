@@ -27,7 +27,10 @@ export const freshSku = (name: string): string => `${name}-${randomUUID().slice(
 
 /** A JSON error answer: `{ "error": <tag>, "message": <words> }` with the status. */
 export const expectJsonError = (answer: Answer, status: number, error?: string): void => {
-  expect({ status: answer.status, contentType: answer.contentType }).toEqual({ status, contentType: "application/json" })
+  expect({ status: answer.status, contentType: answer.contentType }).toEqual({
+    status,
+    contentType: "application/json"
+  })
   expect(typeof answer.body).toBe("object")
   expect(typeof answer.body.error).toBe("string")
   expect(typeof answer.body.message).toBe("string")
