@@ -1,6 +1,6 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, Exit } from "effect"
-import * as GroupCommit from "../src/sql/internal/groupCommit.js"
+import * as GroupCommit from "../src/adapters/sql/internal/groupCommit.js"
 
 /** A runner that records what it was asked to do; with `failBatches`, a transaction holding savepoints fails at commit. */
 const recording = (failBatches = false) => {

@@ -3,7 +3,7 @@ import { describe, expect, it } from "@effect/vitest"
 import { Deferred, Effect, Exit, Layer, Option } from "effect"
 import { EventStore } from "effect-ddd"
 import { PreparedStatements, SqlEventStore } from "effect-ddd/sql"
-import * as Connections from "../src/sql/internal/connections.js"
+import * as Connections from "../src/adapters/sql/internal/connections.js"
 import { suite } from "./contracts/EventStoreContract.js"
 import { olderTransaction, pgClient } from "./support/pg.js"
 

@@ -88,7 +88,7 @@ describe("PostgreSQL migrations", () => {
       })
     }).pipe(Effect.scoped)
 
-  // Known failure (bug in src/sql/migrations.ts, via @effect/sql's Migrator): on PostgreSQL the
+  // Known failure (bug in src/adapters/sql/migrations.ts, via @effect/sql's Migrator): on PostgreSQL the
   // Migrator creates its table with `select 'table'::regclass`, then a plain `CREATE TABLE`, before
   // and outside the transaction that takes the table lock. Concurrent first runs all see no table,
   // all create it, and all but one fail (23505 on pg_type_typname_nsp_index, or 42P07).

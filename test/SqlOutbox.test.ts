@@ -6,7 +6,7 @@ import { Migrations, SqlEventStore } from "effect-ddd/sql"
 import { mkdtempSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
-import * as SqlOutbox from "../src/sql/SqlOutbox.js"
+import * as SqlOutbox from "../src/adapters/sql/SqlOutbox.js"
 import { suite } from "./contracts/OutboxContract.js"
 import { pgClient } from "./support/pg.js"
 

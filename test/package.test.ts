@@ -115,16 +115,16 @@ describe("the packed package", { timeout: 600_000 }, () => {
       const file of [
         "dist/index.js",
         "dist/index.d.ts",
-        "dist/sql/index.d.ts",
+        "dist/adapters/sql/index.d.ts",
         "dist/testing/index.d.ts",
         "dist/testing/http/index.d.ts",
-        "dist/cli/bin.js"
+        "dist/operations/cli/bin.js"
       ]
     ) {
       expect(files).toContain(file)
     }
     expect(files.filter((f) => /\.test\.|^test\/|^bench\//.test(f))).toEqual([])
-    expect(readFileSync(join(root, "dist", "cli", "bin.js"), "utf8").startsWith("#!/usr/bin/env node\n")).toBe(true)
+    expect(readFileSync(join(root, "dist", "operations", "cli", "bin.js"), "utf8").startsWith("#!/usr/bin/env node\n")).toBe(true)
   })
 
   it("installs with every required peer satisfied", async () => {

@@ -228,7 +228,7 @@ const build = (fields: Omit<Any, "evolve"> & { readonly evolvers: Record<string,
  *
  * @example
  * The example domain's Inventory (`examples/http-server/Domain/Inventory.ts`):
- * {@includeCode ../examples/http-server/Domain/Inventory.ts#aggregate}
+ * {@includeCode ../../examples/http-server/Domain/Inventory.ts#aggregate}
  *
  * @since 0.1.0
  * @category constructors

@@ -17,12 +17,12 @@
  */
 import type { Schedule } from "effect"
 import { Clock, Duration, Effect, Either, Option, Schema } from "effect"
+import { EventStore, type EventStoreError } from "../ports/EventStore.js"
+import * as Outbox from "../ports/Outbox.js"
+import * as CommandHandler from "../runtime/CommandHandler.js"
+import * as CommitSignal from "../runtime/CommitSignal.js"
 import * as Aggregate from "./Aggregate.js"
-import * as CommandHandler from "./CommandHandler.js"
-import * as CommitSignal from "./CommitSignal.js"
 import type * as DomainEvent from "./DomainEvent.js"
-import { EventStore, type EventStoreError } from "./EventStore.js"
-import * as Outbox from "./Outbox.js"
 import * as Subscription from "./Subscription.js"
 
 // --- What a process manager sends -----------------------------------------------------------------
@@ -353,7 +353,7 @@ export type Any = ProcessManager<any, any>
  *
  * @example
  * The example server's order fulfilment (`examples/http-server/OrderFulfilment.ts`):
- * {@includeCode ../examples/http-server/OrderFulfilment.ts}
+ * {@includeCode ../../examples/http-server/OrderFulfilment.ts}
  *
  * @since 0.1.0
  * @category constructors

@@ -7,9 +7,9 @@
  * @module
  */
 import { type Effect, Schedule } from "effect"
+import * as EventStore from "../ports/EventStore.js"
 import type * as Aggregate from "./Aggregate.js"
 import type * as DomainEvent from "./DomainEvent.js"
-import * as EventStore from "./EventStore.js"
 
 /**
  * The events of one aggregate a subscription handles.
@@ -90,7 +90,7 @@ export const defaultRetry: Schedule.Schedule<unknown, unknown> = Schedule.expone
  *
  * @example
  * The example server's payments (`examples/http-server/PaymentGateway.ts`):
- * {@includeCode ../examples/http-server/PaymentGateway.ts#subscription}
+ * {@includeCode ../../examples/http-server/PaymentGateway.ts#subscription}
  *
  * @since 0.1.0
  * @category constructors

@@ -8,10 +8,10 @@
  * @module
  */
 import { Clock, Context, Duration, Effect, Layer, MetricLabel, Option, type Scope } from "effect"
-import { EventStore, type EventStoreError } from "./EventStore.js"
-import * as Outbox from "./Outbox.js"
-import * as Relay from "./Relay.js"
-import * as Subscription from "./Subscription.js"
+import * as Subscription from "../core/Subscription.js"
+import { EventStore, type EventStoreError } from "../ports/EventStore.js"
+import * as Outbox from "../ports/Outbox.js"
+import * as Relay from "../runtime/Relay.js"
 import * as Telemetry from "./Telemetry.js"
 
 /**

@@ -8,7 +8,7 @@
  * `Telemetry.layer({ appendSpans: true })` adds a span around each append.
  *
  * `examples/telemetry.ts`:
- * {@includeCode ../examples/telemetry.ts}
+ * {@includeCode ../../examples/telemetry.ts}
  *
  * @since 0.1.0
  * @module
@@ -27,7 +27,7 @@ import {
   Option,
   Tracer
 } from "effect"
-import type * as DomainEvent from "./DomainEvent.js"
+import type * as DomainEvent from "../core/DomainEvent.js"
 
 /**
  * Which kinds of telemetry the command handler and the relay produce.

@@ -10,7 +10,7 @@
  */
 import type { Effect } from "effect"
 import { Context, type Option, Schema } from "effect"
-import type * as DomainEvent from "./DomainEvent.js"
+import type * as DomainEvent from "../core/DomainEvent.js"
 
 /**
  * Another writer changed the aggregate since it was loaded.

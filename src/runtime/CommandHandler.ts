@@ -6,21 +6,21 @@
  * @module
  */
 import { Clock, Context, Effect, Either, Layer, Option, Schedule, Schema, type Tracer } from "effect"
-import * as Aggregate from "./Aggregate.js"
-import * as CommitSignal from "./CommitSignal.js"
-import * as DomainEvent from "./DomainEvent.js"
+import * as Aggregate from "../core/Aggregate.js"
+import * as DomainEvent from "../core/DomainEvent.js"
+import * as Subscription from "../core/Subscription.js"
+import * as Instrumentation from "../operations/internal/instrumentation.js"
+import * as Telemetry from "../operations/Telemetry.js"
 import {
   ConcurrencyConflict,
   EventStore,
   type EventStoreError,
   type IdempotencyRecord,
   streamHash
-} from "./EventStore.js"
-import * as IdGenerator from "./IdGenerator.js"
+} from "../ports/EventStore.js"
+import * as IdGenerator from "../ports/IdGenerator.js"
+import * as CommitSignal from "./CommitSignal.js"
 import { fingerprint } from "./internal/fingerprint.js"
-import * as Instrumentation from "./internal/instrumentation.js"
-import * as Subscription from "./Subscription.js"
-import * as Telemetry from "./Telemetry.js"
 
 /**
  * The idempotency key was used before for a different request.

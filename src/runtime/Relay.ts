@@ -10,7 +10,7 @@
  * Redrive and discard act on dead letters; the partition's owner performs a redrive, in order.
  *
  * `examples/subscriptions.ts`, an order reserving stock and confirmed through two subscriptions:
- * {@includeCode ../examples/subscriptions.ts}
+ * {@includeCode ../../examples/subscriptions.ts}
  *
  * @since 0.1.0
  * @module
@@ -29,16 +29,16 @@ import {
   Schema,
   type Scope
 } from "effect"
+import * as DomainEvent from "../core/DomainEvent.js"
+import * as ProcessManager from "../core/ProcessManager.js"
+import * as Subscription from "../core/Subscription.js"
+import * as Instrumentation from "../operations/internal/instrumentation.js"
+import * as Telemetry from "../operations/Telemetry.js"
+import { EventStore, type EventStoreError, isAfter, type LogCursor, type LoggedEvent } from "../ports/EventStore.js"
+import * as Outbox from "../ports/Outbox.js"
 import type * as CommandHandler from "./CommandHandler.js"
 import * as CommitSignal from "./CommitSignal.js"
-import * as DomainEvent from "./DomainEvent.js"
-import { EventStore, type EventStoreError, isAfter, type LogCursor, type LoggedEvent } from "./EventStore.js"
-import * as Instrumentation from "./internal/instrumentation.js"
 import { heartbeat } from "./internal/leaseHeartbeat.js"
-import * as Outbox from "./Outbox.js"
-import * as ProcessManager from "./ProcessManager.js"
-import * as Subscription from "./Subscription.js"
-import * as Telemetry from "./Telemetry.js"
 
 /**
  * A redrive did not finish in time (the partition's owner may be busy or gone).

@@ -11,7 +11,7 @@
  */
 import { Arbitrary, Either, FastCheck, Schema } from "effect"
 import assert from "node:assert/strict"
-import * as Aggregate from "../Aggregate.js"
+import * as Aggregate from "../core/Aggregate.js"
 
 /**
  * One command of a generated sequence.

@@ -8,7 +8,7 @@
  */
 import { Either, Schema } from "effect"
 import assert from "node:assert/strict"
-import * as Aggregate from "../Aggregate.js"
+import * as Aggregate from "../core/Aggregate.js"
 
 /**
  * What an error can be matched by: its tag, its class (with a static `_tag`) or an instance.

@@ -12,8 +12,8 @@
  */
 import { Duration, Schema } from "effect"
 import assert from "node:assert/strict"
-import type * as Aggregate from "../Aggregate.js"
-import * as ProcessManager from "../ProcessManager.js"
+import type * as Aggregate from "../core/Aggregate.js"
+import * as ProcessManager from "../core/ProcessManager.js"
 
 /**
  * An outcome of a command the process sent, matched to its step when the spec runs.

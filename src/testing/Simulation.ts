@@ -20,14 +20,14 @@
  * @module
  */
 import { Cause, Clock, Duration, Effect, Either, Layer, Option, Schema, TestClock, TestContext } from "effect"
-import * as CommandHandler from "../CommandHandler.js"
-import * as DomainEvent from "../DomainEvent.js"
-import { EventStore, type LogCursor, type LoggedEvent } from "../EventStore.js"
-import * as IdGenerator from "../IdGenerator.js"
-import * as MemoryEventStore from "../memory/MemoryEventStore.js"
-import * as Outbox from "../Outbox.js"
-import * as ProcessManager from "../ProcessManager.js"
-import * as Subscription from "../Subscription.js"
+import * as MemoryEventStore from "../adapters/memory/MemoryEventStore.js"
+import * as DomainEvent from "../core/DomainEvent.js"
+import * as ProcessManager from "../core/ProcessManager.js"
+import * as Subscription from "../core/Subscription.js"
+import { EventStore, type LogCursor, type LoggedEvent } from "../ports/EventStore.js"
+import * as IdGenerator from "../ports/IdGenerator.js"
+import * as Outbox from "../ports/Outbox.js"
+import * as CommandHandler from "../runtime/CommandHandler.js"
 
 /**
  * Probabilities (0..1) of each fault at a step.

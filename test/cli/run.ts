@@ -1,5 +1,5 @@
 /**
- * Run the `effect-ddd` CLI as a child process, as a user would: the built bin (dist/cli/bin.js, built
+ * Run the `effect-ddd` CLI as a child process, as a user would: the built bin (dist/operations/cli/bin.js, built
  * first if it is out of date), or the source through tsx as in development.
  */
 import { execFile } from "node:child_process"
@@ -35,12 +35,12 @@ const spawnCli = (
 /** `effect-ddd ...args` from the build, with `DATABASE_URL` only if given in `env`; never rejects. */
 export const cli = async (args: ReadonlyArray<string>, env: Readonly<Record<string, string>> = {}): Promise<Ran> => {
   await ensureBuilt()
-  return spawnCli(["dist/cli/bin.js"], args, env)
+  return spawnCli(["dist/operations/cli/bin.js"], args, env)
 }
 
 /** The same from the source, through tsx (`npm run cli -- ...`). */
 export const cliFromSource = (args: ReadonlyArray<string>, env: Readonly<Record<string, string>> = {}): Promise<Ran> =>
-  spawnCli(["--import", "tsx", "src/cli/bin.ts"], args, env)
+  spawnCli(["--import", "tsx", "src/operations/cli/bin.ts"], args, env)
 
 /** The JSON a command printed with `--json`. */
 export const parsed = <A = any>(ran: Ran): A => {

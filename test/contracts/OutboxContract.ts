@@ -9,7 +9,7 @@ import type { Layer } from "effect"
 import { Deferred, Effect, Exit, Fiber, Option } from "effect"
 import { EventStore } from "effect-ddd"
 import { randomUUID } from "node:crypto"
-import * as Outbox from "../../src/Outbox.js"
+import * as Outbox from "../../src/ports/Outbox.js"
 
 const fresh = (prefix: string) => `${prefix}-${randomUUID()}`
 

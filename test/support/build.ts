@@ -10,7 +10,7 @@ import { fileURLToPath } from "node:url"
 import { promisify } from "node:util"
 
 export const root = fileURLToPath(new URL("../..", import.meta.url))
-const marker = join(root, "dist", "cli", "bin.js")
+const marker = join(root, "dist", "operations", "cli", "bin.js")
 const lock = join(root, ".build-lock")
 
 const newest = (dir: string): number =>

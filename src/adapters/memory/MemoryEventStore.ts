@@ -8,7 +8,7 @@
  * @module
  */
 import { Chunk, Context, Effect, HashMap, HashSet, Layer, Option } from "effect"
-import type * as DomainEvent from "../DomainEvent.js"
+import type * as DomainEvent from "../../core/DomainEvent.js"
 import {
   ConcurrencyConflict,
   EventStore,
@@ -21,9 +21,9 @@ import {
   matches,
   type Service,
   type StoredState
-} from "../EventStore.js"
-import * as TransactionalRef from "../internal/transactionalRef.js"
-import * as Outbox from "../Outbox.js"
+} from "../../ports/EventStore.js"
+import * as Outbox from "../../ports/Outbox.js"
+import * as TransactionalRef from "./internal/transactionalRef.js"
 
 interface Tables {
   readonly streams: HashMap.HashMap<string, Chunk.Chunk<DomainEvent.Stored>>

@@ -25,7 +25,7 @@
  * also restart when it is lost.)
  *
  * The example server's PostgreSQL layer (`examples/http-server/Sql.ts`):
- * {@includeCode ../../examples/http-server/Sql.ts#pg}
+ * {@includeCode ../../../examples/http-server/Sql.ts#pg}
  *
  * Anything may wake the relays by notifying the channel with a non-empty payload (PostgreSQL
  * drops empty ones), e.g. a trigger: `SELECT pg_notify('effect_ddd_events', 'import')`.
@@ -51,7 +51,7 @@ import {
   type Scope,
   Stream
 } from "effect"
-import * as CommitSignal from "../CommitSignal.js"
+import * as CommitSignal from "../../runtime/CommitSignal.js"
 
 /**
  * @since 0.1.0

@@ -4,7 +4,7 @@
  * `effect_ddd_events` table is both the event store and the outbox.
  *
  * `examples/sql-layers.ts`, SQLite by default and PostgreSQL when `DATABASE_URL` is set:
- * {@includeCode ../../examples/sql-layers.ts}
+ * {@includeCode ../../../examples/sql-layers.ts}
  *
  * @since 0.1.0
  * @module
@@ -13,7 +13,7 @@ import { SqlClient } from "@effect/sql"
 import type { Connection } from "@effect/sql/SqlConnection"
 import { SqlError } from "@effect/sql/SqlError"
 import { Cause, type Context, Effect, Exit, FiberRef, Layer, Option } from "effect"
-import type * as DomainEvent from "../DomainEvent.js"
+import type * as DomainEvent from "../../core/DomainEvent.js"
 import {
   type AppendRequest,
   ConcurrencyConflict,
@@ -26,8 +26,8 @@ import {
   type LogPage,
   type Service,
   streamHash
-} from "../EventStore.js"
-import type * as Outbox from "../Outbox.js"
+} from "../../ports/EventStore.js"
+import type * as Outbox from "../../ports/Outbox.js"
 import * as Connections from "./internal/connections.js"
 import * as Dialect from "./internal/dialect.js"
 import * as GroupCommit from "./internal/groupCommit.js"

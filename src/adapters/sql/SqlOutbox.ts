@@ -11,7 +11,7 @@
 import { SqlClient } from "@effect/sql"
 import { SqlError } from "@effect/sql/SqlError"
 import { Clock, Effect, Layer, Option } from "effect"
-import { type EventStoreError, type LogCursor, logStart } from "../EventStore.js"
+import { type EventStoreError, type LogCursor, logStart } from "../../ports/EventStore.js"
 import {
   type DeadLetter,
   DeadLetterNotFound,
@@ -20,7 +20,7 @@ import {
   Outbox,
   type Service,
   type SubscriptionInfo
-} from "../Outbox.js"
+} from "../../ports/Outbox.js"
 import * as Connections from "./internal/connections.js"
 import * as Dialect from "./internal/dialect.js"
 import * as PinnedConnection from "./internal/pinnedConnection.js"

@@ -2,7 +2,7 @@
  * What the CLI reports to its user: a message for stderr and the exit code, never a stack trace.
  */
 import { Effect, Schedule, Schema } from "effect"
-import { EventStoreError } from "../EventStore.js"
+import { EventStoreError } from "../../ports/EventStore.js"
 
 /** A failure the user can act on: bad input, an unreachable or unmigrated database, a missing id. */
 export class CliError extends Schema.TaggedError<CliError>()("CliError", {

@@ -8,10 +8,10 @@
  */
 import { SqlClient } from "@effect/sql"
 import { Clock, Duration, Effect, Option } from "effect"
-import type { Stored } from "../DomainEvent.js"
-import { EventStore, type EventStoreError } from "../EventStore.js"
-import { type DeadLetter, type DeadLetterFilter, Outbox } from "../Outbox.js"
-import { defaultChannel } from "../sql/PgWakeup.js"
+import { defaultChannel } from "../../adapters/sql/PgWakeup.js"
+import type { Stored } from "../../core/DomainEvent.js"
+import { EventStore, type EventStoreError } from "../../ports/EventStore.js"
+import { type DeadLetter, type DeadLetterFilter, Outbox } from "../../ports/Outbox.js"
 import { CliError, whileBusy } from "./CliError.js"
 import * as Output from "./Output.js"
 

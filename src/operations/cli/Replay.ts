@@ -13,8 +13,8 @@
  * have its tables cleared first.
  */
 import { Clock, Duration, Effect, Option } from "effect"
-import { EventStore, type EventStoreError, type LogCursor, type LogFilter, logStart } from "../EventStore.js"
-import { Outbox, type SubscriptionInfo } from "../Outbox.js"
+import { EventStore, type EventStoreError, type LogCursor, type LogFilter, logStart } from "../../ports/EventStore.js"
+import { Outbox, type SubscriptionInfo } from "../../ports/Outbox.js"
 import { CliError, whileBusy } from "./CliError.js"
 import { wakeRelays } from "./DeadLetters.js"
 import * as Output from "./Output.js"

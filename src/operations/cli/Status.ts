@@ -4,9 +4,9 @@
  * partitions, judged against the `Health` module's default thresholds.
  */
 import { Clock, Effect } from "effect"
-import { EventStore, type EventStoreError, type LogCursor, logStart } from "../EventStore.js"
+import { EventStore, type EventStoreError, type LogCursor, logStart } from "../../ports/EventStore.js"
+import { Outbox, type SubscriptionInfo } from "../../ports/Outbox.js"
 import * as Health from "../Health.js"
-import { Outbox, type SubscriptionInfo } from "../Outbox.js"
 import * as Output from "./Output.js"
 
 /** One partition of a subscription. */

@@ -9,7 +9,7 @@ import { createRequire } from "node:module"
 import * as Cli from "./Cli.js"
 import { CliError, describe } from "./CliError.js"
 
-const { version } = createRequire(import.meta.url)("../../package.json") as { readonly version: string }
+const { version } = createRequire(import.meta.url)("../../../package.json") as { readonly version: string }
 
 const report = (cause: Cause.Cause<unknown>): Effect.Effect<number> => {
   if (Cause.isInterruptedOnly(cause)) return Effect.succeed(130)

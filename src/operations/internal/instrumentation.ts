@@ -4,7 +4,7 @@
  * unchanged, so the hot paths pay nothing.
  */
 import { Cause, Effect, FiberRef, MetricLabel, Option, type Tracer } from "effect"
-import type * as DomainEvent from "../DomainEvent.js"
+import type * as DomainEvent from "../../core/DomainEvent.js"
 import * as Telemetry from "../Telemetry.js"
 
 type Labels = ReadonlyArray<MetricLabel.MetricLabel>

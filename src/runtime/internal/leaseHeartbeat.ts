@@ -3,7 +3,7 @@
  * of its own, so a long retry schedule or a slow handler never lets it lapse.
  */
 import { Clock, Duration, Effect, Either, Option } from "effect"
-import type * as Outbox from "../Outbox.js"
+import type * as Outbox from "../../ports/Outbox.js"
 
 /**
  * The process's own clock: leases are about real time (a process that stopped renewing), so the

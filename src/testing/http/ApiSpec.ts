@@ -23,10 +23,10 @@ import {
 } from "@effect/platform"
 import { Clock, Effect, Layer } from "effect"
 import assert from "node:assert/strict"
-import * as Aggregate from "../../Aggregate.js"
-import * as DomainEvent from "../../DomainEvent.js"
-import { EventStore, type EventStoreError, type LoggedEvent, logStart } from "../../EventStore.js"
-import * as IdGenerator from "../../IdGenerator.js"
+import * as Aggregate from "../../core/Aggregate.js"
+import * as DomainEvent from "../../core/DomainEvent.js"
+import { EventStore, type EventStoreError, type LoggedEvent, logStart } from "../../ports/EventStore.js"
+import * as IdGenerator from "../../ports/IdGenerator.js"
 
 /**
  * Events of one aggregate instance.
