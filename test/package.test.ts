@@ -124,7 +124,8 @@ describe("the packed package", { timeout: 600_000 }, () => {
       expect(files).toContain(file)
     }
     expect(files.filter((f) => /\.test\.|^test\/|^bench\//.test(f))).toEqual([])
-    expect(readFileSync(join(root, "dist", "operations", "cli", "bin.js"), "utf8").startsWith("#!/usr/bin/env node\n")).toBe(true)
+    expect(readFileSync(join(root, "dist", "operations", "cli", "bin.js"), "utf8").startsWith("#!/usr/bin/env node\n"))
+      .toBe(true)
   })
 
   it("installs with every required peer satisfied", async () => {
