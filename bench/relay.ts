@@ -28,7 +28,7 @@ import { PgClient } from "@effect/sql-pg"
 import { SqliteClient } from "@effect/sql-sqlite-node"
 import Database from "better-sqlite3"
 import { Deferred, Effect, Exit, Layer, Redacted } from "effect"
-import { CommandHandler, type DomainEvent, EventStore, Outbox, Relay, Subscription, Telemetry } from "effect-ddd"
+import { CommandHandler, type DomainEvent, EventStore, Relay, Subscription, Telemetry } from "effect-ddd"
 import { Migrations, PgWakeup, SqlEventStore } from "effect-ddd/sql"
 import { fork } from "node:child_process"
 import { mkdtempSync, rmSync } from "node:fs"
@@ -39,6 +39,7 @@ import pg from "pg"
 import { v7 } from "uuid"
 import { Inventory } from "../examples/http-server/Domain/Inventory.js"
 import { Sku } from "../examples/http-server/Domain/Order.js"
+import { delivery } from "../test/support/stores.js"
 import { type Figure, figure } from "./report.js"
 
 const here = dirname(fileURLToPath(import.meta.url))
@@ -195,7 +196,7 @@ export const timeRelay = (
   options: { readonly onCall?: (calls: number) => void; readonly timeout?: number; readonly batchSize?: number } = {}
 ) =>
   Effect.gen(function*() {
-    const outbox = yield* Outbox.Outbox
+    const { checkpoints } = yield* delivery
     const targets = yield* finalCursors(partitions)
     const { done, state, subscription } = yield* counting(name, partitions, total, options.onCall)
     let complete = true
@@ -221,9 +222,9 @@ export const timeRelay = (
       }
       // the last handler call happens inside the batch's transaction: wait for its checkpoint too
       while (true) {
-        const checkpoints = yield* Effect.forEach(Array.from(targets.keys()), (p) => outbox.checkpoint(name, p))
+        const saved = yield* Effect.forEach(Array.from(targets.keys()), (p) => checkpoints.get(name, p))
         // at or past it: an idle worker saves its checkpoint past events of other partitions
-        const covered = Array.from(targets.values()).every((target, i) => !EventStore.isAfter(target, checkpoints[i]!))
+        const covered = Array.from(targets.values()).every((target, i) => !EventStore.isAfter(target, saved[i]!))
         if (covered) break
         yield* Effect.sleep("1 millis")
       }

@@ -1,16 +1,7 @@
 import { SqliteClient } from "@effect/sql-sqlite-node"
 import { describe, expect, it, layer } from "@effect/vitest"
 import { Effect, Layer, Metric, MetricLabel, Schedule } from "effect"
-import {
-  CommandHandler,
-  type EventStore,
-  Health,
-  MemoryEventStore,
-  type Outbox,
-  Relay,
-  Subscription,
-  Telemetry
-} from "effect-ddd"
+import { CommandHandler, Health, MemoryEventStore, Relay, Subscription, Telemetry } from "effect-ddd"
 import { SqlEventStore } from "effect-ddd/sql"
 import { randomUUID } from "node:crypto"
 import { mkdtempSync } from "node:fs"
@@ -20,6 +11,7 @@ import { Inventory } from "../examples/http-server/Domain/Inventory.js"
 import { Sku } from "../examples/http-server/Domain/Order.js"
 import { eventually } from "./contracts/RelayContract.js"
 import { pgClient } from "./support/pg.js"
+import { type Stores } from "./support/stores.js"
 
 const fresh = (prefix: string) => `${prefix}-${randomUUID()}`
 
@@ -46,7 +38,7 @@ const withHealth = <S extends Subscription.Any, A, E, R>(
     (context) => Effect.provide(use, context)
   ))
 
-const suite = <E>(name: string, store: Layer.Layer<EventStore.EventStore | Outbox.Outbox, E>) =>
+const suite = <E>(name: string, store: Layer.Layer<Stores, E>) =>
   layer(Layer.provideMerge(CommandHandler.layer(), store), { timeout: 120_000, excludeTestServices: true })(
     `Health: ${name}`,
     (it) => {

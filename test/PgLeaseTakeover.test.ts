@@ -8,7 +8,7 @@
 import { PgClient } from "@effect/sql-pg"
 import { describe, expect, it } from "@effect/vitest"
 import { type Duration, Effect, Layer, Redacted, Schedule } from "effect"
-import { CommandHandler, CommitSignal, Outbox } from "effect-ddd"
+import { CommandHandler, CommitSignal } from "effect-ddd"
 import { PgWakeup, SqlEventStore } from "effect-ddd/sql"
 import { type ChildProcess, spawn } from "node:child_process"
 import { randomUUID } from "node:crypto"
@@ -16,6 +16,7 @@ import { fileURLToPath } from "node:url"
 import { Inventory } from "../examples/http-server/Domain/Inventory.js"
 import { Sku } from "../examples/http-server/Domain/Order.js"
 import { freshDatabase } from "./support/database.js"
+import { delivery, type Stores } from "./support/stores.js"
 
 const root = fileURLToPath(new URL("..", import.meta.url))
 
@@ -102,9 +103,9 @@ describe("Relay lease takeover across processes (PostgreSQL)", () => {
             Layer.provide(Layer.succeed(CommitSignal.CommitSignal, CommitSignal.unsafeMake()))
           )
         )
-        const run = <A, E>(effect: Effect.Effect<A, E, CommandHandler.CommandHandler | Outbox.Outbox>) =>
+        const run = <A, E>(effect: Effect.Effect<A, E, CommandHandler.CommandHandler | Stores>) =>
           Effect.provide(effect, context)
-        const leases = run(Effect.flatMap(Outbox.Outbox, (outbox) => outbox.leases(subscription)))
+        const leases = run(Effect.flatMap(delivery, ({ checkpoints }) => checkpoints.leases(subscription)))
 
         // A first, until it holds all four partitions; then B, which can only wait
         const a = yield* startRelay({ DATABASE_URL: url, SUBSCRIPTION: subscription, OWNER: "relay-a" })

@@ -1,9 +1,10 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, Layer, Option, Schema, TestClock } from "effect"
-import { CommandHandler, MemoryEventStore, Outbox, ProcessManager, Relay, Subscription } from "effect-ddd"
+import { CommandHandler, MemoryEventStore, ProcessManager, Relay, Subscription } from "effect-ddd"
 import { ProcessManagerSpec } from "effect-ddd/testing"
 import { Inventory } from "../examples/http-server/Domain/Inventory.js"
 import { Order, OrderId, Sku } from "../examples/http-server/Domain/Order.js"
+import { delivery, type Stores } from "./support/stores.js"
 
 /** A toy process: an order not confirmed within an hour is rejected, and the process completes. */
 const Expiry = ProcessManager.make({
@@ -56,13 +57,13 @@ describe("ProcessManager", () => {
   it.scoped("deadlines are stored and delivered when due, driven by TestClock", () =>
     Effect.gen(function*() {
       yield* Layer.build(Relay.layer({ subscriptions: [], processManagers: [Expiry], pollInterval: "1 day" }))
-      const outbox = yield* Outbox.Outbox
+      const { deadlines } = yield* delivery
       const orderId = OrderId.make("order-1")
       yield* CommandHandler.execute(Order, orderId, "place", {
         customerId: "ada",
         lines: [{ sku: Sku.make("a"), quantity: 1 }]
       })
-      const dueAt = yield* settle(Effect.flatMap(outbox.nextDeadline(Expiry.name), (next) =>
+      const dueAt = yield* settle(Effect.flatMap(deadlines.next(Expiry.name), (next) =>
         Option.isSome(next) ? Effect.succeed(next.value) : Effect.fail("no deadline yet")))
       expect(dueAt).toBe(3_600_000)
 
@@ -85,7 +86,7 @@ describe("ProcessManager", () => {
           instance
         )))
       expect(instance.status).toBe("completed")
-      expect(yield* outbox.nextDeadline(Expiry.name)).toEqual(Option.none())
+      expect(yield* deadlines.next(Expiry.name)).toEqual(Option.none())
     }).pipe(Effect.provide(Stores)))
 
   it.scoped("a completed process ignores later events and deadlines", () =>

@@ -96,13 +96,13 @@ describe("projections", () => {
       const store = yield* EventStore.EventStore
       let sent = 0
       const send = Effect.sync(() => sent++)
-      expect(yield* Inbox.once("mailer", "event-1", send)).toBe(true)
-      expect(yield* Inbox.once("mailer", "event-1", send)).toBe(false)
-      expect(yield* Inbox.once("audit", "event-1", send)).toBe(true)
+      expect(yield* Inbox.once(send, "mailer", "event-1")).toBe(true)
+      expect(yield* Inbox.once(send, "mailer", "event-1")).toBe(false)
+      expect(yield* Inbox.once(send, "audit", "event-1")).toBe(true)
       yield* Effect.ignore(
-        store.withTransaction(Effect.zipRight(Inbox.once("mailer", "event-2", send), Effect.fail("boom")))
+        store.withTransaction(Effect.zipRight(Inbox.once(send, "mailer", "event-2"), Effect.fail("boom")))
       )
-      expect(yield* Inbox.once("mailer", "event-2", send)).toBe(true)
+      expect(yield* Inbox.once(send, "mailer", "event-2")).toBe(true)
       expect(sent).toBe(4)
     }).pipe(Effect.provide(MemoryEventStore.layer)))
 })

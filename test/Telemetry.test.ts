@@ -4,7 +4,7 @@ import { context, trace } from "@opentelemetry/api"
 import { AsyncLocalStorageContextManager } from "@opentelemetry/context-async-hooks"
 import { InMemorySpanExporter, type ReadableSpan, SimpleSpanProcessor } from "@opentelemetry/sdk-trace-base"
 import { Context, Effect, HashMap, Layer, Logger, Metric, MetricLabel, Option, Schedule } from "effect"
-import { CommandHandler, EventStore, MemoryEventStore, Outbox, Relay, Subscription, Telemetry } from "effect-ddd"
+import { CommandHandler, EventStore, MemoryEventStore, Relay, Subscription, Telemetry } from "effect-ddd"
 import { OpenTelemetry } from "effect-ddd/opentelemetry"
 import { SqlEventStore } from "effect-ddd/sql"
 import { randomUUID } from "node:crypto"
@@ -41,7 +41,8 @@ const deltas = <A, E, R>(
 
 /** A memory store whose first `n` appends fail with a conflict. */
 const conflictingStore = (n: number) =>
-  Layer.effectContext(Effect.map(MemoryEventStore.makeStores, ({ eventStore, outbox }) => {
+  Layer.effectContext(Effect.map(MemoryEventStore.makeStores, (stores) => {
+    const eventStore = Context.get(stores, EventStore.EventStore)
     let left = n
     const service: EventStore.Service = {
       ...eventStore,
@@ -56,7 +57,7 @@ const conflictingStore = (n: number) =>
           )
           : eventStore.append(request)
     }
-    return Context.make(EventStore.EventStore, service).pipe(Context.add(Outbox.Outbox, outbox))
+    return Context.add(stores, EventStore.EventStore, service)
   }))
 
 const withRelay = <S extends Subscription.Any, A, E, R>(subscriptions: ReadonlyArray<S>, use: Effect.Effect<A, E, R>) =>

@@ -1,10 +1,10 @@
 /**
- * The admin API's handlers, over the relay and the outbox, and its token check: `ADMIN_TOKEN`
+ * The admin API's handlers, over the relay and the delivery stores, and its token check: `ADMIN_TOKEN`
  * from the environment, compared in constant time; without it the admin API answers 403.
  */
 import { HttpApiBuilder } from "@effect/platform"
 import { Clock, Config, Effect, Layer, Option, Redacted } from "effect"
-import { EventStore, Outbox, Relay, Subscription } from "effect-ddd"
+import { Checkpoints, DeadLetters, EventStore, Relay, Subscription } from "effect-ddd"
 import { createHash, timingSafeEqual } from "node:crypto"
 import { AdminAuth, type DeadLetterView, type SubscriptionView } from "./AdminApi.js"
 import { Api } from "./Api.js"
@@ -39,7 +39,7 @@ export const AdminAuthLive = Layer.effect(
   })
 )
 
-const deadLetterView = (letter: Outbox.DeadLetter): DeadLetterView => ({
+const deadLetterView = (letter: DeadLetters.DeadLetter): DeadLetterView => ({
   id: letter.id,
   subscription: letter.subscription,
   partition: letter.partition,
@@ -63,7 +63,8 @@ const redriveTimeout = "10 seconds"
 export const AdminLive = HttpApiBuilder.group(Api, "admin", (handlers) =>
   Effect.gen(function*() {
     const relay = yield* Relay.Relay
-    const outbox = yield* Outbox.Outbox
+    const checkpoints = yield* Checkpoints.Checkpoints
+    const deadLetters = yield* DeadLetters.DeadLetters
 
     const store = yield* EventStore.EventStore
 
@@ -71,11 +72,13 @@ export const AdminLive = HttpApiBuilder.group(Api, "admin", (handlers) =>
       Effect.gen(function*() {
         const { name } = delivered
         const leases = new Map(
-          (yield* outbox.leases(name)).filter((lease) => lease.expiresAt > now).map((lease) => [lease.partition, lease])
+          (yield* checkpoints.leases(name)).filter((lease) => lease.expiresAt > now).map((
+            lease
+          ) => [lease.partition, lease])
         )
         const views = yield* Effect.forEach(Array.from({ length: delivered.partitions }, (_, i) => i), (partition) =>
           Effect.gen(function*() {
-            const checkpoint = yield* outbox.checkpoint(name, partition)
+            const checkpoint = yield* checkpoints.get(name, partition)
             const backlog = yield* store.backlog(checkpoint, Subscription.logFilter(delivered, partition))
             const lease = leases.get(partition)
             return {
@@ -86,12 +89,12 @@ export const AdminLive = HttpApiBuilder.group(Api, "admin", (handlers) =>
               leaseExpiresAt: lease === undefined ? null : new Date(lease.expiresAt)
             }
           }))
-        const deadLetters = yield* outbox.deadLetters({ subscription: name })
+        const letters = yield* deadLetters.list({ subscription: name })
         return {
           name,
           lag: views.reduce((sum, view) => sum + view.lag, 0),
           owners: Array.from(new Set(views.flatMap((view) => (view.owner === null ? [] : [view.owner])))).sort(),
-          deadLetters: deadLetters.length,
+          deadLetters: letters.length,
           partitions: views
         } satisfies SubscriptionView
       })

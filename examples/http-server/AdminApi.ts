@@ -12,7 +12,7 @@ import {
   OpenApi
 } from "@effect/platform"
 import { Schema } from "effect"
-import { Outbox, Relay } from "effect-ddd"
+import { DeadLetters, Relay } from "effect-ddd"
 import * as ErrorBody from "./ErrorBody.js"
 import { Json } from "./HttpErrors.js"
 
@@ -79,7 +79,7 @@ export const Redriven = Schema.Struct({
   deadLetters: Schema.Array(DeadLetterView)
 })
 
-const deadLetterNotFound = ErrorBody.schema(Outbox.DeadLetterNotFound, 404, "No such dead letter")
+const deadLetterNotFound = ErrorBody.schema(DeadLetters.DeadLetterNotFound, 404, "No such dead letter")
 
 const deadLetterId = HttpApiSchema.param("id", Schema.String.pipe(Schema.minLength(1), Schema.maxLength(255)))
 

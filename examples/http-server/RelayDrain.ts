@@ -5,18 +5,18 @@
  * since an interrupted delivery rolls back without moving its checkpoint.
  */
 import { type Duration, Effect, Layer, Schedule } from "effect"
-import { EventStore, Outbox, Relay, Subscription } from "effect-ddd"
+import { Checkpoints, EventStore, Relay, Subscription } from "effect-ddd"
 
 /** Whether a partition this relay holds has events after its checkpoint. */
 const hasPending = (subscriptions: ReadonlyArray<Subscription.Any>) =>
   Effect.gen(function*() {
     const relay = yield* Relay.Relay
-    const outbox = yield* Outbox.Outbox
+    const checkpoints = yield* Checkpoints.Checkpoints
     const store = yield* EventStore.EventStore
     for (const subscription of subscriptions) {
-      const held = (yield* outbox.leases(subscription.name)).filter((lease) => lease.owner === relay.owner)
+      const held = (yield* checkpoints.leases(subscription.name)).filter((lease) => lease.owner === relay.owner)
       for (const { partition } of held) {
-        const cursor = yield* outbox.checkpoint(subscription.name, partition)
+        const cursor = yield* checkpoints.get(subscription.name, partition)
         const next = yield* store.readAll(cursor, 1, Subscription.logFilter(subscription, partition))
         if (next.length > 0) return true
       }
@@ -27,7 +27,7 @@ const hasPending = (subscriptions: ReadonlyArray<Subscription.Any>) =>
 export const layer = (
   subscriptions: ReadonlyArray<Subscription.Any>,
   options: { readonly timeout?: Duration.DurationInput } = {}
-): Layer.Layer<never, never, Relay.Relay | Outbox.Outbox | EventStore.EventStore> =>
+): Layer.Layer<never, never, Relay.Relay | Checkpoints.Checkpoints | EventStore.EventStore> =>
   Layer.scopedDiscard(Effect.addFinalizer(() =>
     hasPending(subscriptions).pipe(
       Effect.repeat({ while: (pending) => pending, schedule: Schedule.spaced("20 millis") }),

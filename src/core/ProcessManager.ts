@@ -6,26 +6,28 @@
  * commands to send, the deadlines to set, and maybe an end (complete or compensate). The runtime
  * keeps one instance per correlation id (the saga id), stored as an aggregate of its own in the
  * same transaction as the relay's checkpoint. Commands it sends are events of that instance
- * (the outbox), each executed by the relay in its own transaction with the idempotency key
- * `name:instance:step`, so a redelivered event never executes a command twice; their outcome
- * (`CommandSucceeded` / `CommandRejected`) comes back to `react`. Compensating runs the
- * compensations of the steps that succeeded, in reverse order. Deadlines are stored in the
- * database and delivered when due (`DeadlineReached`).
+ * (written to the events table, the outbox), each executed by the relay in its own transaction
+ * with the idempotency key `name:instance:step`, so a redelivered event never executes a command
+ * twice; their outcome (`CommandSucceeded` / `CommandRejected`) comes back to `react`.
+ * Compensating runs the compensations of the steps that succeeded, in reverse order. Deadlines
+ * are stored in the database and delivered when due (`DeadlineReached`).
+ *
+ * The definition and its transition are pure (this module and `core/internal/processManager`);
+ * the functions under "runtime" at the end are what the relay runs them with.
  *
  * @since 0.1.0
  * @module
  */
-import type { Schedule } from "effect"
-import { Clock, Duration, Effect, Either, Option, Schema } from "effect"
-import { EventStore, type EventStoreError } from "../ports/EventStore.js"
-import * as Outbox from "../ports/Outbox.js"
-import * as CommandHandler from "../runtime/CommandHandler.js"
-import * as CommitSignal from "../runtime/CommitSignal.js"
+import type { Duration, Effect, Schedule } from "effect"
+import { Either, Schema } from "effect"
+import type { EventStoreError } from "../ports/EventStore.js"
+import type * as CommandHandler from "../runtime/CommandHandler.js"
+import * as Deadlines from "../runtime/internal/processManager/deadlines.js"
+import * as Runtime from "../runtime/internal/processManager/subscriptions.js"
 import * as Aggregate from "./Aggregate.js"
 import type * as DomainEvent from "./DomainEvent.js"
+import { instancesOf } from "./internal/processManager/instances.js"
 import * as Subscription from "./Subscription.js"
-
-// --- What a process manager sends -----------------------------------------------------------------
 
 /**
  * A command for an aggregate, with the command that undoes it once it has succeeded.
@@ -200,7 +202,13 @@ export const SendRecord = Schema.Struct({
 /** @since 0.1.0 @category models */
 export type SendRecord = typeof SendRecord.Type
 
-const Step = Schema.Struct({
+/**
+ * A step: one command the process sent and what became of it.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export const Step = Schema.Struct({
   step: Schema.Number,
   kind: Schema.Literal("action", "compensation"),
   aggregateType: Schema.String,
@@ -210,33 +218,20 @@ const Step = Schema.Struct({
   outcome: Schema.Literal("pending", "succeeded", "rejected", "skipped"),
   compensation: Schema.optionalWith(SendRecord, { exact: true })
 })
-
-/**
- * A step: one command the process sent and what became of it.
- *
- * @since 0.1.0
- * @category models
- */
+/** @since 0.1.0 @category models */
 export type Step = typeof Step.Type
 
 const ScheduledDeadline = Schema.Struct({ name: Schema.String, dueAt: Schema.Number })
 
 /**
- * A process instance as stored.
+ * The schemas an instance is stored with, for the schema of its state: the instance itself, and
+ * the events it records — it advanced (new status, state and deadlines), it issued a command, a
+ * command it issued settled.
  *
  * @since 0.1.0
  * @category models
  */
-export interface Instance<S> {
-  readonly status: Status
-  /** Why it compensated. */
-  readonly reason?: string
-  readonly state: S
-  readonly steps: ReadonlyArray<Step>
-  readonly deadlines: ReadonlyArray<{ readonly name: string; readonly dueAt: number }>
-}
-
-const instanceSchemas = <S, SI>(state: Schema.Schema<S, SI>) => {
+export const instanceSchemas = <S, SI>(state: Schema.Schema<S, SI>) => {
   const Advanced = Schema.TaggedStruct("ProcessAdvanced", {
     status: Status,
     reason: Schema.optionalWith(Schema.String, { exact: true }),
@@ -257,7 +252,6 @@ const instanceSchemas = <S, SI>(state: Schema.Schema<S, SI>) => {
     outcome: Schema.Literal("succeeded", "rejected", "skipped"),
     error: Schema.optionalWith(Schema.Struct({ _tag: Schema.String, message: Schema.String }), { exact: true })
   })
-  const Event = Schema.Union(Advanced, Issued, Settled)
   const Instance = Schema.Struct({
     status: Status,
     reason: Schema.optionalWith(Schema.String, { exact: true }),
@@ -265,40 +259,24 @@ const instanceSchemas = <S, SI>(state: Schema.Schema<S, SI>) => {
     steps: Schema.Array(Step),
     deadlines: Schema.Array(ScheduledDeadline)
   })
-  return { Advanced, Issued, Settled, Event, Instance }
+  return { Instance, Event: Schema.Union(Advanced, Issued, Settled) }
 }
 
 /**
- * The events an instance is stored as: it advanced (new status, state and deadlines), it issued a
- * command, a command it issued settled.
+ * A process instance as stored.
  *
  * @since 0.1.0
  * @category models
  */
-export type InstanceEvent<S> =
-  | {
-    readonly _tag: "ProcessAdvanced"
-    readonly status: Status
-    readonly reason?: string
-    readonly state: S
-    readonly deadlines: ReadonlyArray<{ readonly name: string; readonly dueAt: number }>
-  }
-  | {
-    readonly _tag: "CommandIssued"
-    readonly step: number
-    readonly kind: "action" | "compensation"
-    readonly aggregateType: string
-    readonly aggregateId: string
-    readonly command: string
-    readonly input: unknown
-    readonly compensation?: SendRecord
-  }
-  | {
-    readonly _tag: "CommandSettled"
-    readonly step: number
-    readonly outcome: "succeeded" | "rejected" | "skipped"
-    readonly error?: { readonly _tag: string; readonly message: string }
-  }
+export type Instance<S> = Schema.Schema.Type<ReturnType<typeof instanceSchemas<S, unknown>>["Instance"]>
+
+/**
+ * The events an instance is stored as.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type InstanceEvent<S> = Schema.Schema.Type<ReturnType<typeof instanceSchemas<S, unknown>>["Event"]>
 
 /**
  * What the runtime feeds an instance: an input and the time it happens at.
@@ -310,8 +288,6 @@ export interface Advance<Event> {
   readonly input: Input<Event> | CommandSkipped
   readonly now: number
 }
-
-// --- The definition ---------------------------------------------------------------------------------
 
 /**
  * A process manager definition.
@@ -378,9 +354,7 @@ export const make = <const Sources extends ReadonlyArray<Subscription.Source<any
   readonly initial: (id: string) => S
   readonly react: (state: S, input: Input<Subscription.EventOf<Sources[number]>>) => Reaction<S>
 }): ProcessManager<Subscription.EventOf<Sources[number]>, S> => {
-  type Event = Subscription.EventOf<Sources[number]>
-  const schemas = instanceSchemas(options.state)
-  const definition = {
+  const definition: Omit<ProcessManager<Subscription.EventOf<Sources[number]>, S>, "instances"> = {
     name: options.name,
     sources: options.events,
     startedBy: options.startedBy,
@@ -390,182 +364,8 @@ export const make = <const Sources extends ReadonlyArray<Subscription.Source<any
     targets: new Map(options.sends.map((aggregate) => [aggregate.name, aggregate])),
     partitions: options.partitions ?? 4,
     retry: options.retry ?? Subscription.defaultRetry
-  } as Omit<ProcessManager<Event, S>, "instances">
-  const instances = Aggregate.make({
-    name: options.name,
-    id: Schema.String,
-    state: schemas.Instance as unknown as Schema.Schema<Instance<S>, any>,
-    events: schemas.Event as unknown as Schema.Schema<InstanceEvent<S>, any>
-  })({
-    initial: (id) => ({ status: "new", state: behaviour.initial(id), steps: [], deadlines: [] }),
-    evolve: {
-      ProcessAdvanced: (instance, e) => {
-        const next: Instance<S> = { ...instance, status: e.status, state: e.state, deadlines: e.deadlines }
-        return e.reason === undefined ? next : { ...next, reason: e.reason }
-      },
-      CommandIssued: (instance, e) => ({
-        ...instance,
-        steps: [...instance.steps, {
-          step: e.step,
-          kind: e.kind,
-          aggregateType: e.aggregateType,
-          aggregateId: e.aggregateId,
-          command: e.command,
-          outcome: "pending" as const,
-          ...(e.compensation === undefined ? {} : { compensation: e.compensation })
-        }]
-      }),
-      CommandSettled: (instance, e) => ({
-        ...instance,
-        steps: instance.steps.map((s) => (s.step === e.step ? { ...s, outcome: e.outcome } : s))
-      })
-    }
-  }).command("advance", {
-    expects: "any",
-    input: Schema.Any as Schema.Schema<Advance<Event>>,
-    decide: (instance, advance) => transition(definition, instance, advance)
-  })
-  return { ...definition, instances }
-}
-
-// --- The pure transition ----------------------------------------------------------------------------
-
-/** Thrown (a defect) when a process sends to an aggregate or command it did not declare. */
-const record = (pm: Pick<Any, "name" | "targets">, send: Send): SendRecord => {
-  const target = pm.targets.get(send.aggregate.name)
-  const command = target?.commands[send.command]
-  if (target === undefined || command === undefined) {
-    throw new Error(
-      `process manager ${pm.name} sends ${send.aggregate.name}.${send.command}, which is not among its \`sends\``
-    )
   }
-  return {
-    aggregateType: send.aggregate.name,
-    aggregateId: send.id,
-    command: send.command,
-    input: Schema.encodeSync(command.input as Schema.Schema<unknown, unknown>)(send.input)
-  }
-}
-
-const isSettlement = (input: { readonly _tag: string }): input is CommandSucceeded | CommandRejected =>
-  input._tag === "CommandSucceeded" || input._tag === "CommandRejected"
-
-const isSkip = (input: { readonly _tag: string }): input is CommandSkipped => input._tag === "CommandSkipped"
-
-const isDeadline = (input: { readonly _tag: string }): input is DeadlineReached => input._tag === "DeadlineReached"
-
-/**
- * The events an instance records for one input: the step settled, the reaction (new state,
- * deadlines, status), the commands it sends. Pure: `now` is given.
- */
-const transition = <Event extends { readonly _tag: string }, S>(
-  pm: Omit<ProcessManager<Event, S>, "instances">,
-  instance: Instance<S>,
-  { input: received, now }: Advance<Event>
-): Either.Either<ReadonlyArray<InstanceEvent<S>>, never> => {
-  // the runtime's own inputs (their tags are reserved)
-  const input = received as CommandSucceeded | CommandRejected | CommandSkipped | DeadlineReached | Event
-  const events: Array<InstanceEvent<S>> = []
-  let steps = instance.steps
-  let nextStep = steps.length + 1
-  const issue = (record: SendRecord, kind: "action" | "compensation", compensation?: SendRecord) => {
-    const issued: InstanceEvent<S> = {
-      _tag: "CommandIssued",
-      step: nextStep++,
-      kind,
-      ...record,
-      ...(compensation === undefined ? {} : { compensation })
-    }
-    events.push(issued)
-    steps = [...steps, {
-      step: issued.step,
-      kind,
-      aggregateType: record.aggregateType,
-      aggregateId: record.aggregateId,
-      command: record.command,
-      outcome: "pending",
-      ...(compensation === undefined ? {} : { compensation })
-    }]
-  }
-  const advanced = (status: Status, state: S, deadlines: Instance<S>["deadlines"], reason?: string) =>
-    events.push({ _tag: "ProcessAdvanced", status, state, deadlines, ...(reason === undefined ? {} : { reason }) })
-  // ended instances only finish their compensation
-  const settleCompensation = () => {
-    if (instance.status === "compensating" && steps.every((s) => s.outcome !== "pending")) {
-      advanced("compensated", instance.state, [], instance.reason)
-    }
-  }
-
-  if (isSkip(input)) {
-    const step = steps.find((s) => s.step === input.step)
-    if (step === undefined || step.outcome !== "pending") return Either.right([])
-    events.push({ _tag: "CommandSettled", step: input.step, outcome: "skipped" })
-    steps = steps.map((s) => (s.step === input.step ? { ...s, outcome: "skipped" as const } : s))
-    settleCompensation()
-    return Either.right(events)
-  }
-  if (isSettlement(input)) {
-    const step = steps.find((s) => s.step === input.step)
-    if (step === undefined || step.outcome !== "pending") return Either.right([])
-    const outcome = input._tag === "CommandSucceeded" ? "succeeded" as const : "rejected" as const
-    events.push({
-      _tag: "CommandSettled",
-      step: input.step,
-      outcome,
-      ...(input._tag === "CommandRejected" ? { error: input.error } : {})
-    })
-    steps = steps.map((s) => (s.step === input.step ? { ...s, outcome } : s))
-    if (instance.status !== "running") {
-      // a step that succeeded after the process began compensating is undone at once
-      if (
-        outcome === "succeeded" && step.kind === "action" && step.compensation !== undefined &&
-        (instance.status === "compensating" || instance.status === "compensated")
-      ) issue(step.compensation, "compensation")
-      settleCompensation()
-      return Either.right(events)
-    }
-  } else if (isDeadline(input)) {
-    if (instance.status !== "running" || !instance.deadlines.some((d) => d.name === input.name)) return Either.right([])
-  } else if (instance.status === "new") {
-    if (!pm.startedBy.includes(input._tag)) return Either.right([])
-  } else if (instance.status !== "running") {
-    return Either.right([])
-  }
-
-  const reaction = pm.react(instance.state, received as Input<Event>)
-  const fired = isDeadline(input) ? [input.name] : []
-  const dropped = new Set([...fired, ...(reaction.cancelDeadlines ?? [])])
-  const set = (reaction.deadlines ?? []).map((d) => ({ name: d.name, dueAt: now + Duration.toMillis(d.after) }))
-  const deadlines = [
-    ...instance.deadlines.filter((d) => !dropped.has(d.name) && !set.some((s) => s.name === d.name)),
-    ...set
-  ]
-  const end = reaction.end
-  if (end === undefined) {
-    advanced("running", reaction.state, deadlines)
-    for (const send of reaction.commands ?? []) {
-      issue(record(pm, send), "action", send.compensation && record(pm, send.compensation))
-    }
-  } else if (end._tag === "Complete") {
-    advanced("completed", reaction.state, [])
-    for (const send of reaction.commands ?? []) issue(record(pm, send), "action")
-  } else {
-    const index = events.length
-    advanced("compensating", reaction.state, [], end.reason)
-    const done = steps.filter((s) => s.kind === "action" && s.outcome === "succeeded" && s.compensation !== undefined)
-    for (const step of done.reverse()) issue(step.compensation!, "compensation")
-    for (const send of end.then) issue(record(pm, send), "compensation")
-    if (steps.every((s) => s.outcome !== "pending")) {
-      events[index] = {
-        _tag: "ProcessAdvanced",
-        status: "compensated",
-        state: reaction.state,
-        deadlines: [],
-        reason: end.reason
-      }
-    }
-  }
-  return Either.right(events)
+  return { ...definition, instances: instancesOf(definition, options.state) }
 }
 
 /**
@@ -602,221 +402,66 @@ export const advance = <Event extends { readonly _tag: string }, S>(
 
 // --- The runtime ------------------------------------------------------------------------------------
 
-const infrastructureErrors = new Set([
-  "EventStoreError",
-  "ConcurrencyConflict",
-  "EventDecodeError",
-  "EncodeError",
-  "SubscriptionFailed",
-  "IdempotencyKeyReused"
-])
-
-const tagOf = (error: unknown): string =>
-  typeof error === "object" && error !== null && "_tag" in error ? String((error as { _tag: unknown })._tag) : "Error"
-
-const messageOf = (error: unknown): string =>
-  error instanceof Error ? error.message : typeof error === "object" && error !== null && "message" in error
-    ? String((error as { message: unknown }).message)
-    : String(error)
-
-type Metadata = NonNullable<CommandHandler.ExecuteOptions["metadata"]>
-
-const causedBy = (envelope: DomainEvent.Envelope<unknown>): Metadata => ({
-  correlationId: envelope.metadata.correlationId,
-  causationId: envelope.eventId,
-  traceparent: envelope.metadata.traceparent,
-  tracestate: envelope.metadata.tracestate
-})
-
 /**
- * Feed an input to an instance in the ambient transaction, and keep its deadlines in step.
- */
-const feed = <Event extends { readonly _tag: string }, S>(
-  pm: ProcessManager<Event, S>,
-  instanceId: string,
-  input: Input<Event> | CommandSkipped,
-  metadata?: Metadata
-) =>
-  Effect.gen(function*() {
-    const handler = yield* CommandHandler.CommandHandler
-    const outbox = yield* Outbox.Outbox
-    const now = yield* Clock.currentTimeMillis
-    const result = yield* handler.execute(
-      pm.instances,
-      instanceId,
-      "advance",
-      { input, now },
-      metadata ? { metadata } : {}
-    )
-    if (result.events.some((e) => e.payload._tag === "ProcessAdvanced")) {
-      yield* outbox.setDeadlines(pm.name, instanceId, result.state.deadlines)
-    }
-  })
-
-/**
- * The subscription that feeds the events a process manager reacts to into its instances.
+ * The relay subscription that feeds the events a process manager reacts to into its instances
+ * (each event once: an inbox row commits with the instance).
  *
  * @since 0.1.0
- * @category subscriptions
+ * @category runtime
  */
-export const reactions = <Event extends { readonly _tag: string }, S>(
+export const reactions: <Event extends { readonly _tag: string }, S>(
   pm: ProcessManager<Event, S>
-): Subscription.Subscription<
-  Event,
-  CommandHandler.ExecuteError<ProcessManager<Event, S>["instances"], "advance">,
-  CommandHandler.CommandHandler | Outbox.Outbox
-> =>
-  Subscription.make({
-    name: pm.name,
-    events: pm.sources as ReadonlyArray<Subscription.Source<Event>>,
-    partitions: pm.partitions,
-    retry: pm.retry,
-    handle: (event, envelope) => {
-      const instanceId = pm.correlate(event)
-      if (instanceId === undefined) return Effect.void
-      // an event delivered twice (e.g. replayed) is fed once: the inbox row commits with the instance
-      return Effect.flatMap(Outbox.Outbox, (outbox) =>
-        Effect.flatMap(
-          outbox.markProcessed(pm.name, envelope.eventId),
-          (first) => first ? feed(pm, instanceId, event, causedBy(envelope)) : Effect.void
-        ))
-    }
-  })
+) => Subscription.Subscription<Event, unknown, Runtime.Requirements> = Runtime.reactions
 
 /**
- * The subscription that executes the commands a process manager sends, in order per instance,
- * each with the idempotency key `name:instance:step`, and reports their outcome back to it.
+ * The relay subscription that executes the commands a process manager sends, in order per
+ * instance, each with the idempotency key `name:instance:step`, and reports their outcome back.
  *
  * @since 0.1.0
- * @category subscriptions
+ * @category runtime
  */
-export const dispatcher = <Event extends { readonly _tag: string }, S>(pm: ProcessManager<Event, S>) =>
-  Subscription.make({
-    name: `${pm.name}.commands`,
-    events: [Subscription.on(pm.instances, "CommandIssued")],
-    partitions: pm.partitions,
-    retry: pm.retry,
-    // each command in a transaction of its own (with the checkpoint and the step's outcome)
-    batchSize: 1,
-    handle: (issued, envelope) =>
-      Effect.gen(function*() {
-        const handler = yield* CommandHandler.CommandHandler
-        const target = pm.targets.get(issued.aggregateType)
-        const command = target?.commands[issued.command]
-        const about = {
-          step: issued.step,
-          aggregateType: issued.aggregateType,
-          aggregateId: issued.aggregateId,
-          command: issued.command
-        }
-        // delivered again after its outcome was recorded (a rejection leaves no idempotency record,
-        // and the aggregate may accept the command now): nothing to do
-        const instance = yield* handler.load(pm.instances, envelope.aggregateId)
-        if (instance.state.steps.find((s) => s.step === issued.step)?.outcome !== "pending") return
-        // compensation has begun: actions not yet executed are not started any more
-        const { status } = instance.state
-        if (issued.kind === "action" && (status === "compensating" || status === "compensated")) {
-          return yield* feed(pm, envelope.aggregateId, CommandSkipped.make({ step: issued.step }), causedBy(envelope))
-        }
-        const reject = (error: { readonly _tag: string; readonly message: string }) =>
-          feed(pm, envelope.aggregateId, CommandRejected.make({ ...about, error }), causedBy(envelope))
-        if (target === undefined || command === undefined) {
-          return yield* reject({
-            _tag: "UnknownCommand",
-            message: `${issued.aggregateType}.${issued.command} is not sent by ${pm.name}`
-          })
-        }
-        const input = Schema.decodeUnknownEither(command.input as Schema.Schema<unknown, unknown>)(issued.input)
-        if (Either.isLeft(input)) return yield* reject({ _tag: "InvalidInput", message: input.left.message })
-        const executed = yield* Effect.either(handler.execute(target, issued.aggregateId, issued.command, input.right, {
-          idempotencyKey: `${pm.name}:${envelope.aggregateId}:${issued.step}`,
-          metadata: causedBy(envelope)
-        }))
-        if (Either.isLeft(executed)) {
-          const error = executed.left
-          if (infrastructureErrors.has(tagOf(error))) return yield* Effect.fail(error)
-          return yield* reject({ _tag: tagOf(error), message: messageOf(error) })
-        }
-        yield* feed(pm, envelope.aggregateId, CommandSucceeded.make(about), causedBy(envelope))
-      })
-  })
+export const dispatcher: <Event extends { readonly _tag: string }, S>(
+  pm: ProcessManager<Event, S>
+) => Subscription.Subscription<InstanceEvent<S>, unknown, Runtime.Requirements> = Runtime.dispatcher
 
 /**
- * The relay subscriptions that run a process manager: its reactions and its command dispatcher.
- * Pass them to `Relay.layer` with `ProcessManager.deadlines` beside it.
+ * The relay subscriptions that run a process manager: its reactions and its command dispatcher
+ * (`Relay.layer({ processManagers })` runs them, with the deadlines).
  *
  * @since 0.1.0
- * @category subscriptions
+ * @category runtime
  */
-export const subscriptions = (
-  pm: Any
-): readonly [ReturnType<typeof reactions<any, any>>, ReturnType<typeof dispatcher<any, any>>] => [
-  reactions(pm),
-  dispatcher(pm)
-]
+export const subscriptions: <Event extends { readonly _tag: string }, S>(
+  pm: ProcessManager<Event, S>
+) => readonly [
+  Subscription.Subscription<Event, unknown, Runtime.Requirements>,
+  Subscription.Subscription<InstanceEvent<S>, unknown, Runtime.Requirements>
+] = Runtime.subscriptions
 
 /**
  * Deliver the deadlines of a process manager that are due now (at most `limit`), each in a
- * transaction that first claims it; returns how many were due. `runDeadlines` repeats it; a
- * simulation calls it when it moves the clock.
+ * transaction that first claims it, retried under the process manager's schedule; returns how
+ * many were due.
  *
  * @since 0.1.0
  * @category runtime
  */
-export const deliverDueDeadlines = (
-  pm: Any,
-  limit = 100
-): Effect.Effect<number, unknown, EventStore | Outbox.Outbox | CommandHandler.CommandHandler> =>
-  Effect.gen(function*() {
-    const store = yield* EventStore
-    const outbox = yield* Outbox.Outbox
-    const now = yield* Clock.currentTimeMillis
-    const due = yield* outbox.dueDeadlines(pm.name, now, limit)
-    for (const deadline of due) {
-      yield* store.withTransaction(Effect.gen(function*() {
-        if (yield* outbox.claimDeadline(deadline)) {
-          yield* feed(pm, deadline.instanceId, DeadlineReached.make({ name: deadline.name }))
-        }
-      }))
-    }
-    return due.length
-  })
+export const deliverDueDeadlines: (pm: Any, limit?: number) => Effect.Effect<number, never, Deadlines.Requirements> =
+  Deadlines.deliverDue
 
 /**
- * Deliver a process manager's deadlines when due, each in a transaction that first claims it, so
- * it is delivered once even with several processes. Wakes when the next deadline is due, after
- * each commit (which may set a sooner one) and at least every `pollInterval` (default 1 second);
- * uses `Clock`, so `TestClock` drives it in tests.
+ * Deliver a process manager's deadlines when due, each once even with several processes. Wakes
+ * when the next deadline is due, after each commit of its instances (which may set a sooner one)
+ * and at least every `pollInterval` (default 1 second); uses `Clock`, so `TestClock` drives it in
+ * tests. The relay runs it for the process managers it is given.
  *
  * @since 0.1.0
  * @category runtime
  */
-export const runDeadlines = (
+export const runDeadlines: (
   pm: Any,
   options?: { readonly pollInterval?: Duration.DurationInput; readonly batchSize?: number }
-): Effect.Effect<never, never, EventStore | Outbox.Outbox | CommandHandler.CommandHandler> =>
-  Effect.gen(function*() {
-    const outbox = yield* Outbox.Outbox
-    const poll = Duration.toMillis(options?.pollInterval ?? "1 second")
-    const batchSize = options?.batchSize ?? 100
-    const deliverDue = deliverDueDeadlines(pm, batchSize)
-    const signal = yield* CommitSignal.CommitSignal
-    const instanceCommits: CommitSignal.Interest = { sources: [{ aggregateType: pm.instances.name }] }
-    while (true) {
-      // a commit of an instance may set a deadline sooner than the one slept for: wake on those too
-      const commit = yield* signal.nextOf(instanceCommits)
-      const delivered = yield* deliverDue.pipe(
-        Effect.catchAllCause((cause) =>
-          Effect.as(Effect.logWarning(`deadlines of ${pm.name}: delivery failed, retried`, cause), 0)
-        )
-      )
-      if (delivered === batchSize) continue
-      const now = yield* Clock.currentTimeMillis
-      const next = yield* Effect.orElseSucceed(outbox.nextDeadline(pm.name), () => Option.none<number>())
-      const wait = Option.match(next, { onNone: () => poll, onSome: (at) => Math.min(poll, Math.max(at - now, 0)) })
-      yield* CommitSignal.awaitOrTimeout(commit, Duration.millis(Math.max(wait, 1)))
-    }
-  }).pipe(Effect.annotateLogs({ processManager: pm.name }))
+) => Effect.Effect<never, never, Deadlines.Requirements> = Deadlines.run
 
 /**
  * The current instance of a process manager (status `new` when it never started).
@@ -828,4 +473,4 @@ export const load = <Event extends { readonly _tag: string }, S>(
   pm: ProcessManager<Event, S>,
   instanceId: string
 ): Effect.Effect<Instance<S>, EventStoreError | DomainEvent.EventDecodeError, CommandHandler.CommandHandler> =>
-  Effect.map(CommandHandler.load(pm.instances, instanceId), (snapshot) => snapshot.state)
+  Runtime.load(pm, instanceId)

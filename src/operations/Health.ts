@@ -9,8 +9,9 @@
  */
 import { Clock, Context, Duration, Effect, Layer, MetricLabel, Option, type Scope } from "effect"
 import * as Subscription from "../core/Subscription.js"
+import { Checkpoints } from "../ports/Checkpoints.js"
+import { DeadLetters } from "../ports/DeadLetters.js"
 import { EventStore, type EventStoreError } from "../ports/EventStore.js"
-import * as Outbox from "../ports/Outbox.js"
 import * as Relay from "../runtime/Relay.js"
 import * as Telemetry from "./Telemetry.js"
 
@@ -192,10 +193,11 @@ const tag = (name: string, value: string) => [MetricLabel.make(name, value)]
  * @since 0.1.0
  * @category constructors
  */
-export const make = (options: Options): Effect.Effect<Service, never, EventStore | Outbox.Outbox> =>
+export const make = (options: Options): Effect.Effect<Service, never, EventStore | Checkpoints | DeadLetters> =>
   Effect.gen(function*() {
     const store = yield* EventStore
-    const outbox = yield* Outbox.Outbox
+    const checkpoints = yield* Checkpoints
+    const deadLetters = yield* DeadLetters
     const relay = yield* Effect.serviceOption(Relay.Relay)
     const subscriptions = options.subscriptions.filter((s) => s.mode === "async")
     const base = mergeThresholds(defaultThresholds, options.thresholds)
@@ -204,11 +206,11 @@ export const make = (options: Options): Effect.Effect<Service, never, EventStore
       Effect.gen(function*() {
         // dead letters first: a delivery that gives up commits its dead letter with the checkpoint
         // past it, so a dead letter seen here is never also counted in the lag read after it
-        const deadLetters = (yield* outbox.deadLetters({ subscription: subscription.name })).length
+        const dead = (yield* deadLetters.list({ subscription: subscription.name })).length
         let lag = 0
         let oldest: number | undefined
         for (let partition = 0; partition < subscription.partitions; partition++) {
-          const cursor = yield* outbox.checkpoint(subscription.name, partition)
+          const cursor = yield* checkpoints.get(subscription.name, partition)
           const backlog = yield* store.backlog(cursor, Subscription.logFilter(subscription, partition))
           lag += backlog.count
           if (backlog.oldestOccurredAt !== undefined && (oldest === undefined || backlog.oldestOccurredAt < oldest)) {
@@ -218,15 +220,15 @@ export const make = (options: Options): Effect.Effect<Service, never, EventStore
         const measures = {
           lag,
           oldestUndeliveredAgeMillis: oldest === undefined ? 0 : Math.max(0, now - oldest),
-          deadLetters
+          deadLetters: dead
         }
         const tags = tag("subscription", subscription.name)
         Telemetry.lag.unsafeUpdate(lag, tags)
         Telemetry.oldestUndeliveredAge.unsafeUpdate(measures.oldestUndeliveredAgeMillis / 1000, tags)
-        Telemetry.deadLetters.unsafeUpdate(deadLetters, tags)
+        Telemetry.deadLetters.unsafeUpdate(dead, tags)
         if (Option.isSome(relay)) {
           const owner = relay.value.owner
-          const held = (yield* outbox.leases(subscription.name)).filter((l) =>
+          const held = (yield* checkpoints.leases(subscription.name)).filter((l) =>
             l.owner === owner && l.expiresAt > now
           ).length
           Telemetry.leasesHeld.unsafeUpdate(held, [...tags, MetricLabel.make("owner", owner)])
@@ -253,7 +255,7 @@ export const make = (options: Options): Effect.Effect<Service, never, EventStore
  * @since 0.1.0
  * @category layers
  */
-export const layer = (options: Options): Layer.Layer<Health, never, EventStore | Outbox.Outbox> =>
+export const layer = (options: Options): Layer.Layer<Health, never, EventStore | Checkpoints | DeadLetters> =>
   Layer.scoped(
     Health,
     Effect.tap(make(options), (service) => refresh(service, options.refreshInterval ?? "15 seconds"))

@@ -1,33 +1,68 @@
 /**
- * The inbox: run an effect at most once per consumer and event, recorded in the same transaction
- * as the effect's database writes. In a relay handler (whose transaction commits with the
- * checkpoint) it makes a redelivered event a no-op. For effects outside the database (email,
- * HTTP), pass the event id on as the idempotency key of the remote call: the remote side then
- * deduplicates what a crash between the call and the commit would repeat.
+ * The inbox: which messages a consumer has already processed, recorded in the same transaction as
+ * the consumer's database writes, so a redelivered message is a no-op. A consumer is any name that
+ * identifies one reader of a message stream: a subscription, a process manager, an integration
+ * consumer.
+ *
+ * For effects outside the database (email, HTTP), pass the message id on as the idempotency key of
+ * the remote call: the remote side then deduplicates what a crash between the call and the
+ * commit would repeat.
  *
  * @since 0.1.0
  * @module
  */
-import { Effect } from "effect"
+import { Context, Effect } from "effect"
+import { dual } from "effect/Function"
 import type { EventStoreError } from "./EventStore.js"
-import { Outbox } from "./Outbox.js"
 
 /**
- * Run `effect` unless `consumer` already processed `eventId`; returns whether it ran.
+ * @since 0.1.0
+ * @category models
+ */
+export interface Service {
+  /**
+   * Record that `consumer` processed `messageId`; false if it already had. Joins the ambient
+   * transaction of `EventStore.withTransaction`.
+   */
+  readonly markProcessed: (consumer: string, messageId: string) => Effect.Effect<boolean, EventStoreError>
+}
+
+/**
+ * @since 0.1.0
+ * @category tags
+ */
+export class Inbox extends Context.Tag("effect-ddd/Inbox")<Inbox, Service>() {}
+
+/**
+ * Run `effect` unless `consumer` already processed `messageId` (an event id, a broker message
+ * id); returns whether it ran. Data-first or pipeable:
+ * `sendEmail.pipe(Inbox.once("welcome-email", envelope.eventId))`.
  *
  * @since 0.1.0
  * @category combinators
  */
-export const once = <A, E, R>(
-  consumer: string,
-  eventId: string,
-  effect: Effect.Effect<A, E, R>
-): Effect.Effect<boolean, E | EventStoreError, R | Outbox> =>
-  Effect.flatMap(
-    Outbox,
-    (outbox) =>
-      Effect.flatMap(
-        outbox.markProcessed(consumer, eventId),
-        (first) => (first ? Effect.as(effect, true) : Effect.succeed(false))
-      )
-  )
+export const once: {
+  (consumer: string, messageId: string): <A, E, R>(
+    effect: Effect.Effect<A, E, R>
+  ) => Effect.Effect<boolean, E | EventStoreError, R | Inbox>
+  <A, E, R>(
+    effect: Effect.Effect<A, E, R>,
+    consumer: string,
+    messageId: string
+  ): Effect.Effect<boolean, E | EventStoreError, R | Inbox>
+} = dual(
+  (args) => Effect.isEffect(args[0]),
+  <A, E, R>(
+    effect: Effect.Effect<A, E, R>,
+    consumer: string,
+    messageId: string
+  ): Effect.Effect<boolean, E | EventStoreError, R | Inbox> =>
+    Effect.flatMap(
+      Inbox,
+      (inbox) =>
+        Effect.flatMap(
+          inbox.markProcessed(consumer, messageId),
+          (first) => (first ? Effect.as(effect, true) : Effect.succeed(false))
+        )
+    )
+)

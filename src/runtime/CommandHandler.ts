@@ -14,7 +14,7 @@ import * as Telemetry from "../operations/Telemetry.js"
 import {
   ConcurrencyConflict,
   EventStore,
-  type EventStoreError,
+  EventStoreError,
   type IdempotencyRecord,
   streamHash
 } from "../ports/EventStore.js"
@@ -109,6 +109,34 @@ export type ExecuteError<A extends Aggregate.Any, K extends Aggregate.CommandNam
   | SubscriptionFailed
   | DomainEvent.EncodeError
   | LoadError
+
+/**
+ * The errors of an execution that are not the aggregate's answer: the store failed, a conflict
+ * outlasted the retries, a value did not match its schema, a sync subscription failed, an
+ * idempotency key was reused. Retrying later may help; the command was not refused.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type InfrastructureError =
+  | ConcurrencyConflict
+  | IdempotencyKeyReused
+  | SubscriptionFailed
+  | DomainEvent.EncodeError
+  | DomainEvent.EventDecodeError
+  | EventStoreError
+
+/**
+ * Whether an execution's error is an `InfrastructureError` rather than the aggregate refusing the
+ * command (a domain error, a missing or existing aggregate).
+ *
+ * @since 0.1.0
+ * @category guards
+ */
+export const isInfrastructureError = (error: unknown): error is InfrastructureError =>
+  error instanceof ConcurrencyConflict || error instanceof IdempotencyKeyReused ||
+  error instanceof SubscriptionFailed || error instanceof DomainEvent.EncodeError ||
+  error instanceof DomainEvent.EventDecodeError || error instanceof EventStoreError
 
 /**
  * @since 0.1.0

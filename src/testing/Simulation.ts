@@ -24,9 +24,13 @@ import * as MemoryEventStore from "../adapters/memory/MemoryEventStore.js"
 import * as DomainEvent from "../core/DomainEvent.js"
 import * as ProcessManager from "../core/ProcessManager.js"
 import * as Subscription from "../core/Subscription.js"
+import { Checkpoints } from "../ports/Checkpoints.js"
+import * as DeadLetters from "../ports/DeadLetters.js"
+import { Deadlines } from "../ports/Deadlines.js"
 import { EventStore, type LogCursor, type LoggedEvent } from "../ports/EventStore.js"
 import * as IdGenerator from "../ports/IdGenerator.js"
-import * as Outbox from "../ports/Outbox.js"
+import type { Inbox } from "../ports/Inbox.js"
+import type { SubscriptionRegistry } from "../ports/SubscriptionRegistry.js"
 import * as CommandHandler from "../runtime/CommandHandler.js"
 
 /**
@@ -55,7 +59,11 @@ export interface Options<R> {
   /** The commands to run, in order, interleaved with deliveries. */
   readonly workload: ReadonlyArray<Effect.Effect<unknown, unknown, CommandHandler.CommandHandler>>
   /** Checked at quiescence: fail (or throw) when violated. */
-  readonly invariants: Effect.Effect<unknown, unknown, CommandHandler.CommandHandler | EventStore | Outbox.Outbox>
+  readonly invariants: Effect.Effect<
+    unknown,
+    unknown,
+    CommandHandler.CommandHandler | EventStore | Checkpoints | DeadLetters.DeadLetters
+  >
   /** What the handlers need beside the stores (e.g. a fake gateway). */
   readonly layer?: Layer.Layer<R>
   readonly faults?: Faults
@@ -183,7 +191,9 @@ export const run = <R>(options: Options<R>): Effect.Effect<Report, SimulationFai
 
   const program = Effect.gen(function*() {
     const store = yield* EventStore
-    const outbox = yield* Outbox.Outbox
+    const checkpoints = yield* Checkpoints
+    const deadLetters = yield* DeadLetters.DeadLetters
+    const deadlines = yield* Deadlines
     const context = yield* Effect.context<never>()
     let owner = 0
     let step = 0
@@ -207,7 +217,7 @@ export const run = <R>(options: Options<R>): Effect.Effect<Report, SimulationFai
     const acquire = (worker: Worker) =>
       Effect.gen(function*() {
         const now = yield* Clock.currentTimeMillis
-        const lease = yield* outbox.acquireLease(
+        const lease = yield* checkpoints.acquireLease(
           worker.subscription.name,
           worker.partition,
           `sim-${owner}`,
@@ -218,7 +228,7 @@ export const run = <R>(options: Options<R>): Effect.Effect<Report, SimulationFai
           return yield* Effect.die(`lease of ${worker.subscription.name}/${worker.partition} refused`)
         }
         worker.token = lease.value.token
-        worker.cursor = yield* outbox.checkpoint(worker.subscription.name, worker.partition)
+        worker.cursor = yield* checkpoints.get(worker.subscription.name, worker.partition)
       })
 
     const pending = (worker: Worker) =>
@@ -243,13 +253,13 @@ export const run = <R>(options: Options<R>): Effect.Effect<Report, SimulationFai
               const aggregate = Subscription.aggregateOf(worker.subscription, event.aggregateType)!
               const decoded = DomainEvent.decodeStoredEither(aggregate, event)
               if (Either.isLeft(decoded)) {
-                yield* outbox.addDeadLetter(deadLetter(worker, event, "poison", decoded.left.message, 1, 0))
+                yield* deadLetters.add(deadLetter(worker, event, "poison", decoded.left.message, 1, 0))
                 continue
               }
               yield* (worker.subscription.handle(decoded.right.payload, decoded.right) as Effect.Effect<void, unknown>)
             }
             if (injected !== undefined) return yield* Effect.fail(injected)
-            yield* outbox.saveCheckpoint(worker.subscription.name, worker.partition, {
+            yield* checkpoints.save(worker.subscription.name, worker.partition, {
               commitOrder: last.commitOrder,
               position: last.position
             }, worker.token!)
@@ -263,7 +273,7 @@ export const run = <R>(options: Options<R>): Effect.Effect<Report, SimulationFai
           if (chance(faults.duplicate)) {
             counts.duplicate++
             // an at-least-once transport: the same batch comes again
-            yield* outbox.saveCheckpoint(worker.subscription.name, worker.partition, before, worker.token!)
+            yield* checkpoints.save(worker.subscription.name, worker.partition, before, worker.token!)
             worker.cursor = before
             yield* log(`fault duplicate: ${name} will receive that batch again`)
           }
@@ -289,10 +299,10 @@ export const run = <R>(options: Options<R>): Effect.Effect<Report, SimulationFai
           const first = events[0]!
           const now = yield* Clock.currentTimeMillis
           yield* store.withTransaction(Effect.zipRight(
-            outbox.addDeadLetter(
+            deadLetters.add(
               deadLetter(worker, first, "failed", describeCause(Cause.fail(error)), worker.attempts, now)
             ),
-            outbox.saveCheckpoint(worker.subscription.name, worker.partition, {
+            checkpoints.save(worker.subscription.name, worker.partition, {
               commitOrder: first.commitOrder,
               position: first.position
             }, worker.token!)
@@ -327,7 +337,7 @@ export const run = <R>(options: Options<R>): Effect.Effect<Report, SimulationFai
     const nextDeadline = Effect.gen(function*() {
       let earliest: number | undefined
       for (const pm of processManagers) {
-        const at = yield* outbox.nextDeadline(pm.name)
+        const at = yield* deadlines.next(pm.name)
         if (Option.isSome(at) && (earliest === undefined || at.value < earliest)) earliest = at.value
       }
       return earliest
@@ -362,14 +372,14 @@ export const run = <R>(options: Options<R>): Effect.Effect<Report, SimulationFai
         const [worker] = pick(ready)
         const now = yield* Clock.currentTimeMillis
         // another process takes the expired lease, then gives it up again; the worker's token is stale
-        yield* outbox.acquireLease(
+        yield* checkpoints.acquireLease(
           worker.subscription.name,
           worker.partition,
           `intruder-${step}`,
           now + LEASE_TTL,
           LEASE_TTL
         )
-        yield* outbox.releaseLease(worker.subscription.name, worker.partition, `intruder-${step}`)
+        yield* checkpoints.releaseLease(worker.subscription.name, worker.partition, `intruder-${step}`)
         yield* log(`fault leaseExpiry: ${worker.subscription.name}/${worker.partition} was taken over`)
       }
       const roll = next()
@@ -391,7 +401,7 @@ export const run = <R>(options: Options<R>): Effect.Effect<Report, SimulationFai
     // quiescence: convergence, then the user's invariants
     const head = yield* store.readAll({ commitOrder: 0, position: 0 }, Number.MAX_SAFE_INTEGER)
     for (const worker of workers) {
-      const checkpoint = yield* outbox.checkpoint(worker.subscription.name, worker.partition)
+      const checkpoint = yield* checkpoints.get(worker.subscription.name, worker.partition)
       const undelivered = head.filter((e) =>
         Subscription.handles(worker.subscription, e.aggregateType, e.eventType) &&
         Subscription.partitionOf(e.aggregateId, worker.subscription.partitions) === worker.partition &&
@@ -404,7 +414,7 @@ export const run = <R>(options: Options<R>): Effect.Effect<Report, SimulationFai
         )
       }
     }
-    const letters = yield* outbox.deadLetters({})
+    const letters = yield* deadLetters.list({})
     if (letters.length > 0) {
       return yield* fail(
         `dead-lettered: ${letters.map((l) => `${l.subscription} ${l.eventType} (${l.error})`).join("; ")}`
@@ -423,7 +433,17 @@ export const run = <R>(options: Options<R>): Effect.Effect<Report, SimulationFai
     IdGenerator.layerSequential
   )
   return program.pipe(
-    Effect.provide(layer as Layer.Layer<CommandHandler.CommandHandler | EventStore | Outbox.Outbox>),
+    Effect.provide(
+      layer as Layer.Layer<
+        | CommandHandler.CommandHandler
+        | EventStore
+        | Checkpoints
+        | DeadLetters.DeadLetters
+        | Deadlines
+        | Inbox
+        | SubscriptionRegistry
+      >
+    ),
     Effect.provide(TestContext.TestContext),
     Effect.catchAllDefect((defect) =>
       Effect.fail(new SimulationFailed({ seed: options.seed, reason: `defect: ${String(defect)}`, trace }))
@@ -439,11 +459,11 @@ export const run = <R>(options: Options<R>): Effect.Effect<Report, SimulationFai
 const deadLetter = (
   worker: Worker,
   event: LoggedEvent,
-  kind: Outbox.DeadLetter["kind"],
+  kind: DeadLetters.DeadLetter["kind"],
   error: string,
   attempts: number,
   at: number
-): Outbox.DeadLetter => ({
+): DeadLetters.DeadLetter => ({
   id: `${worker.subscription.name}:${event.eventId}`,
   subscription: worker.subscription.name,
   partition: worker.partition,

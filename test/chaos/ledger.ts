@@ -1,6 +1,6 @@
 /**
  * The ledger check of a chaos run: the database, read directly through the library's EventStore
- * and Outbox (never through the server), against what the clients were told (`Journal`).
+ * and the delivery stores (never through the server), against what the clients were told (`Journal`).
  *
  * - lost: an accepted command whose events are missing (an accepted order not placed, an
  *   accepted cancel not cancelled, fewer restocks than accepted, a gap in a stream's versions);
@@ -17,10 +17,11 @@ import type { SqlClient } from "@effect/sql"
 import { PgClient } from "@effect/sql-pg"
 import { SqliteClient } from "@effect/sql-sqlite-node"
 import { Effect, Layer, ManagedRuntime, Option, Redacted } from "effect"
-import { EventStore, Outbox, Subscription } from "effect-ddd"
+import { EventStore, Subscription } from "effect-ddd"
 import { SqlEventStore } from "effect-ddd/sql"
 import { delivered } from "../../examples/http-server/Fulfilment.js"
 import { makeFulfilment } from "../../examples/http-server/OrderFulfilment.js"
+import { delivery } from "../support/stores.js"
 import type { Journal, Line } from "./journal.js"
 
 export type ProblemKind = "lost" | "duplicated" | "stuck" | "wrong"
@@ -216,7 +217,7 @@ const sameLines = (a: ReadonlyArray<Line>, b: ReadonlyArray<Line>) =>
 const stuck = (facts: Facts) =>
   Effect.gen(function*() {
     const store = yield* EventStore.EventStore
-    const outbox = yield* Outbox.Outbox
+    const { checkpoints, deadLetters, deadlines } = yield* delivery
     const problems: Array<Problem> = []
     const add = (detail: string) => problems.push({ kind: "stuck", detail })
     for (const [orderId, order] of facts.orders) {
@@ -233,17 +234,17 @@ const stuck = (facts: Facts) =>
     }
     for (const subscription of delivered) {
       for (let partition = 0; partition < subscription.partitions; partition++) {
-        const cursor = yield* outbox.checkpoint(subscription.name, partition)
+        const cursor = yield* checkpoints.get(subscription.name, partition)
         const behind = yield* store.readAll(cursor, 1, Subscription.logFilter(subscription, partition))
         if (behind.length > 0) {
           add(`${subscription.name}/${partition}: checkpoint behind the head (next: position ${behind[0]!.position})`)
         }
       }
     }
-    for (const letter of yield* outbox.deadLetters({})) {
+    for (const letter of yield* deadLetters.list({})) {
       add(`dead letter ${letter.id} (${letter.kind}): ${letter.error.slice(0, 200)}`)
     }
-    const next = yield* outbox.nextDeadline(fulfilment.name)
+    const next = yield* deadlines.next(fulfilment.name)
     if (Option.isSome(next)) {
       add(`${fulfilment.name}: a deadline is left (due at ${new Date(next.value).toISOString()})`)
     }

@@ -10,11 +10,12 @@ import { PgClient } from "@effect/sql-pg"
 import { SqliteClient } from "@effect/sql-sqlite-node"
 import { afterAll, describe, expect, it } from "@effect/vitest"
 import { Effect, Layer, Redacted } from "effect"
-import { CommandHandler, type EventStore, Outbox } from "effect-ddd"
+import { CommandHandler } from "effect-ddd"
 import { SqlEventStore } from "effect-ddd/sql"
 import { type ChildProcess, spawn } from "node:child_process"
 import { Inventory } from "../../examples/http-server/Domain/Inventory.js"
 import { Sku } from "../../examples/http-server/Domain/Order.js"
+import { delivery, type Stores } from "../support/stores.js"
 import { cli, parsed, root, stackTrace } from "./run.js"
 
 export interface Database {
@@ -31,7 +32,7 @@ const clientOf = (db: Database): Layer.Layer<Sql.SqlClient, unknown> =>
 /** Run an effect in this process on the database (what the application would do). */
 const onDatabase = <A, E>(
   db: Database,
-  effect: Effect.Effect<A, E, CommandHandler.CommandHandler | EventStore.EventStore | Outbox.Outbox | Sql.SqlClient>
+  effect: Effect.Effect<A, E, CommandHandler.CommandHandler | Stores | Sql.SqlClient>
 ) =>
   Effect.runPromise(effect.pipe(Effect.provide(
     CommandHandler.layer().pipe(
@@ -60,7 +61,7 @@ const deliveries = (db: Database) =>
 const deadLetterCount = (db: Database, subscription: string) =>
   onDatabase(
     db,
-    Effect.flatMap(Outbox.Outbox, (outbox) => Effect.map(outbox.deadLetters({ subscription }), (l) => l.length))
+    Effect.flatMap(delivery, ({ deadLetters }) => Effect.map(deadLetters.list({ subscription }), (l) => l.length))
   )
 
 /** Wait until `check` resolves without throwing. */

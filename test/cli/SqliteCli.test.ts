@@ -2,11 +2,11 @@ import { SqliteClient } from "@effect/sql-sqlite-node"
 import { describe, expect, it } from "@effect/vitest"
 import Database from "better-sqlite3"
 import { Effect, Layer, Option } from "effect"
-import { Outbox } from "effect-ddd"
 import { SqlEventStore } from "effect-ddd/sql"
 import { mkdtempSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
+import { delivery } from "../support/stores.js"
 import { suite } from "./CliContract.js"
 import { cli } from "./run.js"
 
@@ -26,16 +26,16 @@ describe("CLI on SQLite, one writer at a time", { timeout: 120_000 }, () => {
     // a subscription a relay ran up to position 5
     await Effect.runPromise(
       Effect.gen(function*() {
-        const outbox = yield* Outbox.Outbox
-        yield* outbox.registerSubscription({
+        const { checkpoints, registry } = yield* delivery
+        yield* registry.register({
           name: "levels",
           kind: "projection",
           partitions: 1,
           sources: [{ aggregateType: "Inventory", eventTypes: [] }],
           registeredAt: 0
         })
-        const lease = yield* outbox.acquireLease("levels", 0, "relay", 0, 1)
-        yield* outbox.saveCheckpoint("levels", 0, { commitOrder: 0, position: 5 }, Option.getOrThrow(lease).token)
+        const lease = yield* checkpoints.acquireLease("levels", 0, "relay", 0, 1)
+        yield* checkpoints.save("levels", 0, { commitOrder: 0, position: 5 }, Option.getOrThrow(lease).token)
       }).pipe(
         Effect.provide(SqlEventStore.layerWithoutMigrations().pipe(Layer.provide(SqliteClient.layer({ filename }))))
       )

@@ -4,13 +4,14 @@
  */
 import { describe, expect, layer } from "@effect/vitest"
 import { type Duration, Effect, Layer, Option } from "effect"
-import { CommandHandler, DomainEvent, EventStore, Outbox, ProcessManager, Relay, type Subscription } from "effect-ddd"
+import { CommandHandler, DomainEvent, EventStore, ProcessManager, Relay, type Subscription } from "effect-ddd"
 import { randomUUID } from "node:crypto"
 import { Inventory } from "../../examples/http-server/Domain/Inventory.js"
 import { Order, OrderId, type RejectionReason, Sku } from "../../examples/http-server/Domain/Order.js"
 import { Payment } from "../../examples/http-server/Domain/Payment.js"
 import { makeFulfilment } from "../../examples/http-server/OrderFulfilment.js"
 import { chargePayments, PaymentGateway } from "../../examples/http-server/PaymentGateway.js"
+import { delivery, type Stores } from "../support/stores.js"
 import { eventually } from "./RelayContract.js"
 
 const fresh = (prefix: string) => `${prefix}-${randomUUID()}`
@@ -75,7 +76,7 @@ const ends = (orderId: OrderId, status: ProcessManager.Status, reason?: string) 
     return instance
   }))
 
-export const suite = <E>(name: string, store: Layer.Layer<EventStore.EventStore | Outbox.Outbox, E>) =>
+export const suite = <E>(name: string, store: Layer.Layer<Stores, E>) =>
   layer(Layer.provideMerge(CommandHandler.layer(), store), { timeout: 120_000, excludeTestServices: true })(
     `Order fulfilment: ${name}`,
     (it) => {
@@ -132,8 +133,8 @@ export const suite = <E>(name: string, store: Layer.Layer<EventStore.EventStore 
             })
             yield* settles(orderId, "rejected", "payment timeout")
             expect(yield* stockOf(apple)).toEqual([5, 0, 0])
-            const outbox = yield* Outbox.Outbox
-            expect(yield* outbox.nextDeadline("OrderFulfilment")).toEqual(Option.none())
+            const { deadlines } = yield* delivery
+            expect(yield* deadlines.next("OrderFulfilment")).toEqual(Option.none())
           }))
 
         it.effect("cancelling a pending order releases its stock; cancelling a confirmed one returns it", () =>

@@ -10,13 +10,14 @@
  */
 import { expect, layer } from "@effect/vitest"
 import { Effect, FastCheck as fc, Layer, Schedule } from "effect"
-import { CommandHandler, EventStore, Outbox, ProcessManager, Relay, type Subscription } from "effect-ddd"
+import { CommandHandler, EventStore, ProcessManager, Relay, type Subscription } from "effect-ddd"
 import { Simulation } from "effect-ddd/testing"
 import { randomUUID } from "node:crypto"
 import { Order } from "../../examples/http-server/Domain/Order.js"
 import { makeFulfilment } from "../../examples/http-server/OrderFulfilment.js"
 import { chargePayments, GatewayUnavailable, PaymentGateway } from "../../examples/http-server/PaymentGateway.js"
 import { operation, workload } from "../support/fulfilmentWorkload.js"
+import { delivery, type Stores } from "../support/stores.js"
 import { eventually } from "./RelayContract.js"
 
 /** A command handler whose commands fail at random after their effects (a crash before commit). */
@@ -51,7 +52,7 @@ const fastRetry = Schedule.spaced("5 millis").pipe(Schedule.intersect(Schedule.r
 
 export const property = <E>(
   name: string,
-  store: Layer.Layer<EventStore.EventStore | Outbox.Outbox, E>,
+  store: Layer.Layer<Stores, E>,
   numRuns: number
 ) =>
   layer(Layer.provideMerge(CommandHandler.layer(), store), { timeout: 600_000, excludeTestServices: true })(
@@ -64,7 +65,7 @@ export const property = <E>(
           Effect.gen(function*() {
             const next = Simulation.generator(seed)
             const handler = yield* CommandHandler.CommandHandler
-            const outbox = yield* Outbox.Outbox
+            const { deadLetters } = yield* delivery
             const { commands, invariants, orders } = workload(operations, `${randomUUID()}-`)
             const pm = makeFulfilment({ retry: fastRetry })
             const relay = Relay.layer({
@@ -98,7 +99,7 @@ export const property = <E>(
             }))
 
             yield* invariants
-            const letters = yield* outbox.deadLetters({})
+            const letters = yield* deadLetters.list({})
             expect(letters.filter((l) => orders.some((o) => o.id === l.aggregateId))).toEqual([])
           }),
         { timeout: 300_000, fastCheck: { numRuns } }

@@ -4,10 +4,11 @@
  */
 import { describe, expect, layer } from "@effect/vitest"
 import { Clock, Duration, Effect, Either, Fiber, Layer, Option, Schedule } from "effect"
-import { CommandHandler, type DomainEvent, EventStore, Outbox, Relay, Subscription } from "effect-ddd"
+import { CommandHandler, type DomainEvent, EventStore, Relay, Subscription } from "effect-ddd"
 import { randomUUID } from "node:crypto"
 import { Inventory } from "../../examples/http-server/Domain/Inventory.js"
 import { Order, OrderId, Sku } from "../../examples/http-server/Domain/Order.js"
+import { delivery, type Stores } from "../support/stores.js"
 
 const fresh = (prefix: string) => `${prefix}-${randomUUID()}`
 
@@ -53,7 +54,7 @@ const withRelay = <S extends Subscription.Any, A, E, R>(
 ): Effect.Effect<
   A,
   E,
-  Exclude<R, Relay.Relay> | EventStore.EventStore | Outbox.Outbox | Subscription.Requirements<S>
+  Exclude<R, Relay.Relay> | Stores | Subscription.Requirements<S>
 > =>
   Effect.scoped(Effect.flatMap(
     Layer.build(
@@ -74,7 +75,7 @@ const placeOrder = (customerId: string, sku: Sku, quantity: number) =>
       Effect.as(CommandHandler.execute(Order, orderId, "place", { customerId, lines: [{ sku, quantity }] }), orderId)
   )
 
-export const suite = <E>(name: string, store: Layer.Layer<EventStore.EventStore | Outbox.Outbox, E>) =>
+export const suite = <E>(name: string, store: Layer.Layer<Stores, E>) =>
   layer(Layer.provideMerge(CommandHandler.layer(), store), { timeout: 120_000, excludeTestServices: true })(
     `Relay: ${name}`,
     (it) => {
@@ -315,7 +316,7 @@ export const suite = <E>(name: string, store: Layer.Layer<EventStore.EventStore 
 
         it.effect("a subscription to rare events moves its checkpoint past the others while idle, and misses none", () =>
           Effect.gen(function*() {
-            const outbox = yield* Outbox.Outbox
+            const { checkpoints } = yield* delivery
             const store = yield* EventStore.EventStore
             const name = fresh("rare")
             const cancelled: Array<string> = []
@@ -333,7 +334,7 @@ export const suite = <E>(name: string, store: Layer.Layer<EventStore.EventStore 
                 const [last] = yield* store.readStream(Inventory.name, sku, 19)
                 yield* eventually(
                   Effect.flatMap(
-                    outbox.checkpoint(name, 0),
+                    checkpoints.get(name, 0),
                     (checkpoint) =>
                       expectEffect(() => expect(checkpoint.position).toBeGreaterThanOrEqual(last!.position))
                   )
@@ -385,7 +386,7 @@ export const suite = <E>(name: string, store: Layer.Layer<EventStore.EventStore 
 
         it.effect("a retry schedule spanning several lease TTLs keeps the lease: no other owner takes it, no work redone", () =>
           Effect.gen(function*() {
-            const outbox = yield* Outbox.Outbox
+            const { checkpoints } = yield* delivery
             const sku = Sku.make(fresh("sku"))
             const mirror = Sku.make(`${sku}-mirror`)
             let calls = 0
@@ -410,7 +411,7 @@ export const suite = <E>(name: string, store: Layer.Layer<EventStore.EventStore 
               Effect.gen(function*() {
                 yield* eventually(
                   Effect.flatMap(
-                    outbox.leases(slow.name),
+                    checkpoints.leases(slow.name),
                     (leases) => expectEffect(() => expect(leases.map((l) => l.owner)).toEqual([first]))
                   )
                 )
@@ -428,7 +429,7 @@ export const suite = <E>(name: string, store: Layer.Layer<EventStore.EventStore 
                   }),
                   { ...lease, owner: fresh("relay-b") }
                 )
-                const [held] = yield* outbox.leases(slow.name)
+                const [held] = yield* checkpoints.leases(slow.name)
                 expect([held?.owner, held?.token]).toEqual([first, 1])
               }),
               { ...lease, owner: first }
@@ -440,7 +441,7 @@ export const suite = <E>(name: string, store: Layer.Layer<EventStore.EventStore 
         it.effect("a worker whose lease is taken over stops delivering, even between retries", () =>
           Effect.gen(function*() {
             const store = yield* EventStore.EventStore
-            const outbox = yield* Outbox.Outbox
+            const { checkpoints } = yield* delivery
             const sku = Sku.make(fresh("sku"))
             let calls = 0
             const failing = Subscription.make({
@@ -462,10 +463,10 @@ export const suite = <E>(name: string, store: Layer.Layer<EventStore.EventStore 
                 yield* eventually(expectEffect(() => expect(calls).toBeGreaterThan(3)))
                 // another process takes the lease over (as if this one had let it expire)
                 const stolen = yield* store.withTransaction(Effect.zipRight(
-                  outbox.releaseLease(failing.name, 0, owner),
+                  checkpoints.releaseLease(failing.name, 0, owner),
                   Effect.flatMap(
                     Clock.currentTimeMillis,
-                    (now) => outbox.acquireLease(failing.name, 0, fresh("intruder"), now, 60_000)
+                    (now) => checkpoints.acquireLease(failing.name, 0, fresh("intruder"), now, 60_000)
                   )
                 ))
                 expect(Option.isSome(stolen)).toBe(true)
@@ -476,7 +477,7 @@ export const suite = <E>(name: string, store: Layer.Layer<EventStore.EventStore 
                 expect(calls).toBe(stoppedAt)
                 // and its event was never checkpointed
                 const [event] = yield* store.readStream("Inventory", sku, 0)
-                expect((yield* outbox.checkpoint(failing.name, 0)).position).toBeLessThan(event!.position)
+                expect((yield* checkpoints.get(failing.name, 0)).position).toBeLessThan(event!.position)
               }),
               { leaseTtl: "300 millis", owner }
             )
@@ -510,7 +511,7 @@ export const suite = <E>(name: string, store: Layer.Layer<EventStore.EventStore 
       describe("operators", () => {
         it.effect("the relay records the subscriptions it runs", () =>
           Effect.gen(function*() {
-            const outbox = yield* Outbox.Outbox
+            const { registry } = yield* delivery
             const subscription = Subscription.projection({
               name: fresh("recorded"),
               events: [Subscription.on(Order, "OrderPlaced", "OrderCancelled"), Subscription.on(Inventory)],
@@ -520,7 +521,7 @@ export const suite = <E>(name: string, store: Layer.Layer<EventStore.EventStore 
             const recorded = yield* withRelay(
               [subscription],
               eventually(Effect.gen(function*() {
-                const found = (yield* outbox.subscriptions).find((s) => s.name === subscription.name)
+                const found = (yield* registry.list).find((s) => s.name === subscription.name)
                 yield* expectEffect(() => expect(found).toBeDefined())
                 return found!
               }))
@@ -537,7 +538,7 @@ export const suite = <E>(name: string, store: Layer.Layer<EventStore.EventStore 
 
         it.effect("checkpoints reset while the relay runs: it delivers again from there, then goes on", () =>
           Effect.gen(function*() {
-            const outbox = yield* Outbox.Outbox
+            const { checkpoints } = yield* delivery
             const store = yield* EventStore.EventStore
             const sku = Sku.make(fresh("sku"))
             const seen: Array<number> = []
@@ -555,7 +556,7 @@ export const suite = <E>(name: string, store: Layer.Layer<EventStore.EventStore 
                 yield* store.withTransaction(
                   Effect.forEach(
                     [0, 1],
-                    (partition) => outbox.resetCheckpoint(subscription.name, partition, EventStore.logStart),
+                    (partition) => checkpoints.reset(subscription.name, partition, EventStore.logStart),
                     { discard: true }
                   )
                 )

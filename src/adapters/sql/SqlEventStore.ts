@@ -14,6 +14,9 @@ import type { Connection } from "@effect/sql/SqlConnection"
 import { SqlError } from "@effect/sql/SqlError"
 import { Cause, type Context, Effect, Exit, FiberRef, Layer, Option } from "effect"
 import type * as DomainEvent from "../../core/DomainEvent.js"
+import type { Checkpoints } from "../../ports/Checkpoints.js"
+import type { DeadLetters } from "../../ports/DeadLetters.js"
+import type { Deadlines } from "../../ports/Deadlines.js"
 import {
   type AppendRequest,
   ConcurrencyConflict,
@@ -27,14 +30,15 @@ import {
   type Service,
   streamHash
 } from "../../ports/EventStore.js"
-import type * as Outbox from "../../ports/Outbox.js"
+import type { Inbox } from "../../ports/Inbox.js"
+import type { SubscriptionRegistry } from "../../ports/SubscriptionRegistry.js"
 import * as Connections from "./internal/connections.js"
+import * as DeliveryStores from "./internal/deliveryStores.js"
 import * as Dialect from "./internal/dialect.js"
 import * as GroupCommit from "./internal/groupCommit.js"
 import * as PinnedConnection from "./internal/pinnedConnection.js"
 import * as Migrations from "./migrations.js"
 import * as PreparedStatements from "./PreparedStatements.js"
-import * as SqlOutbox from "./SqlOutbox.js"
 
 /** Marks a failure of the caller's effect, so it is not mistaken for one of the transaction's. */
 class CallerFailure {
@@ -706,15 +710,25 @@ export const make = (options: Options = {}): Effect.Effect<Service, never, SqlCl
   })
 
 /**
- * The SQL event store and outbox; runs the library's migrations first.
+ * Every store the library's ports name, as the SQL adapter provides them.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type Stores = EventStore | Checkpoints | DeadLetters | Deadlines | Inbox | SubscriptionRegistry
+
+/**
+ * The SQL stores (the event store, and checkpoints, dead letters, deadlines, the inbox and the
+ * registry of subscriptions over the same client, joining its transactions); runs the library's
+ * migrations first.
  *
  * @since 0.1.0
  * @category layers
  */
 export const layer = (
   options: Options = {}
-): Layer.Layer<EventStore | Outbox.Outbox, EventStoreError, SqlClient.SqlClient> =>
-  Layer.merge(Layer.effect(EventStore, make(options)), SqlOutbox.layerWithoutMigrations).pipe(
+): Layer.Layer<Stores, EventStoreError, SqlClient.SqlClient> =>
+  layerWithoutMigrations(options).pipe(
     Layer.provideMerge(
       Migrations.layer.pipe(
         Layer.catchAllCause((cause) =>
@@ -731,12 +745,12 @@ export const layer = (
   )
 
 /**
- * The SQL event store and outbox without running migrations (run `Migrations.run` yourself).
+ * The SQL stores without running migrations (run `Migrations.run` yourself).
  *
  * @since 0.1.0
  * @category layers
  */
 export const layerWithoutMigrations = (
   options: Options = {}
-): Layer.Layer<EventStore | Outbox.Outbox, never, SqlClient.SqlClient> =>
-  Layer.merge(Layer.effect(EventStore, make(options)), SqlOutbox.layerWithoutMigrations)
+): Layer.Layer<Stores, never, SqlClient.SqlClient> =>
+  Layer.merge(Layer.effect(EventStore, make(options)), DeliveryStores.layer)

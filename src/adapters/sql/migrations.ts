@@ -70,7 +70,7 @@ const statements = (dialect: Dialect.Name): Record<string, ReadonlyArray<string>
       )`,
       `CREATE INDEX effect_ddd_idempotency_created ON effect_ddd_idempotency (created_at)`
     ],
-    // the delivery side of the outbox (SqlOutbox.ts)
+    // the delivery stores: checkpoints, leases, dead letters, the inbox (internal/deliveryStores.ts)
     "0004_outbox": [
       `CREATE TABLE effect_ddd_checkpoints (
         subscription TEXT NOT NULL,
@@ -114,7 +114,7 @@ const statements = (dialect: Dialect.Name): Record<string, ReadonlyArray<string>
         PRIMARY KEY (consumer, event_id)
       )`
     ],
-    // process managers' scheduled messages (SqlOutbox.ts)
+    // process managers' scheduled messages (internal/deadlines.ts)
     "0005_deadlines": [
       `CREATE TABLE effect_ddd_deadlines (
         process_manager TEXT NOT NULL,
@@ -125,7 +125,7 @@ const statements = (dialect: Dialect.Name): Record<string, ReadonlyArray<string>
       )`,
       `CREATE INDEX effect_ddd_deadlines_due ON effect_ddd_deadlines (process_manager, due_at)`
     ],
-    // the subscriptions relays run, for the CLI (SqlOutbox.ts)
+    // the subscriptions relays run, for the CLI (internal/subscriptionRegistry.ts)
     "0006_subscriptions": [
       `CREATE TABLE effect_ddd_subscriptions (
         name TEXT PRIMARY KEY,

@@ -5,9 +5,8 @@
 import { Args, Command, HelpDoc, Options, ValidationError } from "@effect/cli"
 import type { SqlClient } from "@effect/sql"
 import { Clock, Config, Console, Duration, Effect, Option } from "effect"
+import type { SqlEventStore } from "../../adapters/sql/index.js"
 import * as Migrations from "../../adapters/sql/migrations.js"
-import type { EventStore } from "../../ports/EventStore.js"
-import type { Outbox } from "../../ports/Outbox.js"
 import { CliError, describe } from "./CliError.js"
 import * as Database from "./Database.js"
 import * as DeadLetters from "./DeadLetters.js"
@@ -35,8 +34,8 @@ const seconds = (name: string, fallback: number, description: string) =>
     )
   )
 
-/** Run `use` with the event store and the outbox of a migrated database. */
-const withStores = <A, E>(value: string, use: Effect.Effect<A, E, EventStore | Outbox | SqlClient.SqlClient>) =>
+/** Run `use` with the stores of a migrated database. */
+const withStores = <A, E>(value: string, use: Effect.Effect<A, E, SqlEventStore.Stores | SqlClient.SqlClient>) =>
   Effect.flatMap(Database.parse(value), (target) => Effect.provide(use, Database.stores(target)))
 
 /** Print `value` as JSON, or its rendering. */

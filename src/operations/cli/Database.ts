@@ -9,8 +9,6 @@ import { existsSync, statSync } from "node:fs"
 import { dirname, resolve } from "node:path"
 import * as Migrations from "../../adapters/sql/migrations.js"
 import * as SqlEventStore from "../../adapters/sql/SqlEventStore.js"
-import type { EventStore } from "../../ports/EventStore.js"
-import type { Outbox } from "../../ports/Outbox.js"
 import { CliError, describe } from "./CliError.js"
 
 /** Where the database is. */
@@ -138,10 +136,10 @@ const migrated = Effect.flatMap(
 )
 
 /**
- * The event store and the outbox on a migrated database, with the client for what only SQL can do
- * (waking relays on PostgreSQL).
+ * The stores on a migrated database, with the client for what only SQL can do (waking relays on
+ * PostgreSQL).
  */
-export const stores = (target: Target): Layer.Layer<EventStore | Outbox | SqlClient.SqlClient, CliError> =>
+export const stores = (target: Target): Layer.Layer<SqlEventStore.Stores | SqlClient.SqlClient, CliError> =>
   SqlEventStore.layerWithoutMigrations({ groupCommit: false }).pipe(
     Layer.provideMerge(Layer.effectDiscard(migrated).pipe(Layer.provideMerge(client(target, { create: false }))))
   )

@@ -10,14 +10,15 @@ import { SqlClient } from "@effect/sql"
 import { Clock, Duration, Effect, Option } from "effect"
 import { defaultChannel } from "../../adapters/sql/PgWakeup.js"
 import type { Stored } from "../../core/DomainEvent.js"
+import { Checkpoints } from "../../ports/Checkpoints.js"
+import { type DeadLetter, DeadLetters, type Filter as DeadLetterFilter } from "../../ports/DeadLetters.js"
 import { EventStore, type EventStoreError } from "../../ports/EventStore.js"
-import { type DeadLetter, type DeadLetterFilter, Outbox } from "../../ports/Outbox.js"
 import { CliError, whileBusy } from "./CliError.js"
 import * as Output from "./Output.js"
 
-const find = (id: string): Effect.Effect<DeadLetter, CliError | EventStoreError, Outbox> =>
-  Effect.flatMap(Outbox, (outbox) =>
-    Effect.flatMap(outbox.deadLetter(id), (letter) =>
+const find = (id: string): Effect.Effect<DeadLetter, CliError | EventStoreError, DeadLetters> =>
+  Effect.flatMap(DeadLetters, (deadLetters) =>
+    Effect.flatMap(deadLetters.get(id), (letter) =>
       Option.match(letter, {
         onNone: () =>
           Effect.fail(new CliError({ message: `no dead letter ${id} (effect-ddd dead-letters list shows them)` })),
@@ -35,7 +36,7 @@ export const wakeRelays: Effect.Effect<void, never, SqlClient.SqlClient> = Effec
 )
 
 /** Dead letters matching a filter, by position. */
-export const list = (filter: DeadLetterFilter) => Effect.flatMap(Outbox, (outbox) => outbox.deadLetters(filter))
+export const list = (filter: DeadLetterFilter) => Effect.flatMap(DeadLetters, (deadLetters) => deadLetters.list(filter))
 
 /** The dead letters as a table. */
 export const renderList = (letters: ReadonlyArray<DeadLetter>, now: number): string =>
@@ -128,28 +129,28 @@ export interface RedriveResult {
 export const redrive = (id: string, wait: Duration.DurationInput) =>
   Effect.gen(function*() {
     const store = yield* EventStore
-    const outbox = yield* Outbox
+    const checkpoints = yield* Checkpoints
+    const deadLetters = yield* DeadLetters
     const letter = yield* find(id)
     const filter = {
       subscription: letter.subscription,
       aggregateType: letter.aggregateType,
       aggregateId: letter.aggregateId
     }
-    const sequence = yield* outbox.deadLetters(filter)
-    yield* whileBusy(store.withTransaction(Effect.forEach(sequence, (l) =>
-      outbox.setDeadLetterStatus(l.id, "redrive"), { discard: true })))
+    const sequence = yield* deadLetters.list(filter)
+    yield* whileBusy(
+      store.withTransaction(Effect.forEach(sequence, (l) => deadLetters.setStatus(l.id, "redrive"), { discard: true }))
+    )
     yield* wakeRelays
     const now = yield* Clock.currentTimeMillis
-    const relayRunning = (yield* outbox.leases(letter.subscription)).some((l) =>
-      l.expiresAt > now
-    )
+    const relayRunning = (yield* checkpoints.leases(letter.subscription)).some((l) => l.expiresAt > now)
     const deadline = now + Duration.toMillis(Duration.decode(wait))
-    let remaining = yield* outbox.deadLetters(filter)
+    let remaining = yield* deadLetters.list(filter)
     while (
       relayRunning && remaining.some((l) => l.status === "redrive") && (yield* Clock.currentTimeMillis) < deadline
     ) {
       yield* Effect.sleep("100 millis")
-      remaining = yield* outbox.deadLetters(filter)
+      remaining = yield* deadLetters.list(filter)
     }
     const marked = new Set(sequence.map((l) => l.id))
     const left = remaining.filter((l) => marked.has(l.id))
@@ -191,10 +192,10 @@ export const renderRedrive = (r: RedriveResult, wait: Duration.DurationInput): s
 /** Drop a dead letter without delivering it; returns what is left of its aggregate's sequence. */
 export const discard = (id: string) =>
   Effect.gen(function*() {
-    const outbox = yield* Outbox
+    const deadLetters = yield* DeadLetters
     const letter = yield* find(id)
-    yield* whileBusy(outbox.deleteDeadLetters([id]))
-    const remaining = yield* outbox.deadLetters({
+    yield* whileBusy(deadLetters.remove([id]))
+    const remaining = yield* deadLetters.list({
       subscription: letter.subscription,
       aggregateType: letter.aggregateType,
       aggregateId: letter.aggregateId

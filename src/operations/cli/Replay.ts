@@ -3,7 +3,7 @@
  * from the start), to rebuild a projection.
  *
  * The running relay does the work. The CLI moves the subscription's checkpoints back with
- * `Outbox.resetCheckpoint`, which fences each partition's lease holder out (a new token, the lease
+ * `Checkpoints.reset`, which fences each partition's lease holder out (a new token, the lease
  * released) in the same transaction: a delivery in flight cannot commit its checkpoint over the
  * moved one (on PostgreSQL the reset waits for it), and the relay that takes the lease next reads
  * the moved checkpoint and delivers from there. So it is safe with relays running, stopped or
@@ -13,8 +13,10 @@
  * have its tables cleared first.
  */
 import { Clock, Duration, Effect, Option } from "effect"
+import { Checkpoints } from "../../ports/Checkpoints.js"
+import { DeadLetters } from "../../ports/DeadLetters.js"
 import { EventStore, type EventStoreError, type LogCursor, type LogFilter, logStart } from "../../ports/EventStore.js"
-import { Outbox, type SubscriptionInfo } from "../../ports/Outbox.js"
+import { type SubscriptionInfo, SubscriptionRegistry } from "../../ports/SubscriptionRegistry.js"
 import { CliError, whileBusy } from "./CliError.js"
 import { wakeRelays } from "./DeadLetters.js"
 import * as Output from "./Output.js"
@@ -48,21 +50,21 @@ const filterOf = (info: SubscriptionInfo, partition: number): LogFilter => ({
 })
 
 /** The events the relay still has to deliver to a subscription. */
-export const backlog = (info: SubscriptionInfo): Effect.Effect<number, EventStoreError, EventStore | Outbox> =>
+export const backlog = (info: SubscriptionInfo): Effect.Effect<number, EventStoreError, EventStore | Checkpoints> =>
   Effect.gen(function*() {
     const store = yield* EventStore
-    const outbox = yield* Outbox
+    const checkpoints = yield* Checkpoints
     let total = 0
     for (let partition = 0; partition < info.partitions; partition++) {
-      total += (yield* store.backlog(yield* outbox.checkpoint(info.name, partition), filterOf(info, partition))).count
+      total += (yield* store.backlog(yield* checkpoints.get(info.name, partition), filterOf(info, partition))).count
     }
     return total
   })
 
 /** The recorded subscription of this name. */
-export const find = (name: string): Effect.Effect<SubscriptionInfo, CliError | EventStoreError, Outbox> =>
+export const find = (name: string): Effect.Effect<SubscriptionInfo, CliError | EventStoreError, SubscriptionRegistry> =>
   Effect.gen(function*() {
-    const all = yield* (yield* Outbox).subscriptions
+    const all = yield* (yield* SubscriptionRegistry).list
     const info = all.find((s) => s.name === name)
     if (info !== undefined) return info
     return yield* new CliError({
@@ -82,7 +84,8 @@ export const find = (name: string): Effect.Effect<SubscriptionInfo, CliError | E
 export const rewind = (name: string, from: Option.Option<number>, force: boolean) =>
   Effect.gen(function*() {
     const store = yield* EventStore
-    const outbox = yield* Outbox
+    const checkpoints = yield* Checkpoints
+    const deadLetters = yield* DeadLetters
     const info = yield* find(name)
     if (info.kind !== "projection" && !force) {
       return yield* new CliError({
@@ -99,14 +102,14 @@ export const rewind = (name: string, from: Option.Option<number>, force: boolean
         }))
     const { cleared, partitions } = yield* whileBusy(store.withTransaction(Effect.gen(function*() {
       // dead letters before leases: the order a delivery takes its row locks in (PostgreSQL)
-      const letters = yield* outbox.deadLetters({ subscription: name })
+      const letters = yield* deadLetters.list({ subscription: name })
       const cleared = letters.filter((l) => Option.isNone(from) || l.position >= from.value).map((l) => l.id)
-      yield* outbox.deleteDeadLetters(cleared)
+      yield* deadLetters.remove(cleared)
       const partitions: Array<MovedPartition> = []
       for (let partition = 0; partition < info.partitions; partition++) {
-        const before = yield* outbox.checkpoint(name, partition)
+        const before = yield* checkpoints.get(name, partition)
         const moved = compare(before, target) > 0
-        if (moved) yield* outbox.resetCheckpoint(name, partition, target)
+        if (moved) yield* checkpoints.reset(name, partition, target)
         partitions.push({ partition, before, after: moved ? target : before, moved })
       }
       return { cleared: cleared.length, partitions }
@@ -147,9 +150,9 @@ export const follow = (
   onProgress: (
     progress: { readonly delivered: number; readonly total: number; readonly elapsedMillis: number }
   ) => Effect.Effect<void>
-): Effect.Effect<Followed, EventStoreError, EventStore | Outbox> =>
+): Effect.Effect<Followed, EventStoreError, EventStore | Checkpoints> =>
   Effect.gen(function*() {
-    const outbox = yield* Outbox
+    const checkpoints = yield* Checkpoints
     const stallMillis = Duration.toMillis(Duration.decode(stall))
     const started = yield* Clock.currentTimeMillis
     let remaining = total
@@ -159,7 +162,7 @@ export const follow = (
       const elapsedMillis = now - started
       if (remaining === 0) return { outcome: "caught-up", delivered: total, remaining, elapsedMillis }
       if (now - lastProgressAt >= stallMillis) {
-        const live = (yield* outbox.leases(info.name)).some((l) => l.expiresAt > now)
+        const live = (yield* checkpoints.leases(info.name)).some((l) => l.expiresAt > now)
         return {
           outcome: live ? "stalled" : "no-relay",
           delivered: Math.max(0, total - remaining),

@@ -4,8 +4,10 @@
  * partitions, judged against the `Health` module's default thresholds.
  */
 import { Clock, Effect } from "effect"
+import { Checkpoints } from "../../ports/Checkpoints.js"
+import { DeadLetters } from "../../ports/DeadLetters.js"
 import { EventStore, type EventStoreError, type LogCursor, logStart } from "../../ports/EventStore.js"
-import { Outbox, type SubscriptionInfo } from "../../ports/Outbox.js"
+import { type SubscriptionInfo, SubscriptionRegistry } from "../../ports/SubscriptionRegistry.js"
 import * as Health from "../Health.js"
 import * as Output from "./Output.js"
 
@@ -57,15 +59,19 @@ export interface Report {
 }
 
 /** Measure every subscription recorded by a relay, or seen in leases and dead letters. */
-export const report = (only?: string): Effect.Effect<Report, EventStoreError, EventStore | Outbox> =>
+export const report = (
+  only?: string
+): Effect.Effect<Report, EventStoreError, EventStore | Checkpoints | DeadLetters | SubscriptionRegistry> =>
   Effect.gen(function*() {
     const store = yield* EventStore
-    const outbox = yield* Outbox
+    const checkpoints = yield* Checkpoints
+    const deadLetters = yield* DeadLetters
+    const registry = yield* SubscriptionRegistry
     const now = yield* Clock.currentTimeMillis
     const events = (yield* store.backlog(logStart)).count
-    const registered = yield* outbox.subscriptions
-    const leases = yield* outbox.leases()
-    const letters = yield* outbox.deadLetters({})
+    const registered = yield* registry.list
+    const leases = yield* checkpoints.leases()
+    const letters = yield* deadLetters.list({})
     const names = new Set([
       ...registered.map((s) => s.name),
       ...leases.map((l) => l.subscription),
@@ -80,7 +86,7 @@ export const report = (only?: string): Effect.Effect<Report, EventStoreError, Ev
           const count = info?.partitions ?? Math.max(0, ...mine.map((l) => l.partition + 1))
           const partitions = yield* Effect.forEach(Array.from({ length: count }, (_, i) => i), (partition) =>
             Effect.gen(function*() {
-              const checkpoint = yield* outbox.checkpoint(name, partition)
+              const checkpoint = yield* checkpoints.get(name, partition)
               const backlog = info === undefined ? undefined : yield* store.backlog(checkpoint, {
                 sources: info.sources,
                 partition: { count: info.partitions, index: partition }

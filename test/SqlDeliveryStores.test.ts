@@ -6,20 +6,18 @@ import { Migrations, SqlEventStore } from "effect-ddd/sql"
 import { mkdtempSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
-import * as SqlOutbox from "../src/adapters/sql/SqlOutbox.js"
-import { suite } from "./contracts/OutboxContract.js"
+import { suite } from "./contracts/DeliveryStoresContract.js"
 import { pgClient } from "./support/pg.js"
 
 const tempFile = () => join(mkdtempSync(join(tmpdir(), "effect-ddd-")), "outbox.db")
 
-/** The outbox and the event store whose transactions it joins, on one client. */
-const stores = <E>(client: Layer.Layer<SqlClient.SqlClient, E>) =>
-  Layer.mergeAll(SqlOutbox.layerWithoutMigrations, SqlEventStore.layer()).pipe(Layer.provide(client))
+/** The delivery stores and the event store whose transactions they join, on one client. */
+const stores = <E>(client: Layer.Layer<SqlClient.SqlClient, E>) => SqlEventStore.layer().pipe(Layer.provide(client))
 
 suite("SQLite", stores(SqliteClient.layer({ filename: tempFile() })))
 suite("PostgreSQL", stores(pgClient("outbox")))
 
-describe("SqlOutbox migration", () => {
+describe("SQL delivery stores' migrations", () => {
   it.effect("0004_outbox, 0005_deadlines and 0006_subscriptions are the library's last migrations and create their tables; pending lists what is not applied", () =>
     Effect.gen(function*() {
       expect(Migrations.names.slice(-3)).toEqual(["0004_outbox", "0005_deadlines", "0006_subscriptions"])

@@ -1,4 +1,4 @@
 import { MemoryEventStore } from "effect-ddd"
-import { suite } from "./contracts/OutboxContract.js"
+import { suite } from "./contracts/DeliveryStoresContract.js"
 
 suite("memory", MemoryEventStore.layer)

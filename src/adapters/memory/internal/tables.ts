@@ -1,0 +1,52 @@
+/**
+ * The in-memory database: every table of the stores in one immutable value, changed inside
+ * `TransactionalRef` transactions.
+ */
+import { Chunk, HashMap, HashSet, Option } from "effect"
+import type * as DomainEvent from "../../../core/DomainEvent.js"
+import type { Lease } from "../../../ports/Checkpoints.js"
+import type { DeadLetter } from "../../../ports/DeadLetters.js"
+import type { Deadline } from "../../../ports/Deadlines.js"
+import type { IdempotencyRecord, LogCursor, StoredState } from "../../../ports/EventStore.js"
+import type { SubscriptionInfo } from "../../../ports/SubscriptionRegistry.js"
+import * as TransactionalRef from "./transactionalRef.js"
+
+export interface Tables {
+  readonly streams: HashMap.HashMap<string, Chunk.Chunk<DomainEvent.Stored>>
+  readonly states: HashMap.HashMap<string, StoredState>
+  readonly log: Chunk.Chunk<DomainEvent.Stored>
+  readonly idempotency: HashMap.HashMap<string, IdempotencyRecord>
+  readonly checkpoints: HashMap.HashMap<string, LogCursor>
+  readonly leases: HashMap.HashMap<string, Lease>
+  readonly deadLetters: HashMap.HashMap<string, DeadLetter>
+  readonly inbox: HashSet.HashSet<string>
+  /** By process manager, then `instanceId\u0000name`. */
+  readonly deadlines: HashMap.HashMap<string, HashMap.HashMap<string, Deadline>>
+  readonly subscriptions: HashMap.HashMap<string, SubscriptionInfo>
+}
+
+export type Database = TransactionalRef.TransactionalRef<Tables>
+
+export const make = TransactionalRef.make<Tables>({
+  streams: HashMap.empty(),
+  states: HashMap.empty(),
+  log: Chunk.empty(),
+  idempotency: HashMap.empty(),
+  checkpoints: HashMap.empty(),
+  leases: HashMap.empty(),
+  deadLetters: HashMap.empty(),
+  inbox: HashSet.empty(),
+  deadlines: HashMap.empty(),
+  subscriptions: HashMap.empty()
+})
+
+/** Change the tables, returning nothing. */
+export const update = (db: Database, f: (tables: Tables) => Tables) =>
+  db.modify((tables) => [undefined, f(tables)] as const)
+
+/** A key made of two parts. */
+export const key = (a: string, b: string | number) => `${a}\u0000${b}`
+
+/** The value under a key, or a default. */
+export const getOr = <K, V>(map: HashMap.HashMap<K, V>, k: K, orElse: () => V): V =>
+  Option.getOrElse(HashMap.get(map, k), orElse)

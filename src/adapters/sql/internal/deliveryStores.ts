@@ -1,0 +1,30 @@
+/**
+ * The delivery stores on SQL, sharing one `DeliveryQuery`: checkpoints and leases, dead letters,
+ * deadlines, the inbox and the registry of subscriptions, in the tables of the library's
+ * migrations `0004_outbox`, `0005_deadlines` and `0006_subscriptions`.
+ */
+import type { SqlClient } from "@effect/sql"
+import { Context, Effect, Layer } from "effect"
+import { Checkpoints } from "../../../ports/Checkpoints.js"
+import { DeadLetters } from "../../../ports/DeadLetters.js"
+import { Deadlines } from "../../../ports/Deadlines.js"
+import { Inbox } from "../../../ports/Inbox.js"
+import { SubscriptionRegistry } from "../../../ports/SubscriptionRegistry.js"
+import * as checkpoints from "./checkpoints.js"
+import * as deadLetters from "./deadLetters.js"
+import * as deadlines from "./deadlines.js"
+import * as DeliveryQuery from "./deliveryQuery.js"
+import * as inbox from "./inbox.js"
+import * as subscriptionRegistry from "./subscriptionRegistry.js"
+
+export type DeliveryStores = Checkpoints | DeadLetters | Deadlines | Inbox | SubscriptionRegistry
+
+export const layer: Layer.Layer<DeliveryStores, never, SqlClient.SqlClient> = Layer.effectContext(
+  Effect.map(DeliveryQuery.make, (q) =>
+    Context.make(Checkpoints, checkpoints.make(q)).pipe(
+      Context.add(DeadLetters, deadLetters.make(q)),
+      Context.add(Deadlines, deadlines.make(q)),
+      Context.add(Inbox, inbox.make(q)),
+      Context.add(SubscriptionRegistry, subscriptionRegistry.make(q))
+    ))
+)
