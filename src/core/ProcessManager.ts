@@ -20,9 +20,11 @@
  */
 import type { Duration, Effect, Schedule } from "effect"
 import { Either, Schema } from "effect"
-import type { EventStoreError } from "../ports/EventStore.js"
+import type * as Deadlines from "../ports/Deadlines.js"
+import type { EventStore, EventStoreError } from "../ports/EventStore.js"
+import type * as Inbox from "../ports/Inbox.js"
 import type * as CommandHandler from "../runtime/CommandHandler.js"
-import * as Deadlines from "../runtime/internal/processManager/deadlines.js"
+import * as DeadlineRuntime from "../runtime/internal/processManager/deadlines.js"
 import * as Runtime from "../runtime/internal/processManager/subscriptions.js"
 import * as Aggregate from "./Aggregate.js"
 import type * as DomainEvent from "./DomainEvent.js"
@@ -411,7 +413,8 @@ export const advance = <Event extends { readonly _tag: string }, S>(
  */
 export const reactions: <Event extends { readonly _tag: string }, S>(
   pm: ProcessManager<Event, S>
-) => Subscription.Subscription<Event, unknown, Runtime.Requirements> = Runtime.reactions
+) => Subscription.Subscription<Event, unknown, CommandHandler.CommandHandler | Deadlines.Deadlines | Inbox.Inbox> =
+  Runtime.reactions
 
 /**
  * The relay subscription that executes the commands a process manager sends, in order per
@@ -422,7 +425,11 @@ export const reactions: <Event extends { readonly _tag: string }, S>(
  */
 export const dispatcher: <Event extends { readonly _tag: string }, S>(
   pm: ProcessManager<Event, S>
-) => Subscription.Subscription<InstanceEvent<S>, unknown, Runtime.Requirements> = Runtime.dispatcher
+) => Subscription.Subscription<
+  InstanceEvent<S>,
+  unknown,
+  CommandHandler.CommandHandler | Deadlines.Deadlines | Inbox.Inbox
+> = Runtime.dispatcher
 
 /**
  * The relay subscriptions that run a process manager: its reactions and its command dispatcher
@@ -434,8 +441,12 @@ export const dispatcher: <Event extends { readonly _tag: string }, S>(
 export const subscriptions: <Event extends { readonly _tag: string }, S>(
   pm: ProcessManager<Event, S>
 ) => readonly [
-  Subscription.Subscription<Event, unknown, Runtime.Requirements>,
-  Subscription.Subscription<InstanceEvent<S>, unknown, Runtime.Requirements>
+  Subscription.Subscription<Event, unknown, CommandHandler.CommandHandler | Deadlines.Deadlines | Inbox.Inbox>,
+  Subscription.Subscription<
+    InstanceEvent<S>,
+    unknown,
+    CommandHandler.CommandHandler | Deadlines.Deadlines | Inbox.Inbox
+  >
 ] = Runtime.subscriptions
 
 /**
@@ -446,8 +457,11 @@ export const subscriptions: <Event extends { readonly _tag: string }, S>(
  * @since 0.1.0
  * @category runtime
  */
-export const deliverDueDeadlines: (pm: Any, limit?: number) => Effect.Effect<number, never, Deadlines.Requirements> =
-  Deadlines.deliverDue
+export const deliverDueDeadlines: (
+  pm: Any,
+  limit?: number
+) => Effect.Effect<number, never, EventStore | Deadlines.Deadlines | CommandHandler.CommandHandler> =
+  DeadlineRuntime.deliverDue
 
 /**
  * Deliver a process manager's deadlines when due, each once even with several processes. Wakes
@@ -461,7 +475,7 @@ export const deliverDueDeadlines: (pm: Any, limit?: number) => Effect.Effect<num
 export const runDeadlines: (
   pm: Any,
   options?: { readonly pollInterval?: Duration.DurationInput; readonly batchSize?: number }
-) => Effect.Effect<never, never, Deadlines.Requirements> = Deadlines.run
+) => Effect.Effect<never, never, EventStore | Deadlines.Deadlines | CommandHandler.CommandHandler> = DeadlineRuntime.run
 
 /**
  * The current instance of a process manager (status `new` when it never started).

@@ -148,7 +148,7 @@ export const make = <S extends Subscription.Any, P extends ProcessManager.Any = 
       signal: yield* CommitSignal.CommitSignal,
       telemetry: Instrumentation.relayHooks(yield* Telemetry.Enabled),
       driver: yield* Engine.CurrentDriver,
-      owner: options.owner ?? `relay-${yield* IdGenerator.next}`,
+      owner: options.owner ?? `relay-${(yield* IdGenerator.next).replaceAll("-", "")}`,
       batchSize: options.batchSize ?? 500,
       pollMillis: Duration.toMillis(options.pollInterval ?? "1 second"),
       leaseTtlMillis: Duration.toMillis(options.leaseTtl ?? "10 seconds"),
@@ -159,7 +159,7 @@ export const make = <S extends Subscription.Any, P extends ProcessManager.Any = 
     const asyncSubscriptions = [
       ...options.subscriptions,
       ...processManagers.flatMap((pm) => ProcessManager.subscriptions(pm))
-    ].filter((s) => s.mode === "async")
+    ].filter((s) => s.mode === "async").map(engine.driver.instrument)
 
     yield* register(asyncSubscriptions)
     for (const subscription of asyncSubscriptions) {
@@ -200,20 +200,17 @@ const register = (subscriptions: ReadonlyArray<Subscription.Any>) =>
         )
   )
 
-/** A redrive the partition's owner has not finished yet. */
-const stillRedriving = { _tag: "StillRedriving" } as const
-
 /** The relay's operations on dead letters, and its pause switch. */
 const service = (engine: Engine.Engine): Service => {
   const { deadLetters, signal, store } = engine
   /** A redrive ends when the partition's owner has settled every letter it marked. */
-  const settled = (filter: DeadLetters.Filter) =>
+  const settled = (filter: DeadLetters.Filter): Effect.Effect<ReadonlyArray<DeadLetters.DeadLetter>, EventStoreError> =>
     Effect.flatMap(
       deadLetters.list(filter),
-      (letters) => letters.every((l) => l.status === "open") ? Effect.succeed(letters) : Effect.fail(stillRedriving)
-    ).pipe(
-      Effect.retry({ schedule: Schedule.spaced("20 millis"), while: (error) => error === stillRedriving }),
-      Effect.catchIf((error): error is typeof stillRedriving => error === stillRedriving, () => Effect.never)
+      (letters) =>
+        letters.every((l) => l.status === "open")
+          ? Effect.succeed(letters)
+          : Effect.zipRight(Effect.sleep("20 millis"), settled(filter))
     )
   return {
     owner: engine.owner,

@@ -11,8 +11,10 @@ import type * as DeadLetters from "../../../ports/DeadLetters.js"
 import type * as EventStore from "../../../ports/EventStore.js"
 import type * as CommitSignal from "../../CommitSignal.js"
 
-/** How time passes for the engine. */
+/** How time passes for the engine, and what it delivers. */
 export interface Driver {
+  /** The subscription as the engine delivers it (the simulation injects its faults here). */
+  readonly instrument: (subscription: Subscription.Any) => Subscription.Any
   /** Let other work run between two batches of a partition. */
   readonly yieldBetweenBatches: Effect.Effect<void>
   /** The clock leases are renewed by (real time: a lease is about a process that stopped). */
@@ -31,7 +33,11 @@ const nextTurn = Effect.async<void>((resume) => {
  * since Node runs a 0 ms timer after 1 ms at the earliest.
  */
 export class CurrentDriver extends Context.Reference<CurrentDriver>()("effect-ddd/Relay/Driver", {
-  defaultValue: (): Driver => ({ yieldBetweenBatches: nextTurn, leaseClock: Clock.make() })
+  defaultValue: (): Driver => ({
+    instrument: (subscription) => subscription,
+    yieldBetweenBatches: nextTurn,
+    leaseClock: Clock.make()
+  })
 }) {}
 
 /** Shared by every partition worker of one relay. */

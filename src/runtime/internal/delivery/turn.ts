@@ -101,6 +101,9 @@ export const make = (engine: Engine, partition: Partition) => {
     }
     held.parked = yield* batch.deliverAll(page.events, held.parked ?? new Set(), held.token)
     held.saved = cursorAfter(page.events)
+    yield* Effect.logDebug(
+      `${subscription.name}/${partition.index}: ${page.events.length} event(s) up to position ${held.saved.position} done`
+    )
     return "delivered" as Outcome
   })
 }
