@@ -1,6 +1,7 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, Fiber, Option } from "effect"
-import { CommitSignal, EventStore } from "effect-ddd"
+import { EventStore } from "effect-ddd"
+import * as CommitSignal from "../src/runtime/internal/commitSignal.js"
 
 /** Whether a wait taken before `act` is done right after it. */
 const wokenBy = (signal: CommitSignal.Service, wait: Effect.Effect<Effect.Effect<void>>, act: Effect.Effect<void>) =>

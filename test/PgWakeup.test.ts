@@ -5,8 +5,8 @@
 import { PgClient } from "@effect/sql-pg"
 import { describe, expect, it } from "@effect/vitest"
 import { Context, type Duration, Effect, Fiber, Layer, Option, Redacted, Stream } from "effect"
-import { CommitSignal } from "effect-ddd"
 import { PgWakeup } from "effect-ddd/sql"
+import * as CommitSignal from "../src/runtime/internal/commitSignal.js"
 import { freshDatabase } from "./support/database.js"
 
 interface Side {

@@ -405,6 +405,34 @@ export const advance = <Event extends { readonly _tag: string }, S>(
 // --- The runtime ------------------------------------------------------------------------------------
 
 /**
+ * What the relay needs to run a process manager's subscriptions.
+ *
+ * @since 0.1.0
+ * @category runtime
+ */
+export type Requirements = CommandHandler.CommandHandler | Deadlines.Deadlines | Inbox.Inbox
+
+/**
+ * How a delivery to a process manager's subscriptions fails (and is retried): the store failed,
+ * or a command could not be executed for a reason other than its aggregate refusing it.
+ *
+ * @since 0.1.0
+ * @category runtime
+ */
+export type DeliveryError =
+  | CommandHandler.InfrastructureError
+  | Aggregate.AggregateNotFound
+  | Aggregate.AggregateAlreadyExists
+
+/**
+ * An instance's record of a command it sent, as its dispatcher delivers it.
+ *
+ * @since 0.1.0
+ * @category runtime
+ */
+export type Issued<S> = Extract<InstanceEvent<S>, { readonly _tag: "CommandIssued" }>
+
+/**
  * The relay subscription that feeds the events a process manager reacts to into its instances
  * (each event once: an inbox row commits with the instance).
  *
@@ -413,8 +441,7 @@ export const advance = <Event extends { readonly _tag: string }, S>(
  */
 export const reactions: <Event extends { readonly _tag: string }, S>(
   pm: ProcessManager<Event, S>
-) => Subscription.Subscription<Event, unknown, CommandHandler.CommandHandler | Deadlines.Deadlines | Inbox.Inbox> =
-  Runtime.reactions
+) => Subscription.Subscription<Event, DeliveryError, Requirements> = Runtime.reactions
 
 /**
  * The relay subscription that executes the commands a process manager sends, in order per
@@ -425,11 +452,7 @@ export const reactions: <Event extends { readonly _tag: string }, S>(
  */
 export const dispatcher: <Event extends { readonly _tag: string }, S>(
   pm: ProcessManager<Event, S>
-) => Subscription.Subscription<
-  InstanceEvent<S>,
-  unknown,
-  CommandHandler.CommandHandler | Deadlines.Deadlines | Inbox.Inbox
-> = Runtime.dispatcher
+) => Subscription.Subscription<Issued<S>, DeliveryError, Requirements> = Runtime.dispatcher
 
 /**
  * The relay subscriptions that run a process manager: its reactions and its command dispatcher
@@ -441,12 +464,8 @@ export const dispatcher: <Event extends { readonly _tag: string }, S>(
 export const subscriptions: <Event extends { readonly _tag: string }, S>(
   pm: ProcessManager<Event, S>
 ) => readonly [
-  Subscription.Subscription<Event, unknown, CommandHandler.CommandHandler | Deadlines.Deadlines | Inbox.Inbox>,
-  Subscription.Subscription<
-    InstanceEvent<S>,
-    unknown,
-    CommandHandler.CommandHandler | Deadlines.Deadlines | Inbox.Inbox
-  >
+  Subscription.Subscription<Event, DeliveryError, Requirements>,
+  Subscription.Subscription<Issued<S>, DeliveryError, Requirements>
 ] = Runtime.subscriptions
 
 /**

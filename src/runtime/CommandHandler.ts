@@ -19,7 +19,7 @@ import {
   streamHash
 } from "../ports/EventStore.js"
 import * as IdGenerator from "../ports/IdGenerator.js"
-import * as CommitSignal from "./CommitSignal.js"
+import * as CommitSignal from "./internal/commitSignal.js"
 import { fingerprint } from "./internal/fingerprint.js"
 
 /**

@@ -28,7 +28,7 @@ import * as IdGenerator from "../ports/IdGenerator.js"
 import type { Inbox } from "../ports/Inbox.js"
 import { SubscriptionRegistry } from "../ports/SubscriptionRegistry.js"
 import type * as CommandHandler from "./CommandHandler.js"
-import * as CommitSignal from "./CommitSignal.js"
+import * as CommitSignal from "./internal/commitSignal.js"
 import * as Engine from "./internal/delivery/context.js"
 import * as Worker from "./internal/delivery/worker.js"
 

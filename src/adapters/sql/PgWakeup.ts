@@ -51,7 +51,7 @@ import {
   type Scope,
   Stream
 } from "effect"
-import * as CommitSignal from "../../runtime/CommitSignal.js"
+import * as CommitSignal from "../../runtime/internal/commitSignal.js"
 
 /**
  * @since 0.1.0

@@ -9,7 +9,7 @@ import type * as Instrumentation from "../../../operations/internal/instrumentat
 import type * as Checkpoints from "../../../ports/Checkpoints.js"
 import type * as DeadLetters from "../../../ports/DeadLetters.js"
 import type * as EventStore from "../../../ports/EventStore.js"
-import type * as CommitSignal from "../../CommitSignal.js"
+import type * as CommitSignal from "../commitSignal.js"
 
 /** How time passes for the engine, and what it delivers. */
 export interface Driver {

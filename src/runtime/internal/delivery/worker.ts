@@ -6,7 +6,7 @@
  */
 import { Cause, Clock, Duration, Effect, Option, Schedule } from "effect"
 import * as Checkpoints from "../../../ports/Checkpoints.js"
-import * as CommitSignal from "../../CommitSignal.js"
+import * as CommitSignal from "../commitSignal.js"
 import { heartbeat } from "../leaseHeartbeat.js"
 import { type Engine, nameOf, type Partition } from "./context.js"
 import * as Turn from "./turn.js"

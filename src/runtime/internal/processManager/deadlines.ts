@@ -9,7 +9,7 @@ import { type Any, DeadlineReached } from "../../../core/ProcessManager.js"
 import { type Deadline, Deadlines } from "../../../ports/Deadlines.js"
 import { EventStore } from "../../../ports/EventStore.js"
 import type * as CommandHandler from "../../CommandHandler.js"
-import * as CommitSignal from "../../CommitSignal.js"
+import * as CommitSignal from "../commitSignal.js"
 import { describeCause } from "../delivery/events.js"
 import { feed } from "./feed.js"
 

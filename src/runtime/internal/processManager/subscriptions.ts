@@ -8,24 +8,20 @@ import {
   CommandRejected,
   CommandSkipped,
   CommandSucceeded,
-  type InstanceEvent,
-  type ProcessManager
+  type DeliveryError,
+  type Issued,
+  type ProcessManager,
+  type Requirements
 } from "../../../core/ProcessManager.js"
 import * as Subscription from "../../../core/Subscription.js"
-import type { Deadlines } from "../../../ports/Deadlines.js"
 import * as Inbox from "../../../ports/Inbox.js"
 import * as CommandHandler from "../../CommandHandler.js"
 import { causedBy, feed } from "./feed.js"
 
-/** What the process managers' subscriptions need. */
-export type Requirements = CommandHandler.CommandHandler | Deadlines | Inbox.Inbox
-
-type Issued<S> = Extract<InstanceEvent<S>, { readonly _tag: "CommandIssued" }>
-
 /** The subscription that feeds the events a process manager reacts to into its instances. */
 export const reactions = <Event extends { readonly _tag: string }, S>(
   pm: ProcessManager<Event, S>
-): Subscription.Subscription<Event, unknown, Requirements> =>
+): Subscription.Subscription<Event, DeliveryError, Requirements> =>
   Subscription.make({
     name: pm.name,
     events: pm.sources as ReadonlyArray<Subscription.Source<Event>>,
@@ -96,7 +92,7 @@ const dispatch = <Event extends { readonly _tag: string }, S>(pm: ProcessManager
 /** The subscription that executes the commands a process manager sends, in order per instance. */
 export const dispatcher = <Event extends { readonly _tag: string }, S>(
   pm: ProcessManager<Event, S>
-): Subscription.Subscription<InstanceEvent<S>, unknown, Requirements> =>
+): Subscription.Subscription<Issued<S>, DeliveryError, Requirements> =>
   Subscription.make({
     name: `${pm.name}.commands`,
     events: [Subscription.on(pm.instances, "CommandIssued")],
@@ -105,7 +101,7 @@ export const dispatcher = <Event extends { readonly _tag: string }, S>(
     // each command in a transaction of its own (with the checkpoint and the step's outcome)
     batchSize: 1,
     handle: dispatch(pm)
-  }) as Subscription.Subscription<InstanceEvent<S>, unknown, Requirements>
+  })
 
 /** Both subscriptions of a process manager. */
 export const subscriptions = <Event extends { readonly _tag: string }, S>(pm: ProcessManager<Event, S>) =>

@@ -94,6 +94,10 @@ const deliverAgain = (world: World) =>
     if (delivered.length === 0) return
     const again = 1 + Math.floor(world.state.next() * Math.min(3, delivered.length))
     const before = delivered[delivered.length - again - 1]
+    for (const event of delivered.slice(-again)) {
+      const key = `${subscription.name}:${event.eventId}`
+      world.state.redeliveries.set(key, (world.state.redeliveries.get(key) ?? 0) + 1)
+    }
     yield* checkpoints.reset(
       subscription.name,
       index,

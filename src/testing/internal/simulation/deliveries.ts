@@ -26,7 +26,10 @@ export const journalOf = (subscription: string) => `simulation:${subscription}`
 const describe = (e: { readonly aggregateType: string; readonly aggregateId: string; readonly version: number }) =>
   `${e.aggregateType}/${e.aggregateId}@${e.version}`
 
-/** Record a delivery in its transaction: the previous event of the aggregate must be recorded already. */
+/**
+ * Record a delivery in its transaction: the previous event of the aggregate must be recorded
+ * already, and the event itself must not be, unless a duplicate was injected over it.
+ */
 const record = (state: State, subscription: Subscription.Any, envelope: DomainEvent.Envelope<unknown>) =>
   Effect.gen(function*() {
     const inbox = yield* Inbox
@@ -41,9 +44,13 @@ const record = (state: State, subscription: Subscription.Any, envelope: DomainEv
         `order: ${subscription.name} was delivered ${describe(envelope)} before ${describe(previous)}`
       )
     }
-    if (!(yield* inbox.markProcessed(journal, envelope.eventId)) && state.strictDuplicates) {
-      state.violations.push(`duplicate: ${subscription.name} was delivered ${describe(envelope)} twice`)
+    if (yield* inbox.markProcessed(journal, envelope.eventId)) return
+    // delivered before: only as often again as a `duplicate` fault moved its checkpoint back over it
+    const allowed = state.redeliveries.get(`${subscription.name}:${envelope.eventId}`) ?? 0
+    for (let again = 1; again <= allowed; again++) {
+      if (yield* inbox.markProcessed(`${journal}#${again}`, envelope.eventId)) return
     }
+    state.violations.push(`duplicate: ${subscription.name} was delivered ${describe(envelope)} again`)
   })
 
 /**

@@ -22,8 +22,8 @@ export interface State {
   readonly counts: Record<keyof Faults, number>
   /** Broken delivery rules found while it ran. */
   readonly violations: Array<string>
-  /** Whether a second delivery of an event is a fault (only when no duplicates are injected). */
-  readonly strictDuplicates: boolean
+  /** Redeliveries a `duplicate` fault caused, by subscription and event: only those may happen. */
+  readonly redeliveries: Map<string, number>
   /** Injected failures so far, by subscription and event. */
   readonly failures: Map<string, number>
   /** Events whose deliveries fail until a redrive lifts it (`exhaust`), by subscription and event. */
@@ -39,7 +39,7 @@ export const make = (seed: number, faults: Required<Faults>, maxAttempts: number
   trace: [],
   counts: { crash: 0, handlerCrash: 0, duplicate: 0, failure: 0, leaseExpiry: 0, exhaust: 0 },
   violations: [],
-  strictDuplicates: faults.duplicate === 0,
+  redeliveries: new Map(),
   failures: new Map(),
   cursed: new Set(),
   step: 0
