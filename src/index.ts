@@ -6,9 +6,12 @@
  * @module
  */
 
+export * as MemoryBroker from "./adapters/memory/MemoryBroker.js"
 export * as MemoryEventStore from "./adapters/memory/MemoryEventStore.js"
 export * as Aggregate from "./core/Aggregate.js"
+export * as CloudEvent from "./core/CloudEvent.js"
 export * as DomainEvent from "./core/DomainEvent.js"
+export * as IntegrationEvent from "./core/IntegrationEvent.js"
 export * as ProcessManager from "./core/ProcessManager.js"
 export * as Subscription from "./core/Subscription.js"
 export * as Health from "./operations/Health.js"
@@ -16,6 +19,7 @@ export * as Telemetry from "./operations/Telemetry.js"
 export * as EventStore from "./ports/EventStore.js"
 export * as IdGenerator from "./ports/IdGenerator.js"
 export * as Inbox from "./ports/Inbox.js"
+export * as MessageBroker from "./ports/MessageBroker.js"
 export * as Outbox from "./ports/Outbox.js"
 export * as CommandHandler from "./runtime/CommandHandler.js"
 export * as CommitSignal from "./runtime/CommitSignal.js"
