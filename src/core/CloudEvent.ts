@@ -116,7 +116,10 @@ export const FromBinary: Schema.Schema<CloudEvent, Binary> = Schema.transformOrF
   {
     strict: true,
     decode: (binary, _, ast) =>
-      Either.mapLeft(internal.fromBinary(binary), (detail) => new ParseResult.Type(ast, binary, detail)) as Either.Either<
+      Either.mapLeft(
+        internal.fromBinary(binary),
+        (detail) => new ParseResult.Type(ast, binary, detail)
+      ) as Either.Either<
         any,
         ParseResult.ParseIssue
       >,
@@ -137,7 +140,10 @@ export const FromJson: Schema.Schema<CloudEvent, string> = Schema.transformOrFai
   {
     strict: true,
     decode: (json, _, ast) =>
-      Either.mapLeft(internal.fromStructured(json), (detail) => new ParseResult.Type(ast, json, detail)) as Either.Either<
+      Either.mapLeft(
+        internal.fromStructured(json),
+        (detail) => new ParseResult.Type(ast, json, detail)
+      ) as Either.Either<
         any,
         ParseResult.ParseIssue
       >,

@@ -40,7 +40,9 @@ const labelOf = (m: MessageBroker.IncomingMessage) => {
 /** A log of what happened, and a way to wait until it satisfies a predicate. */
 const makeLog = Effect.gen(function*() {
   const entries = yield* Ref.make<ReadonlyArray<string>>([])
-  const waiters = yield* Ref.make<ReadonlyArray<readonly [(log: ReadonlyArray<string>) => boolean, Deferred.Deferred<void>]>>(
+  const waiters = yield* Ref.make<
+    ReadonlyArray<readonly [(log: ReadonlyArray<string>) => boolean, Deferred.Deferred<void>]>
+  >(
     []
   )
   const add = (entry: string) =>
@@ -98,7 +100,12 @@ export const suite = <E>(
           expect(new Set(acks.map((a) => a.sequence)).size).toBe(3)
           expect(acks[0]!.sequence).toBeLessThan(acks[2]!.sequence)
 
-          const received = yield* broker.consume({ name: `c-${t}`, subjects: [`${t}.>`], ordering: "unordered", ackWait })
+          const received = yield* broker.consume({
+            name: `c-${t}`,
+            subjects: [`${t}.>`],
+            ordering: "unordered",
+            ackWait
+          })
             .pipe(Stream.take(3), Stream.runCollect, Effect.map(Chunk.toArray))
           expect(received.map((m) => m.id).sort()).toEqual(batch.map((m) => m.id).sort())
           for (const m of received) {
@@ -128,7 +135,10 @@ export const suite = <E>(
             { ...message(t, "a", 1), payload: encoder.encode("{\"other\":true}") },
             message(t, "a", 2)
           ])
-          expect(again.map((a) => [a.duplicate, a.sequence === first!.sequence])).toEqual([[true, true], [false, false]])
+          expect(again.map((a) => [a.duplicate, a.sequence === first!.sequence])).toEqual([[true, true], [
+            false,
+            false
+          ]])
 
           const log = yield* makeLog
           yield* consumeIn(
@@ -145,9 +155,13 @@ export const suite = <E>(
           const t = fresh()
           const bad = yield* Effect.flip(broker.publish([message(t, "a", 1), message(t, "b", 1, `${t}.*`)]))
           expect([bad._tag, bad.reason, bad.acknowledged]).toEqual(["MessageBrokerError", "Rejected", []])
-          const reserved = yield* Effect.flip(broker.publish([{ ...message(t, "a", 1), headers: { "Nats-Msg-Id": "x" } }]))
+          const reserved = yield* Effect.flip(
+            broker.publish([{ ...message(t, "a", 1), headers: { "Nats-Msg-Id": "x" } }])
+          )
           expect(reserved.reason).toBe("Rejected")
-          const consumer = yield* Effect.flip(Stream.runDrain(broker.consume({ name: "no.dots", subjects: [`${t}.>`] })))
+          const consumer = yield* Effect.flip(
+            Stream.runDrain(broker.consume({ name: "no.dots", subjects: [`${t}.>`] }))
+          )
           expect(consumer.reason).toBe("Rejected")
           // nothing of the refused batch was stored: a consumer of the subject sees only what follows
           yield* broker.publish([message(t, "c", 1)])
@@ -166,7 +180,13 @@ export const suite = <E>(
           const broker = yield* MessageBroker.MessageBroker
           const t = fresh()
           yield* broker.publish([1, 2, 3, 4, 5, 6].map((n) => message(t, `k${n}`, n)))
-          const options = { name: `c-${t}`, subjects: [`${t}.>`], ordering: "unordered", maxInFlight: 1, ackWait } as const
+          const options = {
+            name: `c-${t}`,
+            subjects: [`${t}.>`],
+            ordering: "unordered",
+            maxInFlight: 1,
+            ackWait
+          } as const
           const first = yield* broker.consume(options).pipe(
             Stream.mapEffect((m) => Effect.as(m.ack, bodyOf(m).n)),
             Stream.take(3),
@@ -287,7 +307,10 @@ export const suite = <E>(
           yield* broker.publish(keys.map((key) => message(t, key, 1)))
           const first = yield* Deferred.await(held)
           const otherKey = yield* Deferred.await(other).pipe(
-            Effect.timeoutFail({ duration: "20 seconds", onTimeout: () => new Error("every key waited for the held one") }),
+            Effect.timeoutFail({
+              duration: "20 seconds",
+              onTimeout: () => new Error("every key waited for the held one")
+            }),
             Effect.orDie
           )
           expect(otherKey).not.toBe(first.partitionKey)

@@ -97,5 +97,6 @@ export const make = (options: Options = {}): Effect.Effect<Service> => internal.
  */
 export const layer = (options: Options = {}): Layer.Layer<MessageBroker | MemoryBroker> =>
   Layer.effectContext(
-    Effect.map(internal.make(options), (broker) => Context.make(MemoryBroker, broker).pipe(Context.add(MessageBroker, broker)))
+    Effect.map(internal.make(options), (broker) =>
+      Context.make(MemoryBroker, broker).pipe(Context.add(MessageBroker, broker)))
   )

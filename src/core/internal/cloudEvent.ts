@@ -22,12 +22,14 @@ const ATTRIBUTES = [
 
 const KNOWN = new Set<string>([...ATTRIBUTES, "datacontenttype"])
 
-type Event = {
-  readonly [K in (typeof ATTRIBUTES)[number] | "datacontenttype"]?: string
-} & {
-  readonly extensions?: Readonly<Record<string, string>>
-  readonly data?: unknown
-}
+type Event =
+  & {
+    readonly [K in (typeof ATTRIBUTES)[number] | "datacontenttype"]?: string
+  }
+  & {
+    readonly extensions?: Readonly<Record<string, string>>
+    readonly data?: unknown
+  }
 
 const encoder = new TextEncoder()
 const decoder = new TextDecoder("utf-8", { fatal: true })
@@ -65,7 +67,9 @@ const readData = (contentType: string | undefined, payload: Uint8Array): Either.
   try {
     return Either.right(JSON.parse(decoder.decode(payload)))
   } catch (error) {
-    return Either.left(`the payload is not valid UTF-8 JSON (${error instanceof Error ? error.message : String(error)})`)
+    return Either.left(
+      `the payload is not valid UTF-8 JSON (${error instanceof Error ? error.message : String(error)})`
+    )
   }
 }
 

@@ -45,7 +45,10 @@ export const make = <const Type extends string, const Version extends number, A,
     versions: [options.version],
     decodeData: (version, data) =>
       version === options.version
-        ? Either.mapLeft(decodeUnknown(data), (error): DataFailure => ({ reason: "InvalidData", detail: format(error) }))
+        ? Either.mapLeft(
+          decodeUnknown(data),
+          (error): DataFailure => ({ reason: "InvalidData", detail: format(error) })
+        )
         : Either.left(unsupported(options.type, version, [options.version]))
   }
 }

@@ -4,6 +4,8 @@
  * `MemoryBroker.Faults` drawn from a seeded `Random`.
  */
 import { Clock, Deferred, Duration, Effect, Exit, FiberId, Random, Stream } from "effect"
+import { publishBatch } from "../../../ports/internal/publishing.js"
+import { invalidConsumer, matches } from "../../../ports/internal/subjects.js"
 import {
   type ConsumerOptions,
   type IncomingMessage,
@@ -11,8 +13,6 @@ import {
   type OutgoingMessage,
   type PublishAck
 } from "../../../ports/MessageBroker.js"
-import { publishBatch } from "../../../ports/internal/publishing.js"
-import { invalidConsumer, matches } from "../../../ports/internal/subjects.js"
 
 export interface Faults {
   readonly duplicateDelivery: number
@@ -73,7 +73,9 @@ export const make = (options: Options = {}) =>
     const publishOne = (message: OutgoingMessage) =>
       Effect.flatMap(Clock.currentTimeMillis, (now) =>
         Effect.suspend((): Effect.Effect<PublishAck, MessageBrokerError> => {
-          if (!available) return Effect.fail(unavailable("the broker is unavailable"))
+          if (!available) {
+            return Effect.fail(unavailable("the broker is unavailable"))
+          }
           const known = ids.get(message.id)
           if (known !== undefined && now - known.at < windowMillis) {
             return Effect.succeed({ id: message.id, sequence: known.sequence, duplicate: true })
@@ -111,7 +113,9 @@ export const make = (options: Options = {}) =>
     }
 
     const selected = (consumer: Consumer, message: StoredMessage) =>
-      consumer.options.subjects.some((pattern) => matches(pattern, message.subject))
+      consumer.options.subjects.some((pattern) =>
+        matches(pattern, message.subject)
+      )
 
     /** The messages that may be delivered now, lowest sequence first (at most `limit`). */
     const candidates = (consumer: Consumer, now: number, limit: number): Array<number> => {
@@ -227,7 +231,7 @@ export const make = (options: Options = {}) =>
         }
       }
       let until = Infinity
-      if (available) for (const u of consumer.unsettled.values()) if (u.due > now && u.due < until) until = u.due
+      if (available) { for (const u of consumer.unsettled.values()) if (u.due > now && u.due < until) until = u.due }
       return { _tag: "Wait", signal: changed, millis: until === Infinity ? undefined : until - now }
     }
 
