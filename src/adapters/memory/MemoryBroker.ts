@@ -29,7 +29,7 @@ import * as internal from "./internal/memoryBroker.js"
  * @category models
  */
 export interface Faults {
-  /** A delivered message is delivered once more at once (while the first delivery is in flight). */
+  /** A delivered message is delivered once more right after, whatever became of the first delivery. */
   readonly duplicateDelivery: number
   /** An `ack` succeeds for the caller but the broker forgets it: redelivered after `ackWait`. */
   readonly lostAck: number

@@ -36,8 +36,6 @@ interface Unsettled {
   /** When it is (re)delivered: now for a new nak without delay, `deliveredAt + ackWait` when in flight. */
   due: number
   inFlight: boolean
-  /** Deliver once more at once (duplicate delivery fault). */
-  duplicate: boolean
 }
 
 interface Consumer {
@@ -48,6 +46,8 @@ interface Consumer {
   /** ... and the later ones delivered out of order (another key went first). */
   deliveredAhead: Set<number>
   unsettled: Map<number, Unsettled>
+  /** Deliveries to repeat at once (the duplicate delivery fault), whatever happens to the first. */
+  duplicates: Array<number>
 }
 
 /** How many messages one delivery attempt looks at, at most (past a long run of blocked keys). */
@@ -56,7 +56,7 @@ const SCAN_LIMIT = 10_000
 const unavailable = (detail: string) => new MessageBrokerError({ reason: "Unavailable", detail })
 
 export const make = (options: Options = {}) =>
-  Effect.gen(function*() {
+  Effect.sync(() => {
     const random = Random.make(options.seed ?? 0)
     const windowMillis = Duration.toMillis(options.duplicateWindow ?? Duration.minutes(2))
     let faults: Faults = { duplicateDelivery: 0, lostAck: 0, reorder: false, ...options.faults }
@@ -106,7 +106,8 @@ export const make = (options: Options = {}) =>
         ackWaitMillis: Duration.toMillis(settings.ackWait),
         next: options.deliver === "new" ? log.length : 0,
         deliveredAhead: new Set(),
-        unsettled: new Map()
+        unsettled: new Map(),
+        duplicates: []
       }
       consumers.set(options.name, created)
       return created
@@ -145,21 +146,16 @@ export const make = (options: Options = {}) =>
         if (perKey && seen.has(key)) continue
         seen.add(key)
         const state = consumer.unsettled.get(sequence)
-        const ready = state === undefined || state.duplicate || state.due <= now
+        const ready = state === undefined || state.due <= now
         if (ready) result.push(sequence)
       }
       return result
     }
 
-    const deliver = (consumer: Consumer, sequence: number, now: number, duplicate: boolean) => {
+    const deliver = (consumer: Consumer, sequence: number, now: number) => {
       const state = consumer.unsettled.get(sequence)
       if (state === undefined) {
-        consumer.unsettled.set(sequence, {
-          deliveries: 1,
-          due: now + consumer.ackWaitMillis,
-          inFlight: true,
-          duplicate
-        })
+        consumer.unsettled.set(sequence, { deliveries: 1, due: now + consumer.ackWaitMillis, inFlight: true })
         const index = sequence - 1
         if (index === consumer.next) consumer.next++
         else consumer.deliveredAhead.add(index)
@@ -167,7 +163,6 @@ export const make = (options: Options = {}) =>
         state.deliveries++
         state.due = now + consumer.ackWaitMillis
         state.inFlight = true
-        state.duplicate = duplicate
       }
       return consumer.unsettled.get(sequence)!.deliveries
     }
@@ -204,7 +199,6 @@ export const make = (options: Options = {}) =>
           settle(consumer, sequence, (state, now) => {
             state.due = now + (delay === undefined ? 0 : Duration.toMillis(delay))
             state.inFlight = false
-            state.duplicate = false
             return "keep"
           }),
         term: settle(consumer, sequence, () => "remove"),
@@ -222,10 +216,17 @@ export const make = (options: Options = {}) =>
     /** One atomic attempt: deliver a ready message, or say what to wait for. */
     const step = (consumer: Consumer, now: number, pick: number, duplicate: boolean): Step => {
       if (available) {
+        const repeated = consumer.duplicates.shift()
+        if (repeated !== undefined) {
+          const state = consumer.unsettled.get(repeated)
+          const count = state === undefined ? 2 : ++state.deliveries
+          return { _tag: "Delivered", message: incoming(consumer, repeated, count) }
+        }
         const ready = candidates(consumer, now, faults.reorder ? 16 : 1)
         if (ready.length > 0) {
           const sequence = ready[Math.floor(pick * ready.length)]!
-          const count = deliver(consumer, sequence, now, duplicate)
+          const count = deliver(consumer, sequence, now)
+          if (duplicate) consumer.duplicates.push(sequence)
           signal()
           return { _tag: "Delivered", message: incoming(consumer, sequence, count) }
         }
