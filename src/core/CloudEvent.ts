@@ -166,9 +166,10 @@ export class CloudEventError extends Schema.TaggedError<CloudEventError>()("Clou
 }
 
 const formatError = (error: ParseResult.ParseError) => new CloudEventError({ detail: internal.formatParseError(error) })
-const encodeBinary = Schema.encodeEither(FromBinary)
+const validate = Schema.validateEither(CloudEvent)
+const encodeBinary = (event: CloudEvent) => Either.flatMap(validate(event), Schema.encodeEither(FromBinary))
 const decodeBinary = Schema.decodeUnknownEither(FromBinary)
-const encodeJson = Schema.encodeEither(FromJson)
+const encodeJson = (event: CloudEvent) => Either.flatMap(validate(event), Schema.encodeEither(FromJson))
 const decodeJson = Schema.decodeUnknownEither(FromJson)
 
 /**
