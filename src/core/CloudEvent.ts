@@ -79,7 +79,15 @@ export const CloudEvent = Schema.Struct({
   /** Events with the same partition key are delivered in order (CloudEvents partitioning extension). */
   partitionkey: optional(Schema.String),
   /** Any other extension attributes. */
-  extensions: optional(Schema.Record({ key: ExtensionName, value: Schema.String })),
+  extensions: optional(
+    Schema.Record({ key: Schema.String, value: Schema.String }).pipe(
+      Schema.filter((extensions) => {
+        const bad = Object.keys(extensions).filter((name) => !/^[a-z0-9]{1,20}$/.test(name))
+        return bad.length === 0 ||
+          `extension attribute names must be 1 to 20 lower-case letters or digits: ${bad.join(", ")}`
+      })
+    )
+  ),
   data: optional(Schema.Unknown)
 })
 
