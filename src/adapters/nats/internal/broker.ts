@@ -5,7 +5,7 @@
 import { JetStreamApiCodes } from "@nats-io/jetstream"
 import { headers as natsHeaders } from "@nats-io/transport-node"
 import { Duration, Effect, type Scope, Stream } from "effect"
-import { publishBatch } from "../../../ports/internal/publishing.js"
+import { publishBatchAsync } from "../../../ports/internal/publishing.js"
 import { invalidConsumer } from "../../../ports/internal/subjects.js"
 import {
   type ConsumerOptions,
@@ -68,21 +68,24 @@ export const make = (options: Options) =>
     )
     if ((options.startup ?? "wait") === "wait") yield* link.await
 
-    const publishOne = (message: OutgoingMessage): Effect.Effect<PublishAck, MessageBrokerError> =>
+    const send = (js: Connection.Handles["js"]) => async (message: OutgoingMessage): Promise<PublishAck> => {
+      const headers = natsHeaders() // a fresh one per message: publish() adds Nats-Msg-Id to it
+      for (const [name, value] of Object.entries(message.headers)) headers.set(name, value)
+      const ack = await js.publish(
+        wireSubject(stream.subjectPrefix, stream.partitions, message.subject, message.partitionKey),
+        message.payload,
+        { msgID: message.id, headers, timeout: Duration.toMillis(requestTimeout) }
+      )
+      return { id: message.id, sequence: ack.seq, duplicate: ack.duplicate }
+    }
+
+    const publish = (messages: ReadonlyArray<OutgoingMessage>) =>
       Effect.flatMap(link.current, ({ js }) =>
-        Effect.tryPromise({
-          try: async () => {
-            const headers = natsHeaders() // a fresh one per message: publish() adds Nats-Msg-Id to it
-            for (const [name, value] of Object.entries(message.headers)) headers.set(name, value)
-            const ack = await js.publish(
-              wireSubject(stream.subjectPrefix, stream.partitions, message.subject, message.partitionKey),
-              message.payload,
-              { msgID: message.id, headers, timeout: Duration.toMillis(requestTimeout) }
-            )
-            return { id: message.id, sequence: ack.seq, duplicate: ack.duplicate }
-          },
-          catch: toBrokerError(`cannot publish message ${message.id}`)
-        }))
+        publishBatchAsync(
+          messages,
+          send(js),
+          (message, cause) => toBrokerError(`cannot publish message ${message.id}`)(cause)
+        ))
 
     const durables = (options: ConsumerOptions): ReadonlyArray<DurableSettings> => {
       const common = {
@@ -170,7 +173,7 @@ export const make = (options: Options) =>
       })
 
     return {
-      publish: (messages: ReadonlyArray<OutgoingMessage>) => publishBatch(messages, publishOne, 256),
+      publish,
       consume,
       lag,
       ensureConsumers,
