@@ -33,7 +33,7 @@ import * as internal from "./internal/integrationEvent.js"
  * @since 0.2.0
  * @category models
  */
-export const TypeId: typeof internal.TypeId = internal.TypeId
+export const TypeId: unique symbol = Symbol.for("effect-ddd/IntegrationEvent")
 
 /**
  * @since 0.2.0
@@ -123,7 +123,9 @@ export const make = <const Type extends string, const Version extends number, A,
  * @category models
  */
 export interface Upcast<From extends Any, A> {
+  /** The older version. */
   readonly from: From
+  /** Its data as the current version's. */
   readonly upcast: (data: Data<From>) => A
 }
 

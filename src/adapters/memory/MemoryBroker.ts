@@ -70,6 +70,7 @@ export interface StoredMessage extends OutgoingMessage {
 export interface Service extends BrokerService {
   /** `false`: publishing fails with `Unavailable`, settling too, and consumers wait; `true` restores it. */
   readonly setAvailable: (available: boolean) => Effect.Effect<void>
+  /** Change some of the faults from now on. */
   readonly setFaults: (faults: Partial<Faults>) => Effect.Effect<void>
   /** Everything stored, in order. */
   readonly messages: Effect.Effect<ReadonlyArray<StoredMessage>>

@@ -5,8 +5,7 @@ import { Either, ParseResult, Schema } from "effect"
 import { v5 } from "uuid"
 import type * as CloudEvent from "../CloudEvent.js"
 import type { Accepting, Any, Attributes, DataFailure, IntegrationEvent, Upcast } from "../IntegrationEvent.js"
-
-export const TypeId: unique symbol = Symbol.for("effect-ddd/IntegrationEvent") as never
+import { TypeId } from "../IntegrationEvent.js"
 
 /** Lower-case words of letters and digits, joined by dots or dashes (valid broker subject tokens). */
 const TYPE = /^[a-z0-9]+(?:-[a-z0-9]+)*(?:\.[a-z0-9]+(?:-[a-z0-9]+)*)*$/
