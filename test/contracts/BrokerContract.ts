@@ -229,7 +229,7 @@ export const suite = <E>(
           yield* broker.publish([message(t, "z", 1)])
           const log2 = yield* log.until((l) => l.includes("z1#2"), "z redelivered")
           expect(log2.filter((l) => l.startsWith("y"))).toEqual(["y1#1"])
-          expect(log2.filter((l) => l.startsWith("x"))).toEqual(["x1#1", "x1#2"])
+          expect(log2.filter((l) => l.startsWith("x")).slice(0, 2)).toEqual(["x1#1", "x1#2"])
         }))
 
       it.scoped("a message not settled is delivered again: after ackWait, and when the consumer restarts", () =>
@@ -242,7 +242,8 @@ export const suite = <E>(
           expect(Chunk.toArray(twice).map(labelOf)).toEqual(["a1#1", "a1#2"])
           // the consumer stopped without settling the second delivery: a restarted one gets it again
           const [third] = yield* broker.consume(options).pipe(Stream.take(1), Stream.runCollect, Effect.scoped)
-          expect(labelOf(third!)).toBe("a1#3")
+          // (#3, or later when the stopped consumer had already been handed #3 as it stopped)
+          expect([third!.id, third!.deliveryCount >= 3]).toEqual([message(t, "a", 1).id, true])
           expect(decoder.decode(third!.payload)).toBe(decoder.decode(message(t, "a", 1).payload))
           yield* third!.ack
           expect(yield* broker.lag(options.name)).toBe(0)
@@ -271,9 +272,10 @@ export const suite = <E>(
           )
           // interleaved, as an outbox would publish them
           yield* broker.publish([1, 2, 3, 4].flatMap((n) => ["A", "B", "C"].map((key) => message(t, key, n))))
-          const entries = yield* log.until((l) => l.filter((e) => e.startsWith("ack")).length === 12, "12 acks")
+          const entries = yield* log.until((l) => new Set(l.filter((e) => e.startsWith("ack"))).size === 12, "12 acks")
           for (const key of ["A", "B", "C"]) {
-            const acks = entries.filter((e) => e.startsWith(`ack ${key}`))
+            // (a message acknowledged after its ackWait on a slow machine is delivered and acknowledged again)
+            const acks = [...new Set(entries.filter((e) => e.startsWith(`ack ${key}`)))]
             expect(acks).toEqual([1, 2, 3, 4].map((n) => `ack ${key}${n}`))
             for (let n = 2; n <= 4; n++) {
               // every delivery of n comes after n - 1 was acknowledged

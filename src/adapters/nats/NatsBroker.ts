@@ -41,7 +41,6 @@
  * @since 0.2.0
  * @module
  */
-import type { NodeConnectionOptions } from "@nats-io/transport-node"
 import type { Duration, Scope } from "effect"
 import { Context, Effect, Layer } from "effect"
 import {
@@ -78,14 +77,35 @@ export interface StreamOptions {
 }
 
 /**
+ * Connection options passed to nats.js `connect()` (see its `ConnectionOptions`): the
+ * connection's name, credentials, TLS, pings. The reconnection settings are the adapter's.
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export interface ConnectionOptions {
+  /** Shown in the server's monitoring (default `effect-ddd`). */
+  readonly name?: string
+  readonly user?: string
+  readonly pass?: string
+  readonly token?: string
+  /** nats.js `TlsOptions` (`{ caFile, certFile, keyFile, ... }`). */
+  readonly tls?: Readonly<Record<string, unknown>>
+  /** Milliseconds between client pings (nats.js default 2 minutes). */
+  readonly pingInterval?: number
+  /** Any other nats.js connection option, passed as is. */
+  readonly other?: Readonly<Record<string, unknown>>
+}
+
+/**
  * @since 0.2.0
  * @category models
  */
 export interface Options {
   /** `nats://host:4222`, or several servers of a cluster. */
   readonly servers: string | ReadonlyArray<string>
-  /** Further connection options (credentials, TLS, the connection name...). */
-  readonly connection?: Omit<NodeConnectionOptions, "servers">
+  /** Further connection options. */
+  readonly connection?: ConnectionOptions
   readonly stream?: StreamOptions
   /** Waiting for the broker's answer to a publish or an API request (default 5 s). */
   readonly requestTimeout?: Duration.DurationInput

@@ -3,7 +3,7 @@
  * partition in `per-key` mode), lag.
  */
 import { JetStreamApiCodes } from "@nats-io/jetstream"
-import { headers as natsHeaders } from "@nats-io/transport-node"
+import { headers as natsHeaders, type NodeConnectionOptions } from "@nats-io/transport-node"
 import { Duration, Effect, type Scope, Stream } from "effect"
 import { publishBatchAsync } from "../../../ports/internal/publishing.js"
 import { invalidConsumer } from "../../../ports/internal/subjects.js"
@@ -50,6 +50,16 @@ export const streamSettings = (options: Options): StreamSettings => {
   return settings
 }
 
+const connectionOptions = (options: Options): NodeConnectionOptions => {
+  const { other, ...known } = options.connection ?? {}
+  return {
+    name: "effect-ddd",
+    ...other,
+    ...known,
+    servers: [...[options.servers].flat()]
+  } as NodeConnectionOptions
+}
+
 export const make = (options: Options) =>
   Effect.gen(function*() {
     const stream = yield* Effect.try({
@@ -60,7 +70,7 @@ export const make = (options: Options) =>
     const reconnectWait = Duration.decode(options.reconnectWait ?? Duration.millis(500))
     const link = yield* Connection.make(
       {
-        options: { name: "effect-ddd", ...options.connection, servers: [...[options.servers].flat()] },
+        options: connectionOptions(options),
         requestTimeout,
         reconnectWait
       },
