@@ -9,6 +9,7 @@
 import { randomBytes } from "node:crypto"
 import pg from "pg"
 import { type Postgres, redact, startPostgres } from "../test/support/cluster.js"
+import * as broker from "./broker.js"
 import * as command from "./command.js"
 import * as core from "./core.js"
 import * as http from "./http.js"
@@ -104,7 +105,8 @@ const suites: ReadonlyArray<readonly [string, () => Promise<ReadonlyArray<Figure
   // 1,000,000 events by default; BENCH_DRAIN_EVENTS scales it down
   ["relay.sqlite.drain1m", relay.runDrain],
   ["http.settle.sqlite", http.runSqlite],
-  ["http.settle.pg", http.runPg(server.freshDatabase)]
+  ["http.settle.pg", http.runPg(server.freshDatabase)],
+  ["broker.publish.nats", broker.runPublish]
 ]
 
 const filters = process.argv.slice(2)

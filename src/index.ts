@@ -6,9 +6,12 @@
  * @module
  */
 
+export * as MemoryBroker from "./adapters/memory/MemoryBroker.js"
 export * as MemoryEventStore from "./adapters/memory/MemoryEventStore.js"
 export * as Aggregate from "./core/Aggregate.js"
+export * as CloudEvent from "./core/CloudEvent.js"
 export * as DomainEvent from "./core/DomainEvent.js"
+export * as IntegrationEvent from "./core/IntegrationEvent.js"
 export * as ProcessManager from "./core/ProcessManager.js"
 export * as Subscription from "./core/Subscription.js"
 export * as Health from "./operations/Health.js"
@@ -19,6 +22,7 @@ export * as Deadlines from "./ports/Deadlines.js"
 export * as EventStore from "./ports/EventStore.js"
 export * as IdGenerator from "./ports/IdGenerator.js"
 export * as Inbox from "./ports/Inbox.js"
+export * as MessageBroker from "./ports/MessageBroker.js"
 export * as SubscriptionRegistry from "./ports/SubscriptionRegistry.js"
 export * as CommandHandler from "./runtime/CommandHandler.js"
 export * as Relay from "./runtime/Relay.js"

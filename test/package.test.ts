@@ -41,11 +41,13 @@ const tsconfig = (moduleResolution: "NodeNext" | "Bundler") => ({
 /** Uses every entry point, so the declarations behind each are checked. */
 const entries = `import { Effect, Layer } from "effect"
 import { Aggregate, CommandHandler, MemoryEventStore, Relay } from "effect-ddd"
+import { NatsBroker } from "effect-ddd/nats"
 import { Migrations, SqlEventStore } from "effect-ddd/sql"
 import { AggregateSpec } from "effect-ddd/testing"
 import { ApiSpec } from "effect-ddd/testing/http"
 
 export const stores = SqlEventStore.layer()
+export const broker = NatsBroker.layer({ servers: "nats://127.0.0.1:4222" })
 export const pending = Migrations.pending
 export const spec = AggregateSpec.make
 export const apiSpec = ApiSpec.make
@@ -88,7 +90,9 @@ describe("the packed package", { timeout: 600_000 }, () => {
                 "@effect/sql-pg",
                 "@effect/experimental",
                 "@types/node",
-                "@types/pg"
+                "@types/pg",
+                "@nats-io/jetstream",
+                "@nats-io/transport-node"
               ]
                 .map((name) => [name, pinned(name)])
             )
@@ -116,6 +120,7 @@ describe("the packed package", { timeout: 600_000 }, () => {
         "dist/index.js",
         "dist/index.d.ts",
         "dist/adapters/sql/index.d.ts",
+        "dist/adapters/nats/index.d.ts",
         "dist/testing/index.d.ts",
         "dist/testing/http/index.d.ts",
         "dist/operations/cli/bin.js"

@@ -7,5 +7,6 @@
 
 export * as AggregateLaws from "./AggregateLaws.js"
 export * as AggregateSpec from "./AggregateSpec.js"
+export * as ContractSamples from "./ContractSamples.js"
 export * as ProcessManagerSpec from "./ProcessManagerSpec.js"
 export * as Simulation from "./Simulation.js"

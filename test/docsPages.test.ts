@@ -1,0 +1,38 @@
+import { describe, expect, it } from "@effect/vitest"
+import { execFileSync } from "node:child_process"
+import { readdirSync, readFileSync } from "node:fs"
+
+const pages = readdirSync("docs").filter((f) => f.endsWith(".md")).map((f) => `docs/${f}`)
+
+describe("documentation pages", () => {
+  it("embed the compiled example files verbatim", () => {
+    const embedded = pages.flatMap((page) =>
+      [...readFileSync(page, "utf8").matchAll(/`(examples\/[\w/-]+\.ts)`[^\n]*:\n\n```ts\n([\s\S]*?)```\n/g)].map((
+        m
+      ) => ({
+        page,
+        file: m[1]!,
+        code: m[2]!
+      }))
+    )
+    expect(embedded.map((e) => e.file)).toEqual(
+      expect.arrayContaining([
+        "examples/catalog-contracts.ts",
+        "examples/integration-events.ts",
+        "examples/nats-broker.ts"
+      ])
+    )
+    for (const { code, file, page } of embedded) expect(code, `${page}: ${file}`).toBe(readFileSync(file, "utf8"))
+  })
+
+  it("the integration events example runs: both versions consumed, the republish a duplicate", () => {
+    const output = execFileSync(process.execPath, ["--import", "tsx", "examples/integration-events.ts"], {
+      encoding: "utf8",
+      stdio: ["ignore", "pipe", "pipe"],
+      timeout: 30_000
+    })
+    expect(output).toContain("republished: duplicate=true")
+    expect(output).toContain("Effect basics: 0 lessons (published as v1)")
+    expect(output).toContain("Schema: 4 lessons (published as v2)")
+  })
+})
