@@ -21,11 +21,11 @@ import {
   type Service,
   type SubscriptionInfo
 } from "../../ports/Outbox.js"
-import * as Connections from "./internal/connections.js"
 import * as Dialect from "./internal/dialect.js"
 import * as PinnedConnection from "./internal/pinnedConnection.js"
+import * as Queries from "./internal/queries.js"
+import { toStoreError } from "./internal/queries.js"
 import * as PreparedStatements from "./PreparedStatements.js"
-import { toStoreError } from "./SqlEventStore.js"
 
 type LeaseRow = {
   readonly subscription: string
@@ -168,11 +168,7 @@ export const make: Effect.Effect<Service, never, SqlClient.SqlClient> = Effect.g
 
   // Inside a transaction, statements run straight on its connection; outside, on a connection
   // reserved for them.
-  const query = <A extends object>(text: string, params: ReadonlyArray<unknown>, what: string) =>
-    Connections.mapFailure(
-      Connections.execute<A>(onConnection, prepare(text), params),
-      (error) => toStoreError(error, `${what}: ${String((error.cause as Error | undefined)?.message ?? error.message)}`)
-    )
+  const query = Queries.make(onConnection, prepare)
 
   /** Runs `self` in the ambient transaction, or in a transaction of its own if there is none. */
   const atomically = <A, E>(self: Effect.Effect<A, E>): Effect.Effect<A, E | EventStoreError> =>
