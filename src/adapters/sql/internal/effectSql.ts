@@ -60,6 +60,10 @@ export const rolledBack = (result: unknown): boolean =>
 export const commit = (connection: Connection, text: string): Effect.Effect<boolean, SqlError> =>
   Effect.map(connection.executeRaw(text, []), (result) => !rolledBack(result))
 
+/** A statement on a connection, with the driver's own result (node-postgres: its `Result`). */
+export const executeRaw = (connection: Connection, text: string): Effect.Effect<unknown, SqlError> =>
+  connection.executeRaw(text, [])
+
 /** A statement on a connection, its rows as the driver returns them (no transformation). */
 export const execute = <A extends object>(
   connection: Connection,

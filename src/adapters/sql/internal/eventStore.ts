@@ -35,6 +35,7 @@ export const make = (options: Options): Effect.Effect<Service, never, SqlClient.
 
     const transactions = Transactions.make({
       sql,
+      dialect,
       prepare,
       onConnection,
       groupCommit: options.groupCommit === false ? false : {

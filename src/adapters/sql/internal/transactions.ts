@@ -5,17 +5,17 @@
  * joins it, and a nested `withTransaction` is a savepoint. Concurrent top-level transactions are
  * committed together (`groupCommit.ts`), each in a savepoint of the batch's transaction.
  *
- * Generators on this path are made once (`Effect.fnUntraced`), never per call: a generator object
- * made from a fresh `function*` closure gets a hidden class of its own in the old generation,
- * which keeps the closure, and all it reaches, alive until the next full collection.
+ * Every step on this path is paid by every transaction: it is written with as few steps of the
+ * fiber as it can (chains of `flatMap`, no generators).
  */
 import type { SqlClient } from "@effect/sql"
 import type { Connection } from "@effect/sql/SqlConnection"
 import { SqlError } from "@effect/sql/SqlError"
-import { Cause, type Context, Effect, Exit, FiberRef, Option } from "effect"
+import { Cause, type Context, Effect, Exit, Option } from "effect"
 import { EventStoreError } from "../../../ports/EventStore.js"
 import type { Prepare } from "../PreparedStatements.js"
 import * as Connections from "./connections.js"
+import type * as Dialect from "./dialect.js"
 import * as EffectSql from "./effectSql.js"
 import * as GroupCommit from "./groupCommit.js"
 import { toStoreError } from "./queries.js"
@@ -61,73 +61,96 @@ const inContext = (
   restore: Connections.Restore,
   services: Context.Context<never> | undefined
 ) =>
-  Effect.flatMap(FiberRef.get(FiberRef.currentContext), (context) =>
+  Effect.withFiberRuntime<Exit.Exit<unknown, unknown>>((fiber) =>
     Connections.withTransactionConnection(
-      services ?? context,
+      services ?? fiber.currentContext,
       conn,
       depth,
       restore(Connections.mapFailure(self, asCallerFailure)),
-      context
-    ))
+      fiber.currentContext
+    )
+  )
 
 /** The statements that control a transaction, as handed to the driver. */
 interface Control {
   readonly begin: string
   readonly commit: string
+  /** Whether the driver may answer COMMIT with a rollback (node-postgres) instead of an error. */
+  readonly commitMayRollBack: boolean
   readonly rollback: string
   readonly savepoint: string
   readonly rollbackSavepoint: string
-  readonly releaseSavepoint: string
+  /**
+   * Released after each member of a batch on PostgreSQL. SQLite keeps them: `ROLLBACK TO` undoes
+   * the most recent savepoint of the name, and the COMMIT releases them all (one statement less per
+   * member).
+   */
+  readonly releaseSavepoint: string | undefined
 }
 
-const control = (prepare: Prepare): Control => ({
+const control = (prepare: Prepare, dialect: Dialect.Name): Control => ({
   begin: prepare("BEGIN"),
   commit: prepare("COMMIT"),
+  commitMayRollBack: dialect === "pg",
   rollback: prepare("ROLLBACK"),
   savepoint: prepare("SAVEPOINT effect_ddd_batch"),
   rollbackSavepoint: prepare("ROLLBACK TO SAVEPOINT effect_ddd_batch"),
-  releaseSavepoint: prepare("RELEASE SAVEPOINT effect_ddd_batch")
+  releaseSavepoint: dialect === "pg" ? prepare("RELEASE SAVEPOINT effect_ddd_batch") : undefined
 })
 
+/**
+ * COMMIT, then `value`. PostgreSQL answers COMMIT in an aborted transaction (a statement failed
+ * and was caught) with ROLLBACK, not an error: report it, never as a success.
+ */
+const commitThen = (sql: Control, conn: Connection, value: unknown) =>
+  sql.commitMayRollBack
+    ? Effect.flatMap(
+      EffectSql.executeRaw(conn, sql.commit),
+      (result) => (EffectSql.rolledBack(result) ? Effect.fail(rolledBackAtCommit) : Effect.succeed(value))
+    )
+    : Effect.as(EffectSql.execute(conn, sql.commit, []), value)
+
 /** BEGIN, the caller's effect on the connection, COMMIT or ROLLBACK. */
-const transactionOn = Effect.fnUntraced(function*(
+const transactionOn = (
   sql: Control,
   conn: Connection,
   self: Effect.Effect<unknown, unknown>,
   restore: Connections.Restore,
   services: Context.Context<never> | undefined
-) {
-  yield* EffectSql.execute(conn, sql.begin, [])
-  const exit = yield* inContext(conn, 0, self, restore, services)
-  if (Exit.isSuccess(exit)) {
-    // PostgreSQL answers COMMIT in an aborted transaction (a statement failed and was caught)
-    // with ROLLBACK, not an error: report it, never as a success
-    if (!(yield* EffectSql.commit(conn, sql.commit))) return yield* Effect.fail(rolledBackAtCommit)
-    return exit.value
-  }
-  yield* Effect.ignore(EffectSql.execute(conn, sql.rollback, []))
-  return yield* exit
-})
+) =>
+  Effect.zipRight(
+    EffectSql.execute(conn, sql.begin, []),
+    Effect.flatMap(inContext(conn, 0, self, restore, services), (exit) =>
+      Exit.isSuccess(exit)
+        ? commitThen(sql, conn, exit.value)
+        : Effect.zipRight(Effect.ignore(EffectSql.execute(conn, sql.rollback, [])), exit))
+  )
 
-/** SAVEPOINT, the caller's effect, ROLLBACK TO it on failure, RELEASE. */
-const inSavepoint = Effect.fnUntraced(function*(
+/** SAVEPOINT, the caller's effect, ROLLBACK TO it on failure (and RELEASE it on PostgreSQL). */
+const inSavepoint = (
   sql: Control,
   self: Effect.Effect<unknown, unknown>,
   restore: Connections.Restore,
   conn: Connection,
   depth: number,
   services: Context.Context<never> | undefined
-) {
-  yield* EffectSql.execute(conn, sql.savepoint, [])
-  const exit = yield* inContext(conn, depth + 1, self, restore, services)
-  if (Exit.isFailure(exit)) yield* EffectSql.execute(conn, sql.rollbackSavepoint, [])
-  yield* EffectSql.execute(conn, sql.releaseSavepoint, [])
-  return yield* exit
-})
+) =>
+  Effect.zipRight(
+    EffectSql.execute(conn, sql.savepoint, []),
+    Effect.flatMap(inContext(conn, depth + 1, self, restore, services), (exit) => {
+      const release = sql.releaseSavepoint === undefined
+        ? exit
+        : Effect.zipRight(EffectSql.execute(conn, sql.releaseSavepoint, []), exit)
+      return Exit.isFailure(exit)
+        ? Effect.zipRight(EffectSql.execute(conn, sql.rollbackSavepoint, []), release)
+        : release
+    })
+  )
 
 export interface Options {
   /** The store's client (without transforms). */
   readonly sql: SqlClient.SqlClient
+  readonly dialect: Dialect.Name
   /** How statements are handed to the driver. */
   readonly prepare: Prepare
   /** Where a top-level transaction gets its connection. */
@@ -145,7 +168,7 @@ export interface Transactions {
 
 export const make = (options: Options): Transactions => {
   const { onConnection } = options
-  const sql = control(options.prepare)
+  const sql = control(options.prepare, options.dialect)
 
   /** A top-level transaction on a connection of the store's. */
   const topLevel = <A, E, R>(
