@@ -117,6 +117,18 @@ describe("group commit", () => {
       expect(log).toEqual(["begin", "b", "end"])
     }))
 
+  it.effect("a transaction interrupted while it runs alone does not hold up the next ones", () =>
+    Effect.gen(function*() {
+      const { log, runner } = recording()
+      const commit = GroupCommit.make(runner, { maxBatch: 64, concurrency: 1, yieldFirst: true })
+      const started = yield* Deferred.make<void>()
+      const stuck = yield* Effect.fork(commit(Effect.zipRight(Deferred.succeed(started, undefined), Effect.never)))
+      yield* Deferred.await(started)
+      yield* Fiber.interrupt(stuck)
+      expect(yield* commit(member(log, "next"))).toBe("next")
+      expect(log).toEqual(["begin", "end", "begin", "next", "end"])
+    }))
+
   it.effect("a batch that fails as a whole runs each member again alone", () =>
     Effect.gen(function*() {
       const { log, runner } = recording(true)

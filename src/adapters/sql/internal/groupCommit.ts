@@ -23,7 +23,10 @@
  * on.
  */
 import type { Context } from "effect"
-import { Deferred, Effect, Exit } from "effect"
+import { Deferred, Effect, Exit, identity } from "effect"
+
+/** Makes an effect interruptible again inside an uninterruptible region. */
+type Restore = <A, E, R>(effect: Effect.Effect<A, E, R>) => Effect.Effect<A, E, R>
 
 export interface Options {
   /** Most transactions committed together. */
@@ -97,41 +100,59 @@ const runBatch = <E>(runner: Runner<E>, batch: ReadonlyArray<Item>): Effect.Effe
   )
 }
 
-export const make = <E>(runner: Runner<E>, options: Options) => {
-  const turn = options.turn ?? nextTurn
-  const queue: Array<Item> = []
+/** What a group commit keeps between transactions. */
+interface State {
+  readonly queue: Array<Item>
   /** Transactions and runners in flight. */
-  let active = 0
+  active: number
   /** A transaction is waiting for company: those arriving queue, and no runner starts yet. */
-  let gathering = false
+  gathering: boolean
   /** Transactions that will still run without waiting for company. */
-  let skip = 0
+  skip: number
   /** Waits for company in a row that found none. */
-  let lonely = 0
+  lonely: number
+}
 
-  const drain: Effect.Effect<void> = Effect.suspend(() => {
+/** Take batches off the queue until it is empty; then this runner stops. */
+const drain = <E>(state: State, runner: Runner<E>, maxBatch: number): Effect.Effect<void> =>
+  Effect.suspend(() => {
     const batch: Array<Item> = []
-    while (queue.length > 0 && batch.length < options.maxBatch) {
-      const item = queue.shift()!
+    while (state.queue.length > 0 && batch.length < maxBatch) {
+      const item = state.queue.shift()!
       if (!item.cancelled) batch.push(item)
     }
     if (batch.length === 0) {
-      active--
+      state.active--
       return Effect.void
     }
-    return Effect.zipRight(runBatch(runner, batch), drain)
+    return Effect.zipRight(runBatch(runner, batch), drain(state, runner, maxBatch))
   })
 
-  const startRunners = Effect.suspend(() => {
-    if (gathering) return Effect.void
-    const wanted = Math.min(options.concurrency - active, Math.ceil(queue.length / options.maxBatch))
+/** Start the runners the queue needs, within `concurrency` (none while a transaction gathers company). */
+const startRunners = <E>(state: State, runner: Runner<E>, options: Options): Effect.Effect<void> =>
+  Effect.suspend(() => {
+    if (state.gathering) return Effect.void
+    const wanted = Math.min(options.concurrency - state.active, Math.ceil(state.queue.length / options.maxBatch))
     if (wanted <= 0) return Effect.void
-    active += wanted
-    return Effect.forEach(Array.from({ length: wanted }), () => Effect.forkDaemon(drain), { discard: true })
+    state.active += wanted
+    const runner_ = Effect.forkDaemon(drain(state, runner, options.maxBatch))
+    return Effect.forEach(Array.from({ length: wanted }), () => runner_, { discard: true })
   })
 
-  /** Queue `self` (at the head with `first`) and wait for a runner to commit it. */
-  const enqueue = <A, E1, R>(self: Effect.Effect<A, E1, R>, first = false): Effect.Effect<A, E1 | E, R> =>
+export const make = <E>(runner: Runner<E>, options: Options) => {
+  const turn = options.turn ?? nextTurn
+  const state: State = { queue: [], active: 0, gathering: false, skip: 0, lonely: 0 }
+  const start = startRunners(state, runner, options)
+
+  /**
+   * Queue `self` and wait for a runner to commit it. The transaction that gathered company queues
+   * first, from its uninterruptible region: `restore` makes only its wait interruptible.
+   */
+  const enqueue = <A, E1, R>(
+    self: Effect.Effect<A, E1, R>,
+    first = false,
+    restore: Restore = identity
+  ): Effect.Effect<A, E1 | E, R> =>
     Effect.withFiberRuntime((fiber) => {
       const item: Item = {
         run: self as Effect.Effect<unknown, unknown>,
@@ -139,51 +160,55 @@ export const make = <E>(runner: Runner<E>, options: Options) => {
         done: Deferred.unsafeMake<unknown, unknown>(fiber.id()),
         cancelled: false
       }
-      if (first) queue.unshift(item)
-      else queue.push(item)
+      if (first) state.queue.unshift(item)
+      else state.queue.push(item)
       return Effect.zipRight(
-        startRunners,
-        Effect.onInterrupt(Deferred.await(item.done), () => Effect.sync(() => (item.cancelled = true)))
+        start,
+        restore(Effect.onInterrupt(Deferred.await(item.done), () => Effect.sync(() => (item.cancelled = true))))
       ) as Effect.Effect<A, E1 | E>
     })
 
-  /** Run `self` now, in this fiber, and hand over whatever queued meanwhile. */
-  const runAlone = <A, E1, R>(self: Effect.Effect<A, E1, R>): Effect.Effect<A, E1 | E, R> => {
-    active++
-    return Effect.ensuring(
-      runner.transaction(self),
-      Effect.suspend(() => {
-        active--
-        // others queued behind it (it yielded): they are company
-        if (queue.length > 0) skip = lonely = 0
-        return startRunners
+  /** After a transaction run alone: those that queued behind it (it yielded) are company. */
+  const finished = Effect.suspend(() => {
+    state.active--
+    if (state.queue.length > 0) state.skip = state.lonely = 0
+    return start
+  })
+
+  /** Run `self` now, in this fiber, counted as in flight (uninterruptibly) until it ends. */
+  const runAlone = <A, E1, R>(self: Effect.Effect<A, E1, R>): Effect.Effect<A, E1 | E, R> =>
+    Effect.uninterruptibleMask((restore) => {
+      state.active++
+      return Effect.matchCauseEffect(restore(runner.transaction(self)), {
+        onFailure: (cause) => Effect.zipRight(finished, Effect.failCause(cause)),
+        onSuccess: (value) => Effect.as(finished, value)
       })
-    )
-  }
+    })
 
   /** Wait a turn for others to queue; then commit `self` with them, or alone if none came. */
-  const gather = <A, E1, R>(self: Effect.Effect<A, E1, R>): Effect.Effect<A, E1 | E, R> => {
-    gathering = true
-    return Effect.onExit(turn, () => Effect.sync(() => (gathering = false))).pipe(
-      Effect.onInterrupt(() => startRunners),
-      Effect.zipRight(Effect.suspend(() => {
-        if (queue.length > 0) {
-          lonely = 0
-          return enqueue(self, true)
+  const gather = <A, E1, R>(self: Effect.Effect<A, E1, R>): Effect.Effect<A, E1 | E, R> =>
+    Effect.uninterruptibleMask((restore) => {
+      state.gathering = true
+      return Effect.flatMap(Effect.exit(restore(turn)), (waited): Effect.Effect<A, E1 | E, R> => {
+        state.gathering = false
+        // interrupted while waiting: those that queued meanwhile still commit
+        if (Exit.isFailure(waited)) return Effect.zipRight(start, Effect.failCause(waited.cause))
+        if (state.queue.length > 0) {
+          state.lonely = 0
+          return enqueue(self, true, restore)
         }
-        lonely++
-        skip = Math.min(2 ** lonely, MOST_SKIPPED)
-        return runAlone(self)
-      }))
-    )
-  }
+        state.lonely++
+        state.skip = Math.min(2 ** state.lonely, MOST_SKIPPED)
+        return restore(runAlone(self))
+      })
+    })
 
   return <A, E1, R>(self: Effect.Effect<A, E1, R>): Effect.Effect<A, E1 | E, R> =>
     Effect.suspend(() => {
-      if (active > 0 || gathering || queue.length > 0) return enqueue(self)
+      if (state.active > 0 || state.gathering || state.queue.length > 0) return enqueue(self)
       if (!options.yieldFirst) return runAlone(self)
-      if (skip > 0) {
-        skip--
+      if (state.skip > 0) {
+        state.skip--
         return runAlone(self)
       }
       return gather(self)
