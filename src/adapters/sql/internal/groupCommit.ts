@@ -42,6 +42,9 @@ export interface Options {
   readonly turn?: Effect.Effect<void>
 }
 
+/** Most turns given to ready fibers while each brings more transactions to a batch. */
+const MOST_YIELDS = 8
+
 /** Most transactions in a row run without waiting for company after waits that found none. */
 export const MOST_SKIPPED = 256
 
@@ -185,11 +188,29 @@ export const make = <E>(runner: Runner<E>, options: Options) => {
       })
     })
 
-  /** Wait a turn for others to queue; then commit `self` with them, or alone if none came. */
+  /**
+   * Let the fibers that are ready run (`yieldNow`) while that brings more transactions; if it
+   * brought none, wait a turn of the event loop. Callers that are ready arrive within a yield or
+   * two (the turn would also let the store's connection go, which the batch would then take
+   * again); those woken by I/O, such as the requests of an HTTP server, only after the turn.
+   */
+  const waitForCompany: Effect.Effect<void> = Effect.suspend(() => {
+    let queued = state.queue.length
+    let yields = 0
+    const more: Effect.Effect<void> = Effect.suspend(() => {
+      if (state.queue.length === 0) return turn
+      if (state.queue.length === queued || ++yields >= MOST_YIELDS) return Effect.void
+      queued = state.queue.length
+      return Effect.zipRight(Effect.yieldNow(), more)
+    })
+    return Effect.zipRight(Effect.yieldNow(), more)
+  })
+
+  /** Wait for others to queue; then commit `self` with them, or alone if none came. */
   const gather = <A, E1, R>(self: Effect.Effect<A, E1, R>): Effect.Effect<A, E1 | E, R> =>
     Effect.uninterruptibleMask((restore) => {
       state.gathering = true
-      return Effect.flatMap(Effect.exit(restore(turn)), (waited): Effect.Effect<A, E1 | E, R> => {
+      return Effect.flatMap(Effect.exit(restore(waitForCompany)), (waited): Effect.Effect<A, E1 | E, R> => {
         state.gathering = false
         // interrupted while waiting: those that queued meanwhile still commit
         if (Exit.isFailure(waited)) return Effect.zipRight(start, Effect.failCause(waited.cause))
