@@ -142,34 +142,56 @@ const startRunners = <E>(state: State, runner: Runner<E>, options: Options): Eff
     return Effect.forEach(Array.from({ length: wanted }), () => runner_, { discard: true })
   })
 
+/**
+ * Queue `self` and wait for a runner (started by `start`) to commit it. The transaction that
+ * gathered company queues first, from its uninterruptible region: `restore` makes only its wait
+ * interruptible.
+ */
+const enqueue = <A, E, R>(
+  state: State,
+  start: Effect.Effect<void>,
+  self: Effect.Effect<A, E, R>,
+  first = false,
+  restore: Restore = identity
+): Effect.Effect<A, E, R> =>
+  Effect.withFiberRuntime((fiber) => {
+    const item: Item = {
+      run: self as Effect.Effect<unknown, unknown>,
+      services: fiber.currentContext,
+      done: Deferred.unsafeMake<unknown, unknown>(fiber.id()),
+      cancelled: false
+    }
+    if (first) state.queue.unshift(item)
+    else state.queue.push(item)
+    return Effect.zipRight(
+      start,
+      restore(Effect.onInterrupt(Deferred.await(item.done), () => Effect.sync(() => (item.cancelled = true))))
+    ) as Effect.Effect<A, E>
+  })
+
+/**
+ * Let the fibers that are ready run (`yieldNow`) while that brings more transactions; if it
+ * brought none, wait `turn`. Callers that are ready arrive within a yield or two (a turn of the
+ * event loop would also let the store's connection go, which the batch would then take again);
+ * those woken by I/O, such as the requests of an HTTP server, only after the turn.
+ */
+const waitForCompany = (state: State, turn: Effect.Effect<void>): Effect.Effect<void> =>
+  Effect.suspend(() => {
+    let queued = state.queue.length
+    let yields = 0
+    const more: Effect.Effect<void> = Effect.suspend(() => {
+      if (state.queue.length === 0) return turn
+      if (state.queue.length === queued || ++yields >= MOST_YIELDS) return Effect.void
+      queued = state.queue.length
+      return Effect.zipRight(Effect.yieldNow(), more)
+    })
+    return Effect.zipRight(Effect.yieldNow(), more)
+  })
+
 export const make = <E>(runner: Runner<E>, options: Options) => {
-  const turn = options.turn ?? nextTurn
   const state: State = { queue: [], active: 0, gathering: false, skip: 0, lonely: 0 }
   const start = startRunners(state, runner, options)
-
-  /**
-   * Queue `self` and wait for a runner to commit it. The transaction that gathered company queues
-   * first, from its uninterruptible region: `restore` makes only its wait interruptible.
-   */
-  const enqueue = <A, E1, R>(
-    self: Effect.Effect<A, E1, R>,
-    first = false,
-    restore: Restore = identity
-  ): Effect.Effect<A, E1 | E, R> =>
-    Effect.withFiberRuntime((fiber) => {
-      const item: Item = {
-        run: self as Effect.Effect<unknown, unknown>,
-        services: fiber.currentContext,
-        done: Deferred.unsafeMake<unknown, unknown>(fiber.id()),
-        cancelled: false
-      }
-      if (first) state.queue.unshift(item)
-      else state.queue.push(item)
-      return Effect.zipRight(
-        start,
-        restore(Effect.onInterrupt(Deferred.await(item.done), () => Effect.sync(() => (item.cancelled = true))))
-      ) as Effect.Effect<A, E1 | E>
-    })
+  const wait = waitForCompany(state, options.turn ?? nextTurn)
 
   /** After a transaction run alone: those that queued behind it (it yielded) are company. */
   const finished = Effect.suspend(() => {
@@ -188,35 +210,17 @@ export const make = <E>(runner: Runner<E>, options: Options) => {
       })
     })
 
-  /**
-   * Let the fibers that are ready run (`yieldNow`) while that brings more transactions; if it
-   * brought none, wait a turn of the event loop. Callers that are ready arrive within a yield or
-   * two (the turn would also let the store's connection go, which the batch would then take
-   * again); those woken by I/O, such as the requests of an HTTP server, only after the turn.
-   */
-  const waitForCompany: Effect.Effect<void> = Effect.suspend(() => {
-    let queued = state.queue.length
-    let yields = 0
-    const more: Effect.Effect<void> = Effect.suspend(() => {
-      if (state.queue.length === 0) return turn
-      if (state.queue.length === queued || ++yields >= MOST_YIELDS) return Effect.void
-      queued = state.queue.length
-      return Effect.zipRight(Effect.yieldNow(), more)
-    })
-    return Effect.zipRight(Effect.yieldNow(), more)
-  })
-
   /** Wait for others to queue; then commit `self` with them, or alone if none came. */
   const gather = <A, E1, R>(self: Effect.Effect<A, E1, R>): Effect.Effect<A, E1 | E, R> =>
     Effect.uninterruptibleMask((restore) => {
       state.gathering = true
-      return Effect.flatMap(Effect.exit(restore(waitForCompany)), (waited): Effect.Effect<A, E1 | E, R> => {
+      return Effect.flatMap(Effect.exit(restore(wait)), (waited): Effect.Effect<A, E1 | E, R> => {
         state.gathering = false
         // interrupted while waiting: those that queued meanwhile still commit
         if (Exit.isFailure(waited)) return Effect.zipRight(start, Effect.failCause(waited.cause))
         if (state.queue.length > 0) {
           state.lonely = 0
-          return enqueue(self, true, restore)
+          return enqueue(state, start, self, true, restore)
         }
         state.lonely++
         state.skip = Math.min(2 ** state.lonely, MOST_SKIPPED)
@@ -226,7 +230,7 @@ export const make = <E>(runner: Runner<E>, options: Options) => {
 
   return <A, E1, R>(self: Effect.Effect<A, E1, R>): Effect.Effect<A, E1 | E, R> =>
     Effect.suspend(() => {
-      if (state.active > 0 || state.gathering || state.queue.length > 0) return enqueue(self)
+      if (state.active > 0 || state.gathering || state.queue.length > 0) return enqueue(state, start, self)
       if (!options.yieldFirst) return runAlone(self)
       if (state.skip > 0) {
         state.skip--
