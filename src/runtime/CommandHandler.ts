@@ -368,11 +368,7 @@ export const make = <S extends Subscription.Any = never>(
               : undefined
           })
         )
-        events = storedEvents.map((stored, i) => ({
-          ...stored,
-          payload: decision.events[i]!,
-          occurredAt: new Date(stored.occurredAt)
-        }))
+        events = storedEvents.map((stored, i) => envelopeOf(stored, decision.events[i]!))
         if (syncSubscriptions.length > 0) yield* runSync(events, span)
       }
 
@@ -442,6 +438,20 @@ export const make = <S extends Subscription.Any = never>(
 
     return { execute, load }
   })
+
+/** A stored event as the caller's envelope (built field by field: no spread on the hot path). */
+const envelopeOf = (stored: DomainEvent.Stored, payload: unknown): DomainEvent.Envelope<unknown> => ({
+  eventId: stored.eventId,
+  position: stored.position,
+  aggregateType: stored.aggregateType,
+  aggregateId: stored.aggregateId,
+  version: stored.version,
+  eventType: stored.eventType,
+  schemaVersion: stored.schemaVersion,
+  payload,
+  occurredAt: new Date(stored.occurredAt),
+  metadata: stored.metadata
+})
 
 const metadataOf = (
   options: ExecuteOptions,

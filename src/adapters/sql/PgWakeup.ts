@@ -52,6 +52,7 @@ import {
   Stream
 } from "effect"
 import * as CommitSignal from "../../runtime/internal/commitSignal.js"
+import * as EffectSql from "./internal/effectSql.js"
 
 /**
  * @since 0.1.0
@@ -96,12 +97,6 @@ export const defaultChannel = "effect_ddd_events"
 export const defaultDebounce: Duration.Duration = Duration.zero
 
 const PING = "ping:"
-
-/**
- * `@effect/sql-pg`'s tag, by its key: a type-only import keeps `effect-ddd/sql` loadable where
- * only the SQLite driver is installed (tags with the same key are the same service).
- */
-const PgClient: Context.Tag<Pg.PgClient, Pg.PgClient> = Context.GenericTag<Pg.PgClient>("@effect/sql-pg/PgClient")
 
 /** The next turn of the event loop, after the I/O callbacks already due. */
 const nextTurn = Effect.async<void>((resume) => {
@@ -153,7 +148,7 @@ const parsePayload = (
  */
 export const make = (options: Options = {}): Effect.Effect<void, never, Pg.PgClient | Scope.Scope> =>
   Effect.gen(function*() {
-    const pg = yield* PgClient
+    const pg = yield* EffectSql.PgClientTag
     const signal = yield* CommitSignal.CommitSignal
     const channel = options.channel ?? defaultChannel
     const debounce = Duration.decode(options.debounce ?? defaultDebounce)

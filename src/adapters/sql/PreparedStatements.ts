@@ -18,6 +18,7 @@
  */
 import type { SqlClient } from "@effect/sql"
 import { Context, Effect } from "effect"
+import * as EffectSql from "./internal/effectSql.js"
 
 /**
  * Whether the SQL store and outbox use named prepared statements where the driver allows them
@@ -33,18 +34,14 @@ export class Enabled extends Context.Reference<Enabled>()("effect-ddd/sql/Prepar
 /** How a statement's text is handed to a connection's `execute`. */
 export type Prepare = (text: string) => string
 
-/** The `TypeId` key of `@effect/sql-pg`'s client, which passes a query config on to node-postgres. */
-const PG_CLIENT = "~@effect/sql-pg/PgClient"
-
 /** Most distinct statements named per process (dynamic texts beyond this run unnamed). */
 const MOST_NAMED = 1000
 
 const names = new Map<string, string>()
 
 /**
- * A node-postgres query config naming the statement. The same text has the same name on every
- * connection; node-postgres parses it on a connection's first use and binds it afterwards. A fresh
- * object per run: some node-postgres versions write into the config they are given.
+ * The statement named: the same text has the same name on every connection; node-postgres parses
+ * it on a connection's first use and binds it afterwards.
  */
 const named: Prepare = (text) => {
   let name = names.get(text)
@@ -53,7 +50,7 @@ const named: Prepare = (text) => {
     name = `effect_ddd_${names.size + 1}`
     names.set(text, name)
   }
-  return { name, text } as unknown as string
+  return EffectSql.namedStatement(name, text)
 }
 
 const asText: Prepare = (text) => text
@@ -64,4 +61,4 @@ const asText: Prepare = (text) => text
  * @internal
  */
 export const of = (sql: SqlClient.SqlClient): Effect.Effect<Prepare> =>
-  Effect.map(Enabled, (enabled) => (enabled && PG_CLIENT in sql ? named : asText))
+  Effect.map(Enabled, (enabled) => (enabled && EffectSql.isPgClient(sql) ? named : asText))

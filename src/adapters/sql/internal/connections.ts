@@ -13,42 +13,14 @@
  * uninterruptible region that reserves the connection: a quarter of the operations of
  * `Effect.provideService` / `Scope.extend`, on every transaction.
  */
-import { SqlClient } from "@effect/sql"
+import type { SqlClient } from "@effect/sql"
 import type { Connection } from "@effect/sql/SqlConnection"
 import type { SqlError } from "@effect/sql/SqlError"
-import { Cause, Context, Effect, Exit, FiberRef, Option, Scope } from "effect"
+import { Cause, Context, Effect, type Exit, FiberRef } from "effect"
+import * as EffectSql from "./effectSql.js"
 
 /** Makes an effect interruptible again inside an uninterruptible region. */
 export type Restore = <A, E, R>(effect: Effect.Effect<A, E, R>) => Effect.Effect<A, E, R>
-
-/**
- * Reserve a connection from `sql` until `release` runs (uninterruptibly). The reservation runs
- * with its scope as its only service.
- */
-export const hold = (
-  sql: SqlClient.SqlClient
-): Effect.Effect<{ readonly connection: Connection; readonly release: Effect.Effect<void> }, SqlError> =>
-  Effect.uninterruptible(
-    Effect.flatMap(
-      Scope.make(),
-      (scope) =>
-        Effect.flatMap(FiberRef.get(FiberRef.currentContext), (context) =>
-          Effect.flatMap(
-            Effect.exit(Effect.zipRight(
-              // `reserve` needs the scope only: a context of its own, not a copy of the fiber's
-              FiberRef.set(FiberRef.currentContext, Context.make(Scope.Scope, scope) as Context.Context<never>),
-              sql.reserve as Effect.Effect<Connection, SqlError>
-            )),
-            (exit) =>
-              Effect.zipRight(
-                FiberRef.set(FiberRef.currentContext, context),
-                Exit.isSuccess(exit)
-                  ? Effect.succeed({ connection: exit.value, release: Scope.close(scope, Exit.void) })
-                  : Effect.zipRight(Scope.close(scope, exit), Effect.failCause(exit.cause))
-              )
-          ))
-    )
-  )
 
 /** How a store gets a connection for a statement or a transaction of its own. */
 export type OnConnection = <A, E, R>(
@@ -62,16 +34,29 @@ export type OnConnection = <A, E, R>(
 export const reserved = (sql: SqlClient.SqlClient): OnConnection => (use) =>
   Effect.uninterruptibleMask((restore) =>
     Effect.flatMap(
-      hold(sql),
+      EffectSql.hold(sql),
       ({ connection, release }) =>
         Effect.flatMap(Effect.exit(use(connection, restore)), (exit) => Effect.zipRight(release, exit))
     )
   )
 
 /**
+ * Run `self` with the fiber's context set to `context`, then set it back to `restoreTo`; only
+ * inside an uninterruptible region, where the context is always set back.
+ */
+const withContext = <A, E, R>(
+  context: Context.Context<never>,
+  self: Effect.Effect<A, E, R>,
+  restoreTo: Context.Context<never>
+): Effect.Effect<Exit.Exit<A, E>, never, R> =>
+  Effect.zipRight(
+    FiberRef.set(FiberRef.currentContext, context),
+    Effect.flatMap(Effect.exit(self), (exit) => Effect.as(FiberRef.set(FiberRef.currentContext, restoreTo), exit))
+  )
+
+/**
  * Run `self` with the services of `context` and `service`, then set the fiber's context back to
- * `restoreTo` (by default `context`); only inside an uninterruptible region, where the context
- * is always set back.
+ * `restoreTo` (by default `context`); only inside an uninterruptible region.
  */
 export const withService = <I, S, A, E, R>(
   context: Context.Context<never>,
@@ -80,21 +65,30 @@ export const withService = <I, S, A, E, R>(
   self: Effect.Effect<A, E, R>,
   restoreTo: Context.Context<never> = context
 ): Effect.Effect<Exit.Exit<A, E>, never, R> =>
-  Effect.zipRight(
-    FiberRef.set(FiberRef.currentContext, Context.add(context, tag, service) as Context.Context<never>),
-    Effect.flatMap(Effect.exit(self), (exit) => Effect.as(FiberRef.set(FiberRef.currentContext, restoreTo), exit))
-  )
+  withContext(Context.add(context, tag, service) as Context.Context<never>, self, restoreTo)
+
+/**
+ * Run `self` with the services of `context` inside the transaction on `connection` at `depth`
+ * (0: the top level), then set the fiber's context back to `restoreTo`; only inside an
+ * uninterruptible region.
+ */
+export const withTransactionConnection = <A, E, R>(
+  context: Context.Context<never>,
+  connection: Connection,
+  depth: number,
+  self: Effect.Effect<A, E, R>,
+  restoreTo: Context.Context<never>
+): Effect.Effect<Exit.Exit<A, E>, never, R> =>
+  withContext(EffectSql.inTransaction(context, connection, depth), self, restoreTo)
 
 /**
  * Run `f` with the ambient transaction's connection (`undefined` outside a transaction), read in
  * one step of the fiber, not the three of `Effect.serviceOption` and `Effect.flatMap`.
  */
 export const withAmbientTransaction = <A, E, R>(
-  f: (tx: readonly [Connection, number] | undefined) => Effect.Effect<A, E, R>
+  f: (tx: EffectSql.Transaction | undefined) => Effect.Effect<A, E, R>
 ): Effect.Effect<A, E, R> =>
-  Effect.withFiberRuntime<A, E, R>((fiber) =>
-    f(Option.getOrUndefined(Context.getOption(fiber.currentContext, SqlClient.TransactionConnection)))
-  )
+  Effect.withFiberRuntime<A, E, R>((fiber) => f(EffectSql.ambientTransaction(fiber.currentContext)))
 
 /**
  * `Effect.mapError` as a failure handler only: one step on success instead of two. All the
@@ -135,15 +129,10 @@ export const execute = <A extends object>(
 ): Effect.Effect<ReadonlyArray<A>, SqlError> =>
   Effect.withFiberRuntime((fiber) => {
     const context = fiber.currentContext
-    const tx = Context.getOption(context, SqlClient.TransactionConnection)
-    if (Option.isSome(tx)) return tx.value[0].execute(text, params as ReadonlyArray<any>, undefined)
+    const tx = EffectSql.ambientTransaction(context)
+    if (tx !== undefined) return EffectSql.execute<A>(tx[0], text, params)
     const session = Context.getOption(context, SessionConnection)
-    return (Option.isSome(session)
-      ? session.value.execute(text, params as ReadonlyArray<any>, undefined)
-      : onConnection((connection) =>
-        connection.execute(text, params as ReadonlyArray<any>, undefined)
-      )) as Effect.Effect<
-        ReadonlyArray<A>,
-        SqlError
-      >
+    return session._tag === "Some"
+      ? EffectSql.execute<A>(session.value, text, params)
+      : onConnection((connection) => EffectSql.execute<A>(connection, text, params))
   })

@@ -9,21 +9,17 @@ import { SqlError } from "@effect/sql/SqlError"
 import { Effect, Option } from "effect"
 import type { EventStoreError } from "../../../ports/EventStore.js"
 import * as PreparedStatements from "../PreparedStatements.js"
-import { toStoreError } from "../SqlEventStore.js"
-import * as Connections from "./connections.js"
 import * as Dialect from "./dialect.js"
 import * as PinnedConnection from "./pinnedConnection.js"
+import * as Queries from "./queries.js"
+import { toStoreError } from "./queries.js"
 
 export interface DeliveryQuery {
   readonly dialect: Dialect.Name
   /** The placeholder of the `n`th parameter. */
   readonly p: (n: number) => string
   /** Run a statement; `what` names it in errors. */
-  readonly query: <A extends object>(
-    text: string,
-    params: ReadonlyArray<unknown>,
-    what: string
-  ) => Effect.Effect<ReadonlyArray<A>, EventStoreError>
+  readonly query: Queries.Query
   /** Run `self` in the ambient transaction, or in a transaction of its own if there is none. */
   readonly atomically: <A, E>(self: Effect.Effect<A, E>) => Effect.Effect<A, E | EventStoreError>
 }
@@ -37,12 +33,7 @@ export const make: Effect.Effect<DeliveryQuery, never, SqlClient.SqlClient> = Ef
   return {
     dialect,
     p: (n) => Dialect.param(dialect, n),
-    query: <A extends object>(text: string, params: ReadonlyArray<unknown>, what: string) =>
-      Connections.mapFailure(
-        Connections.execute<A>(onConnection, prepare(text), params),
-        (error) =>
-          toStoreError(error, `${what}: ${String((error.cause as Error | undefined)?.message ?? error.message)}`)
-      ),
+    query: Queries.make(onConnection, prepare),
     atomically: <A, E>(self: Effect.Effect<A, E>): Effect.Effect<A, E | EventStoreError> =>
       Effect.flatMap(
         Effect.serviceOption(SqlClient.TransactionConnection),

@@ -4,6 +4,7 @@
  */
 import type { SqlClient } from "@effect/sql"
 import type { SqlError } from "@effect/sql/SqlError"
+import { errorCode } from "./effectSql.js"
 
 export type Name = "pg" | "sqlite"
 
@@ -20,11 +21,6 @@ export const readJson = (value: unknown): unknown => (typeof value === "string" 
 
 /** BIGINT columns come back as strings from node-postgres. */
 export const readNumber = (value: unknown): number => (typeof value === "number" ? value : Number(value))
-
-const errorCode = (error: SqlError): string | undefined => {
-  const cause = error.cause as { readonly code?: unknown } | undefined
-  return typeof cause?.code === "string" ? cause.code : undefined
-}
 
 /** A unique or primary key violation. */
 export const isUniqueViolation = (error: SqlError): boolean => {

@@ -3,27 +3,56 @@
  * savepoint of its own, so each keeps its own atomicity and its own result while the batch pays
  * for one BEGIN/COMMIT (and one fsync).
  *
- * A transaction that finds no batch running executes in its caller's fiber: a single caller pays
- * almost nothing for batching. Those that arrive meanwhile queue up; runners take up to
- * `maxBatch` of them at a time. If a batch fails as a whole (a deadlock, a failed commit), each of
- * its members is run again alone, so one member never fails because of another.
+ * A transaction that finds a batch running or forming queues up; runners take up to `maxBatch`
+ * queued transactions at a time. If a batch fails as a whole (a deadlock, a failed commit), each
+ * of its members is run again alone, so one member never fails because of another.
  *
- * With a synchronous driver a transaction never yields, so nobody could queue behind it: there
- * (`yieldFirst`) a transaction that finds nobody committing first yields once, to let callers
- * that are ready queue up; but only while transactions have had company lately, since a lone
- * caller would pay for that turn on every transaction.
+ * A transaction that finds nobody committing runs at once, in its caller's fiber: a single caller
+ * pays nothing for batching. With an asynchronous driver (PostgreSQL) that is enough: while it
+ * waits for the database, the others queue behind it.
+ *
+ * With a synchronous driver (SQLite, `yieldFirst`) a transaction never yields, so nobody could
+ * queue behind it. There a transaction that finds nobody committing first waits one turn of the
+ * event loop (`turn`: every fiber that is ready runs until it waits, and the I/O callbacks already
+ * due run, e.g. the requests of an HTTP server), then commits together with those that queued
+ * meanwhile. When such a wait finds nobody, the next transactions skip it: 2, 4, 8... up to
+ * `MOST_SKIPPED` in a row while the waits keep finding nobody, so a lone caller waits on fewer
+ * than 1 transaction in 256; one wait that finds company makes every next transaction wait again.
+ * Whatever the callers are (long-lived loops, `Effect.forEach` with a concurrency, a fiber per
+ * request), concurrent callers are found within `MOST_SKIPPED` transactions, and batched from then
+ * on.
  */
 import type { Context } from "effect"
-import { Deferred, Effect, Exit } from "effect"
+import { Deferred, Effect, Exit, identity } from "effect"
+
+/** Makes an effect interruptible again inside an uninterruptible region. */
+type Restore = <A, E, R>(effect: Effect.Effect<A, E, R>) => Effect.Effect<A, E, R>
 
 export interface Options {
   /** Most transactions committed together. */
   readonly maxBatch: number
   /** Batches in flight at once (1 for SQLite's single connection; more for a pool). */
   readonly concurrency: number
-  /** Whether a transaction that finds nobody committing yields first (for synchronous drivers). */
+  /**
+   * Whether a transaction that finds nobody committing first waits a turn for others to join it
+   * (for synchronous drivers).
+   */
   readonly yieldFirst: boolean
+  /** The wait of `yieldFirst` (default: one turn of the event loop). */
+  readonly turn?: Effect.Effect<void>
 }
+
+/** Most turns given to ready fibers while each brings more transactions to a batch. */
+const MOST_YIELDS = 8
+
+/** Most transactions in a row run without waiting for company after waits that found none. */
+export const MOST_SKIPPED = 256
+
+/** One turn of the event loop: after the fibers that are ready and the I/O callbacks already due. */
+export const nextTurn: Effect.Effect<void> = Effect.async<void>((resume) => {
+  const handle = setImmediate(() => resume(Effect.void))
+  return Effect.sync(() => clearImmediate(handle))
+})
 
 /**
  * How to run things on the database: one transaction, and a savepoint inside it; each runs its
@@ -48,86 +77,165 @@ interface Item {
   cancelled: boolean
 }
 
-export const make = <E>(runner: Runner<E>, options: Options) => {
-  const queue: Array<Item> = []
-  let active = 0
-  /** Whether the last transaction run alone found others queued behind it when it finished. */
-  let company = true
-
-  const complete = (item: Item, exit: Exit.Exit<unknown, unknown>) => Deferred.done(item.done, exit)
-
-  const runBatch = (batch: ReadonlyArray<Item>): Effect.Effect<void> => {
-    if (batch.length === 1) {
-      const item = batch[0]!
-      return Effect.flatMap(Effect.exit(runner.transaction(item.run, item.services)), (exit) => complete(item, exit))
-    }
-    const exits: Array<Exit.Exit<unknown, unknown>> = []
-    return Effect.exit(runner.transaction(
-      Effect.forEach(
-        batch,
-        (item) => Effect.map(Effect.exit(runner.savepoint(item.run, item.services)), (exit) => exits.push(exit)),
-        { discard: true }
-      )
-    )).pipe(
-      Effect.flatMap((batchExit) =>
-        Exit.isSuccess(batchExit)
-          ? Effect.forEach(batch, (item, i) => complete(item, exits[i]!), { discard: true })
-          // the batch as a whole failed: give each member its own transaction
-          : Effect.forEach(batch, (item) => runBatch([item]), { discard: true })
-      )
+/** Commit `batch`: one transaction alone, several in savepoints of one; each member's outcome to its caller. */
+const runBatch = <E>(runner: Runner<E>, batch: ReadonlyArray<Item>): Effect.Effect<void> => {
+  if (batch.length === 1) {
+    const item = batch[0]!
+    return Effect.flatMap(
+      Effect.exit(runner.transaction(item.run, item.services)),
+      (exit) => Deferred.done(item.done, exit)
     )
   }
+  const exits: Array<Exit.Exit<unknown, unknown>> = []
+  return Effect.exit(runner.transaction(
+    Effect.forEach(
+      batch,
+      (item) => Effect.map(Effect.exit(runner.savepoint(item.run, item.services)), (exit) => exits.push(exit)),
+      { discard: true }
+    )
+  )).pipe(
+    Effect.flatMap((batchExit) =>
+      Exit.isSuccess(batchExit)
+        ? Effect.forEach(batch, (item, i) => Deferred.done(item.done, exits[i]!), { discard: true })
+        // the batch as a whole failed: give each member its own transaction
+        : Effect.forEach(batch, (item) => runBatch(runner, [item]), { discard: true })
+    )
+  )
+}
 
-  const drain: Effect.Effect<void> = Effect.suspend(() => {
+/** What a group commit keeps between transactions. */
+interface State {
+  readonly queue: Array<Item>
+  /** Transactions and runners in flight. */
+  active: number
+  /** A transaction is waiting for company: those arriving queue, and no runner starts yet. */
+  gathering: boolean
+  /** Transactions that will still run without waiting for company. */
+  skip: number
+  /** Waits for company in a row that found none. */
+  lonely: number
+}
+
+/** Take batches off the queue until it is empty; then this runner stops. */
+const drain = <E>(state: State, runner: Runner<E>, maxBatch: number): Effect.Effect<void> =>
+  Effect.suspend(() => {
     const batch: Array<Item> = []
-    while (queue.length > 0 && batch.length < options.maxBatch) {
-      const item = queue.shift()!
+    while (state.queue.length > 0 && batch.length < maxBatch) {
+      const item = state.queue.shift()!
       if (!item.cancelled) batch.push(item)
     }
     if (batch.length === 0) {
-      active--
+      state.active--
       return Effect.void
     }
-    return Effect.zipRight(runBatch(batch), drain)
+    return Effect.zipRight(runBatch(runner, batch), drain(state, runner, maxBatch))
   })
 
-  const startRunners = Effect.suspend(() => {
-    const wanted = Math.min(options.concurrency - active, Math.ceil(queue.length / options.maxBatch))
+/** Start the runners the queue needs, within `concurrency` (none while a transaction gathers company). */
+const startRunners = <E>(state: State, runner: Runner<E>, options: Options): Effect.Effect<void> =>
+  Effect.suspend(() => {
+    if (state.gathering) return Effect.void
+    const wanted = Math.min(options.concurrency - state.active, Math.ceil(state.queue.length / options.maxBatch))
     if (wanted <= 0) return Effect.void
-    active += wanted
-    return Effect.forEach(Array.from({ length: wanted }), () => Effect.forkDaemon(drain), { discard: true })
+    state.active += wanted
+    const runner_ = Effect.forkDaemon(drain(state, runner, options.maxBatch))
+    return Effect.forEach(Array.from({ length: wanted }), () => runner_, { discard: true })
   })
 
-  const enqueue = <A, E1, R>(self: Effect.Effect<A, E1, R>): Effect.Effect<A, E1 | E, R> =>
-    Effect.withFiberRuntime((fiber) => {
-      const done = Deferred.unsafeMake<unknown, unknown>(fiber.id())
-      const item: Item = {
-        run: self as Effect.Effect<unknown, unknown>,
-        services: fiber.currentContext,
-        done,
-        cancelled: false
-      }
-      queue.push(item)
-      return Effect.zipRight(
-        startRunners,
-        Effect.onInterrupt(Deferred.await(done), () => Effect.sync(() => (item.cancelled = true)))
-      ) as Effect.Effect<A, E1 | E>
+/**
+ * Queue `self` and wait for a runner (started by `start`) to commit it. The transaction that
+ * gathered company queues first, from its uninterruptible region: `restore` makes only its wait
+ * interruptible.
+ */
+const enqueue = <A, E, R>(
+  state: State,
+  start: Effect.Effect<void>,
+  self: Effect.Effect<A, E, R>,
+  first = false,
+  restore: Restore = identity
+): Effect.Effect<A, E, R> =>
+  Effect.withFiberRuntime((fiber) => {
+    const item: Item = {
+      run: self as Effect.Effect<unknown, unknown>,
+      services: fiber.currentContext,
+      done: Deferred.unsafeMake<unknown, unknown>(fiber.id()),
+      cancelled: false
+    }
+    if (first) state.queue.unshift(item)
+    else state.queue.push(item)
+    return Effect.zipRight(
+      start,
+      restore(Effect.onInterrupt(Deferred.await(item.done), () => Effect.sync(() => (item.cancelled = true))))
+    ) as Effect.Effect<A, E>
+  })
+
+/**
+ * Let the fibers that are ready run (`yieldNow`) while that brings more transactions; if it
+ * brought none, wait `turn`. Callers that are ready arrive within a yield or two (a turn of the
+ * event loop would also let the store's connection go, which the batch would then take again);
+ * those woken by I/O, such as the requests of an HTTP server, only after the turn.
+ */
+const waitForCompany = (state: State, turn: Effect.Effect<void>): Effect.Effect<void> =>
+  Effect.suspend(() => {
+    let queued = state.queue.length
+    let yields = 0
+    const more: Effect.Effect<void> = Effect.suspend(() => {
+      if (state.queue.length === 0) return turn
+      if (state.queue.length === queued || ++yields >= MOST_YIELDS) return Effect.void
+      queued = state.queue.length
+      return Effect.zipRight(Effect.yieldNow(), more)
+    })
+    return Effect.zipRight(Effect.yieldNow(), more)
+  })
+
+export const make = <E>(runner: Runner<E>, options: Options) => {
+  const state: State = { queue: [], active: 0, gathering: false, skip: 0, lonely: 0 }
+  const start = startRunners(state, runner, options)
+  const wait = waitForCompany(state, options.turn ?? nextTurn)
+
+  /** After a transaction run alone: those that queued behind it (it yielded) are company. */
+  const finished = Effect.suspend(() => {
+    state.active--
+    if (state.queue.length > 0) state.skip = state.lonely = 0
+    return start
+  })
+
+  /** Run `self` now, in this fiber, counted as in flight (uninterruptibly) until it ends. */
+  const runAlone = <A, E1, R>(self: Effect.Effect<A, E1, R>): Effect.Effect<A, E1 | E, R> =>
+    Effect.uninterruptibleMask((restore) => {
+      state.active++
+      return Effect.matchCauseEffect(restore(runner.transaction(self)), {
+        onFailure: (cause) => Effect.zipRight(finished, Effect.failCause(cause)),
+        onSuccess: (value) => Effect.as(finished, value)
+      })
+    })
+
+  /** Wait for others to queue; then commit `self` with them, or alone if none came. */
+  const gather = <A, E1, R>(self: Effect.Effect<A, E1, R>): Effect.Effect<A, E1 | E, R> =>
+    Effect.uninterruptibleMask((restore) => {
+      state.gathering = true
+      return Effect.flatMap(Effect.exit(restore(wait)), (waited): Effect.Effect<A, E1 | E, R> => {
+        state.gathering = false
+        // interrupted while waiting: those that queued meanwhile still commit
+        if (Exit.isFailure(waited)) return Effect.zipRight(start, Effect.failCause(waited.cause))
+        if (state.queue.length > 0) {
+          state.lonely = 0
+          return enqueue(state, start, self, true, restore)
+        }
+        state.lonely++
+        state.skip = Math.min(2 ** state.lonely, MOST_SKIPPED)
+        return restore(runAlone(self))
+      })
     })
 
   return <A, E1, R>(self: Effect.Effect<A, E1, R>): Effect.Effect<A, E1 | E, R> =>
     Effect.suspend(() => {
-      if (active > 0 || queue.length > 0) return enqueue(self)
-      // nobody is committing: run now, in this fiber, and hand over whatever queued up meanwhile
-      active++
-      return (options.yieldFirst && company
-        ? Effect.zipRight(Effect.yieldNow(), runner.transaction(self))
-        : runner.transaction(self))
-        .pipe(
-          Effect.ensuring(Effect.suspend(() => {
-            active--
-            company = queue.length > 0
-            return startRunners
-          }))
-        )
+      if (state.active > 0 || state.gathering || state.queue.length > 0) return enqueue(state, start, self)
+      if (!options.yieldFirst) return runAlone(self)
+      if (state.skip > 0) {
+        state.skip--
+        return runAlone(self)
+      }
+      return gather(self)
     })
 }

@@ -11,6 +11,7 @@ import type { SqlError } from "@effect/sql/SqlError"
 import { Deferred, Effect, Exit, FiberId } from "effect"
 import * as Connections from "./connections.js"
 import type * as Dialect from "./dialect.js"
+import * as EffectSql from "./effectSql.js"
 
 const pins = new WeakMap<SqlClient.SqlClient, Connections.OnConnection>()
 
@@ -31,7 +32,7 @@ export const onConnection = (sql: SqlClient.SqlClient, dialect: Dialect.Name): C
 /** Run `use` with the connection to itself, after the one in progress, if any. */
 const make = (sql: SqlClient.SqlClient): Connections.OnConnection => {
   /** The reservation, while held: the connection and the scope that releases it. */
-  let held: { readonly connection: Connection; readonly release: Effect.Effect<void> } | undefined
+  let held: EffectSql.Held | undefined
   let busy = false
   let releaseScheduled = false
   const waiters: Array<Deferred.Deferred<void>> = []
@@ -77,7 +78,7 @@ const make = (sql: SqlClient.SqlClient): Connections.OnConnection => {
 
   /** The connection, reserved on first use after a release (in the slot taken by `enter`). */
   const connection: Effect.Effect<Connection, SqlError> = Effect.suspend(() =>
-    held !== undefined ? Effect.succeed(held.connection) : Effect.map(Connections.hold(sql), (reservation) => {
+    held !== undefined ? Effect.succeed(held.connection) : Effect.map(EffectSql.hold(sql), (reservation) => {
       held = reservation
       return reservation.connection
     })

@@ -1,0 +1,218 @@
+/**
+ * The store's transactions. A top-level transaction runs on a connection of the store's
+ * (`onConnection`) with BEGIN and COMMIT as prepared statements, and puts the connection where
+ * `@effect/sql` looks for the ambient transaction: any statement of the caller through the client
+ * joins it, and a nested `withTransaction` is a savepoint. Concurrent top-level transactions are
+ * committed together (`groupCommit.ts`), each in a savepoint of the batch's transaction.
+ *
+ * Every step on this path is paid by every transaction: it is written with as few steps of the
+ * fiber as it can (chains of `flatMap`, no generators).
+ */
+import type { SqlClient } from "@effect/sql"
+import type { Connection } from "@effect/sql/SqlConnection"
+import { SqlError } from "@effect/sql/SqlError"
+import { Cause, type Context, Effect, Exit, Option } from "effect"
+import { EventStoreError } from "../../../ports/EventStore.js"
+import type { Prepare } from "../PreparedStatements.js"
+import * as Connections from "./connections.js"
+import type * as Dialect from "./dialect.js"
+import * as EffectSql from "./effectSql.js"
+import * as GroupCommit from "./groupCommit.js"
+import { toStoreError } from "./queries.js"
+
+/** Marks a failure of the caller's effect, so it is not mistaken for one of the transaction's. */
+class CallerFailure {
+  constructor(readonly error: unknown) {}
+}
+
+const asCallerFailure = (error: unknown) => new CallerFailure(error)
+
+/**
+ * The caller's failures as they were, the database's as the port's errors (a COMMIT that died
+ * included). One handler for both: each frame on this path is paid by every transaction.
+ */
+const toTransactionFailure = <A, E, R>(
+  effect: Effect.Effect<A, SqlError | CallerFailure, R>
+): Effect.Effect<A, E | EventStoreError, R> =>
+  Effect.catchAllCause(effect, (cause): Effect.Effect<never, E | EventStoreError> => {
+    const failure = Cause.failureOption(cause)
+    if (Option.isSome(failure)) {
+      const error = failure.value
+      return Effect.fail(error instanceof CallerFailure ? error.error as E : toStoreError(error))
+    }
+    const defect = Cause.dieOption(cause)
+    return Option.isSome(defect) && defect.value instanceof SqlError
+      ? Effect.fail(toStoreError(defect.value, "commit failed"))
+      : Effect.failCause(cause as Cause.Cause<never>)
+  })
+
+const rolledBackAtCommit = new CallerFailure(
+  new EventStoreError({ reason: "Unknown", detail: "the database rolled the transaction back at commit" })
+)
+
+/**
+ * Run `self` with the ambient transaction on `conn` at `depth`, with `services` when given (group
+ * commit: those of the fiber that queued it), and set the fiber's context back afterwards.
+ */
+const inContext = (
+  conn: Connection,
+  depth: number,
+  self: Effect.Effect<unknown, unknown>,
+  restore: Connections.Restore,
+  services: Context.Context<never> | undefined
+) =>
+  Effect.withFiberRuntime<Exit.Exit<unknown, unknown>>((fiber) =>
+    Connections.withTransactionConnection(
+      services ?? fiber.currentContext,
+      conn,
+      depth,
+      restore(Connections.mapFailure(self, asCallerFailure)),
+      fiber.currentContext
+    )
+  )
+
+/** The statements that control a transaction, as handed to the driver. */
+interface Control {
+  readonly begin: string
+  readonly commit: string
+  /** Whether the driver may answer COMMIT with a rollback (node-postgres) instead of an error. */
+  readonly commitMayRollBack: boolean
+  readonly rollback: string
+  readonly savepoint: string
+  readonly rollbackSavepoint: string
+  /**
+   * Released after each member of a batch on PostgreSQL. SQLite keeps them: `ROLLBACK TO` undoes
+   * the most recent savepoint of the name, and the COMMIT releases them all (one statement less per
+   * member).
+   */
+  readonly releaseSavepoint: string | undefined
+}
+
+const control = (prepare: Prepare, dialect: Dialect.Name): Control => ({
+  begin: prepare("BEGIN"),
+  commit: prepare("COMMIT"),
+  commitMayRollBack: dialect === "pg",
+  rollback: prepare("ROLLBACK"),
+  savepoint: prepare("SAVEPOINT effect_ddd_batch"),
+  rollbackSavepoint: prepare("ROLLBACK TO SAVEPOINT effect_ddd_batch"),
+  releaseSavepoint: dialect === "pg" ? prepare("RELEASE SAVEPOINT effect_ddd_batch") : undefined
+})
+
+/**
+ * COMMIT, then `value`. PostgreSQL answers COMMIT in an aborted transaction (a statement failed
+ * and was caught) with ROLLBACK, not an error: report it, never as a success.
+ */
+const commitThen = (sql: Control, conn: Connection, value: unknown) =>
+  sql.commitMayRollBack
+    ? Effect.flatMap(
+      EffectSql.executeRaw(conn, sql.commit),
+      (result) => (EffectSql.rolledBack(result) ? Effect.fail(rolledBackAtCommit) : Effect.succeed(value))
+    )
+    : Effect.as(EffectSql.execute(conn, sql.commit, []), value)
+
+/** BEGIN, the caller's effect on the connection, COMMIT or ROLLBACK. */
+const transactionOn = (
+  sql: Control,
+  conn: Connection,
+  self: Effect.Effect<unknown, unknown>,
+  restore: Connections.Restore,
+  services: Context.Context<never> | undefined
+) =>
+  Effect.zipRight(
+    EffectSql.execute(conn, sql.begin, []),
+    Effect.flatMap(inContext(conn, 0, self, restore, services), (exit) =>
+      Exit.isSuccess(exit)
+        ? commitThen(sql, conn, exit.value)
+        : Effect.zipRight(Effect.ignore(EffectSql.execute(conn, sql.rollback, [])), exit))
+  )
+
+/** SAVEPOINT, the caller's effect, ROLLBACK TO it on failure (and RELEASE it on PostgreSQL). */
+const inSavepoint = (
+  sql: Control,
+  self: Effect.Effect<unknown, unknown>,
+  restore: Connections.Restore,
+  conn: Connection,
+  depth: number,
+  services: Context.Context<never> | undefined
+) =>
+  Effect.zipRight(
+    EffectSql.execute(conn, sql.savepoint, []),
+    Effect.flatMap(inContext(conn, depth + 1, self, restore, services), (exit) => {
+      const release = sql.releaseSavepoint === undefined
+        ? exit
+        : Effect.zipRight(EffectSql.execute(conn, sql.releaseSavepoint, []), exit)
+      return Exit.isFailure(exit)
+        ? Effect.zipRight(EffectSql.execute(conn, sql.rollbackSavepoint, []), release)
+        : release
+    })
+  )
+
+export interface Options {
+  /** The store's client (without transforms). */
+  readonly sql: SqlClient.SqlClient
+  readonly dialect: Dialect.Name
+  /** How statements are handed to the driver. */
+  readonly prepare: Prepare
+  /** Where a top-level transaction gets its connection. */
+  readonly onConnection: Connections.OnConnection
+  /** Group commit's options, or false to run each transaction on its own. */
+  readonly groupCommit: false | GroupCommit.Options
+}
+
+export interface Transactions {
+  /** The port's `withTransaction`: joins the ambient transaction, or starts one (group committed). */
+  readonly withTransaction: <A, E, R>(self: Effect.Effect<A, E, R>) => Effect.Effect<A, E | EventStoreError, R>
+  /** The port's `withSession`: statements outside a transaction on one connection. */
+  readonly withSession: <A, E, R>(self: Effect.Effect<A, E, R>) => Effect.Effect<A, E | EventStoreError, R>
+}
+
+export const make = (options: Options): Transactions => {
+  const { onConnection } = options
+  const sql = control(options.prepare, options.dialect)
+
+  /** A top-level transaction on a connection of the store's. */
+  const topLevel = <A, E, R>(
+    self: Effect.Effect<A, E, R>,
+    services?: Context.Context<never>
+  ): Effect.Effect<A, E | EventStoreError, R> =>
+    toTransactionFailure<A, E, R>(
+      onConnection((conn, restore) =>
+        transactionOn(sql, conn, self as Effect.Effect<unknown, unknown>, restore, services)
+      ) as Effect.Effect<A, SqlError | CallerFailure, R>
+    )
+
+  /** A savepoint of the ambient transaction (group commit runs it inside `topLevel`). */
+  const inBatch = <A, E, R>(
+    self: Effect.Effect<A, E, R>,
+    services?: Context.Context<never>
+  ): Effect.Effect<A, E | EventStoreError, R> =>
+    Connections.withAmbientTransaction((tx) =>
+      toTransactionFailure<A, E, R>(
+        Effect.uninterruptibleMask((restore) =>
+          inSavepoint(sql, self as Effect.Effect<unknown, unknown>, restore, tx![0], tx![1], services) as Effect.Effect<
+            A,
+            SqlError | CallerFailure,
+            R
+          >
+        )
+      )
+    )
+
+  const startTransaction = options.groupCommit === false
+    ? <A, E, R>(self: Effect.Effect<A, E, R>) => topLevel(self)
+    : GroupCommit.make<EventStoreError>({ transaction: topLevel, savepoint: inBatch }, options.groupCommit)
+
+  /** Nested: a savepoint through the client (which finds the ambient transaction's connection). */
+  const nested = <A, E, R>(self: Effect.Effect<A, E, R>): Effect.Effect<A, E | EventStoreError, R> =>
+    toTransactionFailure<A, E, R>(options.sql.withTransaction(Connections.mapFailure(self, asCallerFailure)))
+
+  return {
+    withTransaction: (self) =>
+      Connections.withAmbientTransaction((tx) => (tx !== undefined ? nested(self) : startTransaction(self))),
+    withSession: <A, E, R>(self: Effect.Effect<A, E, R>) =>
+      Connections.mapFailure(
+        Connections.withSession(onConnection, Connections.mapFailure(self, asCallerFailure)),
+        (error): E | EventStoreError => (error instanceof CallerFailure ? error.error as E : toStoreError(error))
+      )
+  }
+}
