@@ -10,7 +10,8 @@ describe("examples", () => {
     })
     expect(output).toContain("deposit replayed: true, balance 100")
     expect(output).toContain("refused: balance 70, requested 1000")
-    expect(output).toContain(`final state: {"owner":"Ada","balance":70}`)
+    expect(output).toContain("refused: the account is frozen")
+    expect(output).toContain(`final state: {"owner":"Ada","balance":70,"frozen":true}`)
   })
 
   it("the subscriptions example settles both orders through the relay", () => {

@@ -143,7 +143,7 @@ describe("the packed package", { timeout: 600_000 }, () => {
     })
     const { stdout } = await exec(process.execPath, ["out/quickstart.js"], { cwd: app })
     expect(stdout).toContain("deposit replayed: true, balance 100")
-    expect(stdout).toContain(`final state: {"owner":"Ada","balance":70}`)
+    expect(stdout).toContain(`final state: {"owner":"Ada","balance":70,"frozen":true}`)
     // bundlers' resolution reads the same exports
     writeFileSync(
       join(app, "tsconfig.bundler.json"),
