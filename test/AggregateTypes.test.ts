@@ -185,3 +185,51 @@ describe("Aggregate types", () => {
     expect(Course.pipe(Aggregate.withPersistence(Aggregate.stateStored)).persistence).toEqual({ _tag: "StateStored" })
   })
 })
+
+describe("CommandHandler.withPrecondition types", () => {
+  it("adds the union of the check's errors to the command's, and checks the other aggregate's id and state", () => {
+    const other = CourseId.make("c-2")
+    const guarded = CommandHandler.execute(Course, id, "addLesson", { title: "a" }).pipe(
+      CommandHandler.withPrecondition(Course, other, (course) => {
+        expectTypeOf(course).toEqualTypeOf<State>()
+        return course.draft
+          ? Either.left(new NotDraft())
+          : course.lessons.length === 0
+          ? Either.left(new NoLessons())
+          : Either.void
+      })
+    )
+    const plain = CommandHandler.execute(Course, id, "addLesson", { title: "a" })
+    expectTypeOf(guarded).toEqualTypeOf<
+      Effect.Effect<
+        CommandHandler.Result<typeof Course>,
+        Effect.Effect.Error<typeof plain> | NotDraft | NoLessons,
+        CommandHandler.CommandHandler
+      >
+    >()
+    const dataFirst = CommandHandler.withPrecondition(
+      plain,
+      Course,
+      other,
+      () => Either.left(new TitleTaken({ title: "" }))
+    )
+    expectTypeOf(dataFirst).toEqualTypeOf<
+      Effect.Effect<
+        CommandHandler.Result<typeof Course>,
+        Effect.Effect.Error<typeof plain> | TitleTaken,
+        CommandHandler.CommandHandler
+      >
+    >()
+    // never run: the checks are the compiler's
+    const typeOnly = () => {
+      // @ts-expect-error the id must be the other aggregate's id type
+      plain.pipe(CommandHandler.withPrecondition(Course, "c-3", () => Either.void))
+      // @ts-expect-error the check returns an Either
+      plain.pipe(CommandHandler.withPrecondition(Course, other, () => true))
+      const wrongState = (s: { readonly seats: number }) => Either.right(s.seats)
+      // @ts-expect-error the check receives the other aggregate's state
+      plain.pipe(CommandHandler.withPrecondition(Course, other, wrongState))
+    }
+    expect(typeof typeOnly).toBe("function")
+  })
+})

@@ -26,6 +26,22 @@ describe("examples", () => {
     expect(output).toContain("apple: 1 available, 2 reserved")
   })
 
+  it("the cross-aggregate rule example enforces it three ways", () => {
+    const output = execFileSync(process.execPath, ["--import", "tsx", "examples/cross-aggregate-rule.ts"], {
+      encoding: "utf8",
+      stdio: ["ignore", "pipe", "pipe"],
+      timeout: 30_000
+    })
+    const messages = [...output.matchAll(/message="([^"]*)"/g)].map((m) => m[1])
+    expect(messages).toEqual([
+      "1. enrolled in effect-101 at version 1",
+      "1. refused: course draft-course is not published",
+      "2. e-3: enrolled",
+      "2. e-4: rejected (course draft-course is not published)",
+      "3. course effect-101 is full (seats: 1)"
+    ])
+  })
+
   it("npm start runs the HTTP server example: an order is confirmed, and SIGTERM stops it with code 0", async () => {
     const server = await startServer({ DATA_DIR: tempDataDir() }, ["npm", "start"])
     try {
