@@ -42,6 +42,20 @@ describe("examples", () => {
     ])
   })
 
+  it("the delivery example lists a dead letter through Relay.Relay and redrives it", () => {
+    const output = execFileSync(process.execPath, ["--import", "tsx", "examples/delivery.ts"], {
+      encoding: "utf8",
+      stdio: ["ignore", "pipe", "pipe"],
+      timeout: 30_000
+    })
+    const messages = [...output.matchAll(/message="([^"]*)"/g)].map((m) => m[1])
+    expect(messages).toEqual([
+      "effect-101 is delivered by partition 1 of 8",
+      "dead letter: CoursePublished of effect-101 after 3 attempts (MailerDown: the mail service is down)",
+      "redriven: 0 dead letters left, announced effect-101"
+    ])
+  })
+
   it("npm start runs the HTTP server example: an order is confirmed, and SIGTERM stops it with code 0", async () => {
     const server = await startServer({ DATA_DIR: tempDataDir() }, ["npm", "start"])
     try {
