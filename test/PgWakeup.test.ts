@@ -6,7 +6,7 @@ import { PgClient } from "@effect/sql-pg"
 import { describe, expect, it } from "@effect/vitest"
 import { Context, type Duration, Effect, Fiber, Layer, Option, Redacted, Stream } from "effect"
 import { CommitSignal } from "effect-ddd"
-import { PgWakeup } from "effect-ddd/sql"
+import { PgWakeup } from "effect-ddd/sql/pg"
 import { freshDatabase } from "./support/database.js"
 
 interface Side {

@@ -42,11 +42,13 @@ const tsconfig = (moduleResolution: "NodeNext" | "Bundler") => ({
 const entries = `import { Effect, Layer } from "effect"
 import { Aggregate, CommandHandler, MemoryEventStore, Relay } from "effect-ddd"
 import { Migrations, SqlEventStore } from "effect-ddd/sql"
+import { PgWakeup } from "effect-ddd/sql/pg"
 import { AggregateSpec } from "effect-ddd/testing"
 import { ApiSpec } from "effect-ddd/testing/http"
 
 export const stores = SqlEventStore.layer()
 export const pending = Migrations.pending
+export const wakeup = PgWakeup.layer
 export const spec = AggregateSpec.make
 export const apiSpec = ApiSpec.make
 export const handler = CommandHandler.layer().pipe(Layer.provide(MemoryEventStore.layer))
@@ -116,6 +118,7 @@ describe("the packed package", { timeout: 600_000 }, () => {
         "dist/index.js",
         "dist/index.d.ts",
         "dist/adapters/sql/index.d.ts",
+        "dist/adapters/sql/pg/index.d.ts",
         "dist/testing/index.d.ts",
         "dist/testing/http/index.d.ts",
         "dist/operations/cli/bin.js"
