@@ -512,11 +512,21 @@ export const load = <A extends Aggregate.Any>(
  * @category combinators
  */
 export const withPrecondition: {
+  /**
+   * Pipeable: `command.pipe(CommandHandler.withPrecondition(Other, id, check))`.
+   *
+   * @typeParam C - The check: the other aggregate's state to an `Either`, whose errors join the command's.
+   */
   <B extends Aggregate.Any, C extends (state: Aggregate.State<B>) => Either.Either<unknown, any>>(
     aggregate: B,
     id: Aggregate.Id<B>,
     check: C
   ): <A, E, R>(self: Effect.Effect<A, E, R>) => Effect.Effect<A, E | Aggregate.DecideError<ReturnType<C>>, R>
+  /**
+   * Data-first: `CommandHandler.withPrecondition(command, Other, id, check)`.
+   *
+   * @typeParam C - The check: the other aggregate's state to an `Either`, whose errors join the command's.
+   */
   <A, E, R, B extends Aggregate.Any, C extends (state: Aggregate.State<B>) => Either.Either<unknown, any>>(
     self: Effect.Effect<A, E, R>,
     aggregate: B,
