@@ -8,6 +8,7 @@ export default defineConfig({
     alias: [
       { find: /^effect-ddd\/testing$/, replacement: src("testing/index.ts") },
       { find: /^effect-ddd\/sql$/, replacement: src("adapters/sql/index.ts") },
+      { find: /^effect-ddd\/sql\/pg$/, replacement: src("adapters/sql/pg/index.ts") },
       { find: /^effect-ddd\/nats$/, replacement: src("adapters/nats/index.ts") },
       { find: /^effect-ddd\/opentelemetry$/, replacement: src("operations/opentelemetry/index.ts") },
       { find: /^effect-ddd\/testing\/http$/, replacement: src("testing/http/index.ts") },

@@ -10,24 +10,27 @@ const AccountId = Schema.String.pipe(Schema.brand("AccountId"))
 const Opened = Schema.TaggedStruct("Opened", { owner: Schema.String })
 const Deposited = Schema.TaggedStruct("Deposited", { amount: Schema.Int })
 const Withdrawn = Schema.TaggedStruct("Withdrawn", { amount: Schema.Int })
+const Frozen = Schema.TaggedStruct("Frozen", {})
 
 class InsufficientFunds extends Schema.TaggedError<InsufficientFunds>()("InsufficientFunds", {
   balance: Schema.Int,
   requested: Schema.Int
 }) {}
+class AccountFrozen extends Schema.TaggedError<AccountFrozen>()("AccountFrozen", {}) {}
 
 // 2. The aggregate: pure functions only. `evolve` has one case per event (a missing one does not compile).
 export const Account = Aggregate.make({
   name: "Account",
   id: AccountId,
-  state: Schema.Struct({ owner: Schema.String, balance: Schema.Int }),
-  events: Schema.Union(Opened, Deposited, Withdrawn)
+  state: Schema.Struct({ owner: Schema.String, balance: Schema.Int, frozen: Schema.Boolean }),
+  events: Schema.Union(Opened, Deposited, Withdrawn, Frozen)
 })({
-  initial: () => ({ owner: "", balance: 0 }),
+  initial: () => ({ owner: "", balance: 0, frozen: false }),
   evolve: {
     Opened: (state, e) => ({ ...state, owner: e.owner }),
     Deposited: (state, e) => ({ ...state, balance: state.balance + e.amount }),
-    Withdrawn: (state, e) => ({ ...state, balance: state.balance - e.amount })
+    Withdrawn: (state, e) => ({ ...state, balance: state.balance - e.amount }),
+    Frozen: (state) => ({ ...state, frozen: true })
   }
 })
   .command("open", {
@@ -43,10 +46,19 @@ export const Account = Aggregate.make({
   .command("withdraw", {
     expects: "existing",
     input: Schema.Struct({ amount: Schema.Int.pipe(Schema.positive()) }),
+    // two rules, two errors: the command's error type is inferred as AccountFrozen | InsufficientFunds
     decide: (state, { amount }) =>
-      amount > state.balance
+      state.frozen
+        ? Either.left(new AccountFrozen())
+        : amount > state.balance
         ? Either.left(new InsufficientFunds({ balance: state.balance, requested: amount }))
         : Either.right([Withdrawn.make({ amount })])
+  })
+  .command("freeze", {
+    expects: "existing",
+    input: Schema.Struct({}),
+    // an empty list of events: nothing to do (freezing twice changes nothing)
+    decide: (state) => Either.right(state.frozen ? [] : [Frozen.make({})])
   })
 
 // 3. A program: each execute loads, decides and appends in one transaction.
@@ -61,15 +73,19 @@ const program = Effect.gen(function*() {
   const result = yield* CommandHandler.execute(Account, id, "withdraw", { amount: 30 })
   yield* Effect.log(`withdrew 30: balance ${result.state.balance} at version ${result.version}`)
 
-  // domain errors are typed values
-  const refused = yield* CommandHandler.execute(Account, id, "withdraw", { amount: 1_000 }).pipe(
-    Effect.catchTag(
-      "InsufficientFunds",
-      (e) => Effect.succeed(`refused: balance ${e.balance}, requested ${e.requested}`)
+  // domain errors are typed values, handled by their tags
+  const withdraw = (amount: number) =>
+    CommandHandler.execute(Account, id, "withdraw", { amount }).pipe(
+      Effect.as("done"),
+      Effect.catchTags({
+        InsufficientFunds: (e) => Effect.succeed(`refused: balance ${e.balance}, requested ${e.requested}`),
+        AccountFrozen: () => Effect.succeed("refused: the account is frozen")
+      })
     )
-  )
-  yield* Effect.log(refused)
-  return result.state
+  yield* Effect.log(yield* withdraw(1_000))
+  const frozen = yield* CommandHandler.execute(Account, id, "freeze", {})
+  yield* Effect.log(yield* withdraw(10))
+  return frozen.state
 })
 
 // 4. Layers choose the adapters: the in-memory store here, SQLite or PostgreSQL in production.

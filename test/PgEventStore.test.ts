@@ -7,7 +7,9 @@ import * as Connections from "../src/adapters/sql/internal/connections.js"
 import { suite } from "./contracts/EventStoreContract.js"
 import { olderTransaction, pgClient } from "./support/pg.js"
 
-suite("PostgreSQL", SqlEventStore.layer().pipe(Layer.provide(pgClient("contract", { maxConnections: 80 }))))
+suite("PostgreSQL", SqlEventStore.layer().pipe(Layer.provide(pgClient("contract", { maxConnections: 80 }))), {
+  concurrentTransactions: true
+})
 
 describe("PostgreSQL specifics", () => {
   it.live("a transaction whose statement failed is never reported as committed", () =>

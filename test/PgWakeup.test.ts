@@ -5,7 +5,7 @@
 import { PgClient } from "@effect/sql-pg"
 import { describe, expect, it } from "@effect/vitest"
 import { Context, type Duration, Effect, Fiber, Layer, Option, Redacted, Stream } from "effect"
-import { PgWakeup } from "effect-ddd/sql"
+import { PgWakeup } from "effect-ddd/sql/pg"
 import * as CommitSignal from "../src/runtime/internal/commitSignal.js"
 import { freshDatabase } from "./support/database.js"
 

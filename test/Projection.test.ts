@@ -4,9 +4,10 @@
  */
 import { SqlClient } from "@effect/sql"
 import { SqliteClient } from "@effect/sql-sqlite-node"
-import { describe, expect, it } from "@effect/vitest"
+import { describe, expect, expectTypeOf, it } from "@effect/vitest"
 import { Effect, Layer, Schedule } from "effect"
 import { CommandHandler, Inbox, MemoryEventStore, Relay, Subscription } from "effect-ddd"
+import type { EventStore as Store } from "effect-ddd"
 import { SqlEventStore } from "effect-ddd/sql"
 import { mkdtempSync } from "node:fs"
 import { tmpdir } from "node:os"
@@ -96,13 +97,19 @@ describe("projections", () => {
       const store = yield* EventStore.EventStore
       let sent = 0
       const send = Effect.sync(() => sent++)
+      // data-first and pipeable: the same once
       expect(yield* Inbox.once(send, "mailer", "event-1")).toBe(true)
-      expect(yield* Inbox.once(send, "mailer", "event-1")).toBe(false)
-      expect(yield* Inbox.once(send, "audit", "event-1")).toBe(true)
+      expect(yield* send.pipe(Inbox.once("mailer", "event-1"))).toBe(false)
+      expect(yield* send.pipe(Inbox.once("audit", "event-1"))).toBe(true)
+      expect(yield* Inbox.once(send, "audit", "event-1")).toBe(false)
       yield* Effect.ignore(
-        store.withTransaction(Effect.zipRight(Inbox.once(send, "mailer", "event-2"), Effect.fail("boom")))
+        store.withTransaction(Effect.zipRight(send.pipe(Inbox.once("mailer", "event-2")), Effect.fail("boom")))
       )
-      expect(yield* Inbox.once(send, "mailer", "event-2")).toBe(true)
+      expect(yield* send.pipe(Inbox.once("mailer", "event-2"))).toBe(true)
       expect(sent).toBe(4)
+      // the effect's error and requirements pass through, with the store's error
+      const failing = Effect.fail("refused" as const).pipe(Inbox.once("mailer", "event-3"))
+      expectTypeOf(failing).toEqualTypeOf<Effect.Effect<boolean, "refused" | Store.EventStoreError, Inbox.Inbox>>()
+      expect(yield* Effect.flip(failing)).toBe("refused")
     }).pipe(Effect.provide(MemoryEventStore.layer)))
 })

@@ -10,7 +10,8 @@ describe("examples", () => {
     })
     expect(output).toContain("deposit replayed: true, balance 100")
     expect(output).toContain("refused: balance 70, requested 1000")
-    expect(output).toContain(`final state: {"owner":"Ada","balance":70}`)
+    expect(output).toContain("refused: the account is frozen")
+    expect(output).toContain(`final state: {"owner":"Ada","balance":70,"frozen":true}`)
   })
 
   it("the subscriptions example settles both orders through the relay", () => {
@@ -23,6 +24,36 @@ describe("examples", () => {
       .sort()
     expect(outcomes).toEqual(["confirmed", "rejected (insufficient stock)"])
     expect(output).toContain("apple: 1 available, 2 reserved")
+  })
+
+  it("the cross-aggregate rule example enforces it three ways", () => {
+    const output = execFileSync(process.execPath, ["--import", "tsx", "examples/cross-aggregate-rule.ts"], {
+      encoding: "utf8",
+      stdio: ["ignore", "pipe", "pipe"],
+      timeout: 30_000
+    })
+    const messages = [...output.matchAll(/message="([^"]*)"/g)].map((m) => m[1])
+    expect(messages).toEqual([
+      "1. enrolled in effect-101 at version 1",
+      "1. refused: course draft-course is not published",
+      "2. e-3: enrolled",
+      "2. e-4: rejected (course draft-course is not published)",
+      "3. course effect-101 is full (seats: 1)"
+    ])
+  })
+
+  it("the delivery example lists a dead letter through Relay.Relay and redrives it", () => {
+    const output = execFileSync(process.execPath, ["--import", "tsx", "examples/delivery.ts"], {
+      encoding: "utf8",
+      stdio: ["ignore", "pipe", "pipe"],
+      timeout: 30_000
+    })
+    const messages = [...output.matchAll(/message="([^"]*)"/g)].map((m) => m[1])
+    expect(messages).toEqual([
+      "effect-101 is delivered by partition 1 of 8",
+      "dead letter: CoursePublished of effect-101 after 3 attempts (MailerDown: the mail service is down)",
+      "redriven: 0 dead letters left, announced effect-101"
+    ])
   })
 
   it("npm start runs the HTTP server example: an order is confirmed, and SIGTERM stops it with code 0", async () => {

@@ -43,12 +43,14 @@ const entries = `import { Effect, Layer } from "effect"
 import { Aggregate, CommandHandler, MemoryEventStore, Relay } from "effect-ddd"
 import { NatsBroker } from "effect-ddd/nats"
 import { Migrations, SqlEventStore } from "effect-ddd/sql"
+import { PgWakeup } from "effect-ddd/sql/pg"
 import { AggregateSpec } from "effect-ddd/testing"
 import { ApiSpec } from "effect-ddd/testing/http"
 
 export const stores = SqlEventStore.layer()
 export const broker = NatsBroker.layer({ servers: "nats://127.0.0.1:4222" })
 export const pending = Migrations.pending
+export const wakeup = PgWakeup.layer
 export const spec = AggregateSpec.make
 export const apiSpec = ApiSpec.make
 export const handler = CommandHandler.layer().pipe(Layer.provide(MemoryEventStore.layer))
@@ -120,6 +122,7 @@ describe("the packed package", { timeout: 600_000 }, () => {
         "dist/index.js",
         "dist/index.d.ts",
         "dist/adapters/sql/index.d.ts",
+        "dist/adapters/sql/pg/index.d.ts",
         "dist/adapters/nats/index.d.ts",
         "dist/testing/index.d.ts",
         "dist/testing/http/index.d.ts",
@@ -148,7 +151,7 @@ describe("the packed package", { timeout: 600_000 }, () => {
     })
     const { stdout } = await exec(process.execPath, ["out/quickstart.js"], { cwd: app })
     expect(stdout).toContain("deposit replayed: true, balance 100")
-    expect(stdout).toContain(`final state: {"owner":"Ada","balance":70}`)
+    expect(stdout).toContain(`final state: {"owner":"Ada","balance":70,"frozen":true}`)
     // bundlers' resolution reads the same exports
     writeFileSync(
       join(app, "tsconfig.bundler.json"),

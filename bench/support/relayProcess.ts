@@ -9,7 +9,8 @@
 import { PgClient } from "@effect/sql-pg"
 import { Effect, Layer, Redacted } from "effect"
 import { Relay, Telemetry } from "effect-ddd"
-import { PgWakeup, SqlEventStore } from "effect-ddd/sql"
+import { SqlEventStore } from "effect-ddd/sql"
+import { PgWakeup } from "effect-ddd/sql/pg"
 import { now, probe, type RelayMessage } from "../relay.js"
 
 const url = process.env["RELAY_DATABASE_URL"]

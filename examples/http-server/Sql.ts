@@ -11,7 +11,8 @@ import { PgClient } from "@effect/sql-pg"
 import { SqliteClient } from "@effect/sql-sqlite-node"
 import type { SqlError } from "@effect/sql/SqlError"
 import { Config, type ConfigError, Effect, Layer, Option, Redacted } from "effect"
-import { Migrations, PgWakeup, SqlEventStore } from "effect-ddd/sql"
+import { Migrations, SqlEventStore } from "effect-ddd/sql"
+import { PgWakeup } from "effect-ddd/sql/pg"
 
 /** A database URL for the logs: the password replaced by `***`. */
 export const redactUrl = (url: string): string => {

@@ -7,6 +7,7 @@
  * @module
  */
 import { Either, Schema } from "effect"
+import { dual } from "effect/Function"
 import { type Pipeable, pipeArguments } from "effect/Pipeable"
 
 /**
@@ -106,12 +107,44 @@ export interface Aggregate<
   readonly upcasters: { readonly [eventType: string]: Upcasters }
   /** Apply one event. */
   readonly evolve: (state: State, event: Event) => State
-  /** Add a command. Its events must belong to the aggregate's event union. */
-  readonly command: <const K extends string, Input, E = never>(
+  /**
+   * Add a command. Its events must belong to the aggregate's event union; its error type is
+   * inferred from every `Either.left` that `decide` returns (`NotDraft | NoLessons`), with no
+   * return type annotation needed.
+   */
+  readonly command: <const K extends string, Input, D extends Decide<State, Event, Input>>(
     name: K,
-    command: Command<State, Event, Input, E>
-  ) => Aggregate<Name, Id, State, Event, Commands & { readonly [k in K]: Command<State, Event, Input, E> }>
+    command: {
+      readonly expects: Expectation
+      readonly input: Schema.Schema<Input, any>
+      readonly decide: D
+    }
+  ) => Aggregate<
+    Name,
+    Id,
+    State,
+    Event,
+    Commands & { readonly [k in K]: Command<State, Event, Input, DecideError<ReturnType<D>>> }
+  >
 }
+
+/**
+ * The shape of a command's `decide` before its error type is known: any error, events of the
+ * aggregate's union only.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type Decide<State, Event, Input> = (state: State, input: Input) => Either.Either<ReadonlyArray<Event>, any>
+
+/**
+ * The error type of a decision: the union of the errors of every `Either` it may return (a
+ * conditional that returns `Either.left(new A())` or `Either.left(new B())` gives `A | B`).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type DecideError<R> = R extends Either.Either<any, infer E> ? E : never
 
 /**
  * Any aggregate, for code that works with all of them.
@@ -263,13 +296,16 @@ export const make = <
   })
 
 /**
- * The same aggregate, stored another way.
+ * The same aggregate, stored another way: `Aggregate.withPersistence(Order, Aggregate.eventSourced())`
+ * or `Order.pipe(Aggregate.withPersistence(Aggregate.eventSourced()))`.
  *
  * @since 0.1.0
  * @category combinators
  */
-export const withPersistence = <A extends Any>(aggregate: A, persistence: Persistence): A =>
-  build({ ...(aggregate as Any), persistence })
+export const withPersistence: {
+  (persistence: Persistence): <A extends Any>(aggregate: A) => A
+  <A extends Any>(aggregate: A, persistence: Persistence): A
+} = dual(2, <A extends Any>(aggregate: A, persistence: Persistence): A => build({ ...(aggregate as Any), persistence }))
 
 /**
  * The current schema version of an event type (1 unless upcasters exist for older versions).

@@ -35,8 +35,15 @@ export class Inbox extends Context.Tag("effect-ddd/Inbox")<Inbox, Service>() {}
 
 /**
  * Run `effect` unless `consumer` already processed `messageId` (an event id, a broker message
- * id); returns whether it ran. Data-first or pipeable:
- * `sendEmail.pipe(Inbox.once("welcome-email", envelope.eventId))`.
+ * id); returns whether it ran.
+ *
+ * `consumer` names what is deduplicated: a stable name of your choosing, usually the
+ * subscription's name (or `"subscription/effect"` when one handler has several effects that must
+ * each happen once). The inbox keeps one row per consumer and message id, so two consumers of the
+ * same event each run once, and renaming a consumer makes it a new one.
+ *
+ * Pipeable (`sendWelcome.pipe(Inbox.once("welcome-mail", envelope.eventId))`) or data-first
+ * (`Inbox.once(sendWelcome, "welcome-mail", envelope.eventId)`).
  *
  * @since 0.1.0
  * @category combinators

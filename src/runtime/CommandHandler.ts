@@ -6,6 +6,7 @@
  * @module
  */
 import { Clock, Context, Effect, Either, Layer, Option, Schedule, Schema, type Tracer } from "effect"
+import { dual } from "effect/Function"
 import * as Aggregate from "../core/Aggregate.js"
 import * as DomainEvent from "../core/DomainEvent.js"
 import * as Subscription from "../core/Subscription.js"
@@ -21,6 +22,7 @@ import {
 import * as IdGenerator from "../ports/IdGenerator.js"
 import * as CommitSignal from "./internal/commitSignal.js"
 import { fingerprint } from "./internal/fingerprint.js"
+import * as Preconditions from "./internal/preconditions.js"
 
 /**
  * The idempotency key was used before for a different request.
@@ -304,7 +306,8 @@ export const make = <S extends Subscription.Any = never>(
       command: string,
       input: unknown,
       options: ExecuteOptions,
-      span: Tracer.Span | undefined
+      span: Tracer.Span | undefined,
+      preconditions: ReadonlyArray<Preconditions.Precondition>
     ) {
       const key = options.idempotencyKey
       let print = ""
@@ -324,6 +327,7 @@ export const make = <S extends Subscription.Any = never>(
         if (Option.isSome(existing)) return yield* replay(aggregate, existing.value, print)
       }
 
+      const checked = preconditions.length > 0 ? yield* Preconditions.check(preconditions, load) : undefined
       const current = yield* load(aggregate, id)
       const decision = yield* Aggregate.decide(aggregate, current, command, input)
       let events: ReadonlyArray<DomainEvent.Envelope<unknown>> = []
@@ -387,6 +391,7 @@ export const make = <S extends Subscription.Any = never>(
           createdAt: yield* Clock.currentTimeMillis
         })
       }
+      if (checked !== undefined) yield* Preconditions.assertUnchanged(store, checked)
       return { aggregateId: id, state: decision.state, version, events, replayed: false } as AnyResult
     })
 
@@ -397,18 +402,30 @@ export const make = <S extends Subscription.Any = never>(
       input: Aggregate.Input<A, K>,
       options: ExecuteOptions,
       span: Tracer.Span | undefined
-    ): Effect.Effect<Result<A>, ExecuteError<A, K>> => {
-      const body = runCommand(aggregate, id, command, input, options, span)
-      // only the append writes, and the store appends atomically on its own: no transaction needed
-      // (the expected version still guards against concurrent writers). Inside a caller's
-      // transaction the command keeps its savepoint, so a failure never aborts the caller's work.
-      const canRunAlone = store.atomicAppend === true && options.idempotencyKey === undefined &&
-        syncSubscriptions.length === 0
-      return (canRunAlone
-        ? Effect.flatMap(store.inTransaction ?? Effect.succeed(true), (inside) =>
-          inside ? store.withTransaction(body) : store.withSession !== undefined ? store.withSession(body) : body)
-        : store.withTransaction(body)) as Effect.Effect<Result<A>, ExecuteError<A, K>>
-    }
+    ): Effect.Effect<Result<A>, ExecuteError<A, K>> =>
+      Effect.withFiberRuntime((fiber) => {
+        const preconditions = fiber.getFiberRef(Preconditions.current)
+        // a precondition applies to this command only, not to those it runs (sync subscriptions)
+        const body = preconditions.length === 0
+          ? runCommand(aggregate, id, command, input, options, span, preconditions)
+          : Effect.locally(
+            runCommand(aggregate, id, command, input, options, span, preconditions),
+            Preconditions.current,
+            []
+          )
+        // only the append writes, and the store appends atomically on its own: no transaction needed
+        // (the expected version still guards against concurrent writers). Inside a caller's
+        // transaction the command keeps its savepoint, so a failure never aborts the caller's work.
+        const canRunAlone = store.atomicAppend === true && options.idempotencyKey === undefined &&
+          syncSubscriptions.length === 0 && preconditions.length === 0
+        return (canRunAlone
+          ? Effect.flatMap(
+            store.inTransaction ?? Effect.succeed(true),
+            (inside) =>
+              inside ? store.withTransaction(body) : store.withSession !== undefined ? store.withSession(body) : body
+          )
+          : store.withTransaction(body)) as Effect.Effect<Result<A>, ExecuteError<A, K>>
+      })
 
     /** Tell the relay's partitions that wait for these events: now, or after the enclosing transaction. */
     const signalled = <A>(aggregateType: string, aggregateId: string, result: A) =>
@@ -426,9 +443,11 @@ export const make = <S extends Subscription.Any = never>(
         const once = telemetry.attempt(aggregate.name, executeOnce(aggregate, id, command, input, options, span))
         // the retry machinery is only set up once a first attempt has conflicted
         return Effect.flatMap(
-          Effect.catchIf(once, (error) =>
-            error instanceof ConcurrencyConflict, () =>
-            Effect.retry(once, retryConflicts)),
+          Effect.catchIf(
+            once,
+            (error) => error instanceof ConcurrencyConflict,
+            () => Effect.retry(once, retryConflicts)
+          ),
           (result) => (result.events.length > 0 && !result.replayed
             ? signalled(aggregate.name, id, result)
             : Effect.succeed(result))
@@ -502,3 +521,59 @@ export const load = <A extends Aggregate.Any>(
   id: Aggregate.Id<A>
 ): Effect.Effect<Aggregate.Snapshot<Aggregate.Id<A>, Aggregate.State<A>>, LoadError, CommandHandler> =>
   Effect.flatMap(CommandHandler, (handler) => handler.load(aggregate, id))
+
+/**
+ * Run the commands of `self` only if another aggregate satisfies `check` (a rule such as "enroll
+ * only in a published course"). The other aggregate is read inside each command's transaction and
+ * checked before the command decides; a refusal is the command's error (`E`, nothing is written).
+ * After the command's writes, still in its transaction, the other aggregate's version is read
+ * again: if it moved, the command fails with a `ConcurrencyConflict` naming that aggregate, which
+ * the handler's retry schedule re-runs (read, check and decide again).
+ *
+ * What it guarantees: the command commits only if the other aggregate passed the check at a version
+ * it still had after the command's writes. In memory and on SQLite, where transactions run one at
+ * a time, that is the version at commit. On PostgreSQL (read committed) another transaction can
+ * still change it between that last read and the commit; it is then ordered after the command, as
+ * if it had run just after it. That is enough for a rule that goes one way (the course does not
+ * look at its enrollments); a rule that must hold both ways is an invariant: keep it in one
+ * aggregate, or let a process manager compensate.
+ *
+ * @example
+ * ```ts
+ * CommandHandler.execute(Enrollment, enrollmentId, "enroll", { courseId, studentId }).pipe(
+ *   CommandHandler.withPrecondition(Course, courseId, (course) =>
+ *     course.published ? Either.void : Either.left(new CourseNotPublished({ courseId })))
+ * )
+ * ```
+ *
+ * @since 0.1.0
+ * @category combinators
+ */
+export const withPrecondition: {
+  /**
+   * Pipeable: `command.pipe(CommandHandler.withPrecondition(Other, id, check))`.
+   *
+   * @typeParam C - The check: the other aggregate's state to an `Either`, whose errors join the command's.
+   */
+  <B extends Aggregate.Any, C extends (state: Aggregate.State<B>) => Either.Either<unknown, any>>(
+    aggregate: B,
+    id: Aggregate.Id<B>,
+    check: C
+  ): <A, E, R>(self: Effect.Effect<A, E, R>) => Effect.Effect<A, E | Aggregate.DecideError<ReturnType<C>>, R>
+  /**
+   * Data-first: `CommandHandler.withPrecondition(command, Other, id, check)`.
+   *
+   * @typeParam C - The check: the other aggregate's state to an `Either`, whose errors join the command's.
+   */
+  <A, E, R, B extends Aggregate.Any, C extends (state: Aggregate.State<B>) => Either.Either<unknown, any>>(
+    self: Effect.Effect<A, E, R>,
+    aggregate: B,
+    id: Aggregate.Id<B>,
+    check: C
+  ): Effect.Effect<A, E | Aggregate.DecideError<ReturnType<C>>, R>
+} = dual(4, <A, E, R>(
+  self: Effect.Effect<A, E, R>,
+  aggregate: Aggregate.Any,
+  id: string,
+  check: (state: unknown) => Either.Either<unknown, unknown>
+): Effect.Effect<A, E, R> => Preconditions.add(self, { aggregate, id, check }))

@@ -6,10 +6,18 @@
  */
 import { describe, expect, layer } from "@effect/vitest"
 import { Context, Deferred, Effect, Either, Exit, Fiber, Layer, Option, Schedule } from "effect"
-import { Aggregate, CommandHandler, type DomainEvent, EventStore } from "effect-ddd"
+import { Aggregate, CommandHandler, type DomainEvent, EventStore, Subscription } from "effect-ddd"
 import { randomUUID } from "node:crypto"
 import { Inventory } from "../../examples/http-server/Domain/Inventory.js"
 import { Order, OrderId, Sku } from "../../examples/http-server/Domain/Order.js"
+import {
+  Course,
+  CourseId,
+  CourseNotPublished,
+  Enrollment,
+  EnrollmentId,
+  StudentId
+} from "../../examples/learning/Domain.js"
 
 /** A service each caller provides for itself. */
 class Caller extends Context.Tag("test/Caller")<Caller, string>() {}
@@ -40,7 +48,30 @@ const contended = Schedule.exponential("2 millis").pipe(
   Schedule.intersect(Schedule.recurs(200))
 )
 
-export const suite = <E>(name: string, store: Layer.Layer<EventStore.EventStore, E>) =>
+/** A precondition: the course is published. */
+const published = (course: typeof Course.state.Type) =>
+  course.status === "published" ? Either.void : Either.left(new CourseNotPublished({ courseId: course.id }))
+
+/** A new, published course (10 seats). */
+const publishedCourse = (definition: typeof Course) =>
+  Effect.gen(function*() {
+    const id = CourseId.make(fresh("course"))
+    yield* CommandHandler.execute(definition, id, "create", { title: "Effect 101", seats: 10 })
+    yield* CommandHandler.execute(definition, id, "publish", {})
+    return id
+  })
+
+const enrollIn = (courseId: CourseId) => ({ courseId, studentId: StudentId.make("ada") })
+
+export interface SuiteOptions {
+  /**
+   * Transactions of the store run concurrently (PostgreSQL): another transaction can commit while
+   * one is open. (In memory and on SQLite they run one at a time.)
+   */
+  readonly concurrentTransactions?: boolean
+}
+
+export const suite = <E>(name: string, store: Layer.Layer<EventStore.EventStore, E>, options: SuiteOptions = {}) =>
   layer(Layer.provideMerge(CommandHandler.layer({ retry: contended }), store), {
     timeout: 120_000,
     excludeTestServices: true
@@ -749,6 +780,127 @@ export const suite = <E>(name: string, store: Layer.Layer<EventStore.EventStore,
             expect(error._tag === "EventDecodeError" && error.eventId).toBe(bad!.eventId)
             expect(error.message).toContain("quantity")
           }))
+
+        describe("a precondition on another aggregate (CommandHandler.withPrecondition)", () => {
+          it.effect("the command runs when the other aggregate passes; otherwise it fails with the check's error and writes nothing", () =>
+            Effect.gen(function*() {
+              const store = yield* EventStore.EventStore
+              const courseId = yield* publishedCourse(Course)
+              const enrollmentId = EnrollmentId.make(fresh("enrollment"))
+              const enrolled = yield* CommandHandler.execute(Enrollment, enrollmentId, "enroll", enrollIn(courseId), {
+                idempotencyKey: `enroll-${enrollmentId}`
+              }).pipe(CommandHandler.withPrecondition(Course, courseId, published))
+              expect([enrolled.version, enrolled.state.status]).toEqual([1, "enrolled"])
+
+              const draft = CourseId.make(fresh("draft"))
+              yield* CommandHandler.execute(Course, draft, "create", { title: "Draft", seats: 1 })
+              const refusedId = EnrollmentId.make(fresh("enrollment"))
+              // data-first, the same combinator
+              const refused = yield* Effect.flip(
+                CommandHandler.withPrecondition(
+                  CommandHandler.execute(Enrollment, refusedId, "enroll", enrollIn(draft)),
+                  Course,
+                  draft,
+                  published
+                )
+              )
+              expect(refused).toEqual(new CourseNotPublished({ courseId: draft }))
+              expect(yield* store.readStream("Enrollment", refusedId, 0)).toEqual([])
+              expect(yield* store.readState("Enrollment", refusedId)).toEqual(Option.none())
+
+              // a repeat of an idempotency key returns the first result, whatever the course is now
+              yield* CommandHandler.execute(Course, courseId, "close", {})
+              const replayed = yield* CommandHandler.execute(Enrollment, enrollmentId, "enroll", enrollIn(courseId), {
+                idempotencyKey: `enroll-${enrollmentId}`
+              }).pipe(CommandHandler.withPrecondition(Course, courseId, published))
+              expect([replayed.replayed, replayed.version]).toEqual([true, 1])
+              const late = yield* Effect.flip(
+                CommandHandler.execute(Enrollment, EnrollmentId.make(fresh("enrollment")), "enroll", enrollIn(courseId))
+                  .pipe(CommandHandler.withPrecondition(Course, courseId, published))
+              )
+              expect(late._tag).toBe("CourseNotPublished")
+            }))
+
+          for (
+            const [persistence, definition] of [
+              ["state-stored", Course],
+              ["event-sourced", Aggregate.withPersistence(Course, Aggregate.eventSourced())]
+            ] as const
+          ) {
+            it.effect(`a change of the other aggregate (${persistence}) between the check and the commit is a conflict; the retry decides again`, () =>
+              Effect.gen(function*() {
+                const courseId = yield* publishedCourse(definition)
+                // the change is made after the append, inside the command's own transaction: the
+                // only place the memory store and SQLite let one happen (their transactions run one
+                // at a time); it is rolled back with the attempt it broke
+                let attempts = 0
+                const closeOnFirstAttempt = Subscription.make({
+                  name: "close-the-course-on-the-first-attempt",
+                  mode: "sync",
+                  events: [Subscription.on(Enrollment, "Enrolled")],
+                  handle: (event) =>
+                    Effect.suspend(() =>
+                      ++attempts === 1
+                        ? Effect.asVoid(CommandHandler.execute(definition, event.courseId, "close", {}))
+                        : Effect.void
+                    )
+                })
+                const handler = yield* CommandHandler.make({ subscriptions: [closeOnFirstAttempt], retry: contended })
+                const enrollmentId = EnrollmentId.make(fresh("enrollment"))
+                const enrolled = yield* handler.execute(Enrollment, enrollmentId, "enroll", enrollIn(courseId)).pipe(
+                  CommandHandler.withPrecondition(definition, courseId, published)
+                )
+                expect([attempts, enrolled.version]).toEqual([2, 1])
+                const course = yield* CommandHandler.load(definition, courseId)
+                expect([course.state.status, course.version]).toEqual(["published", 2])
+
+                // control: without the precondition the same change sticks, in one attempt
+                attempts = 0
+                yield* handler.execute(Enrollment, EnrollmentId.make(fresh("enrollment")), "enroll", enrollIn(courseId))
+                expect(attempts).toBe(1)
+                expect((yield* CommandHandler.load(definition, courseId)).state.status).toBe("closed")
+              }))
+          }
+
+          if (options.concurrentTransactions === true) {
+            it.effect("a change committed by another transaction between the check and the commit: the retry checks again and refuses", () =>
+              Effect.gen(function*() {
+                const store = yield* EventStore.EventStore
+                const courseId = yield* publishedCourse(Course)
+                const appended = yield* Deferred.make<void>()
+                const go = yield* Deferred.make<void>()
+                let attempts = 0
+                // holds the enrollment's transaction open after its append, on the first attempt
+                const pause = Subscription.make({
+                  name: "pause-after-the-append",
+                  mode: "sync",
+                  events: [Subscription.on(Enrollment, "Enrolled")],
+                  handle: () =>
+                    Effect.suspend(() =>
+                      ++attempts === 1
+                        ? Effect.zipRight(Deferred.succeed(appended, undefined), Deferred.await(go))
+                        : Effect.void
+                    )
+                })
+                const handler = yield* CommandHandler.make({ subscriptions: [pause], retry: contended })
+                const enrollmentId = EnrollmentId.make(fresh("enrollment"))
+                const enrolling = yield* Effect.fork(
+                  handler.execute(Enrollment, enrollmentId, "enroll", enrollIn(courseId)).pipe(
+                    CommandHandler.withPrecondition(Course, courseId, published)
+                  )
+                )
+                yield* Deferred.await(appended)
+                // commits on another connection while the enrollment's transaction is open
+                const closed = yield* CommandHandler.execute(Course, courseId, "close", {})
+                expect(closed.state.status).toBe("closed")
+                yield* Deferred.succeed(go, undefined)
+                const refused = yield* Effect.flip(Fiber.join(enrolling))
+                expect(refused).toEqual(new CourseNotPublished({ courseId }))
+                expect(attempts).toBe(1)
+                expect(yield* store.readStream("Enrollment", enrollmentId, 0)).toEqual([])
+              }))
+          }
+        })
 
         it.effect("a command can be executed inside a caller's transaction and rolls back with it", () =>
           Effect.gen(function*() {
