@@ -7,7 +7,7 @@
  */
 import { FastCheck as fc } from "effect"
 import { randomUUID } from "node:crypto"
-import { readAnswer } from "../http-server/server.js"
+import { readAnswer } from "../support/server.js"
 import type { Journal, Outcome } from "./journal.js"
 
 export type Command =

@@ -1,5 +1,5 @@
 /**
- * An application the CLI tests operate (test/cli/CliContract.ts): a relay process on SQLite or
+ * An application the CLI tests operate (test/contracts/CliContract.ts): a relay process on SQLite or
  * PostgreSQL running two subscriptions over Inventory "StockRestocked" events, 2 partitions each:
  *
  * - `stock-levels`, a projection: records each delivery in `cli_deliveries` (event id, position),

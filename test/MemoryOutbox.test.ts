@@ -1,4 +1,0 @@
-import { MemoryEventStore } from "effect-ddd"
-import { suite } from "./contracts/OutboxContract.js"
-
-suite("memory", MemoryEventStore.layer)

@@ -1,0 +1,57 @@
+import { SqliteClient } from "@effect/sql-sqlite-node"
+import { describe, expect, it } from "@effect/vitest"
+import Database from "better-sqlite3"
+import { Effect, Layer, Option } from "effect"
+import { Outbox } from "effect-ddd"
+import { SqlEventStore } from "effect-ddd/sql"
+import { mkdtempSync, writeFileSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+import { suite } from "../../contracts/CliContract.js"
+import { cli } from "../../support/cli.js"
+
+const tempFile = () => join(mkdtempSync(join(tmpdir(), "effect-ddd-cli-")), "app.db")
+
+suite("SQLite", async () => {
+  const filename = tempFile()
+  // an empty file is an empty SQLite database
+  writeFileSync(filename, "")
+  return { dialect: "sqlite", target: filename }
+})
+
+describe("CLI on SQLite, one writer at a time", { timeout: 120_000 }, () => {
+  it("a write waits while another process holds the database (beyond SQLite's 5 s busy timeout)", async () => {
+    const filename = tempFile()
+    expect((await cli(["migrate", "-d", filename])).code).toBe(0)
+    // a subscription a relay ran up to position 5
+    await Effect.runPromise(
+      Effect.gen(function*() {
+        const outbox = yield* Outbox.Outbox
+        yield* outbox.registerSubscription({
+          name: "levels",
+          kind: "projection",
+          partitions: 1,
+          sources: [{ aggregateType: "Inventory", eventTypes: [] }],
+          registeredAt: 0
+        })
+        const lease = yield* outbox.acquireLease("levels", 0, "relay", 0, 1)
+        yield* outbox.saveCheckpoint("levels", 0, { commitOrder: 0, position: 5 }, Option.getOrThrow(lease).token)
+      }).pipe(
+        Effect.provide(SqlEventStore.layerWithoutMigrations().pipe(Layer.provide(SqliteClient.layer({ filename }))))
+      )
+    )
+    const other = new Database(filename)
+    other.exec("BEGIN IMMEDIATE")
+    const released = new Promise<void>((resolve) =>
+      setTimeout(() => {
+        other.exec("COMMIT")
+        other.close()
+        resolve()
+      }, 7_000)
+    )
+    const replay = await cli(["replay", "levels", "--detach", "-d", filename])
+    await released
+    expect(replay.code, replay.stderr).toBe(0)
+    expect(replay.stdout).toContain("replay of levels from the start of the log: 1 of 1 checkpoint(s) moved back")
+  })
+})
