@@ -23,8 +23,12 @@ export const seedOf = (variable: "CHAOS_SEED" | "SIM_SEED", fixed: number): numb
   }
   if (!logged.has(variable)) {
     logged.add(variable)
-    const source = given !== undefined && given !== "" ? "from the environment" : full ? "new" : "fixed"
-    process.stdout.write(`${variable}=${seed} (${source}; ${variable}=${seed} replays it)\n`)
+    const source = given !== undefined && given !== ""
+      ? "from the environment"
+      : full
+      ? `a new seed: ${variable}=${seed} replays this run`
+      : `the fixed seed of npm test; set ${variable} to run another`
+    process.stdout.write(`${variable}=${seed} (${source})\n`)
   }
   return seed
 }

@@ -6,6 +6,14 @@ import { Inventory } from "../../examples/http-server/Domain/Inventory.js"
 import { makeFulfilment } from "../../examples/http-server/OrderFulfilment.js"
 import { chargePayments, PaymentGateway } from "../../examples/http-server/PaymentGateway.js"
 import { operation, workload } from "../support/fulfilmentWorkload.js"
+import { full, seedOf } from "../support/seed.js"
+
+/**
+ * The generated workloads and simulation seeds come from one fast-check seed: fixed in `npm test`,
+ * new (and 1,000 runs) in `npm run test:chaos`; `SIM_SEED` replays one.
+ */
+const propertySeed = seedOf("SIM_SEED", 7)
+const numRuns = full ? 1_000 : 200
 
 const Fulfilment = makeFulfilment()
 
@@ -33,7 +41,7 @@ describe("Simulation", () => {
         const report = yield* simulate(operations, seed)
         expect(report.trace[report.trace.length - 1]).toContain("quiescent")
       }),
-    { timeout: 300_000, fastCheck: { numRuns: 200 } }
+    { timeout: full ? 3_600_000 : 300_000, fastCheck: { numRuns, seed: propertySeed } }
   )
 
   it.effect("the faults happen, and a seed replays the same run", () =>
