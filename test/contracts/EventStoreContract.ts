@@ -40,6 +40,14 @@ const contended = Schedule.exponential("2 millis").pipe(
   Schedule.intersect(Schedule.recurs(200))
 )
 
+/**
+ * Keep a transaction open (and suspended) until a read outside it is done. Where a read waits for
+ * the transaction (SQLite: one connection), only for a moment, then commit: the read runs after
+ * it, and its verdict is the same.
+ */
+const openWhileRead = (read: Deferred.Deferred<void>) =>
+  Effect.raceFirst(Deferred.await(read), Effect.sleep("100 millis"))
+
 export const suite = <E>(name: string, store: Layer.Layer<EventStore.EventStore, E>) =>
   layer(Layer.provideMerge(CommandHandler.layer({ retry: contended }), store), {
     timeout: 120_000,
@@ -183,8 +191,13 @@ export const suite = <E>(name: string, store: Layer.Layer<EventStore.EventStore,
               events: [unsaved("T", id, 1)]
             })
             yield* Effect.exit(store.withTransaction(Effect.zipRight(write, Effect.die("bug"))))
-            const fiber = yield* Effect.fork(store.withTransaction(Effect.zipRight(write, Effect.never)))
-            yield* Effect.sleep("50 millis")
+            const written = yield* Deferred.make<void>()
+            const fiber = yield* Effect.fork(
+              store.withTransaction(
+                Effect.zipRight(write, Effect.zipRight(Deferred.succeed(written, undefined), Effect.never))
+              )
+            )
+            yield* Deferred.await(written)
             yield* Fiber.interrupt(fiber)
             expect(yield* store.readStream("T", id, 0)).toEqual([])
           }))
@@ -194,6 +207,7 @@ export const suite = <E>(name: string, store: Layer.Layer<EventStore.EventStore,
             const store = yield* EventStore.EventStore
             const id = fresh("a")
             const written = yield* Deferred.make<void>()
+            const read = yield* Deferred.make<void>()
             const writer = yield* Effect.fork(Effect.exit(store.withTransaction(Effect.gen(function*() {
               yield* store.append({
                 aggregateType: "T",
@@ -202,8 +216,7 @@ export const suite = <E>(name: string, store: Layer.Layer<EventStore.EventStore,
                 events: [unsaved("T", id, 1)]
               })
               yield* Deferred.succeed(written, undefined)
-              // the transaction is open (and suspended) while the reads below run
-              yield* Effect.sleep("100 millis")
+              yield* openWhileRead(read)
               return yield* Effect.fail("rolled back" as const)
             }))))
             yield* Deferred.await(written)
@@ -214,7 +227,7 @@ export const suite = <E>(name: string, store: Layer.Layer<EventStore.EventStore,
                 store.readAll(EventStore.logStart, 100_000),
                 (events) => events.filter((e) => e.aggregateId === id)
               )
-            ], { concurrency: "unbounded" })
+            ], { concurrency: "unbounded" }).pipe(Effect.ensuring(Deferred.succeed(read, undefined)))
             expect([stream, state, log]).toEqual([[], Option.none(), []])
             expect(Exit.isFailure(yield* Fiber.join(writer))).toBe(true)
             expect(yield* store.readStream("T", id, 0)).toEqual([])
@@ -393,6 +406,7 @@ export const suite = <E>(name: string, store: Layer.Layer<EventStore.EventStore,
             const id = fresh("l")
             const before = yield* store.readPage(EventStore.logStart, 100_000, filter)
             const written = yield* Deferred.make<void>()
+            const read = yield* Deferred.make<void>()
             const writer = yield* Effect.fork(store.withTransaction(Effect.gen(function*() {
               const events = yield* store.append({
                 aggregateType: type,
@@ -401,9 +415,8 @@ export const suite = <E>(name: string, store: Layer.Layer<EventStore.EventStore,
                 events: [unsaved(type, id, 1)]
               })
               yield* Deferred.succeed(written, undefined)
-              // the transaction is open (and suspended) while the read below runs; meanwhile
-              // other writers commit later events
-              yield* Effect.sleep("100 millis")
+              // meanwhile other writers commit later events
+              yield* openWhileRead(read)
               return events
             })))
             yield* Deferred.await(written)
@@ -416,7 +429,9 @@ export const suite = <E>(name: string, store: Layer.Layer<EventStore.EventStore,
                 events: [unsaved("T", other, 1)]
               })
             )
-            const during = yield* store.readPage(before.next, 100_000, filter)
+            const during = yield* store.readPage(before.next, 100_000, filter).pipe(
+              Effect.ensuring(Deferred.succeed(read, undefined))
+            )
             const [event] = yield* Fiber.join(writer)
             const seen = [...during.events, ...(yield* store.readPage(during.next, 100_000, filter)).events]
             expect(seen.map((e) => e.eventId)).toEqual([event!.eventId])

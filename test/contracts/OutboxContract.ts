@@ -143,15 +143,20 @@ export const suite = <E>(name: string, stores: Layer.Layer<Outbox.Outbox | Event
           const cursor = { commitOrder: 0, position: 7 }
           const held = Option.getOrThrow(yield* outbox.acquireLease(sub, 0, "a", 1_000, 100))
           const saved = yield* Deferred.make<void>()
+          const tookOver = yield* Deferred.make<void>()
           const writer = yield* Effect.fork(Effect.exit(store.withTransaction(Effect.gen(function*() {
             yield* Effect.ensuring(
               outbox.saveCheckpoint(sub, 0, cursor, held.token),
               Deferred.succeed(saved, undefined)
             )
-            yield* Effect.sleep("200 millis")
+            // pending until the takeover is done; where the takeover waits for this transaction
+            // (PostgreSQL's row lock, SQLite's one writer), only for a moment: either order passes
+            yield* Effect.raceFirst(Deferred.await(tookOver), Effect.sleep("200 millis"))
           }))))
           yield* Deferred.await(saved)
-          const taken = yield* outbox.acquireLease(sub, 0, "b", 5_000, 100)
+          const taken = yield* outbox.acquireLease(sub, 0, "b", 5_000, 100).pipe(
+            Effect.ensuring(Deferred.succeed(tookOver, undefined))
+          )
           const seenAtTakeover = yield* outbox.checkpoint(sub, 0)
           const written = yield* Fiber.join(writer)
 

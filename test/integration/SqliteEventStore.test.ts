@@ -1,7 +1,7 @@
 import { SqlClient } from "@effect/sql"
 import { SqliteClient } from "@effect/sql-sqlite-node"
 import { describe, expect, it } from "@effect/vitest"
-import { Deferred, Effect, Fiber, Layer, Option } from "effect"
+import { Deferred, Effect, Fiber, FiberStatus, Layer, Option } from "effect"
 import { type DomainEvent, EventStore } from "effect-ddd"
 import { Migrations, SqlEventStore } from "effect-ddd/sql"
 import { randomUUID } from "node:crypto"
@@ -59,6 +59,8 @@ describe("SQLite specifics", () => {
         const transaction = yield* Effect.fork(Effect.exit(store.withTransaction(Effect.gen(function*() {
           yield* store.append({ aggregateType: "T", aggregateId: id, expectedVersion: 0, events: [event(id)] })
           yield* Deferred.succeed(open, undefined)
+          // open a moment while the statement below waits for it (were it not waiting, it would
+          // run now: the order would show it)
           yield* Effect.sleep("100 millis")
           order.push("transaction")
           return yield* Effect.fail("rolled back" as const)
@@ -71,7 +73,7 @@ describe("SQLite specifics", () => {
         expect(yield* sql`SELECT note FROM host_notes WHERE note = ${id}`).toEqual([{ note: id }])
         expect(yield* store.readStream("T", id, 0)).toEqual([])
       }).pipe(Effect.provide(storeAndClient)),
-    { timeout: 10_000 }
+    { timeout: 60_000 }
   )
 
   it.effect("the connection is free for other users as soon as the store is idle", () =>
@@ -83,11 +85,12 @@ describe("SQLite specifics", () => {
         yield* store.append({ aggregateType: "T", aggregateId: id, expectedVersion: 0, events: [event(id)] })
       }
       // a host transaction (it reserves the connection too) gets it without waiting for more store work
+      // (the timeout only ends a hang)
       const rows = yield* sql.withTransaction(sql<{ n: number }>`SELECT count(*) AS n FROM effect_ddd_events`).pipe(
-        Effect.timeoutFail({ duration: "2 seconds", onTimeout: () => "the connection was never released" })
+        Effect.timeoutFail({ duration: "30 seconds", onTimeout: () => "the connection was never released" })
       )
       expect(rows[0]!.n).toBeGreaterThanOrEqual(100)
-    }).pipe(Effect.provide(storeAndClient)), { timeout: 10_000 })
+    }).pipe(Effect.provide(storeAndClient)), { timeout: 60_000 })
 
   it.effect(
     "a store call interrupted while it waits for the connection does not block the next ones",
@@ -95,19 +98,23 @@ describe("SQLite specifics", () => {
       Effect.gen(function*() {
         const store = yield* EventStore.EventStore
         const open = yield* Deferred.make<void>()
+        const release = yield* Deferred.make<void>()
         const transaction = yield* Effect.fork(
-          store.withTransaction(Effect.zipRight(Deferred.succeed(open, undefined), Effect.sleep("100 millis")))
+          store.withTransaction(Effect.zipRight(Deferred.succeed(open, undefined), Deferred.await(release)))
         )
         yield* Deferred.await(open)
+        // a read that waits for the connection the transaction holds, interrupted while it waits
         const waiting = yield* Effect.fork(store.readState("T", "nobody"))
-        yield* Effect.sleep("20 millis")
+        while (!FiberStatus.isSuspended(yield* Fiber.status(waiting))) yield* Effect.yieldNow()
         yield* Fiber.interrupt(waiting)
+        yield* Deferred.succeed(release, undefined)
         yield* Fiber.join(transaction)
+        // (the timeout only ends a hang)
         const state = yield* store.readState("T", "nobody").pipe(
-          Effect.timeoutFail({ duration: "2 seconds", onTimeout: () => "blocked" })
+          Effect.timeoutFail({ duration: "30 seconds", onTimeout: () => "blocked" })
         )
         expect(Option.isNone(state)).toBe(true)
       }).pipe(Effect.provide(storeAndClient)),
-    { timeout: 10_000 }
+    { timeout: 60_000 }
   )
 })
