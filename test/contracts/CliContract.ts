@@ -146,12 +146,14 @@ export const suite = (name: string, database: () => Promise<Database>) =>
         positions.push(await onDatabase(db, restock(sku, quantity)))
       }
       app = await startApp(db, "relay-a")
-      await eventually(async () => {
+      // both subscriptions caught up: every partition of each (their partitions go separately)
+      const report = await eventually(async () => {
         expect((await deliveries(db)).size).toBe(6)
         expect(await deadLetterCount(db, "audit")).toBe(2)
+        const report = parsed(await run("status", "--json"))
+        expect(report.subscriptions.map((s: any) => [s.name, s.lag])).toEqual([["audit", 0], ["stock-levels", 0]])
+        return report
       })
-
-      const report = parsed(await run("status", "--json"))
       expect(report.events).toBe(6)
       expect(report.subscriptions.map((s: any) => s.name)).toEqual(["audit", "stock-levels"])
       const [audit, levels] = report.subscriptions

@@ -17,7 +17,7 @@ describe("examples", () => {
     const output = execFileSync(process.execPath, ["--import", "tsx", "examples/subscriptions.ts"], {
       encoding: "utf8",
       stdio: ["ignore", "pipe", "pipe"],
-      timeout: 30_000
+      timeout: 120_000
     })
     const outcomes = [...output.matchAll(/order-\d: (confirmed|rejected \(insufficient stock\))/g)].map((m) => m[1])
       .sort()
@@ -54,7 +54,7 @@ describe("examples", () => {
     const output = execFileSync(process.execPath, ["--import", "tsx", "examples/telemetry.ts"], {
       encoding: "utf8",
       stdio: ["ignore", "pipe", "pipe"],
-      timeout: 30_000,
+      timeout: 120_000,
       env: { ...process.env, LOG_FORMAT: "json" }
     })
     const messages = output.trim().split("\n").map((line) => JSON.parse(line).message as string)

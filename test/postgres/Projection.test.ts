@@ -34,7 +34,7 @@ const orderSummaries = Subscription.projection({
 })
 
 const eventually = <A, E, R>(check: Effect.Effect<A, E, R>) =>
-  Effect.retry(check, Schedule.spaced("20 millis").pipe(Schedule.upTo("10 seconds")))
+  Effect.retry(check, Schedule.spaced("20 millis").pipe(Schedule.upTo("30 seconds")))
 
 const scenario = Effect.gen(function*() {
   const sql = yield* SqlClient.SqlClient

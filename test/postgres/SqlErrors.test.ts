@@ -181,7 +181,7 @@ describe("SQL errors: PostgreSQL unavailable", () => {
       const port = yield* Effect.promise(closedPort)
       const client = PgClient.layer({
         url: Redacted.make(`postgres://postgres@127.0.0.1:${port}/x`),
-        connectTimeout: "2 seconds"
+        connectTimeout: "30 seconds"
       })
       const exit = yield* Layer.build(SqlEventStore.layer().pipe(Layer.provide(client))).pipe(
         Effect.scoped,

@@ -17,10 +17,11 @@ const spawnCli = (
   entry: ReadonlyArray<string>,
   args: ReadonlyArray<string>,
   env: Readonly<Record<string, string>>
-): Promise<Ran> => {
+): { readonly pid: number | undefined; readonly ran: Promise<Ran> } => {
   const { DATABASE_URL: _, ...inherited } = process.env
-  return new Promise((resolve) => {
-    execFile(
+  let pid: number | undefined
+  const ran = new Promise<Ran>((resolve) => {
+    pid = execFile(
       process.execPath,
       [...entry, ...args],
       { cwd: root, env: { ...inherited, ...env }, timeout: 120_000 },
@@ -28,19 +29,24 @@ const spawnCli = (
         const code = error === null ? 0 : typeof error.code === "number" ? error.code : -1
         resolve({ code, stdout, stderr })
       }
-    )
+    ).pid
   })
+  return { pid, ran }
 }
 
 /** `effect-ddd ...args` from the build, with `DATABASE_URL` only if given in `env`; never rejects. */
-export const cli = async (args: ReadonlyArray<string>, env: Readonly<Record<string, string>> = {}): Promise<Ran> => {
+export const cli = async (args: ReadonlyArray<string>, env: Readonly<Record<string, string>> = {}): Promise<Ran> =>
+  (await startCli(args, env)).ran
+
+/** The same, started: its process id, and what it printed once it exits. */
+export const startCli = async (args: ReadonlyArray<string>, env: Readonly<Record<string, string>> = {}) => {
   await ensureBuilt()
   return spawnCli(["dist/operations/cli/bin.js"], args, env)
 }
 
 /** The same from the source, through tsx (`npm run cli -- ...`). */
 export const cliFromSource = (args: ReadonlyArray<string>, env: Readonly<Record<string, string>> = {}): Promise<Ran> =>
-  spawnCli(["--import", "tsx", "src/operations/cli/bin.ts"], args, env)
+  spawnCli(["--import", "tsx", "src/operations/cli/bin.ts"], args, env).ran
 
 /** The JSON a command printed with `--json`. */
 export const parsed = <A = any>(ran: Ran): A => {

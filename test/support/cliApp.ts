@@ -70,7 +70,9 @@ const Live = Relay.layer({
   subscriptions: [stockLevels, audit],
   owner,
   pollInterval: "100 millis",
-  leaseTtl: "1500 millis"
+  // long enough that a busy machine never lets a live relay's lease lapse (the tests stop the
+  // application with SIGTERM, which releases its leases)
+  leaseTtl: "10 seconds"
 }).pipe(
   Layer.provideMerge(CommandHandler.layer()),
   Layer.provideMerge(SqlEventStore.layer()),

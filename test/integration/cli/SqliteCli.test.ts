@@ -4,13 +4,30 @@ import Database from "better-sqlite3"
 import { Effect, Layer, Option } from "effect"
 import { Outbox } from "effect-ddd"
 import { SqlEventStore } from "effect-ddd/sql"
-import { mkdtempSync, writeFileSync } from "node:fs"
+import { mkdtempSync, readdirSync, readlinkSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { suite } from "../../contracts/CliContract.js"
-import { cli } from "../../support/cli.js"
+import { cli, startCli } from "../../support/cli.js"
 
 const tempFile = () => join(mkdtempSync(join(tmpdir(), "effect-ddd-cli-")), "app.db")
+
+const sleep = (millis: number) => new Promise((resolve) => setTimeout(resolve, millis))
+
+/** Whether process `pid` has `file` open (Linux: its descriptors in /proc). */
+const hasOpen = (pid: number, file: string) => {
+  try {
+    return readdirSync(`/proc/${pid}/fd`).some((fd) => {
+      try {
+        return readlinkSync(`/proc/${pid}/fd/${fd}`) === file
+      } catch {
+        return false
+      }
+    })
+  } catch {
+    return false
+  }
+}
 
 suite("SQLite", async () => {
   const filename = tempFile()
@@ -42,15 +59,16 @@ describe("CLI on SQLite, one writer at a time", { timeout: 120_000 }, () => {
     )
     const other = new Database(filename)
     other.exec("BEGIN IMMEDIATE")
-    const released = new Promise<void>((resolve) =>
-      setTimeout(() => {
-        other.exec("COMMIT")
-        other.close()
-        resolve()
-      }, 7_000)
-    )
-    const replay = await cli(["replay", "levels", "--detach", "-d", filename])
-    await released
+    const started = await startCli(["replay", "levels", "--detach", "-d", filename])
+    // once the CLI has the database open (it reads, then writes), the lock is held 7 s longer, past
+    // SQLite's 5 s busy timeout: however slow the machine, its write comes while the lock is held
+    let exited = false
+    void started.ran.then(() => (exited = true))
+    while (!exited && !hasOpen(started.pid!, filename)) await sleep(20)
+    await sleep(7_000)
+    other.exec("COMMIT")
+    other.close()
+    const replay = await started.ran
     expect(replay.code, replay.stderr).toBe(0)
     expect(replay.stdout).toContain("replay of levels from the start of the log: 1 of 1 checkpoint(s) moved back")
   })

@@ -116,7 +116,7 @@ describe.skipIf(!installed && process.env.CI !== "true")("status page (chromium)
     expect(await charges.locator("td").nth(4).textContent()).toMatch(/^relay-/)
     // the chart gains a point at each poll (every 2 s)
     const points = () => charges.locator("polyline").getAttribute("points").then((p) => p!.trim().split(/\s+/).length)
-    await eventually(async () => expect(await points()).toBeGreaterThanOrEqual(2), 10_000)
+    await eventually(async () => expect(await points()).toBeGreaterThanOrEqual(2), 60_000)
     for (const point of (await charges.locator("polyline").getAttribute("points"))!.trim().split(/\s+/)) {
       expect(point).toMatch(/^\d+(\.\d+)?,\d+(\.\d+)?$/)
     }
