@@ -1,7 +1,37 @@
+/**
+ * The test lanes (docs/test-suite.md). A test file lives in the folder of the lightest lane that
+ * can run it:
+ *
+ * - `test/unit/` (and the tests of examples/): nothing but the code (pure functions, in-memory adapters, the seeded
+ *   simulation, type tests): no database file, no server, no child process, no network.
+ * - `test/integration/`: real components on this machine: SQLite files, child processes, HTTP
+ *   servers, chromium, the built and packed package.
+ * - `test/postgres/`: needs the PostgreSQL server, which only this lane and `chaos` start.
+ * - `test/chaos/`: kill -9, database outage and HTTP fuzzing runs against the example server;
+ *   small with fixed seeds in `npm test`, full size with new seeds in `npm run test:chaos`.
+ *
+ * Helpers are not tests: `test/contracts/` (suites every adapter runs), `test/support/`.
+ * `vitest run` runs every lane, fastest first; `--project <lane>` runs one.
+ */
 import { fileURLToPath } from "node:url"
 import { defineConfig } from "vitest/config"
 
 const src = (path: string) => fileURLToPath(new URL(`./src/${path}`, import.meta.url))
+
+/** A lane: its folder, and when it runs in a full run (lower first). */
+const lane = (
+  name: string,
+  order: number,
+  options: { readonly postgres?: boolean; readonly examples?: boolean } = {}
+) => ({
+  extends: true as const,
+  test: {
+    name,
+    include: [`test/${name}/**/*.test.ts`, ...(options.examples === true ? ["examples/**/*.test.ts"] : [])],
+    sequence: { groupOrder: order },
+    ...(options.postgres === true ? { globalSetup: ["test/support/postgres.ts"] } : {})
+  }
+})
 
 export default defineConfig({
   resolve: {
@@ -16,10 +46,14 @@ export default defineConfig({
     ]
   },
   test: {
-    include: ["test/**/*.test.ts", "examples/**/*.test.ts"],
     exclude: ["**/node_modules/**", "**/dist/**"],
-    testTimeout: 30_000,
+    testTimeout: 120_000,
     hookTimeout: 60_000,
-    globalSetup: ["test/support/postgres.ts"]
+    projects: [
+      lane("unit", 0, { examples: true }),
+      lane("integration", 1),
+      lane("postgres", 1, { postgres: true }),
+      lane("chaos", 2, { postgres: true })
+    ]
   }
 })

@@ -6,7 +6,7 @@
  */
 import { randomUUID } from "node:crypto"
 import { rmSync } from "node:fs"
-import { request, startServer, tempDataDir } from "../test/http-server/server.js"
+import { request, startServer, tempDataDir } from "../test/support/server.js"
 import { type Figure, figure } from "./report.js"
 
 const ORDERS = 200

@@ -1,7 +1,7 @@
 /**
  * Given/when/then specs for process managers, run purely (no store, no relay). From the specs of
- * the example's order fulfilment (`test/domain/OrderFulfilment.test.ts`):
- * {@includeCode ../../test/domain/OrderFulfilment.test.ts#setup,spec}
+ * the example's order fulfilment (`test/unit/domain/OrderFulfilment.test.ts`):
+ * {@includeCode ../../test/unit/domain/OrderFulfilment.test.ts#setup,spec}
  *
  * Outcomes of commands are written by aggregate, id and command; the spec finds the step (the
  * oldest pending one that matches), so specs never spell step numbers. Time starts at `at`

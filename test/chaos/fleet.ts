@@ -3,7 +3,7 @@
  * with SIGKILL and is started again at once on the same database (a new port each time). A
  * process that exits when nobody killed or stopped it is a crash: noted, and started again.
  */
-import { type Server, startServer } from "../http-server/server.js"
+import { type Server, startServer } from "../support/server.js"
 
 export interface Fleet {
   /** The URL of a live server, `preferred` if it is up; waits while every server is down. */

@@ -5,8 +5,8 @@
  * the server serves a normal order afterwards.
  */
 import { describe, expect, it } from "@effect/vitest"
-import { request, settled, startServer, tempDataDir } from "../http-server/server.js"
 import { freshDatabase } from "../support/database.js"
+import { request, settled, startServer, tempDataDir } from "../support/server.js"
 import { fuzz } from "./fuzz.js"
 import { cases } from "./hostile.js"
 import { full, seed, size, timeout } from "./size.js"

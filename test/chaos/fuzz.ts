@@ -55,7 +55,7 @@ const parse = (data: Buffer, head: boolean, closed: boolean): Answer | undefined
   }
 }
 
-/** Send bytes on a new connection; the answer, or why there was none (30 s at most). */
+/** Send bytes on a new connection; the answer, or why there was none (120 s at most: a hang). */
 export const exchange = (port: number, bytes: Buffer, head = false): Promise<Answer> =>
   new Promise((resolve) => {
     const chunks: Array<Buffer> = []
@@ -69,7 +69,8 @@ export const exchange = (port: number, bytes: Buffer, head = false): Promise<Ans
       socket.destroy()
       resolve(answer)
     }
-    const timer = setTimeout(() => finish({ failed: "no answer within 30 s" }), 30_000)
+    // a hang bound, not a latency limit: a loaded machine answers late, a lost answer never
+    const timer = setTimeout(() => finish({ failed: "no answer within 120 s" }), 120_000)
     // in pieces, as a client streaming a body does; once the answer begins, the rest is not sent
     socket.on("connect", async () => {
       for (let at = 0; at < bytes.length && chunks.length === 0 && !socket.destroyed; at += 64 * 1024) {

@@ -5,7 +5,7 @@
  */
 import { describe, it } from "@effect/vitest"
 import { join } from "node:path"
-import { tempDataDir } from "../http-server/server.js"
+import { tempDataDir } from "../support/server.js"
 import { startFleet } from "./fleet.js"
 import { expectClean, killRun, summary } from "./killRun.js"
 import * as Ledger from "./ledger.js"

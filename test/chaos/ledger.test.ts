@@ -11,7 +11,7 @@ import { type DomainEvent, EventStore } from "effect-ddd"
 import { SqlEventStore } from "effect-ddd/sql"
 import { randomUUID } from "node:crypto"
 import { join } from "node:path"
-import { tempDataDir } from "../http-server/server.js"
+import { tempDataDir } from "../support/server.js"
 import { emptyJournal } from "./journal.js"
 import * as Ledger from "./ledger.js"
 

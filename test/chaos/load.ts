@@ -7,7 +7,7 @@
  */
 import { FastCheck as fc } from "effect"
 import { randomUUID } from "node:crypto"
-import { readAnswer } from "../http-server/server.js"
+import { readAnswer } from "../support/server.js"
 import type { Journal, Outcome } from "./journal.js"
 
 export type Command =
@@ -78,12 +78,13 @@ export const send = async (
       method,
       headers: body === undefined ? headers : { "content-type": "application/json", ...headers },
       ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-      signal: AbortSignal.timeout(30_000)
+      // a hang bound, not a latency limit: a loaded machine answers late, a lost answer never
+      signal: AbortSignal.timeout(120_000)
     })
     return await readAnswer(response)
   } catch (error) {
     const e = error as Error & { cause?: { code?: string; message?: string } }
-    if (e.name === "TimeoutError") return { failed: "timeout", detail: `${method} ${path}: no answer within 30 s` }
+    if (e.name === "TimeoutError") return { failed: "timeout", detail: `${method} ${path}: no answer within 120 s` }
     const code = e.cause?.code
     return {
       failed: code === "ECONNREFUSED" ? "refused" : "cut",
@@ -156,7 +157,7 @@ export const run = async (options: LoadOptions): Promise<void> => {
       if (isUnavailable(reply)) journal.unavailable.order++
       else if (isCut(reply)) journal.cut++
       else return anomaly(`order ${key}`, reply)
-      if (Date.now() - started > 120_000) return anomaly(`order ${key} unanswered for 120 s`, reply)
+      if (Date.now() - started > 600_000) return anomaly(`order ${key} unanswered for 10 minutes`, reply)
       await sleep(50)
     }
   }

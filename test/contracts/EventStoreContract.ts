@@ -48,6 +48,14 @@ const contended = Schedule.exponential("2 millis").pipe(
   Schedule.intersect(Schedule.recurs(200))
 )
 
+/**
+ * Keep a transaction open (and suspended) until a read outside it is done. Where a read waits for
+ * the transaction (SQLite: one connection), only for a moment, then commit: the read runs after
+ * it, and its verdict is the same.
+ */
+const openWhileRead = (read: Deferred.Deferred<void>) =>
+  Effect.raceFirst(Deferred.await(read), Effect.sleep("100 millis"))
+
 /** A precondition: the course is published. */
 const published = (course: typeof Course.state.Type) =>
   course.status === "published" ? Either.void : Either.left(new CourseNotPublished({ courseId: course.id }))
@@ -214,8 +222,13 @@ export const suite = <E>(name: string, store: Layer.Layer<EventStore.EventStore,
               events: [unsaved("T", id, 1)]
             })
             yield* Effect.exit(store.withTransaction(Effect.zipRight(write, Effect.die("bug"))))
-            const fiber = yield* Effect.fork(store.withTransaction(Effect.zipRight(write, Effect.never)))
-            yield* Effect.sleep("50 millis")
+            const written = yield* Deferred.make<void>()
+            const fiber = yield* Effect.fork(
+              store.withTransaction(
+                Effect.zipRight(write, Effect.zipRight(Deferred.succeed(written, undefined), Effect.never))
+              )
+            )
+            yield* Deferred.await(written)
             yield* Fiber.interrupt(fiber)
             expect(yield* store.readStream("T", id, 0)).toEqual([])
           }))
@@ -225,6 +238,7 @@ export const suite = <E>(name: string, store: Layer.Layer<EventStore.EventStore,
             const store = yield* EventStore.EventStore
             const id = fresh("a")
             const written = yield* Deferred.make<void>()
+            const read = yield* Deferred.make<void>()
             const writer = yield* Effect.fork(Effect.exit(store.withTransaction(Effect.gen(function*() {
               yield* store.append({
                 aggregateType: "T",
@@ -233,8 +247,7 @@ export const suite = <E>(name: string, store: Layer.Layer<EventStore.EventStore,
                 events: [unsaved("T", id, 1)]
               })
               yield* Deferred.succeed(written, undefined)
-              // the transaction is open (and suspended) while the reads below run
-              yield* Effect.sleep("100 millis")
+              yield* openWhileRead(read)
               return yield* Effect.fail("rolled back" as const)
             }))))
             yield* Deferred.await(written)
@@ -245,7 +258,7 @@ export const suite = <E>(name: string, store: Layer.Layer<EventStore.EventStore,
                 store.readAll(EventStore.logStart, 100_000),
                 (events) => events.filter((e) => e.aggregateId === id)
               )
-            ], { concurrency: "unbounded" })
+            ], { concurrency: "unbounded" }).pipe(Effect.ensuring(Deferred.succeed(read, undefined)))
             expect([stream, state, log]).toEqual([[], Option.none(), []])
             expect(Exit.isFailure(yield* Fiber.join(writer))).toBe(true)
             expect(yield* store.readStream("T", id, 0)).toEqual([])
@@ -424,6 +437,7 @@ export const suite = <E>(name: string, store: Layer.Layer<EventStore.EventStore,
             const id = fresh("l")
             const before = yield* store.readPage(EventStore.logStart, 100_000, filter)
             const written = yield* Deferred.make<void>()
+            const read = yield* Deferred.make<void>()
             const writer = yield* Effect.fork(store.withTransaction(Effect.gen(function*() {
               const events = yield* store.append({
                 aggregateType: type,
@@ -432,9 +446,8 @@ export const suite = <E>(name: string, store: Layer.Layer<EventStore.EventStore,
                 events: [unsaved(type, id, 1)]
               })
               yield* Deferred.succeed(written, undefined)
-              // the transaction is open (and suspended) while the read below runs; meanwhile
-              // other writers commit later events
-              yield* Effect.sleep("100 millis")
+              // meanwhile other writers commit later events
+              yield* openWhileRead(read)
               return events
             })))
             yield* Deferred.await(written)
@@ -447,7 +460,9 @@ export const suite = <E>(name: string, store: Layer.Layer<EventStore.EventStore,
                 events: [unsaved("T", other, 1)]
               })
             )
-            const during = yield* store.readPage(before.next, 100_000, filter)
+            const during = yield* store.readPage(before.next, 100_000, filter).pipe(
+              Effect.ensuring(Deferred.succeed(read, undefined))
+            )
             const [event] = yield* Fiber.join(writer)
             const seen = [...during.events, ...(yield* store.readPage(during.next, 100_000, filter)).events]
             expect(seen.map((e) => e.eventId)).toEqual([event!.eventId])

@@ -30,7 +30,8 @@ export const withFulfilment = <A, E, R>(
     Layer.build(
       Relay.layer({
         subscriptions: [chargePayments, ...(options.subscriptions ?? [])],
-        processManagers: [makeFulfilment({ paymentTimeout: options.paymentTimeout ?? "10 seconds" })],
+        // no payment deadline unless a test is about one: a loaded machine must not reach it
+        processManagers: [makeFulfilment({ paymentTimeout: options.paymentTimeout ?? "1 hour" })],
         pollInterval: "50 millis",
         leaseTtl: "2 seconds"
       }).pipe(Layer.provide(options.gateway ?? PaymentGateway.layer))

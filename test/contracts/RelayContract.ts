@@ -3,8 +3,8 @@
  * `suite("memory", MemoryEventStore.layer)`.
  */
 import { describe, expect, layer } from "@effect/vitest"
-import { Clock, Duration, Effect, Either, Fiber, Layer, Option, Schedule } from "effect"
-import { CommandHandler, type DomainEvent, EventStore, Relay, Subscription } from "effect-ddd"
+import { Clock, Deferred, Duration, Effect, Either, Fiber, Layer, Option, Schedule } from "effect"
+import { Checkpoints, CommandHandler, type DomainEvent, EventStore, Relay, Subscription } from "effect-ddd"
 import { randomUUID } from "node:crypto"
 import { Inventory } from "../../examples/http-server/Domain/Inventory.js"
 import { Order, OrderId, Sku } from "../../examples/http-server/Domain/Order.js"
@@ -12,8 +12,11 @@ import { delivery, type Stores } from "../support/stores.js"
 
 const fresh = (prefix: string) => `${prefix}-${randomUUID()}`
 
-/** Poll until `check` passes (it throws until then), for at most `timeout`. */
-export const eventually = <A, E, R>(check: Effect.Effect<A, E, R>, timeout: Duration.DurationInput = "10 seconds") =>
+/**
+ * Poll until `check` passes (it fails until then). `timeout` only bounds a hang: it is generous,
+ * never what a passing test waits for.
+ */
+export const eventually = <A, E, R>(check: Effect.Effect<A, E, R>, timeout: Duration.DurationInput = "30 seconds") =>
   Effect.retry(check, Schedule.spaced("20 millis").pipe(Schedule.upTo(timeout)))
 
 const expectEffect = (f: () => void) => Effect.try({ try: f, catch: (error) => error })
@@ -67,6 +70,29 @@ const withRelay = <S extends Subscription.Any, A, E, R>(
     ),
     (context) => Effect.provide(use, context)
   ))
+
+/** Wait until the relay holds a live lease on each of the subscription's partitions. */
+export const holding = (subscription: Subscription.Any) =>
+  eventually(Effect.gen(function*() {
+    const leases = yield* Effect.flatMap(
+      Checkpoints.Checkpoints,
+      (checkpoints) => checkpoints.leases(subscription.name)
+    )
+    const now = yield* Clock.currentTimeMillis
+    yield* expectEffect(() => expect(leases.filter((l) => l.expiresAt > now)).toHaveLength(subscription.partitions))
+  }))
+
+/**
+ * Wait until every lease of `subscription` has expired: a paused relay's workers leave their
+ * delivery loop and stop renewing, so then no delivery is in progress (and none starts until
+ * resume).
+ */
+export const pausedFor = (subscription: string) =>
+  eventually(Effect.gen(function*() {
+    const leases = yield* Effect.flatMap(Checkpoints.Checkpoints, (checkpoints) => checkpoints.leases(subscription))
+    const now = yield* Clock.currentTimeMillis
+    yield* expectEffect(() => expect(leases.filter((l) => l.expiresAt > now)).toEqual([]))
+  }))
 
 const placeOrder = (customerId: string, sku: Sku, quantity: number) =>
   Effect.flatMap(
@@ -294,23 +320,26 @@ export const suite = <E>(name: string, store: Layer.Layer<Stores, E>) =>
         it.effect("commands of a handler wake the subscriptions to their events once the delivery commits, not at a poll", () =>
           Effect.gen(function*() {
             const sku = Sku.make(fresh("sku"))
-            yield* CommandHandler.execute(Inventory, sku, "restock", { quantity: 1 })
-            // polls far beyond the test's patience: only wake-ups move the order along
-            yield* Effect.scoped(Effect.gen(function*() {
-              yield* Layer.build(Relay.layer({
-                subscriptions: [reserveStock(fresh("woken")), confirmOrder(fresh("woken-confirm"))],
-                pollInterval: "1 minute"
-              }))
-              // placed once both are idle: the reservation made while delivering it must wake the other
-              yield* Effect.sleep("300 millis")
-              const orderId = yield* placeOrder("c", sku, 1)
-              yield* eventually(
+            yield* CommandHandler.execute(Inventory, sku, "restock", { quantity: 2 })
+            // the next poll is beyond the wait below: only wake-ups move the orders along
+            const confirmed = (orderId: OrderId) =>
+              eventually(
                 Effect.flatMap(
                   CommandHandler.load(Order, orderId),
                   (order) => expectEffect(() => expect(order.state.status).toBe("confirmed"))
                 ),
-                "5 seconds"
+                "30 seconds"
               )
+            yield* Effect.scoped(Effect.gen(function*() {
+              yield* Layer.build(Relay.layer({
+                subscriptions: [reserveStock(fresh("woken")), confirmOrder(fresh("woken-confirm"))],
+                pollInterval: "10 minutes"
+              }))
+              // a first order takes both subscriptions past their first read of the log: once it
+              // is confirmed, both wait for a wake-up
+              yield* confirmed(yield* placeOrder("c", sku, 1))
+              // the reservation made while delivering the second must wake the other
+              yield* confirmed(yield* placeOrder("c", sku, 1))
             }))
           }))
 
@@ -353,6 +382,7 @@ export const suite = <E>(name: string, store: Layer.Layer<Stores, E>) =>
             const mirror = Sku.make(`${sku}-mirror`)
             const name = fresh("interrupted")
             let hang = true
+            const applied = yield* Deferred.make<void>()
             const subscription = Subscription.make({
               name,
               events: [Subscription.on(Inventory, "StockRestocked")],
@@ -360,28 +390,32 @@ export const suite = <E>(name: string, store: Layer.Layer<Stores, E>) =>
               handle: (event, envelope) =>
                 envelope.aggregateId !== sku ? Effect.void : Effect.zipRight(
                   CommandHandler.execute(Inventory, mirror, "restock", { quantity: event.quantity }),
-                  hang ? Effect.never : Effect.void
+                  hang ? Effect.zipRight(Deferred.succeed(applied, undefined), Effect.never) : Effect.void
                 )
             })
+            const mirrored = (expected: [version: number, available: number]) =>
+              eventually(Effect.flatMap(
+                CommandHandler.load(Inventory, mirror),
+                (m) => expectEffect(() => expect([m.version, m.state.available]).toEqual(expected))
+              ))
             yield* CommandHandler.execute(Inventory, sku, "restock", { quantity: 4 })
             // the first relay applies the effect, then hangs before committing; its scope closes
             const first = yield* Effect.fork(withRelay([subscription], Effect.never))
-            yield* Effect.sleep("300 millis")
+            yield* Deferred.await(applied)
             yield* Fiber.interrupt(first)
             expect((yield* CommandHandler.load(Inventory, mirror)).version).toBe(0)
             hang = false
             yield* withRelay(
               [subscription],
-              eventually(
-                Effect.flatMap(
-                  CommandHandler.load(Inventory, mirror),
-                  (m) => expectEffect(() => expect([m.version, m.state.available]).toEqual([1, 4]))
-                )
-              )
+              Effect.gen(function*() {
+                yield* mirrored([1, 4])
+                // and it stays applied once: a later event of the partition is delivered after it,
+                // and the mirror holds the two (a second application would make it [3, 9])
+                yield* CommandHandler.execute(Inventory, sku, "restock", { quantity: 1 })
+                yield* mirrored([2, 5])
+              })
             )
-            // and it stays applied once
-            yield* Effect.sleep("200 millis")
-            expect((yield* CommandHandler.load(Inventory, mirror)).version).toBe(1)
+            yield* mirrored([2, 5])
           }))
 
         it.effect("a retry schedule spanning several lease TTLs keeps the lease: no other owner takes it, no work redone", () =>
@@ -390,11 +424,11 @@ export const suite = <E>(name: string, store: Layer.Layer<Stores, E>) =>
             const sku = Sku.make(fresh("sku"))
             const mirror = Sku.make(`${sku}-mirror`)
             let calls = 0
-            // 5 failures 250 ms apart: about 1.25 s of retries against a 300 ms lease
+            // 5 failures 600 ms apart: 3 s of retries against a 1 s lease, renewed every third of it
             const slow = Subscription.make({
               name: fresh("slow-retry"),
               events: [Subscription.on(Inventory, "StockRestocked")],
-              retry: Schedule.spaced("250 millis").pipe(Schedule.intersect(Schedule.recurs(10))),
+              retry: Schedule.spaced("600 millis").pipe(Schedule.intersect(Schedule.recurs(10))),
               partitions: 1,
               handle: (event, envelope) =>
                 envelope.aggregateId !== sku ? Effect.void : Effect.gen(function*() {
@@ -404,7 +438,7 @@ export const suite = <E>(name: string, store: Layer.Layer<Stores, E>) =>
                 })
             })
             const first = fresh("relay-a")
-            const lease = { leaseTtl: Duration.millis(300) }
+            const lease = { leaseTtl: Duration.seconds(1) }
             yield* CommandHandler.execute(Inventory, sku, "restock", { quantity: 2 })
             yield* withRelay(
               [slow],
@@ -415,18 +449,15 @@ export const suite = <E>(name: string, store: Layer.Layer<Stores, E>) =>
                     (leases) => expectEffect(() => expect(leases.map((l) => l.owner)).toEqual([first]))
                   )
                 )
-                // a second relay competes for the partition all along
+                // a second relay competes for the partition from the first retries to the end
                 yield* withRelay(
                   [slow],
-                  Effect.gen(function*() {
-                    yield* eventually(
-                      Effect.flatMap(
-                        CommandHandler.load(Inventory, mirror),
-                        (m) => expectEffect(() => expect([m.version, m.state.available]).toEqual([1, 2]))
-                      )
+                  eventually(
+                    Effect.flatMap(
+                      CommandHandler.load(Inventory, mirror),
+                      (m) => expectEffect(() => expect([m.version, m.state.available]).toEqual([1, 2]))
                     )
-                    yield* Effect.sleep("400 millis")
-                  }),
+                  ),
                   { ...lease, owner: fresh("relay-b") }
                 )
                 const [held] = yield* checkpoints.leases(slow.name)
@@ -456,6 +487,20 @@ export const suite = <E>(name: string, store: Layer.Layer<Stores, E>) =>
                 })
             })
             const owner = fresh("relay")
+            // the lease requests of this relay that were refused: its heartbeat's renewal once the
+            // lease is taken, then the worker's own requests, made only once it stopped delivering
+            let refused = 0
+            const watched: Checkpoints.Service = {
+              ...checkpoints,
+              acquireLease: (subscription, partition, by, now, ttl) =>
+                Effect.tap(
+                  checkpoints.acquireLease(subscription, partition, by, now, ttl),
+                  (lease) =>
+                    Effect.sync(() => {
+                      if (subscription === failing.name && by === owner && Option.isNone(lease)) refused++
+                    })
+                )
+            }
             yield* CommandHandler.execute(Inventory, sku, "restock", { quantity: 1 })
             yield* withRelay(
               [failing],
@@ -470,17 +515,18 @@ export const suite = <E>(name: string, store: Layer.Layer<Stores, E>) =>
                   )
                 ))
                 expect(Option.isSome(stolen)).toBe(true)
-                // within a third of the TTL the heartbeat finds out and the worker stops
-                yield* Effect.sleep("300 millis")
+                // the heartbeat finds out and the worker stops: it asks for the lease again (refused)
+                yield* eventually(expectEffect(() => expect(refused).toBeGreaterThanOrEqual(2)))
                 const stoppedAt = calls
-                yield* Effect.sleep("400 millis")
+                // and asks once more, having delivered nothing in between
+                yield* eventually(expectEffect(() => expect(refused).toBeGreaterThanOrEqual(3)))
                 expect(calls).toBe(stoppedAt)
                 // and its event was never checkpointed
                 const [event] = yield* store.readStream("Inventory", sku, 0)
                 expect((yield* checkpoints.get(failing.name, 0)).position).toBeLessThan(event!.position)
               }),
               { leaseTtl: "300 millis", owner }
-            )
+            ).pipe(Effect.provideService(Checkpoints.Checkpoints, watched))
           }))
 
         it.effect("pause holds delivery without moving checkpoints; resume catches up", () =>
@@ -496,14 +542,20 @@ export const suite = <E>(name: string, store: Layer.Layer<Stores, E>) =>
               [subscription],
               Effect.gen(function*() {
                 const relay = yield* Relay.Relay
+                const checkpoints = yield* Checkpoints.Checkpoints
+                yield* holding(subscription)
                 yield* relay.pause
-                yield* Effect.sleep("100 millis")
+                // paused workers leave their delivery loop and stop renewing their leases: once
+                // every lease has expired, no delivery is in progress, and none starts until resume
+                yield* pausedFor(subscription.name)
+                const checkpoint = yield* checkpoints.get(subscription.name, 0)
                 yield* CommandHandler.execute(Inventory, sku, "restock", { quantity: 1 })
-                yield* Effect.sleep("200 millis")
                 expect(seen).toEqual([])
+                expect(yield* checkpoints.get(subscription.name, 0)).toEqual(checkpoint)
                 yield* relay.resume
                 yield* eventually(expectEffect(() => expect(seen).toEqual([1])))
-              })
+              }),
+              { leaseTtl: "600 millis" }
             )
           }))
       })
@@ -563,8 +615,10 @@ export const suite = <E>(name: string, store: Layer.Layer<Stores, E>) =>
                 yield* eventually(expectEffect(() => expect(seen).toEqual([1, 2, 3, 1, 2, 3])))
                 yield* CommandHandler.execute(Inventory, sku, "restock", { quantity: 4 })
                 yield* eventually(expectEffect(() => expect(seen).toEqual([1, 2, 3, 1, 2, 3, 4])))
-                yield* Effect.sleep("300 millis")
-                expect(seen).toEqual([1, 2, 3, 1, 2, 3, 4])
+                // nothing delivered a third time: the partition's next event comes right after
+                yield* CommandHandler.execute(Inventory, sku, "restock", { quantity: 5 })
+                yield* eventually(expectEffect(() => expect(seen.at(-1)).toBe(5)))
+                expect(seen).toEqual([1, 2, 3, 1, 2, 3, 4, 5])
               })
             )
           }))

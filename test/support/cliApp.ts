@@ -1,5 +1,5 @@
 /**
- * An application the CLI tests operate (test/cli/CliContract.ts): a relay process on SQLite or
+ * An application the CLI tests operate (test/contracts/CliContract.ts): a relay process on SQLite or
  * PostgreSQL running two subscriptions over Inventory "StockRestocked" events, 2 partitions each:
  *
  * - `stock-levels`, a projection: records each delivery in `cli_deliveries` (event id, position),
@@ -71,7 +71,9 @@ const Live = Relay.layer({
   subscriptions: [stockLevels, audit],
   owner,
   pollInterval: "100 millis",
-  leaseTtl: "1500 millis"
+  // long enough that a busy machine never lets a live relay's lease lapse (the tests stop the
+  // application with SIGTERM, which releases its leases)
+  leaseTtl: "10 seconds"
 }).pipe(
   Layer.provideMerge(CommandHandler.layer()),
   Layer.provideMerge(SqlEventStore.layer()),

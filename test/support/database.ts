@@ -3,8 +3,19 @@ import { randomBytes } from "node:crypto"
 import pg from "pg"
 import { inject } from "vitest"
 
-/** The provided server's base (superuser, maintenance database) URL. */
-export const databaseUrl = (): string => inject("databaseUrl")
+/**
+ * The provided server's base (superuser, maintenance database) URL. Only the lanes that start the
+ * server provide it (`postgres`, `chaos`): a test elsewhere that needs it fails, naming the fix.
+ */
+export const databaseUrl = (): string => {
+  const url = inject("databaseUrl")
+  if (url === undefined) {
+    throw new Error(
+      "this test needs the PostgreSQL server, which only the postgres and chaos lanes start: move its file to test/postgres/"
+    )
+  }
+  return url
+}
 
 /** Creates a new, uniquely named database and returns its URL. */
 export const freshDatabase = async (name: string): Promise<string> => {

@@ -1,17 +1,20 @@
 /**
- * Vitest globalSetup: provides a PostgreSQL server to every test via
- * `inject("databaseUrl")`.
+ * Vitest globalSetup of the lanes that need PostgreSQL (`postgres` and `chaos` in
+ * vitest.config.ts): provides a server to their tests via `inject("databaseUrl")`. The other
+ * lanes never start one.
  *
  * - `DATABASE_URL` set: used as-is.
  * - Otherwise a throwaway cluster is started with `startPostgres()` (see `./cluster.ts`: a fresh
  *   temp dir, 127.0.0.1 on a free port, destroyed on teardown / process exit / SIGINT / SIGTERM).
+ *   One cluster serves every lane of the run: the first lane's setup starts it, the last lane's
+ *   teardown stops it.
  * - No server available: throws, so PostgreSQL tests never skip silently.
  *
  * `EFFECT_DDD_PG_BIN_DIR=/some/dir` (testing aid): look for initdb/pg_ctl/postgres
  * only in that directory instead of PATH and /usr/lib/postgresql/{version}/bin.
  */
 import type { TestProject } from "vitest/node"
-import { fixHint, PostgresUnavailable, redact, startPostgres } from "./cluster.js"
+import { fixHint, type Postgres, PostgresUnavailable, redact, startPostgres } from "./cluster.js"
 
 declare module "vitest" {
   export interface ProvidedContext {
@@ -24,24 +27,55 @@ declare module "vitest" {
 
 const fail = (reason: string): Error => new Error(`PostgreSQL is required by the test suite but ${reason}.\n${fixHint}`)
 
+/**
+ * The run's cluster, shared by the lanes' setups. Each project loads this file on its own, so the
+ * cluster is kept on the global object of the vitest process, not in a module variable.
+ */
+interface Shared {
+  cluster: Promise<Postgres>
+  users: number
+}
+const key = Symbol.for("effect-ddd/test/postgres")
+const registry = globalThis as { [key]?: Shared }
+
+const start = (): Promise<Postgres> =>
+  startPostgres().then(
+    (postgres) => {
+      process.stderr.write(
+        `[postgres] started throwaway cluster: ${postgres.version} on ${postgres.url} (data in ${postgres.dir})\n`
+      )
+      return postgres
+    },
+    (error: unknown) => {
+      if (!(error instanceof PostgresUnavailable)) throw error
+      throw fail(error.kind === "binaries-not-found" ? `DATABASE_URL is not set and ${error.reason}` : error.reason)
+    }
+  )
+
 export default async function setup(project: TestProject): Promise<() => Promise<void>> {
   const fromEnv = process.env["DATABASE_URL"]
   if (fromEnv !== undefined && fromEnv !== "") {
-    process.stderr.write(`[postgres] using DATABASE_URL from environment: ${redact(fromEnv)}\n`)
+    process.stderr.write(`[postgres] ${project.name}: using DATABASE_URL from environment: ${redact(fromEnv)}\n`)
     project.provide("databaseUrl", fromEnv)
     project.provide("postgresStarted", false)
     return async () => {}
   }
 
-  const postgres = await startPostgres().catch((error: unknown) => {
-    if (!(error instanceof PostgresUnavailable)) throw error
-    throw fail(error.kind === "binaries-not-found" ? `DATABASE_URL is not set and ${error.reason}` : error.reason)
+  const shared = registry[key] ??= { cluster: start(), users: 0 }
+  shared.users++
+  let released = false
+  const release = async () => {
+    if (released) return
+    released = true
+    if (--shared.users > 0) return
+    delete registry[key]
+    ;(await shared.cluster.catch(() => undefined))?.stop()
+  }
+  const postgres = await shared.cluster.catch(async (error: unknown) => {
+    await release()
+    throw error
   })
-  process.stderr.write(
-    `[postgres] started throwaway cluster: ${postgres.version} on ${postgres.url} (data in ${postgres.dir})\n`
-  )
   project.provide("databaseUrl", postgres.url)
   project.provide("postgresStarted", true)
-
-  return async () => postgres.stop()
+  return release
 }

@@ -1,5 +1,5 @@
 /**
- * A relay process on PostgreSQL, for test/PgLeaseTakeover.test.ts: an async subscription on
+ * A relay process on PostgreSQL, for test/postgres/PgLeaseTakeover.test.ts: an async subscription on
  * Inventory "StockRestocked" (4 partitions) whose handler records each delivery in the same
  * database, through the delivery's transaction: a restock of `<sku>-ledger` by the same quantity.
  * So the ledger is exact only if every event is delivered exactly once, whichever process does it.

@@ -1,6 +1,6 @@
 /**
  * One process, one command: restock a SKU with an idempotency key, then exit. Used by
- * test/SqlRestart.test.ts to check that idempotency records survive a restart.
+ * test/postgres/SqlRestart.test.ts to check that idempotency records survive a restart.
  *
  * Environment:
  * - `DB_KIND`: "sqlite" | "pg"

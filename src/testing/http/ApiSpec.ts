@@ -3,8 +3,8 @@
  * events already stored, when the application serves a request, then its response and the
  * events it appended.
  *
- * From the example server's specifications (`test/ApiSpec.test.ts`):
- * {@includeCode ../../../test/ApiSpec.test.ts#setup,spec}
+ * From the example server's specifications (`test/unit/ApiSpec.test.ts`):
+ * {@includeCode ../../../test/unit/ApiSpec.test.ts#setup,spec}
  *
  * The request is served in-process, without a socket, by the application built afresh for each
  * specification over the `EventStore` in context. Assertions throw, so a specification works in

@@ -1,6 +1,6 @@
 /**
  * Everything the SQL adapters rely on in `@effect/sql`, its drivers and their database clients
- * beyond their documented API, in one place. `test/EffectSqlInternals.test.ts` checks each of
+ * beyond their documented API, in one place. `test/postgres/EffectSqlInternals.test.ts` checks each of
  * these against the installed versions, on a real SQLite file and a real PostgreSQL server, and
  * names what changed when one no longer holds: an upgrade then fails that test instead of making
  * the store silently slower (or wrong).

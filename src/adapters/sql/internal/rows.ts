@@ -3,7 +3,7 @@
  * selects and the types of its rows derive from it. Rows read once in a while (idempotency
  * records, the backlog, a cursor) are decoded by their schema. Rows read on every command or by
  * the thousand in a relay's drain (events, state rows) are read by hand from the same shape:
- * a schema decode costs microseconds per row there (`test/SqlRows.test.ts` checks that both
+ * a schema decode costs microseconds per row there (`test/unit/SqlRows.test.ts` checks that both
  * readings agree).
  *
  * node-postgres returns BIGINT columns as strings and JSONB columns parsed; SQLite returns

@@ -1,4 +1,0 @@
-import { MemoryEventStore } from "effect-ddd"
-import { suite } from "./contracts/EventStoreContract.js"
-
-suite("memory", MemoryEventStore.layer)

@@ -1,4 +1,0 @@
-import { MemoryEventStore } from "effect-ddd"
-import { property } from "./contracts/FulfilmentProperty.js"
-
-property("memory", MemoryEventStore.layer, 25)

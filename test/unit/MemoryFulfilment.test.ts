@@ -1,0 +1,4 @@
+import { MemoryEventStore } from "effect-ddd"
+import { suite } from "../contracts/FulfilmentContract.js"
+
+suite("memory", MemoryEventStore.layer)

@@ -1,0 +1,4 @@
+import { MemoryEventStore } from "effect-ddd"
+import { property } from "../contracts/FulfilmentProperty.js"
+
+property("memory", MemoryEventStore.layer, 25)
