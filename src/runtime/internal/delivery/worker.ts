@@ -110,6 +110,6 @@ export const run = (engine: Engine, partition: Partition): Effect.Effect<never> 
     Effect.ensuring(
       Effect.ignore(engine.checkpoints.releaseLease(subscription.name, partition.index, engine.owner))
     ),
-    Effect.annotateLogs({ subscription: subscription.name, partition: partition.index })
+    Effect.annotateLogs({ subscription: subscription.name, partition: partition.index, relay: engine.owner })
   )
 }

@@ -3,11 +3,11 @@
  * handles was delivered, in order per aggregate, never twice unless a duplicate was injected — and
  * how it describes failures and keeps its trace.
  */
-import { Cause, Effect, Logger } from "effect"
+import { Cause, Effect, HashMap, Logger, Option } from "effect"
 import * as Subscription from "../../../core/Subscription.js"
 import { EventStore, logStart } from "../../../ports/EventStore.js"
 import { Inbox } from "../../../ports/Inbox.js"
-import { journalOf } from "./deliveries.js"
+import { journalOf, violationsJournal } from "./deliveries.js"
 import type { State } from "./state.js"
 
 /** An error as the trace names it. */
@@ -21,15 +21,23 @@ export const describe = (error: unknown): string =>
 /** A failure as the trace names it. */
 export const describeCause = (cause: Cause.Cause<unknown>) => describe(Cause.squash(cause))
 
-/** The broken delivery rules: those found while it ran, and the events never delivered. */
+/**
+ * The broken delivery rules: those seen by deliveries that committed, and the events never
+ * delivered.
+ */
 export const deliveryRules = (state: State, subscriptions: ReadonlyArray<Subscription.Any>) =>
   Effect.gen(function*() {
     const store = yield* EventStore
     const inbox = yield* Inbox
     const log = yield* store.readAll(logStart, Number.MAX_SAFE_INTEGER)
     const missing: Array<string> = []
+    const violations: Array<string> = []
     // looked up in a transaction rolled back at the end: a lookup marks what it finds missing
     yield* store.withTransaction(Effect.gen(function*() {
+      for (const [index, violation] of state.suspected.entries()) {
+        // marked already: the delivery that saw it committed
+        if (!(yield* inbox.markProcessed(violationsJournal, String(index)))) violations.push(violation)
+      }
       for (const subscription of subscriptions) {
         for (const event of log) {
           if (!Subscription.handles(subscription, event.aggregateType, event.eventType)) continue
@@ -42,13 +50,15 @@ export const deliveryRules = (state: State, subscriptions: ReadonlyArray<Subscri
       }
       return yield* Effect.fail("rolled back")
     })).pipe(Effect.ignore)
-    return [...state.violations, ...missing.slice(0, 10)]
+    return [...violations, ...missing.slice(0, 10)]
   })
 
 /** A logger writing to the run's trace, with the simulated time. */
 export const traceLogger = (state: State) =>
-  Logger.make(({ cause, date, logLevel, message }) => {
-    const text = Array.isArray(message) ? message.map(String).join(" ") : String(message)
+  Logger.make(({ annotations, cause, date, logLevel, message }) => {
+    const relay = HashMap.get(annotations, "relay")
+    const by = Option.isSome(relay) ? ` [${String(relay.value)}]` : ""
+    const text = (Array.isArray(message) ? message.map(String).join(" ") : String(message)) + by
     const why = Cause.isEmpty(cause) ? "" : `: ${describeCause(cause)}`
     state.trace.push(`#${state.step} t=${date.getTime()} ${logLevel.label} ${text}${why}`)
   })

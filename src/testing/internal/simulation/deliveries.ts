@@ -23,6 +23,15 @@ export class InjectedFault {
 /** The inbox consumer under which deliveries to a subscription are recorded. */
 export const journalOf = (subscription: string) => `simulation:${subscription}`
 
+/** The inbox consumer under which broken rules are marked, by their index in `State.suspected`. */
+export const violationsJournal = "simulation:violations"
+
+/** A broken rule seen in a delivery's transaction: it counts if that transaction commits. */
+const suspect = (state: State, inbox: Inbox["Type"], violation: string) => {
+  state.suspected.push(violation)
+  return inbox.markProcessed(violationsJournal, String(state.suspected.length - 1))
+}
+
 const describe = (e: { readonly aggregateType: string; readonly aggregateId: string; readonly version: number }) =>
   `${e.aggregateType}/${e.aggregateId}@${e.version}`
 
@@ -40,7 +49,9 @@ const record = (state: State, subscription: Subscription.Any, envelope: DomainEv
       e.version < envelope.version && Subscription.handles(subscription, e.aggregateType, e.eventType)
     ).at(-1)
     if (previous !== undefined && (yield* inbox.markProcessed(journal, previous.eventId))) {
-      state.violations.push(
+      yield* suspect(
+        state,
+        inbox,
         `order: ${subscription.name} was delivered ${describe(envelope)} before ${describe(previous)}`
       )
     }
@@ -50,7 +61,7 @@ const record = (state: State, subscription: Subscription.Any, envelope: DomainEv
     for (let again = 1; again <= allowed; again++) {
       if (yield* inbox.markProcessed(`${journal}#${again}`, envelope.eventId)) return
     }
-    state.violations.push(`duplicate: ${subscription.name} was delivered ${describe(envelope)} again`)
+    yield* suspect(state, inbox, `duplicate: ${subscription.name} was delivered ${describe(envelope)} again`)
   })
 
 /**

@@ -20,8 +20,12 @@ export interface State {
   readonly next: () => number
   readonly trace: Array<string>
   readonly counts: Record<keyof Faults, number>
-  /** Broken delivery rules found while it ran. */
-  readonly violations: Array<string>
+  /**
+   * Broken delivery rules seen by deliveries while it ran, by index. One counts only if the
+   * delivery's transaction committed (a fenced-off worker's attempt is rolled back): each leaves a
+   * marker in the inbox in its transaction (`violationsJournal`), looked up at the end.
+   */
+  readonly suspected: Array<string>
   /** Redeliveries a `duplicate` fault caused, by subscription and event: only those may happen. */
   readonly redeliveries: Map<string, number>
   /** Injected failures so far, by subscription and event. */
@@ -38,7 +42,7 @@ export const make = (seed: number, faults: Required<Faults>, maxAttempts: number
   next: generator(seed),
   trace: [],
   counts: { crash: 0, handlerCrash: 0, duplicate: 0, failure: 0, leaseExpiry: 0, exhaust: 0 },
-  violations: [],
+  suspected: [],
   redeliveries: new Map(),
   failures: new Map(),
   cursed: new Set(),
