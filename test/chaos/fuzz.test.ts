@@ -28,17 +28,18 @@ const run = (
         }; 2xx checked ${report.accepted}; problems ${report.problems.length}`,
         ...report.problems.slice(0, 10).map((p) => `  ${p}`)
       ].join("\n"))
-      expect(report.problems.slice(0, 20)).toEqual([])
-      expect(server.child.exitCode).toBe(null)
+      const replay = `fuzz seed ${seed} (replay with CHAOS_SEED=${seed})`
+      expect(report.problems.slice(0, 20), replay).toEqual([])
+      expect(server.child.exitCode, replay).toBe(null)
       // still serving
-      expect((await request(server, "POST", "/inventory/after-fuzz/restock", { quantity: 2 })).status).toBe(200)
+      expect((await request(server, "POST", "/inventory/after-fuzz/restock", { quantity: 2 })).status, replay).toBe(200)
       const placed = await request(server, "POST", "/orders", {
         customerId: "ada",
         lines: [{ sku: "after-fuzz", quantity: 1 }]
       })
-      expect(placed.status).toBe(202)
-      expect((await settled(server, placed.body.orderId)).status).toBe("confirmed")
-      expect(server.output()).not.toContain("request failed")
+      expect(placed.status, replay).toBe(202)
+      expect((await settled(server, placed.body.orderId)).status, replay).toBe("confirmed")
+      expect(server.output(), replay).not.toContain("request failed")
     } finally {
       expect(await server.stop()).toBe(0)
     }

@@ -131,11 +131,25 @@ const validOrder = (v: unknown): Order | undefined => {
   return valid ? { customerId: v["customerId"] as string, lines: lines as ReadonlyArray<Line> } : undefined
 }
 
-/** The idempotency key the server sees: latin1 bytes, trimmed, repeated headers joined by ", ". */
-const keyOf = (request: Hostile): string | undefined => {
-  const values = request.headers.filter(([name]) => name === "idempotency-key")
-    .map(([, value]) => Buffer.from(value, "utf8").toString("latin1").trim())
-  return values.length === 0 ? undefined : values.join(", ")
+/**
+ * The idempotency key the handler sees, read from the bytes sent as Node's parser reads them: the
+ * header section ends at the first empty line (a CR LF inside a generated value ends its line
+ * there); each value is latin1, without its leading and trailing spaces and tabs (nothing else);
+ * repeated headers are joined by ", ". The server then hands the API a fetch `Request` holding the
+ * body (`RequestBody.json`), whose headers drop the leading and trailing whitespace of that joined
+ * value too (a field value has none, RFC 9110 5.5): a key and an empty one after it are the key and a
+ * comma.
+ */
+const keyOf = (bytes: Buffer): string | undefined => {
+  const end = bytes.indexOf("\r\n\r\n")
+  const values = bytes.subarray(0, end < 0 ? bytes.length : end).toString("latin1").split("\r\n").slice(1)
+    .flatMap((line) => {
+      const colon = line.indexOf(":")
+      return colon >= 0 && line.slice(0, colon).toLowerCase() === "idempotency-key"
+        ? [line.slice(colon + 1).replace(/^[ \t]+|[ \t]+$/g, "")]
+        : []
+    })
+  return values.length === 0 ? undefined : values.join(", ").replace(/^[\t\n\r ]+|[\t\n\r ]+$/g, "")
 }
 
 const canonical = (order: Order) => JSON.stringify([order.customerId, order.lines.map((l) => [l.sku, l.quantity])])
@@ -181,14 +195,15 @@ export const fuzz = async (port: number, cases: ReadonlyArray<Hostile>): Promise
     const known = orderIds.length === 0 ? "00000000-0000-7000-8000-000000000000" : orderIds[i % orderIds.length]!
     const path = request.path.replaceAll("{order}", known)
     const head = request.raw === undefined && request.method === "HEAD"
-    let answer = await exchange(port, wire(request, path), head)
+    const bytes = wire(request, path)
+    let answer = await exchange(port, bytes, head)
     // The server may answer before it has read everything sent (it refused the request early, or
     // its headers ended sooner than the client meant) and close. What the client is still sending
     // then makes the server's kernel answer with a reset, and the client's kernel may drop the
     // answer before it is read. Such a request is sent again, once; it must then be answered.
     if ("failed" in answer && /EPIPE|ECONNRESET/.test(answer.failed)) {
       statuses["answer lost to a reset, sent again"] = (statuses["answer lost to a reset, sent again"] ?? 0) + 1
-      answer = await exchange(port, wire(request, path), head)
+      answer = await exchange(port, bytes, head)
     }
     const what = `case ${i} (${
       request.raw === undefined ? `${request.method} ${path.slice(0, 120)}` : JSON.stringify(request.raw.slice(0, 80))
@@ -268,7 +283,7 @@ export const fuzz = async (port: number, cases: ReadonlyArray<Hostile>): Promise
       }
       case "place": {
         const order = sent.ok ? validOrder(sent.value) : undefined
-        const key = keyOf(request)
+        const key = keyOf(bytes)
         const previous = key === undefined ? undefined : keys.get(key)
         if (
           status === 422 && (previous === undefined || order === undefined || previous.canonical === canonical(order))

@@ -438,9 +438,24 @@ export const hostile: fc.Arbitrary<Hostile> = fc.oneof(
   }
 )
 
-/** The generated cases of a run, the same for the same seed. */
-export const cases = (seed: number, count: number): ReadonlyArray<Hostile> =>
-  fc.sample(hostile, { seed, numRuns: count })
+/**
+ * Sent after the generated cases in every run, from a run the oracle once judged wrongly: a key of
+ * 254 characters and an empty one reach the API as the 254 characters and a comma, a valid key;
+ * with 255 characters that key is one too long.
+ */
+const regressions: ReadonlyArray<Hostile> = [254, 255].map((length) => ({
+  endpoint: "place",
+  method: "POST",
+  path: "/orders?quantity=5",
+  headers: [["content-type", "application/json"], ["idempotency-key", "x".repeat(length)], ["idempotency-key", ""]],
+  body: { kind: "text", text: `{"customerId":"ada","lines":[{"sku":"pear","quantity":19}]}`, encoding: "utf8" }
+}))
+
+/** The cases of a run: generated ones, the same for the same seed, then the regressions. */
+export const cases = (seed: number, count: number): ReadonlyArray<Hostile> => [
+  ...fc.sample(hostile, { seed, numRuns: count }),
+  ...regressions
+]
 
 /** The body's bytes (a large one: a JSON-looking string of that size). */
 export const bodyBytes = (body: Body): Buffer =>
