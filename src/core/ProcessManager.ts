@@ -19,16 +19,17 @@
  * @module
  */
 import type { Duration, Effect, Schedule } from "effect"
-import { Either, Schema } from "effect"
+import { Schema } from "effect"
 import type * as Deadlines from "../ports/Deadlines.js"
 import type { EventStore, EventStoreError } from "../ports/EventStore.js"
 import type * as Inbox from "../ports/Inbox.js"
 import type * as CommandHandler from "../runtime/CommandHandler.js"
 import * as DeadlineRuntime from "../runtime/internal/processManager/deadlines.js"
 import * as Runtime from "../runtime/internal/processManager/subscriptions.js"
-import * as Aggregate from "./Aggregate.js"
+import type * as Aggregate from "./Aggregate.js"
 import type * as DomainEvent from "./DomainEvent.js"
-import { instancesOf } from "./internal/processManager/instances.js"
+import { advanceInstance, instancesOf } from "./internal/processManager/instances.js"
+import * as schemas from "./internal/processManager/schemas.js"
 import * as Subscription from "./Subscription.js"
 
 /**
@@ -184,7 +185,7 @@ export interface Reaction<S> {
  * @since 0.1.0
  * @category models
  */
-export const Status = Schema.Literal("new", "running", "completed", "compensating", "compensated")
+export const Status: Schema.Literal<["new", "running", "completed", "compensating", "compensated"]> = schemas.Status
 /** @since 0.1.0 @category models */
 export type Status = typeof Status.Type
 
@@ -194,13 +195,7 @@ export type Status = typeof Status.Type
  * @since 0.1.0
  * @category models
  */
-export const SendRecord = Schema.Struct({
-  aggregateType: Schema.String,
-  aggregateId: Schema.String,
-  command: Schema.String,
-  /** The encoded input. */
-  input: Schema.Unknown
-})
+export const SendRecord: typeof schemas.SendRecord = schemas.SendRecord
 /** @since 0.1.0 @category models */
 export type SendRecord = typeof SendRecord.Type
 
@@ -210,20 +205,9 @@ export type SendRecord = typeof SendRecord.Type
  * @since 0.1.0
  * @category models
  */
-export const Step = Schema.Struct({
-  step: Schema.Number,
-  kind: Schema.Literal("action", "compensation"),
-  aggregateType: Schema.String,
-  aggregateId: Schema.String,
-  command: Schema.String,
-  /** `skipped`: an action not yet executed when the process began compensating. */
-  outcome: Schema.Literal("pending", "succeeded", "rejected", "skipped"),
-  compensation: Schema.optionalWith(SendRecord, { exact: true })
-})
+export const Step: typeof schemas.Step = schemas.Step
 /** @since 0.1.0 @category models */
 export type Step = typeof Step.Type
-
-const ScheduledDeadline = Schema.Struct({ name: Schema.String, dueAt: Schema.Number })
 
 /**
  * The schemas an instance is stored with, for the schema of its state: the instance itself, and
@@ -233,36 +217,7 @@ const ScheduledDeadline = Schema.Struct({ name: Schema.String, dueAt: Schema.Num
  * @since 0.1.0
  * @category models
  */
-export const instanceSchemas = <S, SI>(state: Schema.Schema<S, SI>) => {
-  const Advanced = Schema.TaggedStruct("ProcessAdvanced", {
-    status: Status,
-    reason: Schema.optionalWith(Schema.String, { exact: true }),
-    state,
-    deadlines: Schema.Array(ScheduledDeadline)
-  })
-  const Issued = Schema.TaggedStruct("CommandIssued", {
-    step: Schema.Number,
-    kind: Schema.Literal("action", "compensation"),
-    aggregateType: Schema.String,
-    aggregateId: Schema.String,
-    command: Schema.String,
-    input: Schema.Unknown,
-    compensation: Schema.optionalWith(SendRecord, { exact: true })
-  })
-  const Settled = Schema.TaggedStruct("CommandSettled", {
-    step: Schema.Number,
-    outcome: Schema.Literal("succeeded", "rejected", "skipped"),
-    error: Schema.optionalWith(Schema.Struct({ _tag: Schema.String, message: Schema.String }), { exact: true })
-  })
-  const Instance = Schema.Struct({
-    status: Status,
-    reason: Schema.optionalWith(Schema.String, { exact: true }),
-    state,
-    steps: Schema.Array(Step),
-    deadlines: Schema.Array(ScheduledDeadline)
-  })
-  return { Instance, Event: Schema.Union(Advanced, Issued, Settled) }
-}
+export const instanceSchemas: typeof schemas.instanceSchemas = schemas.instanceSchemas
 
 /**
  * A process instance as stored.
@@ -382,25 +337,8 @@ export const advance = <Event extends { readonly _tag: string }, S>(
   instance: Instance<S>,
   input: Input<Event>,
   now: number
-): { readonly instance: Instance<S>; readonly sent: ReadonlyArray<Step & { readonly input: unknown }> } => {
-  const decided = Aggregate.decide(pm.instances, { id: "", state: instance, version: 1 }, "advance", { input, now })
-  if (Either.isLeft(decided)) return { instance, sent: [] }
-  const sent = decided.right.events.flatMap((e) =>
-    e._tag === "CommandIssued"
-      ? [{
-        step: e.step,
-        kind: e.kind,
-        aggregateType: e.aggregateType,
-        aggregateId: e.aggregateId,
-        command: e.command,
-        input: e.input,
-        outcome: "pending" as const,
-        ...(e.compensation === undefined ? {} : { compensation: e.compensation })
-      }]
-      : []
-  )
-  return { instance: decided.right.state, sent }
-}
+): { readonly instance: Instance<S>; readonly sent: ReadonlyArray<Step & { readonly input: unknown }> } =>
+  advanceInstance(pm, instance, input, now)
 
 // --- The runtime ------------------------------------------------------------------------------------
 

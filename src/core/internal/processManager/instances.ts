@@ -2,10 +2,10 @@
  * A process manager's instances, stored as an aggregate named after it: one `advance` command
  * whose decision is the pure transition, and an `evolve` that replays what the instance recorded.
  */
-import { Schema } from "effect"
+import { Either, Schema } from "effect"
 import * as Aggregate from "../../Aggregate.js"
-import type { Advance, Instance, ProcessManager } from "../../ProcessManager.js"
-import { instanceSchemas } from "../../ProcessManager.js"
+import type { Advance, Input, Instance, ProcessManager, Step } from "../../ProcessManager.js"
+import { instanceSchemas } from "./schemas.js"
 import { transition } from "./transition.js"
 
 /** The instances' aggregate of a definition. */
@@ -48,4 +48,30 @@ export const instancesOf = <Event extends { readonly _tag: string }, S, SI>(
     input: Schema.Any as Schema.Schema<Advance<Event>>,
     decide: (instance: Instance<S>, advance: Advance<Event>) => transition(definition, instance, advance)
   }) as unknown as ProcessManager<Event, S>["instances"]
+}
+
+/** Apply one input to an instance, purely: the instance after it, and the commands it sends. */
+export const advanceInstance = <Event extends { readonly _tag: string }, S>(
+  pm: ProcessManager<Event, S>,
+  instance: Instance<S>,
+  input: Input<Event>,
+  now: number
+): { readonly instance: Instance<S>; readonly sent: ReadonlyArray<Step & { readonly input: unknown }> } => {
+  const decided = Aggregate.decide(pm.instances, { id: "", state: instance, version: 1 }, "advance", { input, now })
+  if (Either.isLeft(decided)) return { instance, sent: [] }
+  const sent = decided.right.events.flatMap((e) =>
+    e._tag === "CommandIssued"
+      ? [{
+        step: e.step,
+        kind: e.kind,
+        aggregateType: e.aggregateType,
+        aggregateId: e.aggregateId,
+        command: e.command,
+        input: e.input,
+        outcome: "pending" as const,
+        ...(e.compensation === undefined ? {} : { compensation: e.compensation })
+      }]
+      : []
+  )
+  return { instance: decided.right.state, sent }
 }
