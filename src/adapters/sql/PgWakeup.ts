@@ -38,7 +38,6 @@ import type { PgClient as Pg } from "@effect/sql-pg"
 import {
   Cause,
   type Chunk,
-  Clock,
   Context,
   Deferred,
   Duration,
@@ -48,6 +47,8 @@ import {
   FiberId,
   Layer,
   Option,
+  Random,
+  Schedule,
   type Scope,
   Stream
 } from "effect"
@@ -155,7 +156,7 @@ export const make = (options: Options = {}): Effect.Effect<void, never, Pg.PgCli
     const heartbeat = Duration.decode(options.heartbeat ?? "5 seconds")
     const pingTimeout = Duration.min(heartbeat, Duration.seconds(2))
     // the payload of this process's notifications: its pid and a random part (many per process in tests)
-    const id = `${process.pid}.${Math.random().toString(36).slice(2, 10)}`
+    const id = `${process.pid}.${(yield* Random.nextIntBetween(0, 2 ** 31)).toString(36)}`
     const ping = `${PING}${id}`
 
     /** One `pg_notify` through the pool, never in the caller's transaction. */
@@ -217,15 +218,16 @@ export const make = (options: Options = {}): Effect.Effect<void, never, Pg.PgCli
         // UNLISTEN on a broken connection may hang until the socket times out: do not wait for it
         (fiber) => Effect.ignore(Effect.timeout(Effect.interruptible(Fiber.interrupt(fiber)), "2 seconds"))
       )
+      /** Ping ourselves; fail with `error` unless the ping came back within `timeout`. */
+      const answered = (timeout: Duration.Duration, error: string) =>
+        Effect.filterOrFail(pingSelf(timeout), (ok) => ok, () => new Error(error))
       const watch = Effect.gen(function*() {
-        // up to 10 seconds for the LISTEN to take effect, pinging every 20 ms or so
-        const deadline = (yield* Clock.currentTimeMillis) + 10_000
-        while (!(yield* pingSelf(Duration.millis(20)))) {
-          if ((yield* Clock.currentTimeMillis) > deadline) {
-            return yield* Effect.fail(new Error(`LISTEN ${channel} was not confirmed`))
-          }
-          yield* Effect.sleep("10 millis") // in case the ping failed at once
-        }
+        // up to 10 seconds for the LISTEN to take effect, pinging every 20 ms or so (10 ms apart,
+        // in case a ping fails at once)
+        yield* Effect.retry(
+          answered(Duration.millis(20), `LISTEN ${channel} was not confirmed`),
+          Schedule.spaced("10 millis").pipe(Schedule.upTo("10 seconds"))
+        )
         ready = true
         if (everReady) {
           // notifications sent while the connection was down are lost: look once
@@ -233,12 +235,14 @@ export const make = (options: Options = {}): Effect.Effect<void, never, Pg.PgCli
         }
         everReady = true
         yield* Deferred.succeed(started, undefined)
-        while (true) {
-          yield* Effect.sleep(heartbeat)
-          if (!(yield* pingSelf(pingTimeout))) {
-            return yield* Effect.fail(new Error(`the connection listening on ${channel} does not answer`))
-          }
-        }
+        // a ping every heartbeat, until one does not come back
+        return yield* Effect.zipRight(
+          Effect.sleep(heartbeat),
+          Effect.repeat(
+            answered(pingTimeout, `the connection listening on ${channel} does not answer`),
+            Schedule.spaced(heartbeat)
+          )
+        )
       })
       const exit = yield* Effect.exit(Effect.raceFirst(
         watch,
@@ -247,39 +251,39 @@ export const make = (options: Options = {}): Effect.Effect<void, never, Pg.PgCli
       return { ready, exit }
     }))
 
-    const listenForever = Effect.gen(function*() {
-      // 100 ms after a connection that worked, then doubling up to 5 seconds while none does
-      let delay = 50
-      while (true) {
-        const { exit, ready } = yield* listenOnce
+    // listen again 100 ms after a connection that worked, then doubling up to 5 seconds while none does
+    let delay = 50
+    const listenAgain = Schedule.identity<unknown>().pipe(Schedule.addDelay(() => Duration.millis(delay)))
+    const listenForever = listenOnce.pipe(
+      Effect.flatMap(({ exit, ready }) => {
         delay = ready ? 100 : Math.min(delay * 2, 5_000)
-        if (Exit.isFailure(exit)) {
-          if (Cause.isInterruptedOnly(exit.cause)) return yield* exit
-          yield* Effect.logWarning(`PgWakeup: listening on ${channel} restarts in ${delay} ms`, exit.cause)
-        }
-        yield* Effect.sleep(Duration.millis(delay))
-      }
-    })
+        if (Exit.isSuccess(exit)) return Effect.void
+        if (Cause.isInterruptedOnly(exit.cause)) return exit
+        return Effect.logWarning(`PgWakeup: listening on ${channel} restarts in ${delay} ms`, exit.cause)
+      }),
+      Effect.repeat(listenAgain)
+    )
 
     // --- forwarding -------------------------------------------------------------------------
 
     const pause = Duration.isZero(debounce) ? nextTurn : Effect.sleep(debounce)
     // taken now, so a commit right after the layer is built is forwarded too
     const firstCommit = yield* signal.nextCommit
-    const forward = Effect.gen(function*() {
-      let commit = firstCommit
-      while (true) {
+    /** One round: wait for a commit and the pause, notify what committed; the next round's commit. */
+    const forwardRound = (commit: Effect.Effect<void>) =>
+      Effect.gen(function*() {
         yield* commit
         yield* pause
         // commits from here on are the next round's: this notification is sent after the others
-        commit = yield* signal.nextCommit
+        const next = yield* signal.nextCommit
         const committed = yield* signal.takeCommitted
         yield* Effect.catchAllCause(
           send(payloadOf(id, committed)),
           (cause) => Effect.logWarning(`PgWakeup: pg_notify on ${channel} failed`, cause)
         )
-      }
-    })
+        return next
+      })
+    const forward = Effect.iterate(firstCommit, { while: () => true, body: forwardRound })
 
     yield* Effect.forkScoped(listenForever)
     yield* Effect.forkScoped(forward)

@@ -183,17 +183,23 @@ const replay = Command.make(
         const interactive = process.stderr.isTTY === true
         let lastLine = 0
         const followed = yield* Replay.follow(info, rewound.backlog, stall, (progress) =>
-          Effect.sync(() => {
-            if (options.json) return
-            const now = Date.now()
-            if (interactive) process.stderr.write(`\r${Replay.renderProgress(progress)}\u001b[K`)
-            else if (now - lastLine >= 2_000) {
-              lastLine = now
-              process.stderr.write(`${Replay.renderProgress(progress)}\n`)
+          Effect.flatMap(Clock.currentTimeMillis, (now) => {
+            if (options.json) {
+              return Effect.void
             }
+            return Effect.sync(() => {
+              if (interactive) {
+                process.stderr.write(`\r${Replay.renderProgress(progress)}\u001b[K`)
+              } else if (now - lastLine >= 2_000) {
+                lastLine = now
+                process.stderr.write(`${Replay.renderProgress(progress)}\n`)
+              }
+            })
           })).pipe(
             Effect.ensuring(Effect.sync(() => {
-              if (interactive && !options.json) process.stderr.write("\n")
+              if (interactive && !options.json) {
+                process.stderr.write("\n")
+              }
             })),
             Effect.onInterrupt(() =>
               Console.error(`stopped following: the relay goes on replaying ${options.subscription}`)

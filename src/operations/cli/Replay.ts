@@ -157,20 +157,24 @@ export const follow = (
     const started = yield* Clock.currentTimeMillis
     let remaining = total
     let lastProgressAt = started
-    while (true) {
+    /** Done: caught up, or nothing delivered for `stall` (with or without a relay holding it). */
+    const done = Effect.gen(function*() {
       const now = yield* Clock.currentTimeMillis
       const elapsedMillis = now - started
-      if (remaining === 0) return { outcome: "caught-up", delivered: total, remaining, elapsedMillis }
-      if (now - lastProgressAt >= stallMillis) {
-        const live = (yield* checkpoints.leases(info.name)).some((l) => l.expiresAt > now)
-        return {
-          outcome: live ? "stalled" : "no-relay",
-          delivered: Math.max(0, total - remaining),
-          remaining,
-          elapsedMillis
-        }
+      if (remaining === 0) {
+        return Option.some<Followed>({ outcome: "caught-up", delivered: total, remaining, elapsedMillis })
       }
-      yield* Effect.sleep("500 millis")
+      if (now - lastProgressAt < stallMillis) return Option.none<Followed>()
+      const live = (yield* checkpoints.leases(info.name)).some((l) => l.expiresAt > now)
+      return Option.some<Followed>({
+        outcome: live ? "stalled" : "no-relay",
+        delivered: Math.max(0, total - remaining),
+        remaining,
+        elapsedMillis
+      })
+    })
+    /** Read the backlog again and report progress. */
+    const poll = Effect.gen(function*() {
       const next = yield* backlog(info)
       if (next < remaining) lastProgressAt = yield* Clock.currentTimeMillis
       remaining = next
@@ -179,7 +183,11 @@ export const follow = (
         total,
         elapsedMillis: (yield* Clock.currentTimeMillis) - started
       })
-    }
+    })
+    const first = yield* done
+    if (Option.isSome(first)) return first.value
+    const last = yield* Effect.repeat(Effect.delay(Effect.zipRight(poll, done), "500 millis"), { until: Option.isSome })
+    return Option.getOrThrow(last)
   })
 
 /** What `rewind` did, in a sentence. */
