@@ -229,6 +229,37 @@ export const suite = <E>(name: string, store: Layer.Layer<Stores, E>) =>
             )
           }))
 
+        it.effect("a retry re-runs the failing event alone: the batch's other events are not redone per retry", () =>
+          Effect.gen(function*() {
+            const skus = ["a", "b", "bad", "c", "d"].map((k) => Sku.make(fresh(k)))
+            const bad = skus[2]!
+            const calls = new Map<string, number>()
+            let failuresLeft = 3
+            const subscription = Subscription.make({
+              name: fresh("batched"),
+              events: [Subscription.on(Inventory, "StockRestocked")],
+              retry: fastRetry,
+              partitions: 1,
+              handle: (_, envelope) =>
+                Effect.suspend(() => {
+                  if (!skus.includes(envelope.aggregateId as Sku)) return Effect.void
+                  calls.set(envelope.aggregateId, (calls.get(envelope.aggregateId) ?? 0) + 1)
+                  return envelope.aggregateId === bad && failuresLeft-- > 0
+                    ? Effect.fail(new Error("not yet"))
+                    : Effect.void
+                })
+            })
+            // committed before the relay starts: one page, one batch
+            for (const sku of skus) yield* CommandHandler.execute(Inventory, sku, "restock", { quantity: 1 })
+            yield* withRelay(
+              [subscription],
+              eventually(expectEffect(() => expect(skus.map((sku) => calls.get(sku) ?? 0)).toEqual([2, 2, 4, 1, 1])))
+            )
+            // the events before the failing one: once in the batch rolled back, once on their own; the
+            // failing one: 4 attempts (3 failures); those after it: once
+            expect(skus.map((sku) => calls.get(sku))).toEqual([2, 2, 4, 1, 1])
+          }))
+
         it.effect("a redrive runs the retry schedule again: a handler that fails a few more times is delivered by one redrive", () =>
           Effect.gen(function*() {
             const sku = Sku.make(fresh("sku"))
