@@ -63,7 +63,19 @@ export class RedriveTimeout extends Schema.TaggedError<RedriveTimeout>()("Redriv
  * @since 0.1.0
  * @category models
  */
-export type RedriveOutcome = Redrive.Outcome
+export type RedriveOutcome =
+  & {
+    /** The dead letter's id. */
+    readonly id: string
+    readonly eventId: string
+    readonly eventType: string
+    readonly version: number
+  }
+  & (
+    | { readonly outcome: "delivered" }
+    | { readonly outcome: "failed"; readonly error: string; readonly attempts: number }
+    | { readonly outcome: "parked" }
+  )
 
 /**
  * What a redrive did: each dead letter of the aggregate's sequence, in version order, and the dead

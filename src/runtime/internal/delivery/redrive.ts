@@ -11,6 +11,7 @@ import type * as DomainEvent from "../../../core/DomainEvent.js"
 import * as Checkpoints from "../../../ports/Checkpoints.js"
 import type * as DeadLetters from "../../../ports/DeadLetters.js"
 import type { LogCursor } from "../../../ports/EventStore.js"
+import type { RedriveOutcome } from "../../Relay.js"
 import * as CommitSignal from "../commitSignal.js"
 import { deliver, DeliveryFailed } from "./batch.js"
 import type { Engine, Partition } from "./context.js"
@@ -50,22 +51,7 @@ export const requestedSequences = (letters: ReadonlyArray<DeadLetters.DeadLetter
 }
 
 /** What became of one dead letter of a redriven sequence. */
-export type Outcome =
-  & {
-    /** The dead letter's id. */
-    readonly id: string
-    readonly eventId: string
-    readonly eventType: string
-    readonly version: number
-  }
-  & (
-    /** Delivered: its dead letter is gone. */
-    | { readonly outcome: "delivered" }
-    /** Failed again under the retry schedule: dead-lettered anew, with its error and all its attempts. */
-    | { readonly outcome: "failed"; readonly error: string; readonly attempts: number }
-    /** Not tried: it stays parked behind one that failed again. */
-    | { readonly outcome: "parked" }
-  )
+export type Outcome = RedriveOutcome
 
 /**
  * What became of each dead letter of a sequence, from the sequence as it was marked and the dead
