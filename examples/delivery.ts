@@ -51,8 +51,9 @@ const program = Effect.gen(function*() {
 
   // once the cause is fixed, redrive it: the events are delivered again, in order
   mailer.up = true
-  const left = yield* relay.redrive(dead.id)
-  yield* Effect.log(`redriven: ${left.length} dead letters left, announced ${mailer.sent.join(", ")}`)
+  const { events, remaining } = yield* relay.redrive(dead.id)
+  const outcomes = events.map((e) => `${e.eventType} ${e.outcome}`).join(", ")
+  yield* Effect.log(`redriven: ${outcomes}, ${remaining.length} dead letters left, announced ${mailer.sent.join(", ")}`)
 })
 
 const MainLayer = Relay.layer({ subscriptions: [announcements] }).pipe(

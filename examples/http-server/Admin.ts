@@ -113,10 +113,10 @@ export const AdminLive = HttpApiBuilder.group(Api, "admin", (handlers) =>
         ))
       .handle("redrive", ({ path }) =>
         relay.redrive(path.id, { timeout: redriveTimeout }).pipe(
-          Effect.map((left) => ({
+          Effect.map(({ remaining }) => ({
             id: path.id,
-            outcome: left.length === 0 ? "delivered" as const : "failed" as const,
-            deadLetters: left.map(deadLetterView)
+            outcome: remaining.length === 0 ? "delivered" as const : "failed" as const,
+            deadLetters: remaining.map(deadLetterView)
           })),
           Infrastructure.handle
         ))

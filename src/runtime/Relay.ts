@@ -30,6 +30,7 @@ import { SubscriptionRegistry } from "../ports/SubscriptionRegistry.js"
 import type * as CommandHandler from "./CommandHandler.js"
 import * as CommitSignal from "./internal/commitSignal.js"
 import * as Engine from "./internal/delivery/context.js"
+import * as Redrive from "./internal/delivery/redrive.js"
 import * as Worker from "./internal/delivery/worker.js"
 
 /**
@@ -52,6 +53,40 @@ export class RedriveTimeout extends Schema.TaggedError<RedriveTimeout>()("Redriv
   override get message() {
     return `redrive of dead letter ${this.id} did not finish in time`
   }
+}
+
+/**
+ * What became of one dead letter of a redriven sequence: `delivered`; `failed` again after the
+ * subscription's retry schedule ran out (with its error and the attempts of all its deliveries);
+ * or `parked`, not tried because one before it failed again.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type RedriveOutcome =
+  & {
+    /** The dead letter's id. */
+    readonly id: string
+    readonly eventId: string
+    readonly eventType: string
+    readonly version: number
+  }
+  & (
+    | { readonly outcome: "delivered" }
+    | { readonly outcome: "failed"; readonly error: string; readonly attempts: number }
+    | { readonly outcome: "parked" }
+  )
+
+/**
+ * What a redrive did: each dead letter of the aggregate's sequence, in version order, and the dead
+ * letters still left for the aggregate (none when every one was delivered).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface RedriveResult {
+  readonly events: ReadonlyArray<RedriveOutcome>
+  readonly remaining: ReadonlyArray<DeadLetters.DeadLetter>
 }
 
 /**
@@ -81,13 +116,14 @@ export interface Service {
   readonly owner: string
   /**
    * Redeliver a dead letter's aggregate sequence (the failed event and those parked behind it),
-   * in order; resolves with the dead letters still left for that aggregate (none on success).
+   * in order, each under the subscription's retry schedule as in a first delivery; resolves with
+   * what became of each one and the dead letters still left for that aggregate.
    */
   readonly redrive: (
     id: string,
     options?: { readonly timeout?: Duration.DurationInput }
   ) => Effect.Effect<
-    ReadonlyArray<DeadLetters.DeadLetter>,
+    RedriveResult,
     DeadLetters.DeadLetterNotFound | RedriveTimeout | EventStoreError
   >
   /** Drop a dead letter without delivering it. */
@@ -228,15 +264,16 @@ const service = (engine: Engine.Engine): Service => {
         )
         yield* Effect.logInfo(
           `${subscription}: redrive of ${sequence.length} dead letter(s) of ${aggregateType}/${aggregateId} requested`
-        )
+        ).pipe(Effect.annotateLogs({ subscription, deadLetter: id, ...Redrive.annotations(letter.value) }))
         engine.deadLettersChanged.value++
         yield* signal.notify
-        return yield* settled(filter).pipe(
+        const remaining = yield* settled(filter).pipe(
           Effect.timeoutFail({
             duration: redriveOptions?.timeout ?? "30 seconds",
             onTimeout: () => new RedriveTimeout({ id })
           })
         )
+        return { events: Redrive.outcomes(sequence, remaining), remaining }
       }),
     discard: (id) =>
       Effect.flatMap(
@@ -246,9 +283,15 @@ const service = (engine: Engine.Engine): Service => {
             ? Effect.fail(new DeadLetters.DeadLetterNotFound({ id }))
             : deadLetters.remove([id]).pipe(
               Effect.zipRight(Effect.sync(() => engine.deadLettersChanged.value++)),
-              Effect.zipRight(Effect.logInfo(
-                `${letter.value.subscription}: dead letter ${id} (${letter.value.eventType} of ${letter.value.aggregateType}/${letter.value.aggregateId}) discarded`
-              ))
+              Effect.zipRight(
+                Effect.logInfo(
+                  `${letter.value.subscription}: dead letter ${id} (${letter.value.eventType} of ${letter.value.aggregateType}/${letter.value.aggregateId}) discarded`
+                ).pipe(Effect.annotateLogs({
+                  subscription: letter.value.subscription,
+                  deadLetter: id,
+                  ...Redrive.annotations(letter.value)
+                }))
+              )
             )
       ),
     deadLetters: (filter = {}) => deadLetters.list(filter),

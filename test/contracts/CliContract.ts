@@ -236,6 +236,11 @@ export const suite = (name: string, database: () => Promise<Database>) =>
       expect(again.stdout).toContain(
         `redrive failed: 0 of 2 dead letter(s) of Inventory/broken-1 for audit delivered; ${failed.id} failed again`
       )
+      // the redrive ran audit's retry schedule (2 attempts) again: 2 + 2 attempts in all
+      expect(again.stdout).toContain(
+        `\n  StockRestocked ${failed.eventId} @1: dead-lettered again (4 attempts in all): Error: cannot audit broken-1\n`
+      )
+      expect(again.stdout).toMatch(/\n {2}StockRestocked \S+ @2: not tried, still parked behind it\n/)
       expect(await deadLetterCount(db, "audit")).toBe(2)
 
       await onDatabase(
@@ -248,6 +253,7 @@ export const suite = (name: string, database: () => Promise<Database>) =>
         outcome: "delivered",
         marked: 2,
         delivered: 2,
+        events: [{ version: 1, outcome: "delivered" }, { version: 2, outcome: "delivered" }],
         remaining: [],
         relayRunning: true
       })

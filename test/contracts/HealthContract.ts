@@ -70,7 +70,7 @@ export const suite = <E>(name: string, store: Layer.Layer<Stores, E>) =>
                 fixed = true
                 const relay = yield* Relay.Relay
                 const [letter] = yield* relay.deadLetters({ subscription: name })
-                expect(yield* relay.redrive(letter!.id)).toEqual([])
+                expect((yield* relay.redrive(letter!.id)).remaining).toEqual([])
                 const healed = yield* Health.check
                 expect(healed.status).toBe("healthy")
                 expect(healed.subscriptions[0]).toMatchObject({

@@ -213,12 +213,88 @@ export const suite = <E>(name: string, store: Layer.Layer<Stores, E>) =>
                   )
                 )
                 fixed = true
-                const remaining = yield* relay.redrive(letters[0]!.id)
+                const { events, remaining } = yield* relay.redrive(letters[0]!.id)
                 expect(remaining).toEqual([])
+                expect(events.map((e) => [e.version, e.outcome])).toEqual([
+                  [1, "delivered"],
+                  [2, "delivered"],
+                  [3, "delivered"],
+                  [4, "delivered"]
+                ])
                 expect(delivered).toEqual(["healthy:5", "broken:1", "broken:2", "broken:3", "broken:4"])
                 // un-parked: later events flow again
                 yield* CommandHandler.execute(Inventory, broken, "restock", { quantity: 5 })
                 yield* eventually(expectEffect(() => expect(delivered.at(-1)).toBe("broken:5")))
+              })
+            )
+          }))
+
+        it.effect("a retry re-runs the failing event alone: the batch's other events are not redone per retry", () =>
+          Effect.gen(function*() {
+            const skus = ["a", "b", "bad", "c", "d"].map((k) => Sku.make(fresh(k)))
+            const bad = skus[2]!
+            const calls = new Map<string, number>()
+            let failuresLeft = 3
+            const subscription = Subscription.make({
+              name: fresh("batched"),
+              events: [Subscription.on(Inventory, "StockRestocked")],
+              retry: fastRetry,
+              partitions: 1,
+              handle: (_, envelope) =>
+                Effect.suspend(() => {
+                  if (!skus.includes(envelope.aggregateId as Sku)) return Effect.void
+                  calls.set(envelope.aggregateId, (calls.get(envelope.aggregateId) ?? 0) + 1)
+                  return envelope.aggregateId === bad && failuresLeft-- > 0
+                    ? Effect.fail(new Error("not yet"))
+                    : Effect.void
+                })
+            })
+            // committed before the relay starts: one page, one batch
+            for (const sku of skus) yield* CommandHandler.execute(Inventory, sku, "restock", { quantity: 1 })
+            yield* withRelay(
+              [subscription],
+              eventually(expectEffect(() => expect(skus.map((sku) => calls.get(sku) ?? 0)).toEqual([2, 2, 4, 1, 1])))
+            )
+            // the events before the failing one: once in the batch rolled back, once on their own; the
+            // failing one: 4 attempts (3 failures); those after it: once
+            expect(skus.map((sku) => calls.get(sku))).toEqual([2, 2, 4, 1, 1])
+          }))
+
+        it.effect("a redrive runs the retry schedule again: a handler that fails a few more times is delivered by one redrive", () =>
+          Effect.gen(function*() {
+            const sku = Sku.make(fresh("sku"))
+            // fastRetry makes 4 attempts: the first delivery fails them all, the redrive's third succeeds
+            let failuresLeft = 6
+            let calls = 0
+            const subscription = Subscription.make({
+              name: fresh("recovering"),
+              events: [Subscription.on(Inventory, "StockRestocked")],
+              retry: fastRetry,
+              partitions: 1,
+              handle: (_, envelope) =>
+                envelope.aggregateId !== sku ? Effect.void : Effect.suspend(() => {
+                  calls++
+                  return failuresLeft-- > 0 ? Effect.fail(new Error(`not yet (${failuresLeft})`)) : Effect.void
+                })
+            })
+            yield* withRelay(
+              [subscription],
+              Effect.gen(function*() {
+                const relay = yield* Relay.Relay
+                yield* CommandHandler.execute(Inventory, sku, "restock", { quantity: 1 })
+                yield* CommandHandler.execute(Inventory, sku, "restock", { quantity: 2 })
+                const [head] = yield* eventually(
+                  Effect.flatMap(
+                    relay.deadLetters({ subscription: subscription.name }),
+                    (l) => Effect.as(expectEffect(() => expect(l.map((d) => d.kind)).toEqual(["failed", "parked"])), l)
+                  )
+                )
+                expect([head!.attempts, calls]).toEqual([4, 4])
+                const result = yield* relay.redrive(head!.id)
+                expect(result.remaining).toEqual([])
+                expect(result.events.map((e) => [e.version, e.outcome])).toEqual([[1, "delivered"], [2, "delivered"]])
+                // 3 attempts for the first event (2 more failures), 1 for the one parked behind it
+                expect(calls).toBe(4 + 3 + 1)
               })
             )
           }))
@@ -245,11 +321,16 @@ export const suite = <E>(name: string, store: Layer.Layer<Stores, E>) =>
                     (l) => Effect.as(expectEffect(() => expect(l.length).toBe(2)), l)
                   )
                 )
-                const remaining = yield* relay.redrive(head!.id)
+                const { events, remaining } = yield* relay.redrive(head!.id)
                 expect(remaining.map((l) => [l.kind, l.version, l.attempts, l.status])).toEqual([
                   ["failed", 1, 2, "open"],
                   ["parked", 2, 0, "open"]
                 ])
+                expect(events.map((e) => [e.version, e.outcome, e.outcome === "failed" ? e.attempts : 0])).toEqual([
+                  [1, "failed", 2],
+                  [2, "parked", 0]
+                ])
+                expect(events[0]).toMatchObject({ outcome: "failed", error: expect.stringContaining("boom") })
                 yield* relay.discard(head!.id)
                 expect((yield* relay.deadLetters({ subscription: subscription.name })).map((l) => l.version)).toEqual([
                   2

@@ -13,6 +13,7 @@ import type { Stored } from "../../core/DomainEvent.js"
 import { Checkpoints } from "../../ports/Checkpoints.js"
 import { type DeadLetter, DeadLetters, type Filter as DeadLetterFilter } from "../../ports/DeadLetters.js"
 import { EventStore, type EventStoreError } from "../../ports/EventStore.js"
+import * as Redrive from "../../runtime/internal/delivery/redrive.js"
 import { CliError, whileBusy } from "./CliError.js"
 import * as Output from "./Output.js"
 
@@ -116,6 +117,11 @@ export interface RedriveResult {
   /** The dead letters of the sequence marked for redrive. */
   readonly marked: number
   readonly delivered: number
+  /**
+   * What became of each of them, in version order (once the relay is done): delivered, failed
+   * again under the subscription's retry schedule (with the error), or still parked behind it.
+   */
+  readonly events: ReadonlyArray<Redrive.Outcome>
   /** What is left of the sequence. */
   readonly remaining: ReadonlyArray<DeadLetter>
   /** Whether a relay held a lease of the subscription when the redrive was marked. */
@@ -161,23 +167,36 @@ export const redrive = (id: string, wait: Duration.DurationInput) =>
       outcome: remaining.some((l) => l.status === "redrive") ? "pending" : left.length === 0 ? "delivered" : "failed",
       marked: sequence.length,
       delivered: sequence.length - left.length,
+      events: remaining.some((l) => l.status === "redrive") ? [] : Redrive.outcomes(sequence, remaining),
       remaining,
       relayRunning
     }
     return result
   })
 
-/** The outcome of a redrive in a sentence or two. */
+/** One line per event of a redriven sequence. */
+const renderOutcome = (e: Redrive.Outcome): string => {
+  const event = `  ${e.eventType} ${e.eventId} @${e.version}: `
+  switch (e.outcome) {
+    case "delivered":
+      return `${event}delivered`
+    case "failed":
+      return `${event}dead-lettered again (${e.attempts} attempts in all): ${Output.truncate(e.error, 200)}`
+    case "parked":
+      return `${event}not tried, still parked behind it`
+  }
+}
+
+/** The outcome of a redrive in a sentence or two, then what became of each event. */
 export const renderRedrive = (r: RedriveResult, wait: Duration.DurationInput): string => {
   const what = `${r.marked} dead letter(s) of ${r.aggregate} for ${r.subscription}`
+  const events = r.events.map((e) => `\n${renderOutcome(e)}`).join("")
   switch (r.outcome) {
     case "delivered":
-      return `redriven: ${what} delivered`
+      return `redriven: ${what} delivered${events}`
     case "failed": {
-      const head = r.remaining.find((l) => l.status === "open")
-      return `redrive failed: ${r.delivered} of ${what} delivered; ${head?.id ?? r.id} failed again: ${
-        Output.truncate(head?.error ?? "", 200)
-      }\n` +
+      const head = r.events.find((e) => e.outcome === "failed")
+      return `redrive failed: ${r.delivered} of ${what} delivered; ${head?.id ?? r.id} failed again${events}\n` +
         `${r.remaining.length} dead letter(s) remain (effect-ddd dead-letters list --subscription ${r.subscription})`
     }
     case "pending":

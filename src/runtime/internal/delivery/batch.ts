@@ -13,7 +13,7 @@ import type { LoggedEvent } from "../../../ports/EventStore.js"
 import * as CommitSignal from "../commitSignal.js"
 import type { Engine, Partition } from "./context.js"
 import * as DeadLetter from "./deadLetter.js"
-import { aggregateKey, cursorAfter, decode, describeCause, describeEvent } from "./events.js"
+import { aggregateKey, cursorAfter, decode, describeCause, describeEvent, eventAnnotations } from "./events.js"
 
 /** A handler failed on the event at `index` of a batch. */
 export class DeliveryFailed {
@@ -98,12 +98,12 @@ export const make = (engine: Engine, partition: Partition) => {
       }))
     ))
 
-  const logFailure = (event: LoggedEvent, attempt: number, cause: Cause.Cause<unknown>) =>
-    Effect.logWarning(
-      `${subscription.name}: delivery of ${describeEvent(event)} failed (attempt ${attempt}), retried: ${
-        describeCause(cause)
-      }`
-    ).pipe(Effect.annotateLogs({ eventId: event.eventId, attempt }))
+  const logFailure = (event: LoggedEvent, attempt: number, cause: Cause.Cause<unknown>) => {
+    const error = describeCause(cause)
+    return Effect.logWarning(
+      `${subscription.name}: delivery of ${describeEvent(event)} failed (attempt ${attempt}): ${error}`
+    ).pipe(Effect.annotateLogs({ ...eventAnnotations(event), attempt, error }))
+  }
 
   /** Retry one failing event alone under the subscription's schedule; dead-letter it when that gives up. */
   const retryOne = Effect.fnUntraced(function*(

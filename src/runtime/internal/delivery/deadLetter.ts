@@ -6,7 +6,7 @@ import { Clock, Effect } from "effect"
 import type * as DomainEvent from "../../../core/DomainEvent.js"
 import type * as DeadLetters from "../../../ports/DeadLetters.js"
 import type { Engine, Partition } from "./context.js"
-import { describeEvent } from "./events.js"
+import { describeEvent, eventAnnotations } from "./events.js"
 
 /** Record a dead letter of `event` for the partition's subscription, in the ambient transaction. */
 export const record = (
@@ -46,7 +46,7 @@ export const logDeadLettered = (
   error: string,
   attempts: number
 ) =>
-  kind === "parked"
+  (kind === "parked"
     ? Effect.logWarning(
       `${partition.subscription.name}: ${describeEvent(event)} parked behind a dead-lettered event of its aggregate`
     )
@@ -54,4 +54,4 @@ export const logDeadLettered = (
       `${partition.subscription.name}: ${
         describeEvent(event)
       } dead-lettered (${kind}) after ${attempts} attempt(s): ${error}`
-    ).pipe(Effect.annotateLogs({ eventId: event.eventId, attempts }))
+    )).pipe(Effect.annotateLogs({ ...eventAnnotations(event), kind, attempts, error }))

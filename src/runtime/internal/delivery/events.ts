@@ -42,3 +42,11 @@ export const describeCause = (cause: Cause.Cause<unknown>): string => {
 /** An event as logs name it. */
 export const describeEvent = (event: DomainEvent.Stored) =>
   `${event.eventType} ${event.eventId} of ${event.aggregateType}/${event.aggregateId}@${event.version}`
+
+/** The annotations of an event's log lines (with the worker's subscription, partition and relay). */
+export const eventAnnotations = (event: DomainEvent.Stored) => ({
+  eventId: event.eventId,
+  eventType: event.eventType,
+  aggregate: `${event.aggregateType}/${event.aggregateId}`,
+  version: event.version
+})

@@ -1,15 +1,19 @@
 /**
  * Redrive: the partition's owner redelivers the dead-lettered sequence of each aggregate whose
- * redrive was requested, in version order, each event in a transaction of its own (fenced by the
- * lease, like a checkpoint) that removes its dead letter. When it fails, the event is
+ * redrive was requested, in version order. Each event runs the subscription's retry schedule again,
+ * as a first delivery does: every attempt is a transaction of its own (fenced by the lease, like a
+ * checkpoint) that removes its dead letter, and the schedule's delays pass outside any transaction
+ * (the worker's heartbeat keeps the lease meanwhile). When the schedule gives up, the event is
  * dead-lettered again (its attempts add up) and the rest of the sequence stays parked behind it.
  */
-import { Cause, Clock, Effect, Either, Exit, Option } from "effect"
+import { Cause, Clock, Effect, Either, Exit, Option, Schedule } from "effect"
+import type * as DomainEvent from "../../../core/DomainEvent.js"
 import * as Checkpoints from "../../../ports/Checkpoints.js"
 import type * as DeadLetters from "../../../ports/DeadLetters.js"
 import type { LogCursor } from "../../../ports/EventStore.js"
+import type { RedriveOutcome } from "../../Relay.js"
 import * as CommitSignal from "../commitSignal.js"
-import { deliver } from "./batch.js"
+import { deliver, DeliveryFailed } from "./batch.js"
 import type { Engine, Partition } from "./context.js"
 import { aggregateKey, decode, describeCause } from "./events.js"
 
@@ -21,6 +25,14 @@ class StillPoison {
 
 const describeLetter = (letter: DeadLetters.DeadLetter) =>
   `${letter.eventType} ${letter.eventId} of ${letter.aggregateType}/${letter.aggregateId}@${letter.version}`
+
+/** The annotations of the log lines about a dead letter (beside the subscription's). */
+export const annotations = (letter: DeadLetters.DeadLetter) => ({
+  eventId: letter.eventId,
+  eventType: letter.eventType,
+  aggregate: `${letter.aggregateType}/${letter.aggregateId}`,
+  version: letter.version
+})
 
 /** The aggregates whose redrive was requested, each with its whole dead-lettered sequence in version order. */
 export const requestedSequences = (letters: ReadonlyArray<DeadLetters.DeadLetter>) => {
@@ -38,42 +50,87 @@ export const requestedSequences = (letters: ReadonlyArray<DeadLetters.DeadLetter
   return Array.from(sequences.values(), (sequence) => sequence.sort((a, b) => a.version - b.version))
 }
 
+/** What became of one dead letter of a redriven sequence. */
+export type Outcome = RedriveOutcome
+
+/**
+ * What became of each dead letter of a sequence, from the sequence as it was marked and the dead
+ * letters of its aggregate after the redrive: gone is delivered, more attempts is failed again,
+ * the same is still parked.
+ */
+export const outcomes = (
+  marked: ReadonlyArray<DeadLetters.DeadLetter>,
+  after: ReadonlyArray<DeadLetters.DeadLetter>
+): ReadonlyArray<Outcome> => {
+  const left = new Map(after.map((l) => [l.id, l]))
+  return [...marked].sort((a, b) => a.version - b.version).map((before): Outcome => {
+    const what = { id: before.id, eventId: before.eventId, eventType: before.eventType, version: before.version }
+    const now = left.get(before.id)
+    if (now === undefined) return { ...what, outcome: "delivered" }
+    return now.attempts > before.attempts || now.lastFailedAt > before.lastFailedAt
+      ? { ...what, outcome: "failed", error: now.error, attempts: now.attempts }
+      : { ...what, outcome: "parked" }
+  })
+}
+
 export const make = (engine: Engine, partition: Partition) => {
   const { subscription } = partition
 
-  /** Redeliver one dead letter; false when it failed again (and was recorded so). */
+  /** One attempt, in a transaction of its own: deliver, remove the dead letter, save the checkpoint (fenced). */
+  const attemptOnce = (
+    dead: DeadLetters.DeadLetter,
+    stored: DomainEvent.Stored | undefined,
+    cursor: LogCursor,
+    token: number
+  ) =>
+    CommitSignal.collecting(
+      engine.signal,
+      engine.store.withTransaction(Effect.gen(function*() {
+        if (stored !== undefined) {
+          const decoded = decode(subscription, stored)
+          if (Either.isLeft(decoded)) return yield* Effect.fail(new StillPoison(decoded.left))
+          yield* deliver(engine, partition, decoded.right).pipe(
+            Effect.catchAllCause((cause) =>
+              Cause.isInterruptedOnly(cause) ? Effect.failCause(cause) : Effect.fail(new DeliveryFailed(0, cause))
+            )
+          )
+        }
+        yield* engine.deadLetters.remove([dead.id])
+        // fenced like a checkpoint: a process that lost the lease cannot redeliver
+        yield* engine.checkpoints.save(subscription.name, partition.index, cursor, token)
+      }))
+    )
+
+  /** Redeliver one dead letter under the retry schedule; false when it failed again (and was recorded so). */
   const redeliver = Effect.fnUntraced(function*(dead: DeadLetters.DeadLetter, cursor: LogCursor, token: number) {
-    const [stored] = yield* engine.store.readStream(dead.aggregateType, dead.aggregateId, dead.version - 1)
+    const [found] = yield* engine.store.readStream(dead.aggregateType, dead.aggregateId, dead.version - 1)
+    const stored = found !== undefined && found.version === dead.version ? { ...found } : undefined
     let attempts = 0
-    const attempt = Effect.suspend(() => {
-      attempts++
-      return CommitSignal.collecting(
-        engine.signal,
-        engine.store.withTransaction(Effect.gen(function*() {
-          if (stored !== undefined && stored.version === dead.version) {
-            const decoded = decode(subscription, { ...stored })
-            if (Either.isLeft(decoded)) return yield* Effect.fail(new StillPoison(decoded.left))
-            yield* deliver(engine, partition, decoded.right)
-          }
-          yield* engine.deadLetters.remove([dead.id])
-          // fenced like a checkpoint: a process that lost the lease cannot redeliver
-          yield* engine.checkpoints.save(subscription.name, partition.index, cursor, token)
-        }))
-      )
-    }).pipe(Effect.tapErrorCause((cause) =>
+    const attempt = Effect.suspend(() =>
+      attempts++ === 0
+        ? attemptOnce(dead, stored, cursor, token)
+        : Effect.zipRight(engine.telemetry.retry(subscription.name), attemptOnce(dead, stored, cursor, token))
+    ).pipe(Effect.tapErrorCause((cause) =>
       Effect.logWarning(
-        `${subscription.name}: redrive of ${describeLetter(dead)} failed (attempt ${attempts}): ${describeCause(cause)}`
-      )
+        `${subscription.name}: redrive of ${describeLetter(dead)} failed (attempt ${attempts}): ${
+          describeCause(unwrap(cause))
+        }`
+      ).pipe(Effect.annotateLogs({ ...annotations(dead), attempt: attempts, error: describeCause(unwrap(cause)) }))
     ))
-    const delivered = yield* Effect.exit(attempt)
+    const delivered = yield* Effect.exit(Effect.retry(
+      attempt,
+      Schedule.whileInput(subscription.retry, (error: unknown) => error instanceof DeliveryFailed)
+    ))
     if (Exit.isSuccess(delivered)) {
-      yield* Effect.logInfo(`${subscription.name}: redrive delivered ${describeLetter(dead)}`)
+      yield* Effect.logInfo(
+        `${subscription.name}: redrive delivered ${describeLetter(dead)} (attempt ${attempts})`
+      ).pipe(Effect.annotateLogs({ ...annotations(dead), attempt: attempts }))
       return true
     }
     if (Option.exists(Cause.failureOption(delivered.cause), (e) => e instanceof Checkpoints.LeaseLost)) {
       return yield* Effect.failCause(delivered.cause)
     }
-    const error = describeCause(delivered.cause)
+    const error = describeCause(unwrap(delivered.cause))
     yield* engine.deadLetters.add({
       ...dead,
       kind: dead.kind === "parked" ? "failed" : dead.kind,
@@ -84,7 +141,7 @@ export const make = (engine: Engine, partition: Partition) => {
     })
     yield* Effect.logError(
       `${subscription.name}: redrive of ${describeLetter(dead)} failed again after ${attempts} attempt(s): ${error}`
-    )
+    ).pipe(Effect.annotateLogs({ ...annotations(dead), attempts: dead.attempts + attempts, error }))
     return false
   })
 
@@ -106,3 +163,10 @@ export const make = (engine: Engine, partition: Partition) => {
     }
   })
 }
+
+/** A handler's failure as it was (not wrapped in the `DeliveryFailed` that marks it retryable). */
+const unwrap = (cause: Cause.Cause<unknown>): Cause.Cause<unknown> =>
+  Option.match(Cause.failureOption(cause), {
+    onNone: () => cause,
+    onSome: (error) => (error instanceof DeliveryFailed ? error.cause : cause)
+  })
