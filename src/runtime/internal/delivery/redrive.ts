@@ -45,21 +45,26 @@ export const make = (engine: Engine, partition: Partition) => {
   const redeliver = Effect.fnUntraced(function*(dead: DeadLetters.DeadLetter, cursor: LogCursor, token: number) {
     const [stored] = yield* engine.store.readStream(dead.aggregateType, dead.aggregateId, dead.version - 1)
     let attempts = 0
+    const handle = Effect.suspend(() => {
+      if (stored === undefined || stored.version !== dead.version) return Effect.void
+      const decoded = decode(subscription, { ...stored })
+      return Either.isLeft(decoded)
+        ? Effect.fail(new StillPoison(decoded.left))
+        : deliver(engine, partition, decoded.right)
+    })
+    const settle = Effect.zipRight(
+      engine.deadLetters.remove([dead.id]),
+      // fenced like a checkpoint: a process that lost the lease cannot redeliver
+      engine.checkpoints.save(subscription.name, partition.index, cursor, token)
+    )
+    const inTransaction = (effect: Effect.Effect<void, unknown>) =>
+      CommitSignal.collecting(engine.signal, engine.store.withTransaction(effect))
     const attempt = Effect.suspend(() => {
       attempts++
-      return CommitSignal.collecting(
-        engine.signal,
-        engine.store.withTransaction(Effect.gen(function*() {
-          if (stored !== undefined && stored.version === dead.version) {
-            const decoded = decode(subscription, { ...stored })
-            if (Either.isLeft(decoded)) return yield* Effect.fail(new StillPoison(decoded.left))
-            yield* deliver(engine, partition, decoded.right)
-          }
-          yield* engine.deadLetters.remove([dead.id])
-          // fenced like a checkpoint: a process that lost the lease cannot redeliver
-          yield* engine.checkpoints.save(subscription.name, partition.index, cursor, token)
-        }))
-      )
+      // a subscription that is not `inTransaction` handles the event before the transaction
+      return subscription.inTransaction === false
+        ? Effect.zipRight(handle, inTransaction(settle))
+        : inTransaction(Effect.zipRight(handle, settle))
     }).pipe(Effect.tapErrorCause((cause) =>
       Effect.logWarning(
         `${subscription.name}: redrive of ${describeLetter(dead)} failed (attempt ${attempts}): ${describeCause(cause)}`
