@@ -1,10 +1,11 @@
 import { describe, expect, it } from "@effect/vitest"
-import { Effect, Either, Layer, Metric, MetricLabel, Option, Schedule, Stream } from "effect"
+import { Deferred, Effect, Either, Layer, Metric, MetricLabel, Option, Schedule, Stream } from "effect"
 import {
   CloudEvent,
   CommandHandler,
   DeadLetters,
   EventStore,
+  Health,
   IntegrationConsumer,
   IntegrationEvent,
   MemoryBroker,
@@ -58,6 +59,8 @@ const send = (...messages: ReadonlyArray<MessageBroker.OutgoingMessage>) =>
 const makeProbe = () => ({
   attempts: new Map<string, number>(),
   failTimes: new Map<string, number>(),
+  /** Handling waits for it when set. */
+  hold: undefined as Deferred.Deferred<void> | undefined,
   parents: [] as Array<string>
 })
 
@@ -75,6 +78,7 @@ const consumerOf = (
         const title = received.data.title
         const attempt = (probe.attempts.get(title) ?? 0) + 1
         probe.attempts.set(title, attempt)
+        if (probe.hold !== undefined) yield* Deferred.await(probe.hold)
         const span = yield* Effect.currentSpan
         if (Option.isSome(span.parent) && span.parent.value._tag === "ExternalSpan") {
           probe.parents.push(`${span.parent.value.traceId}/${span.parent.value.spanId}`)
@@ -102,10 +106,16 @@ const service = (
         broker.consume(o).pipe(Stream.tap((m) => Effect.sync(() => delivered.push(m.id))))
     }))
   )
-  const layer = IntegrationConsumer.layer([consumerOf(probe, options.retry)], {
+  const consumer = consumerOf(probe, options.retry)
+  const layer = IntegrationConsumer.layer([consumer], {
     pollInterval: "20 millis",
     lagInterval: "20 millis"
   }).pipe(
+    Layer.provideMerge(Health.layer({
+      subscriptions: [],
+      consumers: [consumer],
+      thresholds: { lag: { degraded: 1, unhealthy: 3 }, deadLetters: { degraded: 1, unhealthy: 10 } }
+    })),
     Layer.provideMerge(CommandHandler.layer()),
     Layer.provideMerge(MemoryEventStore.layer),
     Layer.provideMerge(Layer.provideMerge(counting, MemoryBroker.layer({ seed: 7, faults: options.faults ?? {} })))
@@ -220,6 +230,37 @@ describe("IntegrationConsumer", () => {
         ),
         (g) => expectEffect(() => expect(g.value).toBe(0))
       ))
+    }).pipe(Effect.provide(layer))
+  })
+
+  it.live("its lag is a health measure with thresholds", () => {
+    const probe = makeProbe()
+    const { layer } = service(probe)
+    return Effect.gen(function*() {
+      probe.hold = yield* Deferred.make<void>()
+      // healthy once the durable consumer exists (before, its lag is unknown: unhealthy)
+      yield* eventually(Effect.flatMap(Health.check, (report) =>
+        expectEffect(() =>
+          expect(report.consumers).toEqual([
+            expect.objectContaining({ subscription: "offers", status: "healthy", lag: 0 })
+          ])
+        )))
+      yield* send(message("x", "x-1"))
+      // the first is being handled (delivered, not settled)
+      yield* eventually(expectEffect(() => expect(probe.attempts.get("x-1")).toBe(1)))
+      expect((yield* Health.check).consumers![0]).toMatchObject({ status: "degraded", lag: 1 })
+      yield* send(message("x", "x-2"), message("x", "x-3"))
+      const unhealthy = yield* Health.check
+      expect(unhealthy.status).toBe("unhealthy")
+      expect(unhealthy.consumers![0]).toMatchObject({ status: "unhealthy", lag: 3 })
+      yield* Deferred.succeed(probe.hold, undefined)
+      yield* eventually(
+        Effect.flatMap(
+          Health.check,
+          (report) => expectEffect(() => expect(report.consumers![0]).toMatchObject({ status: "healthy", lag: 0 }))
+        )
+      )
+      expect(yield* offeredTitles("x")).toEqual(["x-1", "x-2", "x-3"])
     }).pipe(Effect.provide(layer))
   })
 
