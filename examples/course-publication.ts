@@ -18,10 +18,7 @@ export const Course = Aggregate.make({
 })({ initial: () => ({ published: 0 }), evolve: { CoursePublished: (s) => ({ published: s.published + 1 }) } })
   .command("publish", {
     expects: "any",
-    input: Schema.Struct({
-      title: Schema.String,
-      internal: Schema.optionalWith(Schema.Boolean, { default: () => false })
-    }),
+    input: Schema.Struct({ title: Schema.String, internal: Schema.Boolean }),
     decide: (_, input) => Either.right([CoursePublished.make(input)])
   })
 
