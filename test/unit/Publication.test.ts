@@ -1,5 +1,5 @@
 import { describe, expect, it } from "@effect/vitest"
-import { Effect, Either, Layer, Metric, MetricLabel, Schedule } from "effect"
+import { Effect, Either, Layer, Metric, MetricLabel, Schedule, ScheduleDecision } from "effect"
 import {
   CloudEvent,
   CommandHandler,
@@ -8,6 +8,7 @@ import {
   IntegrationEvent,
   MemoryBroker,
   MemoryEventStore,
+  MessageBroker,
   Publication,
   Relay,
   Subscription,
@@ -15,6 +16,7 @@ import {
 } from "effect-ddd"
 import { CoursePublishedV1 } from "../../examples/catalog-contracts.js"
 import { Course, CourseId, publishCourses } from "../../examples/course-publication.js"
+import { retryOf } from "../../src/runtime/internal/integration/publication.js"
 
 const eventually = <A, E, R>(check: Effect.Effect<A, E, R>) =>
   Effect.retry(check, Schedule.spaced("10 millis").pipe(Schedule.upTo("30 seconds")))
@@ -147,4 +149,30 @@ describe("Publication", () => {
     expect(Publication.isPublication(publishCourses)).toBe(true)
     expect(publishCourses.inTransaction).toBe(false)
   })
+})
+
+describe("Publication retries", () => {
+  const steps = (schedule: Schedule.Schedule<unknown, unknown>, inputs: ReadonlyArray<unknown>) =>
+    Effect.gen(function*() {
+      let state = schedule.initial
+      const continued: Array<boolean> = []
+      for (const input of inputs) {
+        const [next, , decision] = yield* schedule.step(0, input, state)
+        state = next
+        continued.push(ScheduleDecision.isContinue(decision))
+      }
+      return continued
+    })
+
+  it.effect("an unreachable broker is retried for as long as it takes, without spending the publication's retry", () =>
+    Effect.gen(function*() {
+      const down = new MessageBroker.MessageBrokerError({ reason: "Unavailable", detail: "down" })
+      const refused = new MessageBroker.MessageBrokerError({ reason: "Rejected", detail: "refused" })
+      const retry = retryOf(Schedule.recurs(1))
+      expect(yield* steps(retry, [...Array.from({ length: 50 }, () => down), refused, refused])).toEqual([
+        ...Array.from({ length: 50 }, () => true),
+        true,
+        false
+      ])
+    }))
 })

@@ -39,9 +39,20 @@ export const outageRetry: Schedule.Schedule<unknown, unknown> = Schedule.exponen
   Schedule.whileInput(isTransient)
 )
 
-/** The retry of a publication: the outage retry while the broker is unreachable, `retry` otherwise. */
+/**
+ * The retry of a publication: the outage retry while the broker is unreachable, `retry` for other
+ * failures; each is stepped only by its own failures, so an outage does not spend `retry`.
+ */
 export const retryOf = (retry: Schedule.Schedule<unknown, unknown>): Schedule.Schedule<unknown, unknown> =>
-  Schedule.union(outageRetry, retry.pipe(Schedule.whileInput((error: unknown) => !isTransient(error))))
+  Schedule.makeWithState(
+    { outage: outageRetry.initial, other: retry.initial },
+    (now, input: unknown, state) =>
+      isTransient(input)
+        ? Effect.map(outageRetry.step(now, input, state.outage), ([outage, out, decision]) =>
+          [{ ...state, outage }, out, decision] as const)
+        : Effect.map(retry.step(now, input, state.other), ([other, out, decision]) =>
+          [{ ...state, other }, out, decision] as const)
+  )
 
 const defined = <A extends object>(record: A) =>
   Object.fromEntries(Object.entries(record).filter(([, value]) => value !== undefined)) as {
