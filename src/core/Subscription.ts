@@ -56,8 +56,17 @@ export interface Subscription<in out Event, out E, out R> {
   readonly partitions: number
   /** Handle one event, with its envelope (the event id is an idempotency key for effects elsewhere). */
   readonly handle: (event: Event, envelope: DomainEvent.Envelope<Event>) => Effect.Effect<void, E, R>
-  /** `projection`: a read model whose writes commit with the checkpoint (rebuilt by replay). */
-  readonly kind: "handler" | "projection"
+  /**
+   * `projection`: a read model whose writes commit with the checkpoint (rebuilt by replay);
+   * `publication`: publishes integration events to a broker (`Publication`).
+   */
+  readonly kind: "handler" | "projection" | "publication"
+  /**
+   * `false`: the handler runs before the delivery's transaction rather than inside it, and the
+   * checkpoint commits once the handler succeeded: for effects outside the database that must not
+   * hold a transaction open (a broker's acknowledgement). Default `true`.
+   */
+  readonly inTransaction?: boolean | undefined
   /** Most events delivered in one transaction (default: the relay's `batchSize`). */
   readonly batchSize?: number | undefined
 }

@@ -7,11 +7,12 @@
  * @since 0.1.0
  * @module
  */
-import { Clock, Context, Duration, Effect, Layer, MetricLabel, Option, type Scope } from "effect"
+import { Clock, Context, Duration, Effect, Either, Layer, MetricLabel, Option, type Scope } from "effect"
 import * as Subscription from "../core/Subscription.js"
 import { Checkpoints } from "../ports/Checkpoints.js"
 import { DeadLetters } from "../ports/DeadLetters.js"
 import { EventStore, type EventStoreError } from "../ports/EventStore.js"
+import { MessageBroker } from "../ports/MessageBroker.js"
 import * as Relay from "../runtime/Relay.js"
 import * as Telemetry from "./Telemetry.js"
 
@@ -78,11 +79,16 @@ export interface SubscriptionHealth {
  * @category models
  */
 export interface Report {
-  /** The worst of the subscriptions' statuses. */
+  /** The worst of the subscriptions' (and integration consumers') statuses. */
   readonly status: Status
   /** Epoch milliseconds. */
   readonly checkedAt: number
   readonly subscriptions: ReadonlyArray<SubscriptionHealth>
+  /**
+   * The integration consumers (`Options.consumers`), when there are any: `subscription` is the
+   * consumer's name, `lag` the broker messages it has not settled (`MessageBroker.lag`). Since 0.2.0.
+   */
+  readonly consumers?: ReadonlyArray<SubscriptionHealth>
 }
 
 /**
@@ -95,6 +101,11 @@ export interface Options {
   readonly thresholds?: Thresholds | undefined
   /** Per subscription name, over `thresholds`. */
   readonly overrides?: Readonly<Record<string, Thresholds>> | undefined
+  /**
+   * Integration consumers to measure (their lag from the `MessageBroker`, their dead letters),
+   * against the same thresholds and overrides (by consumer name). Since 0.2.0.
+   */
+  readonly consumers?: ReadonlyArray<{ readonly name: string }> | undefined
   /** How often `layer` refreshes the gauges in the background (default 15 seconds). */
   readonly refreshInterval?: Duration.DurationInput | undefined
 }
@@ -236,13 +247,34 @@ export const make = (options: Options): Effect.Effect<Service, never, EventStore
         return evaluate(subscription.name, measures, mergeThresholds(base, options.overrides?.[subscription.name]))
       })
 
+    const broker = yield* Effect.serviceOption(MessageBroker)
+    const consumers = options.consumers ?? []
+
+    /** A consumer's lag from the broker (unknown when it cannot be read: unhealthy), and its dead letters. */
+    const measureConsumer = (name: string) =>
+      Effect.gen(function*() {
+        const dead = (yield* deadLetters.list({ subscription: name })).length
+        const thresholds = mergeThresholds(base, options.overrides?.[name])
+        const lag = Option.isNone(broker)
+          ? Either.left("no MessageBroker in the health service's context")
+          : yield* Effect.either(Effect.mapError(broker.value.lag(name), (e) => e.message))
+        if (Either.isLeft(lag)) {
+          const judged = evaluate(name, { lag: 0, oldestUndeliveredAgeMillis: 0, deadLetters: dead }, thresholds)
+          return { ...judged, status: "unhealthy" as const, reasons: [`lag unknown: ${lag.left}`, ...judged.reasons] }
+        }
+        Telemetry.consumerLag.unsafeUpdate(lag.right, tag("consumer", name))
+        return evaluate(name, { lag: lag.right, oldestUndeliveredAgeMillis: 0, deadLetters: dead }, thresholds)
+      })
+
     const check = Effect.gen(function*() {
       const now = yield* Clock.currentTimeMillis
       const results = yield* Effect.forEach(subscriptions, (s) => measure(s, now))
+      const consumerResults = yield* Effect.forEach(consumers, (c) => measureConsumer(c.name))
       return {
-        status: results.reduce<Status>((status, r) => worst(status, r.status), "healthy"),
+        status: [...results, ...consumerResults].reduce<Status>((status, r) => worst(status, r.status), "healthy"),
         checkedAt: now,
-        subscriptions: results
+        subscriptions: results,
+        ...(consumers.length === 0 ? {} : { consumers: consumerResults })
       }
     })
     return { check }

@@ -235,9 +235,22 @@ export const leasesHeld = Metric.gauge("effect_ddd_leases_held", {
 })
 
 /**
+ * Messages a durable broker consumer has not settled yet, tagged `consumer` (refreshed by the
+ * integration consumers' layer and the health service).
+ *
+ * @since 0.2.0
+ * @category metrics
+ */
+export const consumerLag = Metric.gauge("effect_ddd_consumer_lag", {
+  description: "Broker messages not yet settled by the integration consumer"
+})
+
+/**
  * Span names: `execute` around a command (retries included), `append` around its append,
  * `deliver` around the relay's run of an async subscription's handler for one event (a child of
- * the span that appended the event), `handle` around a sync subscription's handler.
+ * the span that appended the event), `handle` around a sync subscription's handler, `consume`
+ * around an integration consumer's handling of one broker message (a child of the producer's span
+ * from the message's `traceparent`).
  *
  * @since 0.1.0
  * @category models
@@ -246,7 +259,8 @@ export const spans = {
   execute: "CommandHandler.execute",
   append: "EventStore.append",
   deliver: "Relay.deliver",
-  handle: "Subscription.handle"
+  handle: "Subscription.handle",
+  consume: "IntegrationConsumer.handle"
 } as const
 
 const traceparentPattern = /^([0-9a-f]{2})-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})$/

@@ -25,7 +25,22 @@ export class DeadLetterNotFound extends Schema.TaggedError<DeadLetterNotFound>()
 }
 
 /**
- * An event that could not be delivered to a subscription:
+ * A broker message kept with a dead letter of an integration consumer, so it can be redriven
+ * (the subscriptions' dead letters need none: their events stay in the log).
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export interface Message {
+  readonly subject: string
+  readonly partitionKey: string
+  readonly headers: Readonly<Record<string, string>>
+  readonly payload: Uint8Array
+}
+
+/**
+ * An event that could not be delivered to a subscription (or a broker message to an integration
+ * consumer):
  * - `failed`: its handler failed after every retry;
  * - `poison`: its payload cannot be decoded (dead-lettered at once);
  * - `parked`: a later event of an aggregate whose earlier event is dead-lettered, held back so
@@ -52,6 +67,12 @@ export interface DeadLetter {
   readonly lastFailedAt: number
   /** `redrive`: redelivery was requested and waits for the partition's owner. */
   readonly status: "open" | "redrive"
+  /**
+   * The message of an integration consumer's dead letter (then `subscription` is the consumer's
+   * name, `eventId` the message id, `aggregateId` its partition key, `position` its broker
+   * sequence). Since 0.2.0.
+   */
+  readonly message?: Message | undefined
 }
 
 /**

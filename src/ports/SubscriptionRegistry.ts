@@ -17,7 +17,7 @@ import type { EventStoreError } from "./EventStore.js"
 export interface SubscriptionInfo {
   readonly name: string
   /** `projection`: a read model, rebuilt by a replay; `handler`: effects happen again on a replay. */
-  readonly kind: "handler" | "projection"
+  readonly kind: "handler" | "projection" | "publication"
   readonly partitions: number
   /** The events it reads: per aggregate type, some event types (all of them when empty). */
   readonly sources: ReadonlyArray<{ readonly aggregateType: string; readonly eventTypes: ReadonlyArray<string> }>

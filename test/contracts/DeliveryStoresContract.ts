@@ -245,6 +245,27 @@ export const suite = <E>(name: string, stores: Layer.Layer<Stores, E>) =>
     })
 
     describe("dead letters", () => {
+      it.effect("a dead letter keeps a broker message (headers, bytes) and replaces it on add; one without has none", () =>
+        Effect.gen(function*() {
+          const { deadLetters } = yield* delivery
+          const subscription = fresh("consumer")
+          const message = {
+            subject: "catalog.course-published.v1",
+            partitionKey: "c-1",
+            headers: { "ce-id": "m-1", "content-type": "application/json" },
+            payload: new Uint8Array([0, 1, 2, 255])
+          }
+          const kept = deadLetter({ subscription, kind: "poison", aggregateType: "message", message })
+          const plain = deadLetter({ subscription, position: 2 })
+          yield* deadLetters.add(kept)
+          yield* deadLetters.add(plain)
+          const [first, second] = yield* deadLetters.list({ subscription })
+          expect(first).toEqual(kept)
+          expect(second!.message).toBeUndefined()
+          yield* deadLetters.add({ ...kept, attempts: 5 })
+          expect(Option.getOrThrow(yield* deadLetters.get(kept.id))).toEqual({ ...kept, attempts: 5 })
+        }))
+
       it.effect("add, list by each filter in position order, get, set status, delete", () =>
         Effect.gen(function*() {
           const { deadLetters } = yield* delivery

@@ -18,11 +18,23 @@ describe("documentation pages", () => {
     expect(embedded.map((e) => e.file)).toEqual(
       expect.arrayContaining([
         "examples/catalog-contracts.ts",
+        "examples/course-consumer.ts",
+        "examples/course-publication.ts",
         "examples/integration-events.ts",
         "examples/nats-broker.ts"
       ])
     )
     for (const { code, file, page } of embedded) expect(code, `${page}: ${file}`).toBe(readFileSync(file, "utf8"))
+  })
+
+  it("the two services example runs: the published courses offered once, the internal one never", () => {
+    const output = execFileSync(process.execPath, ["--import", "tsx", "examples/integration-services.ts"], {
+      encoding: "utf8",
+      stdio: ["ignore", "pipe", "pipe"],
+      timeout: 60_000
+    })
+    expect(output).toContain("offered: Effect basics (1x), Schema (1x)")
+    expect(output).toContain("c-2 offered: 0x")
   })
 
   it("the integration events example runs: both versions consumed, the republish a duplicate", () => {

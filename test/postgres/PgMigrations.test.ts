@@ -60,7 +60,8 @@ describe("PostgreSQL migrations", () => {
           "0003_idempotency",
           "0004_outbox",
           "0005_deadlines",
-          "0006_subscriptions"
+          "0006_subscriptions",
+          "0007_dead_letter_messages"
         ])
 
         const state = yield* recorded

@@ -134,6 +134,10 @@ const statements = (dialect: Dialect.Name): Record<string, ReadonlyArray<string>
         sources ${json} NOT NULL,
         registered_at BIGINT NOT NULL
       )`
+    ],
+    // the broker message kept with an integration consumer's dead letter, for its redrive
+    "0007_dead_letter_messages": [
+      `ALTER TABLE effect_ddd_dead_letters ADD COLUMN message ${json}`
     ]
   }
 }

@@ -1,5 +1,5 @@
 /** Dead letters on SQL (table `effect_ddd_dead_letters`). */
-import { Effect, Option } from "effect"
+import { Effect, Either, Encoding, Option } from "effect"
 import { type DeadLetter, DeadLetterNotFound, type Filter, type Service } from "../../../ports/DeadLetters.js"
 import type { DeliveryQuery } from "./deliveryQuery.js"
 import * as Dialect from "./dialect.js"
@@ -20,10 +20,11 @@ type DeadLetterRow = {
   readonly first_failed_at: number | string
   readonly last_failed_at: number | string
   readonly status: DeadLetter["status"]
+  readonly message: unknown
 }
 
 const COLUMNS = "id, subscription, partition, kind, event_id, position, aggregate_type, aggregate_id, " +
-  "version, event_type, error, attempts, first_failed_at, last_failed_at, status"
+  "version, event_type, error, attempts, first_failed_at, last_failed_at, status, message"
 
 const toDeadLetter = (row: DeadLetterRow): DeadLetter => ({
   id: row.id,
@@ -40,8 +41,18 @@ const toDeadLetter = (row: DeadLetterRow): DeadLetter => ({
   attempts: Dialect.readNumber(row.attempts),
   firstFailedAt: Dialect.readNumber(row.first_failed_at),
   lastFailedAt: Dialect.readNumber(row.last_failed_at),
-  status: row.status
+  status: row.status,
+  ...(row.message === null || row.message === undefined ? {} : { message: readMessage(row.message) })
 })
+
+/** A kept broker message as JSON (the payload in base64). */
+const writeMessage = (message: DeadLetter["message"]): string | null =>
+  message === undefined ? null : JSON.stringify({ ...message, payload: Encoding.encodeBase64(message.payload) })
+
+const readMessage = (value: unknown): DeadLetter["message"] => {
+  const json = Dialect.readJson(value) as Omit<NonNullable<DeadLetter["message"]>, "payload"> & { payload: string }
+  return { ...json, payload: Either.getOrElse(Encoding.decodeBase64(json.payload), () => new Uint8Array(0)) }
+}
 
 const toRow = (d: DeadLetter): ReadonlyArray<unknown> => [
   d.id,
@@ -58,7 +69,8 @@ const toRow = (d: DeadLetter): ReadonlyArray<unknown> => [
   d.attempts,
   d.firstFailedAt,
   d.lastFailedAt,
-  d.status
+  d.status,
+  writeMessage(d.message)
 ]
 
 /** Most ids per `DELETE ... IN (...)` statement. */
@@ -80,9 +92,9 @@ const where = (filter: Filter, p: DeliveryQuery["p"]) => {
   return { text: conditions.length === 0 ? "" : ` WHERE ${conditions.join(" AND ")}`, params }
 }
 
-export const make = ({ p, query }: DeliveryQuery): Service => {
+export const make = ({ dialect, p, query }: DeliveryQuery): Service => {
   const insert = `INSERT INTO effect_ddd_dead_letters (${COLUMNS})
-    VALUES (${Array.from({ length: 15 }, (_, i) => p(i + 1)).join(", ")})
+    VALUES (${Array.from({ length: 15 }, (_, i) => p(i + 1)).join(", ")}, ${Dialect.jsonParam(dialect, 16)})
     ON CONFLICT (id) DO UPDATE SET ${
     COLUMNS.split(", ").filter((c) => c !== "id").map((c) => `${c} = excluded.${c}`).join(", ")
   }`

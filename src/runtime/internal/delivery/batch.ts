@@ -6,8 +6,7 @@
  * before it are delivered again on their own, and the failing one is retried under the
  * subscription's schedule, then dead-lettered.
  */
-import type { Cause } from "effect"
-import { Clock, Effect, Either, Schedule } from "effect"
+import { Cause, Clock, Effect, Either, Schedule } from "effect"
 import type * as DomainEvent from "../../../core/DomainEvent.js"
 import type { LoggedEvent } from "../../../ports/EventStore.js"
 import * as CommitSignal from "../commitSignal.js"
@@ -23,6 +22,13 @@ export class DeliveryFailed {
 
 /** The aggregates whose events wait behind a dead letter (keys of `aggregateKey`). */
 export type Parked = ReadonlySet<string>
+
+/**
+ * What a pass over a batch does: `all` (inside the transaction: deliver, record dead letters, save
+ * the checkpoint); for a subscription that is not `inTransaction`, `deliver` first (outside any
+ * transaction: the handlers only), then `record` (inside: dead letters and the checkpoint).
+ */
+type Phase = "all" | "deliver" | "record"
 
 /** Run the subscription's handler for one decoded event, with its span and metrics. */
 export const deliver = (engine: Engine, partition: Partition, envelope: DomainEvent.Envelope<unknown>) =>
@@ -46,7 +52,8 @@ const deliverEvents = (engine: Engine, partition: Partition) =>
     events: ReadonlyArray<LoggedEvent>,
     parked: Parked,
     token: number,
-    progress: { index: number; delivering: boolean }
+    progress: { index: number; delivering: boolean },
+    phase: Phase
   ) {
     let parkedNow = parked
     const now = yield* Clock.currentTimeMillis
@@ -54,6 +61,7 @@ const deliverEvents = (engine: Engine, partition: Partition) =>
       const event = events[progress.index]!
       const key = aggregateKey(event.aggregateType, event.aggregateId)
       if (parkedNow.size > 0 && parkedNow.has(key)) {
+        if (phase === "deliver") continue
         const error = "an earlier event of this aggregate is dead-lettered"
         yield* DeadLetter.record(engine, partition, event, "parked", { error, attempts: 0, firstFailedAt: now })
         yield* DeadLetter.logDeadLettered(partition, event, "parked", error, 0)
@@ -61,20 +69,24 @@ const deliverEvents = (engine: Engine, partition: Partition) =>
       }
       const decoded = decode(partition.subscription, event)
       if (Either.isLeft(decoded)) {
+        parkedNow = new Set(parkedNow).add(key)
+        if (phase === "deliver") continue
         yield* DeadLetter.record(engine, partition, event, "poison", {
           error: decoded.left,
           attempts: 1,
           firstFailedAt: now
         })
         yield* DeadLetter.logDeadLettered(partition, event, "poison", decoded.left, 1)
-        parkedNow = new Set(parkedNow).add(key)
         continue
       }
+      if (phase === "record") continue
       progress.delivering = true
       yield* deliver(engine, partition, decoded.right)
       progress.delivering = false
     }
-    yield* engine.checkpoints.save(partition.subscription.name, partition.index, cursorAfter(events), token)
+    if (phase !== "deliver") {
+      yield* engine.checkpoints.save(partition.subscription.name, partition.index, cursorAfter(events), token)
+    }
     return parkedNow
   })
 
@@ -83,20 +95,31 @@ export const make = (engine: Engine, partition: Partition) => {
   const body = deliverEvents(engine, partition)
   const { subscription } = partition
 
-  /** Deliver events in one transaction with the checkpoint after the last one. */
-  const commit = (events: ReadonlyArray<LoggedEvent>, parked: Parked, token: number) =>
+  const pass = (events: ReadonlyArray<LoggedEvent>, parked: Parked, token: number, phase: Phase) =>
+    Effect.suspend(() => {
+      const progress = { index: 0, delivering: false }
+      // a handler failure aborts the whole transaction with its index (caught once, not per event)
+      return body(events, parked, token, progress, phase).pipe(
+        Effect.catchAllCause((cause) =>
+          progress.delivering ? Effect.fail(new DeliveryFailed(progress.index, cause)) : Effect.failCause(cause)
+        )
+      )
+    })
+
+  const transaction = (events: ReadonlyArray<LoggedEvent>, parked: Parked, token: number, phase: Phase) =>
     engine.telemetry.committed(CommitSignal.collecting(
       engine.signal,
-      engine.store.withTransaction(Effect.suspend(() => {
-        const progress = { index: 0, delivering: false }
-        // a handler failure aborts the whole transaction with its index (caught once, not per event)
-        return body(events, parked, token, progress).pipe(
-          Effect.catchAllCause((cause) =>
-            progress.delivering ? Effect.fail(new DeliveryFailed(progress.index, cause)) : Effect.failCause(cause)
-          )
-        )
-      }))
+      engine.store.withTransaction(pass(events, parked, token, phase))
     ))
+
+  /**
+   * Deliver events in one transaction with the checkpoint after the last one; for a subscription
+   * that is not `inTransaction`, its handlers first, then the transaction.
+   */
+  const commit = subscription.inTransaction === false
+    ? (events: ReadonlyArray<LoggedEvent>, parked: Parked, token: number) =>
+      Effect.zipRight(pass(events, parked, token, "deliver"), transaction(events, parked, token, "record"))
+    : (events: ReadonlyArray<LoggedEvent>, parked: Parked, token: number) => transaction(events, parked, token, "all")
 
   const logFailure = (event: LoggedEvent, attempt: number, cause: Cause.Cause<unknown>) => {
     const error = describeCause(cause)
@@ -128,7 +151,14 @@ export const make = (engine: Engine, partition: Partition) => {
     }))
     const retried = yield* Effect.either(Effect.retry(
       attempt,
-      Schedule.whileInput(subscription.retry, (error: unknown) => error instanceof DeliveryFailed)
+      // the schedule sees the handler's error (`Schedule.whileInput` can tell failures apart)
+      Schedule.whileInput(
+        Schedule.mapInput(
+          subscription.retry,
+          (error: unknown) => error instanceof DeliveryFailed ? Cause.squash(error.cause) : error
+        ),
+        (error: unknown) => error instanceof DeliveryFailed
+      )
     ))
     if (Either.isRight(retried)) return retried.right
     if (!(retried.left instanceof DeliveryFailed)) return yield* Effect.fail(retried.left)

@@ -82,24 +82,29 @@ export const make = (engine: Engine, partition: Partition) => {
     stored: DomainEvent.Stored | undefined,
     cursor: LogCursor,
     token: number
-  ) =>
-    CommitSignal.collecting(
-      engine.signal,
-      engine.store.withTransaction(Effect.gen(function*() {
-        if (stored !== undefined) {
-          const decoded = decode(subscription, stored)
-          if (Either.isLeft(decoded)) return yield* Effect.fail(new StillPoison(decoded.left))
-          yield* deliver(engine, partition, decoded.right).pipe(
-            Effect.catchAllCause((cause) =>
-              Cause.isInterruptedOnly(cause) ? Effect.failCause(cause) : Effect.fail(new DeliveryFailed(0, cause))
-            )
-          )
-        }
-        yield* engine.deadLetters.remove([dead.id])
-        // fenced like a checkpoint: a process that lost the lease cannot redeliver
-        yield* engine.checkpoints.save(subscription.name, partition.index, cursor, token)
-      }))
+  ) => {
+    const handle = Effect.suspend(() => {
+      if (stored === undefined) return Effect.void
+      const decoded = decode(subscription, stored)
+      if (Either.isLeft(decoded)) return Effect.fail(new StillPoison(decoded.left))
+      return deliver(engine, partition, decoded.right).pipe(
+        Effect.catchAllCause((cause) =>
+          Cause.isInterruptedOnly(cause) ? Effect.failCause(cause) : Effect.fail(new DeliveryFailed(0, cause))
+        )
+      )
+    })
+    const settle = Effect.zipRight(
+      engine.deadLetters.remove([dead.id]),
+      // fenced like a checkpoint: a process that lost the lease cannot redeliver
+      engine.checkpoints.save(subscription.name, partition.index, cursor, token)
     )
+    const inTransaction = <E>(effect: Effect.Effect<void, E>) =>
+      CommitSignal.collecting(engine.signal, engine.store.withTransaction(effect))
+    // a subscription that is not `inTransaction` handles the event before the transaction
+    return subscription.inTransaction === false
+      ? Effect.zipRight(handle, inTransaction(settle))
+      : inTransaction(Effect.zipRight(handle, settle))
+  }
 
   /** Redeliver one dead letter under the retry schedule; false when it failed again (and was recorded so). */
   const redeliver = Effect.fnUntraced(function*(dead: DeadLetters.DeadLetter, cursor: LogCursor, token: number) {
