@@ -16,6 +16,7 @@ import { Clock, Duration, Effect, Option } from "effect"
 import { Checkpoints } from "../../ports/Checkpoints.js"
 import { DeadLetters } from "../../ports/DeadLetters.js"
 import { EventStore, type EventStoreError, type LogCursor, type LogFilter, logStart } from "../../ports/EventStore.js"
+import * as Pruning from "../../ports/Pruning.js"
 import { type SubscriptionInfo, SubscriptionRegistry } from "../../ports/SubscriptionRegistry.js"
 import { CliError, whileBusy } from "./CliError.js"
 import { wakeRelays } from "./DeadLetters.js"
@@ -100,6 +101,8 @@ export const rewind = (name: string, from: Option.Option<number>, force: boolean
           onNone: () => Effect.fail(new CliError({ message: `no event at or after position ${from.value}` })),
           onSome: Effect.succeed
         }))
+    // events pruned after the target would be skipped silently: refuse (EventsPruned)
+    yield* Pruning.ensureReadable(info.sources.map((s) => s.aggregateType), target)
     const { cleared, partitions } = yield* whileBusy(store.withTransaction(Effect.gen(function*() {
       // dead letters before leases: the order a delivery takes its row locks in (PostgreSQL)
       const letters = yield* deadLetters.list({ subscription: name })
