@@ -58,8 +58,8 @@ export const make = (dialect: Dialect.Name) => {
           : ""
       }`,
     /** Parameters of `finished`, then the limit. */
-    deleteInstances: `DELETE FROM effect_ddd_states WHERE aggregate_type = ${p(1)} AND aggregate_id IN (
-        SELECT s.aggregate_id FROM effect_ddd_states s WHERE ${finished} LIMIT ${p(5)})
+    deleteInstances: `DELETE FROM effect_ddd_states WHERE (aggregate_type, aggregate_id) IN (
+        SELECT s.aggregate_type, s.aggregate_id FROM effect_ddd_states s WHERE ${finished} LIMIT ${p(5)})
       RETURNING aggregate_id`,
     countInstances: `SELECT count(*) AS n FROM effect_ddd_states s WHERE ${finished}`,
     /** Parameters: type, JSON array of ids. */
