@@ -26,6 +26,17 @@ import type * as Aggregate from "../core/Aggregate.js"
 export const minimumDeduplicationWindow: Duration.Duration = Duration.days(7)
 
 /**
+ * The shortest time events are kept. A command checks its expected version against the versions
+ * in the events table: were an event removed while a command that loaded the aggregate before it
+ * was still running, that command could append over the removed version. An hour is far longer
+ * than any command's transaction.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export const minimumEventRetention: Duration.Duration = Duration.hours(1)
+
+/**
  * What happens to an aggregate type's events:
  * - `delivered`: removed once every subscription reading them has delivered them and they are
  *   older than `keepMillis` (the default of state-stored aggregates);
@@ -137,7 +148,9 @@ export const defaults: Policy = {
 }
 
 /**
- * Check that a policy undercuts no deduplication guarantee.
+ * Check that a policy undercuts no deduplication guarantee (windows at least
+ * `minimumDeduplicationWindow`) and keeps events at least `minimumEventRetention`; throws
+ * `InvalidRetention` otherwise.
  *
  * @since 0.1.0
  * @category constructors
@@ -157,7 +170,11 @@ export const validate = (policy: Policy): Policy => {
     ...policy.aggregates.map((a) => a.keepMillis),
     ...policy.processManagers.map((p) => p.completedMillis)
   ]
-  if (periods.some((p) => !(p >= 0))) throw new InvalidRetention({ detail: "a retention period is negative" })
+  if (periods.some((p) => !(p >= Duration.toMillis(minimumEventRetention)))) {
+    throw new InvalidRetention({
+      detail: `events and finished instances are kept at least ${Duration.format(minimumEventRetention)}`
+    })
+  }
   return policy
 }
 

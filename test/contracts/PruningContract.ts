@@ -277,6 +277,8 @@ export const suite = <E>(
     it.effect("a window shorter than the longest redelivery window is refused", () =>
       Effect.sync(() => {
         expect(() => Retention.policy({ inbox: "1 day" })).toThrow(/inbox window .* shorter than/)
+        expect(() => Retention.policy({ idempotency: "6 days" })).toThrow(/idempotency window/)
+        expect(() => Retention.policy({ aggregates: [Inventory], events: "59 minutes" })).toThrow(/kept at least 1h/)
         const p = Retention.policy({
           aggregates: [Inventory, Inventory.pipe(Aggregate.withPersistence(Aggregate.eventSourced()))],
           events: "1 hour"
