@@ -289,10 +289,13 @@ export const suite = <E>(
       }))
 
     it.effect("the store's policy is the one configured; a store without one applies the one recorded", () =>
-      run(Effect.gen(function*() {
-        const pruning = yield* Pruning.Pruning
-        expect(yield* pruning.policy).toEqual(Retention.defaults)
-        yield* pruning.record(policy)
-        expect(yield* pruning.policy).toEqual(policy)
-      }), null))
+      run(
+        Effect.gen(function*() {
+          const pruning = yield* Pruning.Pruning
+          expect(yield* pruning.policy).toEqual(Retention.defaults)
+          yield* pruning.record(policy)
+          expect(yield* pruning.policy).toEqual(policy)
+        }),
+        null
+      ))
   })
