@@ -71,7 +71,7 @@ export const run = (options: Options = {}): Effect.Effect<Report, EventStoreErro
   Effect.gen(function*() {
     const pruning = yield* Pruning
     const batchSize = Math.max(1, options.batchSize ?? 500)
-    const pause = options.pause ?? Duration.millis(50)
+    const pause = Duration.decode(options.pause ?? Duration.millis(50))
     const now = yield* Clock.currentTimeMillis
     const removed = { ...none }
     for (const table of tables) {
@@ -80,7 +80,7 @@ export const run = (options: Options = {}): Effect.Effect<Report, EventStoreErro
         removed[table] += n
         if (n > 0) Telemetry.prunedRows.unsafeUpdate(n, [MetricLabel.make("table", table)])
         if (n < batchSize) break
-        yield* Effect.sleep(pause)
+        if (Duration.greaterThan(pause, Duration.zero)) yield* Effect.sleep(pause)
       }
     }
     const after = yield* pruning.plan(now)

@@ -108,14 +108,25 @@ export const layer = (
 export const layerWithoutMigrations = (
   options: Options = {}
 ): Layer.Layer<Stores, never, SqlClient.SqlClient> =>
-  Layer.mergeAll(Layer.effect(EventStore, make(options)), DeliveryStores.layer, pruningLayer(options.retention))
+  Layer.merge(
+    pruningLayer(options.retention).pipe(Layer.provideMerge(Layer.effect(EventStore, make(options)))),
+    DeliveryStores.layer
+  )
 
-/** Pruning on the client; a configured policy is recorded (a failure to is logged: the CLI then applies the last one recorded). */
-const pruningLayer = (retention: Policy | undefined): Layer.Layer<Pruning, never, SqlClient.SqlClient> =>
+/**
+ * Pruning on the client, each batch in a transaction of the store's (so it queues with commands
+ * and deliveries rather than waiting for the connection they keep); a configured policy is
+ * recorded (a failure to is logged: the CLI then applies the last one recorded).
+ */
+const pruningLayer = (retention: Policy | undefined): Layer.Layer<Pruning, never, SqlClient.SqlClient | EventStore> =>
   Layer.effect(
     Pruning,
     Effect.tap(
-      Effect.map(DeliveryQuery.make, (q) => SqlPruning.make(q, retention)),
+      Effect.zipWith(
+        DeliveryQuery.make,
+        EventStore,
+        (q, store) => SqlPruning.make(q, retention, store.withTransaction)
+      ),
       (pruning) =>
         retention === undefined ? Effect.void : pruning.record(retention).pipe(
           Effect.catchAll((error) => Effect.logWarning("could not record the retention policy", error))

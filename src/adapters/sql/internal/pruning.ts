@@ -23,8 +23,12 @@ const cursorOf = (row: CursorRow): LogCursor => ({
 
 const decodePolicy = Schema.decodeUnknown(Retention.Policy)
 
-export const make = (q: DeliveryQuery, configured: Retention.Policy | undefined): Service => {
-  const { atomically, query } = q
+export const make = (
+  q: DeliveryQuery,
+  configured: Retention.Policy | undefined,
+  atomically: <A, E>(self: Effect.Effect<A, E>) => Effect.Effect<A, E | EventStoreError>
+): Service => {
+  const { query } = q
   const s = PruningStatements.make(q.dialect)
   const registry = SubscriptionRegistry.make(q)
   const count = (text: string, params: ReadonlyArray<unknown>) =>
