@@ -174,7 +174,7 @@ export const runSqlite = async (): Promise<ReadonlyArray<Figure>> => {
     return [
       figure("prune.sqlite.deletes.idle", idleRun.rate, "events/s", rawRate),
       figure("prune.sqlite.deletes.busy", deletes, "events/s", null),
-      figure("prune.sqlite.commands.c8", commandsOn, "commands/s", commandsOff, ">= 0.8x pruning off")
+      figure("prune.sqlite.commands.c8", commandsOn, "commands/s", commandsOff)
     ]
   } finally {
     rmSync(dir, { recursive: true, force: true })

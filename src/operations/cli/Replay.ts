@@ -10,7 +10,8 @@
  * paused, and nothing needs to be stopped first. Dead letters at or after the position are removed
  * in the same transaction, since their events are delivered again. The read model itself is the
  * application's: a projection replayed from the start must tolerate its events again (upserts), or
- * have its tables cleared first.
+ * have its tables cleared first. A replay from before events that were pruned is refused
+ * (`EventsPruned`): the projection would be rebuilt without them.
  */
 import { Clock, Duration, Effect, Option } from "effect"
 import { Checkpoints } from "../../ports/Checkpoints.js"
