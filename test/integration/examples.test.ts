@@ -48,8 +48,25 @@ describe("examples", () => {
       stdio: ["ignore", "pipe", "pipe"],
       timeout: 30_000
     })
-    const messages = [...output.matchAll(/message="([^"]*)"/g)].map((m) => m[1])
-    expect(messages).toEqual([
+    const lines = [...output.matchAll(/level=(\w+) .*?message="([^"]*)"/g)].map((m) => ({
+      level: m[1],
+      message: m[2]!
+    }))
+    // the relay's own lines: each failed attempt a warning, the dead letter an error, the redrive info
+    const relay = lines.filter((l) => l.message.startsWith("announcements: "))
+    expect(relay.map((l) => [l.level, l.message.replace(/[0-9a-f-]{36}/, "<id>")])).toEqual([
+      ...[1, 2, 3].map((attempt) => [
+        "WARN",
+        `announcements: delivery of CoursePublished <id> of Course/effect-101@2 failed (attempt ${attempt}), retried: MailerDown: the mail service is down`
+      ]),
+      [
+        "ERROR",
+        "announcements: CoursePublished <id> of Course/effect-101@2 dead-lettered (failed) after 3 attempt(s): MailerDown: the mail service is down"
+      ],
+      ["INFO", "announcements: redrive of 1 dead letter(s) of Course/effect-101 requested"],
+      ["INFO", "announcements: redrive delivered CoursePublished <id> of Course/effect-101@2"]
+    ])
+    expect(lines.filter((l) => !l.message.startsWith("announcements: ")).map((l) => l.message)).toEqual([
       "effect-101 is delivered by partition 1 of 8",
       "dead letter: CoursePublished of effect-101 after 3 attempts (MailerDown: the mail service is down)",
       "redriven: 0 dead letters left, announced effect-101"
