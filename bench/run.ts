@@ -13,6 +13,7 @@ import * as broker from "./broker.js"
 import * as command from "./command.js"
 import * as core from "./core.js"
 import * as http from "./http.js"
+import * as prune from "./prune.js"
 import * as relay from "./relay.js"
 import { type Figure, printTable, save } from "./report.js"
 
@@ -106,7 +107,8 @@ const suites: ReadonlyArray<readonly [string, () => Promise<ReadonlyArray<Figure
   ["relay.sqlite.drain1m", relay.runDrain],
   ["http.settle.sqlite", http.runSqlite],
   ["http.settle.pg", http.runPg(server.freshDatabase)],
-  ["broker.publish.nats", broker.runPublish]
+  ["broker.publish.nats", broker.runPublish],
+  ["prune.sqlite", prune.runSqlite]
 ]
 
 const filters = process.argv.slice(2)

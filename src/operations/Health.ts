@@ -13,6 +13,7 @@ import { Checkpoints } from "../ports/Checkpoints.js"
 import { DeadLetters } from "../ports/DeadLetters.js"
 import { EventStore, type EventStoreError } from "../ports/EventStore.js"
 import { MessageBroker } from "../ports/MessageBroker.js"
+import { type HeldBack, Pruning } from "../ports/Pruning.js"
 import * as Relay from "../runtime/Relay.js"
 import * as Telemetry from "./Telemetry.js"
 
@@ -44,6 +45,11 @@ export interface Thresholds {
   readonly oldestUndeliveredAge?: Threshold<Duration.DurationInput> | undefined
   /** Dead letters waiting. Default: degraded at 1, unhealthy at 10. */
   readonly deadLetters?: Threshold<number> | undefined
+  /**
+   * How long the subscription has held back the pruning of events it has not delivered (with
+   * `Pruning` in context). Default: degraded at 1 day, unhealthy never.
+   */
+  readonly retentionHeldBack?: Threshold<Duration.DurationInput> | undefined
 }
 
 /**
@@ -55,7 +61,8 @@ export interface Thresholds {
 export const defaultThresholds: Thresholds = {
   lag: { degraded: 1_000, unhealthy: 10_000 },
   oldestUndeliveredAge: { degraded: "1 minute", unhealthy: "5 minutes" },
-  deadLetters: { degraded: 1, unhealthy: 10 }
+  deadLetters: { degraded: 1, unhealthy: 10 },
+  retentionHeldBack: { degraded: "1 day" }
 }
 
 /**
@@ -70,6 +77,11 @@ export interface SubscriptionHealth {
   /** Milliseconds since the oldest undelivered event occurred; 0 when there is none. */
   readonly oldestUndeliveredAgeMillis: number
   readonly deadLetters: number
+  /**
+   * Milliseconds since events it has not delivered could have been pruned (0 when none waits on
+   * it); measured when `Pruning` is in context.
+   */
+  readonly retentionHeldBackMillis?: number
   /** Why the status is not `healthy`. */
   readonly reasons: ReadonlyArray<string>
 }
@@ -169,7 +181,12 @@ const millis = (d: Duration.DurationInput) => Duration.toMillis(Duration.decode(
  */
 export const evaluate = (
   subscription: string,
-  measures: { readonly lag: number; readonly oldestUndeliveredAgeMillis: number; readonly deadLetters: number },
+  measures: {
+    readonly lag: number
+    readonly oldestUndeliveredAgeMillis: number
+    readonly deadLetters: number
+    readonly retentionHeldBackMillis?: number
+  },
   thresholds: Thresholds = defaultThresholds
 ): SubscriptionHealth => {
   const verdicts = [
@@ -181,7 +198,14 @@ export const evaluate = (
       millis,
       (n) => Duration.format(Duration.millis(n))
     ),
-    judge("dead letters", measures.deadLetters, thresholds.deadLetters, (n) => n, (n) => `${n}`)
+    judge("dead letters", measures.deadLetters, thresholds.deadLetters, (n) => n, (n) => `${n}`),
+    judge(
+      "pruning held back for",
+      measures.retentionHeldBackMillis ?? 0,
+      measures.retentionHeldBackMillis === undefined ? undefined : thresholds.retentionHeldBack,
+      millis,
+      (n) => Duration.format(Duration.millis(n))
+    )
   ]
   return {
     subscription,
@@ -195,7 +219,8 @@ const mergeThresholds = (base: Thresholds, over: Thresholds | undefined): Thresh
   over === undefined ? base : {
     lag: { ...base.lag, ...over.lag },
     oldestUndeliveredAge: { ...base.oldestUndeliveredAge, ...over.oldestUndeliveredAge },
-    deadLetters: { ...base.deadLetters, ...over.deadLetters }
+    deadLetters: { ...base.deadLetters, ...over.deadLetters },
+    retentionHeldBack: { ...base.retentionHeldBack, ...over.retentionHeldBack }
   }
 
 const tag = (name: string, value: string) => [MetricLabel.make(name, value)]
@@ -210,10 +235,11 @@ export const make = (options: Options): Effect.Effect<Service, never, EventStore
     const checkpoints = yield* Checkpoints
     const deadLetters = yield* DeadLetters
     const relay = yield* Effect.serviceOption(Relay.Relay)
+    const pruning = yield* Effect.serviceOption(Pruning)
     const subscriptions = options.subscriptions.filter((s) => s.mode === "async")
     const base = mergeThresholds(defaultThresholds, options.thresholds)
 
-    const measure = (subscription: Subscription.Any, now: number) =>
+    const measure = (subscription: Subscription.Any, now: number, held: ReadonlyArray<HeldBack> | undefined) =>
       Effect.gen(function*() {
         // dead letters first: a delivery that gives up commits its dead letter with the checkpoint
         // past it, so a dead letter seen here is never also counted in the lag read after it
@@ -228,10 +254,14 @@ export const make = (options: Options): Effect.Effect<Service, never, EventStore
             oldest = backlog.oldestOccurredAt
           }
         }
+        const since = held?.filter((h) => h.subscription === subscription.name).map((h) => h.since)
         const measures = {
           lag,
           oldestUndeliveredAgeMillis: oldest === undefined ? 0 : Math.max(0, now - oldest),
-          deadLetters: dead
+          deadLetters: dead,
+          ...(since === undefined ? {} : {
+            retentionHeldBackMillis: since.length === 0 ? 0 : Math.max(0, now - Math.min(...since))
+          })
         }
         const tags = tag("subscription", subscription.name)
         Telemetry.lag.unsafeUpdate(lag, tags)
@@ -268,7 +298,8 @@ export const make = (options: Options): Effect.Effect<Service, never, EventStore
 
     const check = Effect.gen(function*() {
       const now = yield* Clock.currentTimeMillis
-      const results = yield* Effect.forEach(subscriptions, (s) => measure(s, now))
+      const held = Option.isSome(pruning) ? yield* pruning.value.heldBack(now) : undefined
+      const results = yield* Effect.forEach(subscriptions, (s) => measure(s, now, held))
       const consumerResults = yield* Effect.forEach(consumers, (c) => measureConsumer(c.name))
       return {
         status: [...results, ...consumerResults].reduce<Status>((status, r) => worst(status, r.status), "healthy"),

@@ -246,6 +246,27 @@ export const consumerLag = Metric.gauge("effect_ddd_consumer_lag", {
 })
 
 /**
+ * Rows removed by pruning, tagged `table` (`events`, `idempotency`, `inbox`, `processInstances`).
+ *
+ * @since 0.1.0
+ * @category metrics
+ */
+export const prunedRows = Metric.counter("effect_ddd_pruned_rows_total", {
+  description: "Rows removed by pruning, by table",
+  incremental: true
+})
+
+/**
+ * Age in seconds of the oldest event the log keeps, 0 when it is empty (refreshed by each pruning run).
+ *
+ * @since 0.1.0
+ * @category metrics
+ */
+export const oldestEventAge = Metric.gauge("effect_ddd_oldest_event_age_seconds", {
+  description: "Age of the oldest event kept in the log"
+})
+
+/**
  * Span names: `execute` around a command (retries included), `append` around its append,
  * `deliver` around the relay's run of an async subscription's handler for one event (a child of
  * the span that appended the event), `handle` around a sync subscription's handler, `consume`

@@ -43,6 +43,8 @@ const expectedTables = [
   "effect_ddd_inbox",
   "effect_ddd_leases",
   "effect_ddd_migrations",
+  "effect_ddd_pruned",
+  "effect_ddd_retention",
   "effect_ddd_states",
   "effect_ddd_subscriptions"
 ]
@@ -61,7 +63,8 @@ describe("PostgreSQL migrations", () => {
           "0004_outbox",
           "0005_deadlines",
           "0006_subscriptions",
-          "0007_dead_letter_messages"
+          "0007_dead_letter_messages",
+          "0008_retention"
         ])
 
         const state = yield* recorded

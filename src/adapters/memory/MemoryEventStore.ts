@@ -13,12 +13,15 @@ import { DeadLetters } from "../../ports/DeadLetters.js"
 import { Deadlines } from "../../ports/Deadlines.js"
 import { EventStore, type Service } from "../../ports/EventStore.js"
 import { Inbox } from "../../ports/Inbox.js"
+import { Pruning } from "../../ports/Pruning.js"
+import type { Policy } from "../../ports/Retention.js"
 import { SubscriptionRegistry } from "../../ports/SubscriptionRegistry.js"
 import * as checkpoints from "./internal/checkpoints.js"
 import * as deadLetters from "./internal/deadLetters.js"
 import * as deadlines from "./internal/deadlines.js"
 import * as eventStore from "./internal/eventStore.js"
 import * as inbox from "./internal/inbox.js"
+import * as pruning from "./internal/pruning.js"
 import * as subscriptionRegistry from "./internal/subscriptionRegistry.js"
 import * as Tables from "./internal/tables.js"
 
@@ -28,7 +31,16 @@ import * as Tables from "./internal/tables.js"
  * @since 0.1.0
  * @category models
  */
-export type Stores = EventStore | Checkpoints | DeadLetters | Deadlines | Inbox | SubscriptionRegistry
+export type Stores = EventStore | Checkpoints | DeadLetters | Deadlines | Inbox | SubscriptionRegistry | Pruning
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface Options {
+  /** The retention policy `Pruning` applies (`Retention.policy`); the defaults when absent. */
+  readonly retention?: Policy | undefined
+}
 
 /**
  * The stores over one new in-memory database, as a context.
@@ -36,17 +48,27 @@ export type Stores = EventStore | Checkpoints | DeadLetters | Deadlines | Inbox 
  * @since 0.1.0
  * @category constructors
  */
-export const makeStores: Effect.Effect<Context.Context<Stores>> = Effect.map(
-  Tables.make,
-  (db) =>
-    Context.make(EventStore, eventStore.make(db)).pipe(
-      Context.add(Checkpoints, checkpoints.make(db)),
-      Context.add(DeadLetters, deadLetters.make(db)),
-      Context.add(Deadlines, deadlines.make(db)),
-      Context.add(Inbox, inbox.make(db)),
-      Context.add(SubscriptionRegistry, subscriptionRegistry.make(db))
-    )
-)
+export const makeStoresWith = (options: Options): Effect.Effect<Context.Context<Stores>> =>
+  Effect.map(
+    Tables.make,
+    (db) =>
+      Context.make(EventStore, eventStore.make(db)).pipe(
+        Context.add(Checkpoints, checkpoints.make(db)),
+        Context.add(DeadLetters, deadLetters.make(db)),
+        Context.add(Deadlines, deadlines.make(db)),
+        Context.add(Inbox, inbox.make(db)),
+        Context.add(SubscriptionRegistry, subscriptionRegistry.make(db)),
+        Context.add(Pruning, pruning.make(db, options.retention))
+      )
+  )
+
+/**
+ * The stores over one new in-memory database, as a context (the default retention policy).
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const makeStores: Effect.Effect<Context.Context<Stores>> = makeStoresWith({})
 
 /**
  * The in-memory event store alone.
@@ -63,3 +85,11 @@ export const make: Effect.Effect<Service> = Effect.map(makeStores, Context.get(E
  * @category layers
  */
 export const layer: Layer.Layer<Stores> = Layer.effectContext(makeStores)
+
+/**
+ * The in-memory stores with options (a retention policy).
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layerWith = (options: Options): Layer.Layer<Stores> => Layer.effectContext(makeStoresWith(options))

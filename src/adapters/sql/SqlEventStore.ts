@@ -11,15 +11,19 @@
  */
 import type { SqlClient } from "@effect/sql"
 import type { SqlError } from "@effect/sql/SqlError"
-import { Cause, type Effect, Layer } from "effect"
+import { Cause, Effect, Layer } from "effect"
 import type { Checkpoints } from "../../ports/Checkpoints.js"
 import type { DeadLetters } from "../../ports/DeadLetters.js"
 import type { Deadlines } from "../../ports/Deadlines.js"
 import { EventStore, EventStoreError, type Service } from "../../ports/EventStore.js"
 import type { Inbox } from "../../ports/Inbox.js"
+import { Pruning } from "../../ports/Pruning.js"
+import type { Policy } from "../../ports/Retention.js"
 import type { SubscriptionRegistry } from "../../ports/SubscriptionRegistry.js"
+import * as DeliveryQuery from "./internal/deliveryQuery.js"
 import * as DeliveryStores from "./internal/deliveryStores.js"
 import * as internal from "./internal/eventStore.js"
+import * as SqlPruning from "./internal/pruning.js"
 import * as Queries from "./internal/queries.js"
 import * as Migrations from "./migrations.js"
 
@@ -43,6 +47,12 @@ export interface Options {
    * docs/performance.md for when transactions are batched.
    */
   readonly groupCommit?: false | { readonly maxBatch?: number; readonly concurrency?: number }
+  /**
+   * The retention policy `Pruning` applies (`Retention.policy`), recorded in the database when the
+   * layer starts so that `effect-ddd prune` applies it too. Without one, the recorded policy, else
+   * the defaults (no events removed). See docs/data-lifecycle.md.
+   */
+  readonly retention?: Policy | undefined
 }
 
 /**
@@ -60,7 +70,7 @@ export const make = (options: Options = {}): Effect.Effect<Service, never, SqlCl
  * @since 0.1.0
  * @category models
  */
-export type Stores = EventStore | Checkpoints | DeadLetters | Deadlines | Inbox | SubscriptionRegistry
+export type Stores = EventStore | Checkpoints | DeadLetters | Deadlines | Inbox | SubscriptionRegistry | Pruning
 
 /**
  * The SQL stores (the event store, and checkpoints, dead letters, deadlines, the inbox and the
@@ -98,4 +108,28 @@ export const layer = (
 export const layerWithoutMigrations = (
   options: Options = {}
 ): Layer.Layer<Stores, never, SqlClient.SqlClient> =>
-  Layer.merge(Layer.effect(EventStore, make(options)), DeliveryStores.layer)
+  Layer.merge(
+    pruningLayer(options.retention).pipe(Layer.provideMerge(Layer.effect(EventStore, make(options)))),
+    DeliveryStores.layer
+  )
+
+/**
+ * Pruning on the client, each batch in a transaction of the store's (so it queues with commands
+ * and deliveries rather than waiting for the connection they keep); a configured policy is
+ * recorded (a failure to is logged: the CLI then applies the last one recorded).
+ */
+const pruningLayer = (retention: Policy | undefined): Layer.Layer<Pruning, never, SqlClient.SqlClient | EventStore> =>
+  Layer.effect(
+    Pruning,
+    Effect.tap(
+      Effect.zipWith(
+        DeliveryQuery.make,
+        EventStore,
+        (q, store) => SqlPruning.make(q, retention, store.withTransaction)
+      ),
+      (pruning) =>
+        retention === undefined ? Effect.void : pruning.record(retention).pipe(
+          Effect.catchAll((error) => Effect.logWarning("could not record the retention policy", error))
+        )
+    )
+  )

@@ -138,6 +138,22 @@ const statements = (dialect: Dialect.Name): Record<string, ReadonlyArray<string>
     // the broker message kept with an integration consumer's dead letter, for its redrive
     "0007_dead_letter_messages": [
       `ALTER TABLE effect_ddd_dead_letters ADD COLUMN message ${json}`
+    ],
+    // retention: the policy `effect-ddd prune` applies, how far events were pruned per aggregate
+    // type (a replay from before fails), and the index the inbox's expiry reads (internal/pruning.ts)
+    "0008_retention": [
+      `CREATE TABLE effect_ddd_retention (
+        name TEXT PRIMARY KEY,
+        policy ${json} NOT NULL,
+        recorded_at BIGINT NOT NULL
+      )`,
+      `CREATE TABLE effect_ddd_pruned (
+        aggregate_type TEXT PRIMARY KEY,
+        commit_order BIGINT NOT NULL,
+        position BIGINT NOT NULL,
+        pruned_at BIGINT NOT NULL
+      )`,
+      `CREATE INDEX effect_ddd_inbox_processed ON effect_ddd_inbox (processed_at)`
     ]
   }
 }

@@ -1,6 +1,6 @@
 /**
- * The `effect-ddd` commands: `migrate`, `status`, `dead-letters list | show | redrive | discard`
- * and `replay`. Every command takes `--database` (or `DATABASE_URL`) and `--json`.
+ * The `effect-ddd` commands: `migrate`, `status`, `dead-letters list | show | redrive | discard`,
+ * `replay` and `prune`. Every command takes `--database` (or `DATABASE_URL`) and `--json`.
  */
 import { Args, Command, HelpDoc, Options, ValidationError } from "@effect/cli"
 import type { SqlClient } from "@effect/sql"
@@ -11,6 +11,7 @@ import { CliError, describe } from "./CliError.js"
 import * as Database from "./Database.js"
 import * as DeadLetters from "./DeadLetters.js"
 import * as Output from "./Output.js"
+import * as Prune from "./Prune.js"
 import * as Replay from "./Replay.js"
 import * as Status from "./Status.js"
 
@@ -213,10 +214,38 @@ const replay = Command.make(
   "Deliver a subscription's events again from a position, to rebuild a projection; safe while relays run (they are fenced out)"
 ))
 
+const prune = Command.make(
+  "prune",
+  {
+    database,
+    json,
+    dryRun: Options.boolean("dry-run").pipe(Options.withDescription("Report what would be removed, remove nothing")),
+    batchSize: Options.integer("batch-size").pipe(
+      Options.withDescription("Rows per transaction (default 500)"),
+      Options.withDefault(500),
+      Options.mapEffect((n) =>
+        n >= 1
+          ? Effect.succeed(n)
+          : Effect.fail(ValidationError.invalidValue(HelpDoc.p("--batch-size must be 1 or more")))
+      )
+    )
+  },
+  (options) =>
+    withStores(
+      options.database,
+      Effect.flatMap(Prune.prune(options.dryRun, options.batchSize), (pruned) =>
+        options.json ? Output.json(pruned) : Effect.flatMap(Prune.renderNow(pruned), Console.log))
+    )
+).pipe(Command.withDescription(
+  "Remove delivered events, expired idempotency records and inbox rows, finished process instances (the recorded retention policy)"
+))
+
 /** The root command. */
 export const command = Command.make("effect-ddd").pipe(
-  Command.withDescription("Operate effect-ddd's event store and relay: migrations, lag, dead letters, replays"),
-  Command.withSubcommands([migrate, status, deadLetters, replay])
+  Command.withDescription(
+    "Operate effect-ddd's event store and relay: migrations, lag, dead letters, replays, pruning"
+  ),
+  Command.withSubcommands([migrate, status, deadLetters, replay, prune])
 )
 
 /** Run the CLI on `process.argv`-style arguments. */

@@ -10,12 +10,14 @@
  * paused, and nothing needs to be stopped first. Dead letters at or after the position are removed
  * in the same transaction, since their events are delivered again. The read model itself is the
  * application's: a projection replayed from the start must tolerate its events again (upserts), or
- * have its tables cleared first.
+ * have its tables cleared first. A replay from before events that were pruned is refused
+ * (`EventsPruned`): the projection would be rebuilt without them.
  */
 import { Clock, Duration, Effect, Option } from "effect"
 import { Checkpoints } from "../../ports/Checkpoints.js"
 import { DeadLetters } from "../../ports/DeadLetters.js"
 import { EventStore, type EventStoreError, type LogCursor, type LogFilter, logStart } from "../../ports/EventStore.js"
+import * as Pruning from "../../ports/Pruning.js"
 import { type SubscriptionInfo, SubscriptionRegistry } from "../../ports/SubscriptionRegistry.js"
 import { CliError, whileBusy } from "./CliError.js"
 import { wakeRelays } from "./DeadLetters.js"
@@ -100,6 +102,8 @@ export const rewind = (name: string, from: Option.Option<number>, force: boolean
           onNone: () => Effect.fail(new CliError({ message: `no event at or after position ${from.value}` })),
           onSome: Effect.succeed
         }))
+    // events pruned after the target would be skipped silently: refuse (EventsPruned)
+    yield* Pruning.ensureReadable(info.sources.map((s) => s.aggregateType), target)
     const { cleared, partitions } = yield* whileBusy(store.withTransaction(Effect.gen(function*() {
       // dead letters before leases: the order a delivery takes its row locks in (PostgreSQL)
       const letters = yield* deadLetters.list({ subscription: name })

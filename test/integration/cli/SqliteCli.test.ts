@@ -7,6 +7,7 @@ import { mkdtempSync, readdirSync, readlinkSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { suite } from "../../contracts/CliContract.js"
+import { suite as pruneSuite } from "../../contracts/PruneCliContract.js"
 import { cli, startCli } from "../../support/cli.js"
 import { delivery } from "../../support/stores.js"
 
@@ -73,3 +74,5 @@ describe("CLI on SQLite, one writer at a time", { timeout: 120_000 }, () => {
     expect(replay.stdout).toContain("replay of levels from the start of the log: 1 of 1 checkpoint(s) moved back")
   })
 })
+
+pruneSuite("SQLite", () => Promise.resolve({ dialect: "sqlite", target: tempFile() }))

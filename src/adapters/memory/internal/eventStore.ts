@@ -15,15 +15,19 @@ import {
 } from "../../../ports/EventStore.js"
 import { type Database, key, type Tables } from "./tables.js"
 
+/** The stream's version: its last event's, or its state row's when pruning removed its events. */
 const versionOf = (tables: Tables, stream: string): number =>
-  Option.match(HashMap.get(tables.streams, stream), {
-    onNone: () => 0,
-    onSome: (events) => Chunk.isEmpty(events) ? 0 : Chunk.unsafeLast(events).version
-  })
+  Math.max(
+    Option.match(HashMap.get(tables.streams, stream), {
+      onNone: () => 0,
+      onSome: (events) => Chunk.isEmpty(events) ? 0 : Chunk.unsafeLast(events).version
+    }),
+    Option.match(HashMap.get(tables.states, stream), { onNone: () => 0, onSome: (state) => state.version })
+  )
 
 /** Events after a cursor (the event at index `i` has position `i + 1`), and where the next read starts. */
 const readLog = (
-  log: Chunk.Chunk<DomainEvent.Stored>,
+  log: Chunk.Chunk<DomainEvent.Stored | undefined>,
   after: LogCursor,
   limit: number,
   filter?: LogFilter
@@ -32,18 +36,18 @@ const readLog = (
   let i = Math.max(0, after.position)
   for (; i < Chunk.size(log) && events.length < limit; i++) {
     const event = Chunk.unsafeGet(log, i)
-    if (matches(filter, event)) events.push({ ...event, commitOrder: 0 })
+    if (event !== undefined && matches(filter, event)) events.push({ ...event, commitOrder: 0 })
   }
   // the read stopped after its last event (a full page) or at the end of the log
   return { events, next: { commitOrder: 0, position: i } }
 }
 
-const backlogOf = (log: Chunk.Chunk<DomainEvent.Stored>, after: LogCursor, filter?: LogFilter) => {
+const backlogOf = (log: Chunk.Chunk<DomainEvent.Stored | undefined>, after: LogCursor, filter?: LogFilter) => {
   let count = 0
   let oldestOccurredAt: number | undefined
   for (let i = Math.max(0, after.position); i < Chunk.size(log); i++) {
     const event = Chunk.unsafeGet(log, i)
-    if (!matches(filter, event)) continue
+    if (event === undefined || !matches(filter, event)) continue
     count++
     if (oldestOccurredAt === undefined || event.occurredAt < oldestOccurredAt) oldestOccurredAt = event.occurredAt
   }
@@ -72,7 +76,7 @@ export const make = (db: Database): Service => ({
     Effect.map(db.get, (tables) =>
       Option.match(HashMap.get(tables.streams, key(aggregateType, aggregateId)), {
         onNone: () => [],
-        onSome: (events) => Chunk.toReadonlyArray(Chunk.drop(events, afterVersion))
+        onSome: (events) => Chunk.toReadonlyArray(Chunk.filter(events, (event) => event.version > afterVersion))
       })),
   readState: (aggregateType, aggregateId) =>
     Effect.map(db.get, (tables) => HashMap.get(tables.states, key(aggregateType, aggregateId))),

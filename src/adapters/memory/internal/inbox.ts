@@ -1,12 +1,15 @@
 /** The inbox over the in-memory database. */
-import { HashSet } from "effect"
+import { Clock, Effect, HashMap } from "effect"
 import type { Service } from "../../../ports/Inbox.js"
 import { type Database, key, type Tables } from "./tables.js"
 
 export const make = (db: Database): Service => ({
   markProcessed: (consumer, messageId) =>
-    db.modify((tables): readonly [boolean, Tables] => {
-      const k = key(consumer, messageId)
-      return HashSet.has(tables.inbox, k) ? [false, tables] : [true, { ...tables, inbox: HashSet.add(tables.inbox, k) }]
-    })
+    Effect.flatMap(Clock.currentTimeMillis, (now) =>
+      db.modify((tables): readonly [boolean, Tables] => {
+        const k = key(consumer, messageId)
+        return HashMap.has(tables.inbox, k)
+          ? [false, tables]
+          : [true, { ...tables, inbox: HashMap.set(tables.inbox, k, now) }]
+      }))
 })

@@ -2,27 +2,33 @@
  * The in-memory database: every table of the stores in one immutable value, changed inside
  * `TransactionalRef` transactions.
  */
-import { Chunk, HashMap, HashSet, Option } from "effect"
+import { Chunk, HashMap, Option } from "effect"
 import type * as DomainEvent from "../../../core/DomainEvent.js"
 import type { Lease } from "../../../ports/Checkpoints.js"
 import type { DeadLetter } from "../../../ports/DeadLetters.js"
 import type { Deadline } from "../../../ports/Deadlines.js"
 import type { IdempotencyRecord, LogCursor, StoredState } from "../../../ports/EventStore.js"
+import type { Policy } from "../../../ports/Retention.js"
 import type { SubscriptionInfo } from "../../../ports/SubscriptionRegistry.js"
 import * as TransactionalRef from "./transactionalRef.js"
 
 export interface Tables {
   readonly streams: HashMap.HashMap<string, Chunk.Chunk<DomainEvent.Stored>>
   readonly states: HashMap.HashMap<string, StoredState>
-  readonly log: Chunk.Chunk<DomainEvent.Stored>
+  /** By position - 1; a pruned event leaves `undefined` (positions are never reused). */
+  readonly log: Chunk.Chunk<DomainEvent.Stored | undefined>
   readonly idempotency: HashMap.HashMap<string, IdempotencyRecord>
   readonly checkpoints: HashMap.HashMap<string, LogCursor>
   readonly leases: HashMap.HashMap<string, Lease>
   readonly deadLetters: HashMap.HashMap<string, DeadLetter>
-  readonly inbox: HashSet.HashSet<string>
+  /** `consumer\u0000messageId` -> when it was processed (epoch milliseconds). */
+  readonly inbox: HashMap.HashMap<string, number>
   /** By process manager, then `instanceId\u0000name`. */
   readonly deadlines: HashMap.HashMap<string, HashMap.HashMap<string, Deadline>>
   readonly subscriptions: HashMap.HashMap<string, SubscriptionInfo>
+  /** The retention policy recorded, and per aggregate type the last event pruned. */
+  readonly retention: Policy | undefined
+  readonly pruned: HashMap.HashMap<string, LogCursor>
 }
 
 export type Database = TransactionalRef.TransactionalRef<Tables>
@@ -35,9 +41,11 @@ export const make = TransactionalRef.make<Tables>({
   checkpoints: HashMap.empty(),
   leases: HashMap.empty(),
   deadLetters: HashMap.empty(),
-  inbox: HashSet.empty(),
+  inbox: HashMap.empty(),
   deadlines: HashMap.empty(),
-  subscriptions: HashMap.empty()
+  subscriptions: HashMap.empty(),
+  retention: undefined,
+  pruned: HashMap.empty()
 })
 
 /** Change the tables, returning nothing. */

@@ -1,0 +1,14 @@
+import { SqliteClient } from "@effect/sql-sqlite-node"
+import { Layer } from "effect"
+import { SqlEventStore } from "effect-ddd/sql"
+import { mkdtempSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+import { suite } from "../contracts/PruningContract.js"
+
+const tempFile = () => join(mkdtempSync(join(tmpdir(), "effect-ddd-")), "pruning.db")
+
+suite(
+  "SQLite",
+  (retention) => SqlEventStore.layer({ retention }).pipe(Layer.provide(SqliteClient.layer({ filename: tempFile() })))
+)
