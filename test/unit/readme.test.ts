@@ -40,7 +40,34 @@ const linked = (document: string) =>
     .filter((target) => !/^[a-z]+:/.test(target) && !target.startsWith("#"))
     .map((target) => join(dirname(document), target.split("#")[0]!))
 
+/** The anchors of a text's headings, as GitHub makes them (lower case, punctuation dropped, spaces to hyphens). */
+const anchors = (text: string) =>
+  [...text.matchAll(/^#{1,6} (.+)$/gm)].map((m) =>
+    m[1]!.trim().toLowerCase().replace(/[^\p{L}\p{N}\s_-]/gu, "").replace(/\s/g, "-")
+  )
+
+/** A text's relative links that name an anchor, with the file they point into (the text's own when none). */
+const anchored = (document: string) =>
+  [...read(document).matchAll(/\]\(([^)\s]*#[^)\s]+)\)/g)].map((m) => m[1]!)
+    .filter((target) => !/^[a-z]+:/.test(target))
+    .map((target) => {
+      const [path, anchor] = target.split("#") as [string, string]
+      return { anchor, file: path === "" ? document : join(dirname(document), path) }
+    })
+
+/** The README's `## ` headings, in order. */
+const sections = [...readme.matchAll(/^## (.+)$/gm)].map((m) => m[1]!)
+
 describe("README", () => {
+  it("reads as a guide: short, set-up and quick start first, then the topics, the tests and the documentation", () => {
+    expect(readme.split("\n").length).toBeLessThan(450)
+    const order = ["Set-up", "Using the package", "Quick start", "Concepts", "Tests", "Reliability", "Documentation"]
+    const at = order.map((title) => sections.indexOf(title))
+    expect(at.filter((i) => i < 0), `missing: ${order.filter((_, i) => at[i]! < 0).join(", ")}`).toEqual([])
+    expect(at).toEqual([...at].sort((a, b) => a - b))
+    expect(sections.at(-1)).toBe("Documentation")
+  })
+
   it("embeds the compiled example files verbatim", () => {
     expect(embedded.map((e) => e.file)).toEqual(
       expect.arrayContaining(["examples/quickstart.ts", "examples/sql-layers.ts"])
@@ -74,6 +101,14 @@ describe("README", () => {
       if (document === "README.md") expect(named.length, document).toBeGreaterThan(0)
       expect(named.filter((path) => !existsSync(join(root, path))), document).toEqual([])
       expect(linked(document).filter((path) => !existsSync(join(root, path))), document).toEqual([])
+    }
+  })
+
+  it("links to anchors that are headings of the page they point into", () => {
+    const links = documents.flatMap(anchored)
+    expect(links.map((link) => link.file)).toEqual(expect.arrayContaining(["README.md", "docs/performance.md"]))
+    for (const { anchor, file } of links) {
+      expect(anchors(read(file)), `${file}#${anchor}`).toContain(anchor)
     }
   })
 
