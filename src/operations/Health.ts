@@ -79,7 +79,7 @@ export interface SubscriptionHealth {
   readonly deadLetters: number
   /**
    * Milliseconds since events it has not delivered could have been pruned (0 when none waits on
-   * it); measured when `Pruning` is in context.
+   * it); measured when `Pruning` is in context and its policy lets some events go.
    */
   readonly retentionHeldBackMillis?: number
   /** Why the status is not `healthy`. */
@@ -298,7 +298,10 @@ export const make = (options: Options): Effect.Effect<Service, never, EventStore
 
     const check = Effect.gen(function*() {
       const now = yield* Clock.currentTimeMillis
-      const held = Option.isSome(pruning) ? yield* pruning.value.heldBack(now) : undefined
+      // measured when the policy lets some events go
+      const prunes = Option.isSome(pruning) &&
+        (yield* pruning.value.policy).aggregates.some((a) => a.events !== "keep")
+      const held = prunes && Option.isSome(pruning) ? yield* pruning.value.heldBack(now) : undefined
       const results = yield* Effect.forEach(subscriptions, (s) => measure(s, now, held))
       const consumerResults = yield* Effect.forEach(consumers, (c) => measureConsumer(c.name))
       return {
