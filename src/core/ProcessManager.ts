@@ -29,7 +29,6 @@ import * as Runtime from "../runtime/internal/processManager/subscriptions.js"
 import type * as Aggregate from "./Aggregate.js"
 import type * as DomainEvent from "./DomainEvent.js"
 import { advanceInstance, instancesOf } from "./internal/processManager/instances.js"
-import * as schemas from "./internal/processManager/schemas.js"
 import * as Subscription from "./Subscription.js"
 
 /**
@@ -185,7 +184,7 @@ export interface Reaction<S> {
  * @since 0.1.0
  * @category models
  */
-export const Status: Schema.Literal<["new", "running", "completed", "compensating", "compensated"]> = schemas.Status
+export const Status = Schema.Literal("new", "running", "completed", "compensating", "compensated")
 /** @since 0.1.0 @category models */
 export type Status = typeof Status.Type
 
@@ -195,7 +194,13 @@ export type Status = typeof Status.Type
  * @since 0.1.0
  * @category models
  */
-export const SendRecord: typeof schemas.SendRecord = schemas.SendRecord
+export const SendRecord = Schema.Struct({
+  aggregateType: Schema.String,
+  aggregateId: Schema.String,
+  command: Schema.String,
+  /** The encoded input. */
+  input: Schema.Unknown
+})
 /** @since 0.1.0 @category models */
 export type SendRecord = typeof SendRecord.Type
 
@@ -205,9 +210,20 @@ export type SendRecord = typeof SendRecord.Type
  * @since 0.1.0
  * @category models
  */
-export const Step: typeof schemas.Step = schemas.Step
+export const Step = Schema.Struct({
+  step: Schema.Number,
+  kind: Schema.Literal("action", "compensation"),
+  aggregateType: Schema.String,
+  aggregateId: Schema.String,
+  command: Schema.String,
+  /** `skipped`: an action not yet executed when the process began compensating. */
+  outcome: Schema.Literal("pending", "succeeded", "rejected", "skipped"),
+  compensation: Schema.optionalWith(SendRecord, { exact: true })
+})
 /** @since 0.1.0 @category models */
 export type Step = typeof Step.Type
+
+const ScheduledDeadline = Schema.Struct({ name: Schema.String, dueAt: Schema.Number })
 
 /**
  * The schemas an instance is stored with, for the schema of its state: the instance itself, and
@@ -217,7 +233,36 @@ export type Step = typeof Step.Type
  * @since 0.1.0
  * @category models
  */
-export const instanceSchemas: typeof schemas.instanceSchemas = schemas.instanceSchemas
+export const instanceSchemas = <S, SI>(state: Schema.Schema<S, SI>) => {
+  const Advanced = Schema.TaggedStruct("ProcessAdvanced", {
+    status: Status,
+    reason: Schema.optionalWith(Schema.String, { exact: true }),
+    state,
+    deadlines: Schema.Array(ScheduledDeadline)
+  })
+  const Issued = Schema.TaggedStruct("CommandIssued", {
+    step: Schema.Number,
+    kind: Schema.Literal("action", "compensation"),
+    aggregateType: Schema.String,
+    aggregateId: Schema.String,
+    command: Schema.String,
+    input: Schema.Unknown,
+    compensation: Schema.optionalWith(SendRecord, { exact: true })
+  })
+  const Settled = Schema.TaggedStruct("CommandSettled", {
+    step: Schema.Number,
+    outcome: Schema.Literal("succeeded", "rejected", "skipped"),
+    error: Schema.optionalWith(Schema.Struct({ _tag: Schema.String, message: Schema.String }), { exact: true })
+  })
+  const Instance = Schema.Struct({
+    status: Status,
+    reason: Schema.optionalWith(Schema.String, { exact: true }),
+    state,
+    steps: Schema.Array(Step),
+    deadlines: Schema.Array(ScheduledDeadline)
+  })
+  return { Instance, Event: Schema.Union(Advanced, Issued, Settled) }
+}
 
 /**
  * A process instance as stored.

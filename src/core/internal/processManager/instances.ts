@@ -5,7 +5,7 @@
 import { Either, Schema } from "effect"
 import * as Aggregate from "../../Aggregate.js"
 import type { Advance, Input, Instance, ProcessManager, Step } from "../../ProcessManager.js"
-import { instanceSchemas } from "./schemas.js"
+import { instanceSchemas } from "../../ProcessManager.js"
 import { transition } from "./transition.js"
 
 /** The instances' aggregate of a definition. */
