@@ -131,7 +131,7 @@ export const suite = (name: string, database: () => Promise<Database>) =>
       expect(migrated.stdout).toContain(
         "applied 0001_events, 0002_states, 0003_idempotency, 0004_outbox, 0005_deadlines, 0006_subscriptions, 0007_dead_letter_messages, 0008_retention"
       )
-      expect(parsed(await run("migrate", "--json"))).toMatchObject({ applied: [], total: 7 })
+      expect(parsed(await run("migrate", "--json"))).toMatchObject({ applied: [], total: 8 })
       // DATABASE_URL works as well as --database
       const viaEnv = await cli(["status", "--json"], { DATABASE_URL: db.target })
       expect(parsed(viaEnv)).toMatchObject({ events: 0, subscriptions: [] })
