@@ -1,7 +1,8 @@
 /**
  * Runs pruning (`Pruning`): once (`run`, what `effect-ddd prune` does), or in the background under
  * a `Schedule` (`layer`). Each table is pruned a batch at a time, each batch one short
- * transaction, with a pause between batches so pruning never holds long locks or starves commands.
+ * transaction, with a pause between batches that grows with the time the batch took, so pruning
+ * never holds long locks or starves commands.
  *
  * ```ts
  * const PrunerLive = Pruner.layer({ schedule: Schedule.spaced("10 minutes") })
@@ -22,8 +23,16 @@ import { type Plan, Pruning, type Table, tables } from "../ports/Pruning.js"
 export interface Options {
   /** Rows per batch (default 500). */
   readonly batchSize?: number | undefined
-  /** The pause between two batches of a table (default 50 milliseconds). */
+  /** The least pause between two batches of a table (default 50 milliseconds). */
   readonly pause?: Duration.DurationInput | undefined
+  /**
+   * The largest share of the time a run may spend inside its batches, above 0 and at most 1
+   * (default 0.1). After a batch that took `t`, the run waits `t * (1 - share) / share` (and at
+   * least `pause`), so a slow database, where each batch holds its locks longer, gets longer
+   * pauses: on SQLite, whose one writer commands wait for, pruning takes at most about this
+   * share of the writer's time. `1` leaves only `pause`.
+   */
+  readonly share?: number | undefined
 }
 
 /**
@@ -72,15 +81,17 @@ export const run = (options: Options = {}): Effect.Effect<Report, EventStoreErro
     const pruning = yield* Pruning
     const batchSize = Math.max(1, options.batchSize ?? 500)
     const pause = Duration.decode(options.pause ?? Duration.millis(50))
+    const share = Math.min(1, Math.max(0.001, options.share ?? 0.1))
     const now = yield* Clock.currentTimeMillis
     const removed = { ...none }
     for (const table of tables) {
       while (true) {
-        const n = yield* pruning.pruneBatch(table, now, batchSize)
+        const [took, n] = yield* Effect.timed(pruning.pruneBatch(table, now, batchSize))
         removed[table] += n
         if (n > 0) Telemetry.prunedRows.unsafeUpdate(n, [MetricLabel.make("table", table)])
         if (n < batchSize) break
-        if (Duration.greaterThan(pause, Duration.zero)) yield* Effect.sleep(pause)
+        const wait = Duration.max(pause, Duration.times(took, (1 - share) / share))
+        if (Duration.greaterThan(wait, Duration.zero)) yield* Effect.sleep(wait)
       }
     }
     const after = yield* pruning.plan(now)
