@@ -16,6 +16,7 @@ import * as http from "./http.js"
 import * as prune from "./prune.js"
 import * as relay from "./relay.js"
 import { type Figure, printTable, save } from "./report.js"
+import * as soak from "./soak.js"
 
 /** The PostgreSQL server: started (or taken from DATABASE_URL) on the first call only. */
 const server = (() => {
@@ -96,7 +97,13 @@ const server = (() => {
   return { freshDatabase, close }
 })()
 
-const suites: ReadonlyArray<readonly [string, () => Promise<ReadonlyArray<Figure>> | ReadonlyArray<Figure>]> = [
+const suites: ReadonlyArray<
+  readonly [
+    string,
+    () => Promise<ReadonlyArray<Figure>> | ReadonlyArray<Figure>,
+    { readonly explicit?: boolean }?
+  ]
+> = [
   ["core", core.run],
   ["command.sqlite", command.runSqlite],
   ["command.pg", command.runPg(server.freshDatabase)],
@@ -108,14 +115,19 @@ const suites: ReadonlyArray<readonly [string, () => Promise<ReadonlyArray<Figure
   ["http.settle.sqlite", http.runSqlite],
   ["http.settle.pg", http.runPg(server.freshDatabase)],
   ["broker.publish.nats", broker.runPublish],
-  ["prune.sqlite", prune.runSqlite]
+  ["prune.sqlite", prune.runSqlite],
+  // 1,000,000 events each: only when named (`npm run bench -- soak`)
+  ["soak.sqlite", soak.runSqlite, { explicit: true }],
+  ["soak.pg", soak.runPg(server.freshDatabase), { explicit: true }]
 ]
 
 const filters = process.argv.slice(2)
 // a group runs when its name starts with a filter ("command" runs both command groups) or a filter
 // starts with its name ("command.pg.c8" runs command.pg); only figures matching a filter are kept
-const selected = suites.filter(([name]) =>
-  filters.length === 0 || filters.some((f) => name.startsWith(f) || f.startsWith(name))
+const selected = suites.filter(([name, , options]) =>
+  filters.length === 0
+    ? options?.explicit !== true
+    : filters.some((f) => name.startsWith(f) || f.startsWith(name))
 )
 if (selected.length === 0) {
   console.error(`no benchmark matches ${filters.join(", ")}; groups: ${suites.map(([name]) => name).join(", ")}`)
