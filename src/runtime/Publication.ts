@@ -102,7 +102,7 @@ export const make = <const S extends ReadonlyArray<Subscription.Source<any>>, C 
     ...options,
     route: (event, envelope) => {
       const data = options.map(event, envelope)
-      return data === undefined ? undefined : ({ contract: options.to, data } as internal.Routed<C>)
+      return data === undefined ? undefined : { contract: options.to, data }
     },
     source: options.source ?? `/${options.events[0]?.aggregate.name ?? options.name}`
   })
@@ -114,7 +114,9 @@ export const make = <const S extends ReadonlyArray<Subscription.Source<any>>, C 
  * @since 0.2.0
  * @category models
  */
-export type Routed<C extends IntegrationEvent.Any> = internal.Routed<C>
+export type Routed<C extends IntegrationEvent.Any> = C extends any
+  ? { readonly contract: C; readonly data: IntegrationEvent.Data<C> }
+  : never
 
 /**
  * @since 0.2.0

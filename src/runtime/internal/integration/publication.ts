@@ -12,10 +12,11 @@ import * as Subscription from "../../../core/Subscription.js"
 import * as Telemetry from "../../../operations/Telemetry.js"
 import { MessageBroker, MessageBrokerError } from "../../../ports/MessageBroker.js"
 
-/** One of several contracts, and its data. */
-export type Routed<C extends IntegrationEvent.Any> = C extends any
-  ? { readonly contract: C; readonly data: IntegrationEvent.Data<C> }
-  : never
+/** A contract and its data (checked against each other by the public constructors). */
+export interface Routed<C extends IntegrationEvent.Any> {
+  readonly contract: C
+  readonly data: IntegrationEvent.Data<C>
+}
 
 export interface Options<S extends ReadonlyArray<Subscription.Source<any>>, C extends IntegrationEvent.Any> {
   readonly name: string
