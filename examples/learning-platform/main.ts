@@ -57,20 +57,26 @@ const isExecutable = (path: string) => {
   }
 }
 
-/** `NATS_SERVER_BIN`, else `nats-server` on PATH, else Debian's /usr/sbin/nats-server. */
-const natsServerBinary = (): string | undefined =>
-  [
-    ...(env["NATS_SERVER_BIN"] ? [env["NATS_SERVER_BIN"]] : []),
+/** `NATS_SERVER_BIN` when set, else `nats-server` on PATH, else Debian's /usr/sbin/nats-server. */
+const natsServerBinary = (): string | undefined => {
+  const forced = env["NATS_SERVER_BIN"]
+  if (forced !== undefined && forced !== "") return isExecutable(forced) ? forced : undefined
+  return [
     ...(env["PATH"] ?? "").split(delimiter).filter((d) => d !== "").map((d) => join(d, "nats-server")),
     "/usr/sbin/nats-server"
   ].find(isExecutable)
+}
 
 /** A local NATS server with JetStream, its store under `DATA_DIR`; resolves once it is ready. */
 const startNats = (): Promise<{ readonly url: string; readonly child: ChildProcess }> => {
   const bin = natsServerBinary()
   if (bin === undefined) {
     console.error(
-      "nats-server was not found (NATS_SERVER_BIN, PATH, /usr/sbin/nats-server). Install it " +
+      `nats-server was not found (${
+        env["NATS_SERVER_BIN"]
+          ? `NATS_SERVER_BIN=${env["NATS_SERVER_BIN"]} is not executable`
+          : "PATH, /usr/sbin/nats-server"
+      }). Install it ` +
         "(`apt-get install nats-server`, or https://github.com/nats-io/nats-server/releases), " +
         "or set NATS_URL to a running server with JetStream."
     )

@@ -4,6 +4,7 @@
  * platform is started once per file (`start`); the checks run in order against it, and the last
  * ones stop it (SIGTERM), start it again on the same data, and kill its process group.
  */
+import { Validator } from "@seriousme/openapi-schema-validator"
 import { randomBytes } from "node:crypto"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { isFree, type Platform, type ServiceName, services, startPlatform } from "../support/platform.js"
@@ -132,6 +133,7 @@ export const learningPlatformContract = (name: string, options: Options) =>
         expect(metrics.body).toContain("# TYPE")
         const openapi = expectOk(await call(service, "GET", "/openapi.json"))
         expect(openapi.openapi).toMatch(/^3\./)
+        expect(await new Validator().validate(structuredClone(openapi)), service).toEqual({ valid: true })
         expect(Object.keys(openapi.paths)).toEqual(expect.arrayContaining([expected[service].path, "/health"]))
         expectError(await call(service, "GET", "/no-such-path"), 404, "RouteNotFound")
       }
