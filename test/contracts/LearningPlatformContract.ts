@@ -284,10 +284,13 @@ export const learningPlatformContract = (name: string, options: Options) =>
       const draft = await createCourse(`Draft ${unique()}`)
       await enroll(draft, dave)
       const later = await createCourse(`Later ${unique()}`)
+      const gina = `gina-${unique()}`
       await enroll(later, erin)
+      await enroll(later, gina)
       await publish(later)
-      // erin's announcement is not sent (preference false); the later enrollment follows in the same order
       await enroll(later, dave)
+      // the announcement was decided for gina and erin at once: erin's is not sent (preference false)
+      await eventually(async () => expect((await emailsOf(gina)).map((e) => e.kind)).toEqual(["course-published"]))
       await eventually(async () => expect((await emailsOf(dave)).map((e) => e.courseId)).toContain(later))
       expect(await emailsOf(dave)).toEqual([email, expect.objectContaining({ courseId: later, kind: "enrolled" })])
       expect(await emailsOf(erin)).toEqual([email])
@@ -356,7 +359,11 @@ export const learningPlatformContract = (name: string, options: Options) =>
       const frank = `frank-${unique()}`
       await enroll(courseId, frank)
       await eventually(async () => expect(await emailsOf(frank)).toEqual([{ courseId, title, kind: "enrolled" }]))
-      // every earlier message of the course was handled before this one: none was applied twice
+      // every consumer has settled every message (redeliveries included): none was applied twice
+      await eventually(async () => {
+        const health = expectOk(await call("notifications", "GET", "/health"))
+        expect(health.consumers.map((c: { lag: number }) => c.lag)).toEqual([0, 0, 0])
+      })
       for (const student of notified) expect(await emailsOf(student), student).toEqual(sent[student])
       await knownPreference(notified[1]!, true)
     })

@@ -7,7 +7,7 @@
 import { type HttpApi, HttpApiBuilder, type HttpApiGroup } from "@effect/platform"
 import { NodeRuntime } from "@effect/platform-node"
 import type { SqlClient } from "@effect/sql"
-import { Context, Effect, Layer } from "effect"
+import { Config, Context, Effect, Layer } from "effect"
 import {
   CommandHandler,
   type EventStore,
@@ -42,11 +42,10 @@ export interface Options<Id extends string, R, E, RIn extends Provided> {
 }
 
 /** The broker: NATS JetStream at `NATS_URL`, connected in the background (the service starts while it is down). */
-export const BrokerLive = Layer.unwrapEffect(
-  Effect.sync(() =>
-    NatsBroker.layer({ servers: process.env["NATS_URL"] ?? "nats://127.0.0.1:4222", startup: "background" })
-  )
-)
+export const BrokerLive = Layer.unwrapEffect(Effect.map(
+  Config.string("NATS_URL").pipe(Config.withDefault("nats://127.0.0.1:4222")),
+  (servers) => NatsBroker.layer({ servers, startup: "background" })
+))
 
 /** The whole service as a layer: launch it with `Layer.launch`. */
 export const layer = <Id extends string, R, E, RIn extends Provided>(
