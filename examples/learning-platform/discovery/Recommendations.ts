@@ -26,7 +26,7 @@ export const tables: Tables.Tables = [
 /** At most this many courses are recommended. */
 export const limit = 10
 
-export const recommendCourses = IntegrationConsumer.make({
+export const consumer = IntegrationConsumer.make({
   name: "discovery-recommendations",
   events: [CoursePublishedV1, StudentEnrolledV1],
   handle: (received) =>

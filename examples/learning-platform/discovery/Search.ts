@@ -16,7 +16,7 @@ export const tables: Tables.Tables = [
   )`
 ]
 
-export const indexCourses = IntegrationConsumer.make({
+export const consumer = IntegrationConsumer.make({
   name: "discovery-search",
   events: [CoursePublishedV1],
   handle: ({ data }) =>

@@ -9,6 +9,5 @@ Service.run({
   name: "discovery",
   api: Api,
   handlers: DiscoveryLive,
-  consumers: [Search.indexCourses, Recommendations.recommendCourses],
-  tables: [Search.tables, Recommendations.tables]
+  consumers: [Search, Recommendations]
 })

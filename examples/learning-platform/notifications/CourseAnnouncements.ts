@@ -20,7 +20,7 @@ export const tables: Tables.Tables = [
   )`
 ]
 
-export const announceCourses = IntegrationConsumer.make({
+export const consumer = IntegrationConsumer.make({
   name: "notifications-course-announcements",
   events: [StudentEnrolledV1, CoursePublishedV1],
   handle: (received) =>

@@ -17,7 +17,7 @@ export const tables: Tables.Tables = [
   )`
 ]
 
-export const confirmEnrollments = IntegrationConsumer.make({
+export const consumer = IntegrationConsumer.make({
   name: "notifications-enrollment-emails",
   events: [CoursePublishedV1, StudentEnrolledV1],
   handle: (received) =>

@@ -16,7 +16,7 @@ export const tables: Tables.Tables = [
   )`
 ]
 
-export const copyPreferences = IntegrationConsumer.make({
+export const consumer = IntegrationConsumer.make({
   name: "notifications-email-preferences",
   events: [EmailPreferencesChangedV1],
   handle: ({ data }) =>

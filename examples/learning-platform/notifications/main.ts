@@ -14,10 +14,6 @@ Service.run({
   name: "notifications",
   api: Api,
   handlers: NotificationsLive,
-  consumers: [
-    Preferences.copyPreferences,
-    CourseAnnouncements.announceCourses,
-    EnrollmentEmails.confirmEnrollments
-  ],
-  tables: [Mail.tables, Preferences.tables, CourseAnnouncements.tables, EnrollmentEmails.tables]
+  consumers: [Preferences, CourseAnnouncements, EnrollmentEmails],
+  tables: [Mail.tables]
 })

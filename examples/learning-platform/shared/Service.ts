@@ -28,6 +28,12 @@ import * as Tables from "./Tables.js"
 /** What a service's handlers may use. */
 export type Provided = CommandHandler.CommandHandler | SqlClient.SqlClient | EventStore.EventStore
 
+/** One consequence of other services' events: the consumer that applies it, and the tables it owns. */
+export interface Consequence {
+  readonly consumer: IntegrationConsumer.Any
+  readonly tables: Tables.Tables
+}
+
 export interface Options<Id extends string, R, E, RIn extends Provided> {
   /** `catalog`, `accounts`, `notifications` or `discovery`. */
   readonly name: Id
@@ -36,8 +42,12 @@ export interface Options<Id extends string, R, E, RIn extends Provided> {
   readonly handlers: Layer.Layer<R, E, RIn>
   /** What the relay delivers: the service's publications. */
   readonly publications?: ReadonlyArray<Subscription.Any>
-  readonly consumers?: ReadonlyArray<IntegrationConsumer.Any>
-  /** The service's own tables. */
+  /**
+   * Its integration consumers, each with the tables it owns: a module exporting `consumer` and
+   * `tables` is one (`import * as CourseAnnouncements from "./CourseAnnouncements.js"`).
+   */
+  readonly consumers?: ReadonlyArray<Consequence>
+  /** Tables no single consumer owns (the mail outbox). */
   readonly tables?: ReadonlyArray<Tables.Tables>
 }
 
@@ -52,7 +62,7 @@ export const layer = <Id extends string, R, E, RIn extends Provided>(
   options: Options<Id, R, E, RIn>
 ): Layer.Layer<never, unknown> => {
   const publications = options.publications ?? []
-  const consumers = options.consumers ?? []
+  const consumers = (options.consumers ?? []).map((c) => c.consumer)
   const api = options.api
   const Database = eventStoreLayer(
     sqlLayer({ urlVariable: `${options.name.toUpperCase()}_DATABASE_URL`, filename: `${options.name}.db` })
@@ -80,7 +90,7 @@ export const layer = <Id extends string, R, E, RIn extends Provided>(
     Layer.provide(Delivery),
     Layer.provide(CommandHandler.layer()),
     Layer.provide(BrokerLive),
-    Layer.provide(Tables.layer(options.tables ?? [])),
+    Layer.provide(Tables.layer([...(options.tables ?? []), ...(options.consumers ?? []).map((c) => c.tables)])),
     Layer.provideMerge(Database),
     Layer.provide(Layer.mergeAll(OpenTelemetry.layer({ serviceName: options.name }), Telemetry.logger))
   ) as unknown as Layer.Layer<never, unknown>
