@@ -2,14 +2,15 @@
  * The admin API's handlers, over the relay and the delivery stores, and its token check: `ADMIN_TOKEN`
  * from the environment, compared in constant time; without it the admin API answers 403.
  */
-import { HttpApiBuilder } from "@effect/platform"
+import { type HttpApi, HttpApiBuilder } from "@effect/platform"
 import { Clock, Config, Effect, Layer, Option, Redacted } from "effect"
 import { Checkpoints, DeadLetters, EventStore, Relay, Subscription } from "effect-ddd"
 import { createHash, timingSafeEqual } from "node:crypto"
+import type { AdminApi } from "./AdminApi.js"
 import { AdminAuth, type DeadLetterView, type SubscriptionView } from "./AdminApi.js"
 import { Api } from "./Api.js"
 import { delivered } from "./Fulfilment.js"
-import { Forbidden, Unauthorized } from "./HttpErrors.js"
+import { Forbidden, type ServiceUnavailable, Unauthorized } from "./HttpErrors.js"
 import * as Infrastructure from "./Infrastructure.js"
 
 const digest = (token: string) => createHash("sha256").update(token).digest()
@@ -60,65 +61,82 @@ const deadLetterView = (letter: DeadLetters.DeadLetter): DeadLetterView => ({
 /** How long a redrive may take before the answer says it goes on in the background. */
 const redriveTimeout = "10 seconds"
 
-export const AdminLive = HttpApiBuilder.group(Api, "admin", (handlers) =>
-  Effect.gen(function*() {
-    const relay = yield* Relay.Relay
-    const checkpoints = yield* Checkpoints.Checkpoints
-    const deadLetters = yield* DeadLetters.DeadLetters
-
-    const store = yield* EventStore.EventStore
-
-    const subscription = (delivered: Subscription.Any, now: number) =>
+/**
+ * The admin group's handlers for any API that adds `AdminApi` (and answers `ServiceUnavailable`),
+ * over the subscriptions its relay delivers.
+ */
+export const makeAdminLive = <Id extends string>(
+  api: HttpApi.HttpApi<Id, any, any, any>,
+  delivered: ReadonlyArray<Subscription.Any>
+) =>
+  HttpApiBuilder.group(
+    api as unknown as HttpApi.HttpApi<Id, typeof AdminApi, ServiceUnavailable>,
+    "admin",
+    (handlers) =>
       Effect.gen(function*() {
-        const { name } = delivered
-        const leases = new Map(
-          (yield* checkpoints.leases(name)).filter((lease) => lease.expiresAt > now).map((
-            lease
-          ) => [lease.partition, lease])
-        )
-        const views = yield* Effect.forEach(Array.from({ length: delivered.partitions }, (_, i) => i), (partition) =>
-          Effect.gen(function*() {
-            const checkpoint = yield* checkpoints.get(name, partition)
-            const backlog = yield* store.backlog(checkpoint, Subscription.logFilter(delivered, partition))
-            const lease = leases.get(partition)
-            return {
-              partition,
-              checkpoint: { commitOrder: checkpoint.commitOrder, position: checkpoint.position },
-              lag: backlog.count,
-              owner: lease?.owner ?? null,
-              leaseExpiresAt: lease === undefined ? null : new Date(lease.expiresAt)
-            }
-          }))
-        const letters = yield* deadLetters.list({ subscription: name })
-        return {
-          name,
-          lag: views.reduce((sum, view) => sum + view.lag, 0),
-          owners: Array.from(new Set(views.flatMap((view) => (view.owner === null ? [] : [view.owner])))).sort(),
-          deadLetters: letters.length,
-          partitions: views
-        } satisfies SubscriptionView
-      })
+        const relay = yield* Relay.Relay
+        const checkpoints = yield* Checkpoints.Checkpoints
+        const deadLetters = yield* DeadLetters.DeadLetters
 
-    return handlers
-      .handle("subscriptions", () =>
-        Effect.gen(function*() {
-          const now = yield* Clock.currentTimeMillis
-          const subscriptions = yield* Effect.forEach(delivered, (s) => subscription(s, now))
-          return { subscriptions }
-        }).pipe(Infrastructure.handle))
-      .handle("deadLetters", ({ urlParams }) =>
-        relay.deadLetters(urlParams).pipe(
-          Effect.map((letters) => ({ deadLetters: letters.map(deadLetterView) })),
-          Infrastructure.handle
-        ))
-      .handle("redrive", ({ path }) =>
-        relay.redrive(path.id, { timeout: redriveTimeout }).pipe(
-          Effect.map(({ remaining }) => ({
-            id: path.id,
-            outcome: remaining.length === 0 ? "delivered" as const : "failed" as const,
-            deadLetters: remaining.map(deadLetterView)
-          })),
-          Infrastructure.handle
-        ))
-      .handle("discard", ({ path }) => relay.discard(path.id).pipe(Infrastructure.handle))
-  }))
+        const store = yield* EventStore.EventStore
+
+        const subscription = (delivered: Subscription.Any, now: number) =>
+          Effect.gen(function*() {
+            const { name } = delivered
+            const leases = new Map(
+              (yield* checkpoints.leases(name)).filter((lease) => lease.expiresAt > now).map((
+                lease
+              ) => [lease.partition, lease])
+            )
+            const views = yield* Effect.forEach(
+              Array.from({ length: delivered.partitions }, (_, i) => i),
+              (partition) =>
+                Effect.gen(function*() {
+                  const checkpoint = yield* checkpoints.get(name, partition)
+                  const backlog = yield* store.backlog(checkpoint, Subscription.logFilter(delivered, partition))
+                  const lease = leases.get(partition)
+                  return {
+                    partition,
+                    checkpoint: { commitOrder: checkpoint.commitOrder, position: checkpoint.position },
+                    lag: backlog.count,
+                    owner: lease?.owner ?? null,
+                    leaseExpiresAt: lease === undefined ? null : new Date(lease.expiresAt)
+                  }
+                })
+            )
+            const letters = yield* deadLetters.list({ subscription: name })
+            return {
+              name,
+              lag: views.reduce((sum, view) => sum + view.lag, 0),
+              owners: Array.from(new Set(views.flatMap((view) => (view.owner === null ? [] : [view.owner])))).sort(),
+              deadLetters: letters.length,
+              partitions: views
+            } satisfies SubscriptionView
+          })
+
+        return handlers
+          .handle("subscriptions", () =>
+            Effect.gen(function*() {
+              const now = yield* Clock.currentTimeMillis
+              const subscriptions = yield* Effect.forEach(delivered, (s) => subscription(s, now))
+              return { subscriptions }
+            }).pipe(Infrastructure.handle))
+          .handle("deadLetters", ({ urlParams }) =>
+            relay.deadLetters(urlParams).pipe(
+              Effect.map((letters) => ({ deadLetters: letters.map(deadLetterView) })),
+              Infrastructure.handle
+            ))
+          .handle("redrive", ({ path }) =>
+            relay.redrive(path.id, { timeout: redriveTimeout }).pipe(
+              Effect.map(({ remaining }) => ({
+                id: path.id,
+                outcome: remaining.length === 0 ? "delivered" as const : "failed" as const,
+                deadLetters: remaining.map(deadLetterView)
+              })),
+              Infrastructure.handle
+            ))
+          .handle("discard", ({ path }) => relay.discard(path.id).pipe(Infrastructure.handle))
+      })
+  )
+
+export const AdminLive = makeAdminLive(Api, delivered)

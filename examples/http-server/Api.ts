@@ -146,7 +146,9 @@ const healthFields = {
   checkedAt: Schema.Number,
   /** Why the status is not `healthy`, each prefixed by its subscription. */
   reasons: Schema.Array(Schema.String),
-  subscriptions: Schema.Array(SubscriptionHealth)
+  subscriptions: Schema.Array(SubscriptionHealth),
+  /** The integration consumers, when the service runs any. */
+  consumers: Schema.optionalWith(Schema.Array(SubscriptionHealth), { exact: true })
 }
 
 export const HealthReport = Schema.Struct({ status: Schema.Literal("healthy", "degraded"), ...healthFields })
@@ -178,7 +180,7 @@ export class ObservabilityApi extends HttpApiGroup.make("observability")
  * The API answers a request that does not match the contract with `InvalidRequest` instead of
  * the platform's own decoding error (see `JsonErrors`): the document says so.
  */
-const withoutPlatformDecodeError = (spec: Record<string, any>): Record<string, any> => {
+export const withoutPlatformDecodeError = (spec: Record<string, any>): Record<string, any> => {
   const ref = "#/components/schemas/HttpApiDecodeError"
   for (const operations of Object.values<Record<string, any>>(spec.paths)) {
     for (const operation of Object.values<Record<string, any>>(operations)) {

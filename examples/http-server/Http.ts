@@ -2,7 +2,7 @@
  * The HTTP server: the handlers of `Api` over the command handler, served on `PORT` (default
  * 3000). Closing the layer stops accepting connections and lets the requests in flight finish.
  */
-import { HttpApiBuilder, HttpApiSwagger, HttpMiddleware, HttpServer } from "@effect/platform"
+import { type HttpApi, HttpApiBuilder, HttpApiSwagger, HttpMiddleware, HttpServer } from "@effect/platform"
 import { NodeHttpServer } from "@effect/platform-node"
 import { Clock, Config, Duration, Effect, Layer } from "effect"
 import { CommandHandler, Health, IdGenerator } from "effect-ddd"
@@ -10,6 +10,7 @@ import { OpenTelemetry } from "effect-ddd/opentelemetry"
 import { createHash } from "node:crypto"
 import { createServer, type Server } from "node:http"
 import { AdminAuthLive, AdminLive } from "./Admin.js"
+import type { ObservabilityApi } from "./Api.js"
 import { Api, OrderNotFound, PlaceOrder, SkuNotFound, type Stock, Unhealthy } from "./Api.js"
 import { Inventory, type InventoryState } from "./Domain/Inventory.js"
 import { Order, OrderId } from "./Domain/Order.js"
@@ -95,32 +96,42 @@ const OrdersLive = HttpApiBuilder.group(Api, "orders", (handlers) =>
         Infrastructure.handle
       )))
 
-/** Every reason of a health report, prefixed by its subscription. */
+/** Every reason of a health report, prefixed by its subscription (or integration consumer). */
 const reasonsOf = (report: Health.Report) =>
-  report.subscriptions.flatMap((s) => s.reasons.map((reason) => `${s.subscription}: ${reason}`))
+  [...report.subscriptions, ...(report.consumers ?? [])].flatMap((s) =>
+    s.reasons.map((reason) => `${s.subscription}: ${reason}`)
+  )
 
-const ObservabilityLive = HttpApiBuilder.group(Api, "observability", (handlers) =>
-  handlers
-    .handle("health", () =>
-      Health.check.pipe(
-        Effect.flatMap((report) =>
-          report.status === "unhealthy"
-            ? Effect.fail(new Unhealthy({ ...report, status: "unhealthy", reasons: reasonsOf(report) }))
-            : Effect.succeed({ ...report, status: report.status, reasons: reasonsOf(report) })
-        ),
-        // health is not measured without the database: that is a reason of its own
-        Effect.catchTag("EventStoreError", (error) =>
-          Effect.flatMap(Clock.currentTimeMillis, (checkedAt) =>
-            Effect.fail(
-              new Unhealthy({
-                status: "unhealthy",
-                checkedAt,
-                reasons: [`the database cannot be reached: ${error.message}`],
-                subscriptions: []
-              })
-            )))
-      ))
-    .handle("metrics", () => OpenTelemetry.scrape))
+/** `GET /health` and `GET /metrics` for any API that adds `ObservabilityApi`. */
+export const makeObservabilityLive = <Id extends string>(api: HttpApi.HttpApi<Id, any, any, any>) =>
+  HttpApiBuilder.group(
+    api as unknown as HttpApi.HttpApi<Id, typeof ObservabilityApi>,
+    "observability",
+    (handlers) =>
+      handlers
+        .handle("health", () =>
+          Health.check.pipe(
+            Effect.flatMap((report) =>
+              report.status === "unhealthy"
+                ? Effect.fail(new Unhealthy({ ...report, status: "unhealthy", reasons: reasonsOf(report) }))
+                : Effect.succeed({ ...report, status: report.status, reasons: reasonsOf(report) })
+            ),
+            // health is not measured without the database: that is a reason of its own
+            Effect.catchTag("EventStoreError", (error) =>
+              Effect.flatMap(Clock.currentTimeMillis, (checkedAt) =>
+                Effect.fail(
+                  new Unhealthy({
+                    status: "unhealthy",
+                    checkedAt,
+                    reasons: [`the database cannot be reached: ${error.message}`],
+                    subscriptions: []
+                  })
+                )))
+          ))
+        .handle("metrics", () => OpenTelemetry.scrape)
+  )
+
+const ObservabilityLive = makeObservabilityLive(Api)
 
 export const ApiLive = HttpApiBuilder.api(Api).pipe(
   Layer.provide([InventoryLive, OrdersLive, ObservabilityLive, AdminLive]),
@@ -130,25 +141,42 @@ export const ApiLive = HttpApiBuilder.api(Api).pipe(
 /** Where the OpenAPI document and its Swagger UI are served. */
 export const docs = { openApi: "/openapi.json", ui: "/docs" } as const
 
-const routes = Routes.fromApi(Api, [docs.openApi, docs.ui, StatusPage.path])
-
-/** Routing (404, 405, HEAD), JSON bodies (413, 415) and JSON errors, around the API. */
-const guard = HttpApiBuilder.middleware((app) =>
-  JsonErrors.middleware(JsonErrors.requireHost(Routes.middleware(routes)(app)))
-)
+/**
+ * An API's handlers (`apiLive`) with routing (404, 405, HEAD), JSON bodies (413, 415), JSON
+ * errors, `/openapi.json` and `/docs`, and the `pages` served beside them: all but the socket.
+ */
+export const makeAppLive = <Id extends string, R, E, RIn>(
+  api: HttpApi.HttpApi<Id, any, any, any>,
+  apiLive: Layer.Layer<R, E, RIn>,
+  pages: { readonly paths: ReadonlyArray<string>; readonly layer: Layer.Layer<never> } = {
+    paths: [],
+    layer: Layer.empty
+  }
+) => {
+  const routes = Routes.fromApi(api, [docs.openApi, docs.ui, ...pages.paths])
+  const guard = HttpApiBuilder.middleware((app) =>
+    JsonErrors.middleware(JsonErrors.requireHost(Routes.middleware(routes)(app)))
+  )
+  return Layer.mergeAll(
+    guard,
+    HttpApiSwagger.layer({ path: docs.ui }),
+    pages.layer,
+    HttpApiBuilder.middlewareOpenApi({ path: docs.openApi })
+  ).pipe(Layer.provideMerge(apiLive))
+}
 
 /** The API with its routing, body and error handling, its documentation and the status page: all but the socket. */
-export const AppLive = Layer.mergeAll(
-  guard,
-  HttpApiSwagger.layer({ path: docs.ui }),
-  StatusPage.layer,
-  HttpApiBuilder.middlewareOpenApi({ path: docs.openApi })
-).pipe(Layer.provideMerge(ApiLive))
+export const AppLive = makeAppLive(Api, ApiLive, { paths: [StatusPage.path], layer: StatusPage.layer })
 
-const Port = Config.integer("PORT").pipe(
-  Config.validate({ message: "PORT must be between 0 and 65535", validation: (port) => port >= 0 && port <= 65535 }),
-  Config.withDefault(3000)
-)
+/** A port from the environment variable `name` (`PORT`), or `fallback`. */
+export const port = (name: string, fallback: number) =>
+  Config.integer(name).pipe(
+    Config.validate({
+      message: `${name} must be between 0 and 65535`,
+      validation: (port) => port >= 0 && port <= 65535
+    }),
+    Config.withDefault(fallback)
+  )
 
 /** How long requests in flight may take to finish once shutdown has begun. */
 export const shutdownGrace = Duration.seconds(3)
@@ -169,15 +197,22 @@ const closeGracefully = (server: Server) =>
     })
   ))
 
+/** An app (`makeAppLive`) served on the port `listen` reads. */
+export const serve = <E, RIn>(
+  appLive: Layer.Layer<any, E, RIn>,
+  listen: Config.Config<number>
+) =>
+  Layer.unwrapEffect(Effect.map(listen, (port) => {
+    // a request without a Host header is answered by `JsonErrors.requireHost`, with a JSON body
+    const server = Object.assign(createServer({ requireHostHeader: false }), { keepAliveTimeout: 1000 })
+    JsonErrors.answerClientErrors(server)
+    return closeGracefully(server).pipe(
+      Layer.provideMerge(HttpApiBuilder.serve(HttpMiddleware.logger)),
+      Layer.provide(appLive),
+      HttpServer.withLogAddress,
+      Layer.provide(NodeHttpServer.layer(() => server, { port }))
+    )
+  }))
+
 /** The API served on `PORT` (default 3000). */
-export const HttpLive = Layer.unwrapEffect(Effect.map(Port, (port) => {
-  // a request without a Host header is answered by `JsonErrors.requireHost`, with a JSON body
-  const server = Object.assign(createServer({ requireHostHeader: false }), { keepAliveTimeout: 1000 })
-  JsonErrors.answerClientErrors(server)
-  return closeGracefully(server).pipe(
-    Layer.provideMerge(HttpApiBuilder.serve(HttpMiddleware.logger)),
-    Layer.provide(AppLive),
-    HttpServer.withLogAddress,
-    Layer.provide(NodeHttpServer.layer(() => server, { port }))
-  )
-}))
+export const HttpLive = serve(AppLive, port("PORT", 3000))

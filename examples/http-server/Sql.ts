@@ -25,15 +25,17 @@ export const redactUrl = (url: string): string => {
   }
 }
 
-const SqliteLive = Layer.unwrapEffect(Effect.gen(function*() {
-  const fs = yield* FileSystem.FileSystem
-  const path = yield* Path.Path
-  const directory = yield* Config.string("DATA_DIR").pipe(Config.withDefault("data"))
-  yield* fs.makeDirectory(directory, { recursive: true })
-  const filename = path.resolve(directory, "app.db")
-  yield* Effect.log(`database: SQLite ${filename}`)
-  return SqliteClient.layer({ filename })
-})).pipe(Layer.provide([NodeFileSystem.layer, NodePath.layer]))
+/** A SQLite file named `filename` under `DATA_DIR` (default `./data`). */
+const sqliteLive = (filename: string) =>
+  Layer.unwrapEffect(Effect.gen(function*() {
+    const fs = yield* FileSystem.FileSystem
+    const path = yield* Path.Path
+    const directory = yield* Config.string("DATA_DIR").pipe(Config.withDefault("data"))
+    yield* fs.makeDirectory(directory, { recursive: true })
+    const file = path.resolve(directory, filename)
+    yield* Effect.log(`database: SQLite ${file}`)
+    return SqliteClient.layer({ filename: file })
+  })).pipe(Layer.provide([NodeFileSystem.layer, NodePath.layer]))
 
 // #region pg
 const PgLive = (url: Redacted.Redacted) =>
@@ -45,14 +47,20 @@ const PgLive = (url: Redacted.Redacted) =>
   )
 // #endregion pg
 
-export const SqlLive: Layer.Layer<SqlClient.SqlClient, ConfigError.ConfigError | SqlError | PlatformError> = Layer
-  .unwrapEffect(
+/** PostgreSQL at the URL in the environment variable `urlVariable` when set, else the SQLite file `filename`. */
+export const sqlLayer = (options: {
+  readonly urlVariable: string
+  readonly filename: string
+}): Layer.Layer<SqlClient.SqlClient, ConfigError.ConfigError | SqlError | PlatformError> =>
+  Layer.unwrapEffect(
     Effect.map(
-      Config.option(Config.redacted("DATABASE_URL")),
+      Config.option(Config.redacted(options.urlVariable)),
       (url): Layer.Layer<SqlClient.SqlClient, ConfigError.ConfigError | SqlError | PlatformError> =>
-        Option.isSome(url) && Redacted.value(url.value) !== "" ? PgLive(url.value) : SqliteLive
+        Option.isSome(url) && Redacted.value(url.value) !== "" ? PgLive(url.value) : sqliteLive(options.filename)
     )
   )
+
+export const SqlLive = sqlLayer({ urlVariable: "DATABASE_URL", filename: "app.db" })
 
 const MigrationsLive = Layer.effectDiscard(Effect.gen(function*() {
   const applied = yield* Migrations.run
@@ -62,6 +70,13 @@ const MigrationsLive = Layer.effectDiscard(Effect.gen(function*() {
       : `migrations: applied ${applied.map(([id, name]) => `${id}_${name}`).join(", ")}`
   )
 }))
+
+/** The event store and outbox on a database, after the library's migrations (the SQL client kept too). */
+export const eventStoreLayer = <E>(sql: Layer.Layer<SqlClient.SqlClient, E>) =>
+  SqlEventStore.layerWithoutMigrations().pipe(
+    Layer.provide(MigrationsLive),
+    Layer.provideMerge(sql)
+  )
 
 /** The event store and outbox on `SqlLive`, after the library's migrations. */
 export const EventStoreLive = SqlEventStore.layerWithoutMigrations().pipe(

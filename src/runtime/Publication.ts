@@ -98,10 +98,88 @@ export interface Options<S extends ReadonlyArray<Subscription.Source<any>>, C ex
 export const make = <const S extends ReadonlyArray<Subscription.Source<any>>, C extends IntegrationEvent.Any>(
   options: Options<S, C>
 ): Publication<Subscription.EventOf<S[number]>> =>
-  internal.make({
+  internal.make<S, C>({
     ...options,
+    route: (event, envelope) => {
+      const data = options.map(event, envelope)
+      return data === undefined ? undefined : { contract: options.to, data }
+    },
     source: options.source ?? `/${options.events[0]?.aggregate.name ?? options.name}`
   })
+
+/**
+ * One of several contracts with its data: what `RoutedOptions.map` returns. Checked by the type
+ * checker: the data must be the contract's.
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export type Routed<C extends IntegrationEvent.Any> = C extends any
+  ? { readonly contract: C; readonly data: IntegrationEvent.Data<C> }
+  : never
+
+/**
+ * @since 0.2.0
+ * @category models
+ */
+export interface RoutedOptions<
+  S extends ReadonlyArray<Subscription.Source<any>>,
+  Cs extends ReadonlyArray<IntegrationEvent.Any>
+> extends Omit<Options<S, Cs[number]>, "to" | "map"> {
+  /** The contracts it publishes. */
+  readonly to: Cs
+  /**
+   * The contract and its data for a domain event (`Publication.route(contract, data)`), or
+   * `undefined` to publish nothing for it. Pure: no effects.
+   */
+  readonly map: (
+    event: Subscription.EventOf<S[number]>,
+    envelope: DomainEvent.Envelope<Subscription.EventOf<S[number]>>
+  ) => Routed<Cs[number]> | undefined
+}
+
+/**
+ * A publication to several contracts, for domain events whose order matters across them: a
+ * course's enrollments and its publication, say. One publication delivers an aggregate's events
+ * one after the other, whatever contract each maps to, so they reach the broker, and a consumer
+ * accepting all of them, in the aggregate's order; two publications would each keep their own
+ * order, not each other's.
+ *
+ * ```ts
+ * const publishCourses = Publication.makeRouted({
+ *   name: "publish-courses",
+ *   events: [Subscription.on(Course, "StudentEnrolled", "CoursePublished")],
+ *   to: [StudentEnrolledV1, CoursePublishedV1],
+ *   map: (event, envelope) =>
+ *     event._tag === "StudentEnrolled"
+ *       ? Publication.route(StudentEnrolledV1, { courseId: envelope.aggregateId, studentId: event.studentId })
+ *       : Publication.route(CoursePublishedV1, { courseId: envelope.aggregateId, title: event.title })
+ * })
+ * ```
+ *
+ * @since 0.2.0
+ * @category constructors
+ */
+export const makeRouted = <
+  const S extends ReadonlyArray<Subscription.Source<any>>,
+  const Cs extends ReadonlyArray<IntegrationEvent.Any>
+>(
+  options: RoutedOptions<S, Cs>
+): Publication<Subscription.EventOf<S[number]>> =>
+  internal.make<S, Cs[number]>({
+    ...options,
+    route: options.map,
+    source: options.source ?? `/${options.events[0]?.aggregate.name ?? options.name}`
+  })
+
+/**
+ * A contract and its data, for `makeRouted`'s `map`.
+ *
+ * @since 0.2.0
+ * @category constructors
+ */
+export const route = <C extends IntegrationEvent.Any>(contract: C, data: IntegrationEvent.Data<C>): Routed<C> =>
+  ({ contract, data }) as Routed<C>
 
 /**
  * Whether a subscription is a publication.

@@ -21,7 +21,10 @@ describe("documentation pages", () => {
         "examples/course-consumer.ts",
         "examples/course-publication.ts",
         "examples/integration-events.ts",
-        "examples/nats-broker.ts"
+        "examples/nats-broker.ts",
+        "examples/learning-platform/contracts/Catalog.ts",
+        "examples/learning-platform/catalog/Publication.ts",
+        "examples/learning-platform/notifications/CourseAnnouncements.ts"
       ])
     )
     for (const { code, file, page } of embedded) expect(code, `${page}: ${file}`).toBe(readFileSync(file, "utf8"))

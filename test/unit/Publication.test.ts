@@ -16,6 +16,15 @@ import {
 } from "effect-ddd"
 import { CoursePublishedV1 } from "../../examples/catalog-contracts.js"
 import { Course, CourseId, publishCourses } from "../../examples/course-publication.js"
+import {
+  Course as PlatformCourse,
+  CourseId as PlatformCourseId
+} from "../../examples/learning-platform/catalog/Course.js"
+import { publishCourses as publishCatalog } from "../../examples/learning-platform/catalog/Publication.js"
+import {
+  CoursePublishedV1 as PlatformCoursePublishedV1,
+  StudentEnrolledV1
+} from "../../examples/learning-platform/contracts/Catalog.js"
 import { retryOf } from "../../src/runtime/internal/integration/publication.js"
 
 const eventually = <A, E, R>(check: Effect.Effect<A, E, R>) =>
@@ -175,4 +184,53 @@ describe("Publication retries", () => {
         false
       ])
     }))
+})
+
+describe("Publication.makeRouted", () => {
+  const Catalog = serviceOf(publishCatalog)
+  const decodeAll = Effect.gen(function*() {
+    const broker = yield* MemoryBroker.MemoryBroker
+    return (yield* broker.messages).map((m) => {
+      const received = Either.getOrThrow(
+        IntegrationEvent.decode(
+          [StudentEnrolledV1, PlatformCoursePublishedV1],
+          Either.getOrThrow(CloudEvent.fromBinary(m))
+        )
+      )
+      return { key: m.partitionKey, subject: m.subject, id: m.id, received }
+    })
+  })
+
+  it.live("publishes an aggregate's events to several contracts, in the aggregate's order", () =>
+    Effect.gen(function*() {
+      const course = PlatformCourseId.make("c-1")
+      yield* CommandHandler.execute(PlatformCourse, course, "create", { title: "Effect" })
+      yield* CommandHandler.execute(PlatformCourse, course, "addLesson", { title: "Either" })
+      yield* CommandHandler.execute(PlatformCourse, course, "enroll", { studentId: "s-1" })
+      yield* CommandHandler.execute(PlatformCourse, course, "enroll", { studentId: "s-2" })
+      yield* CommandHandler.execute(PlatformCourse, course, "publish", {})
+      yield* CommandHandler.execute(PlatformCourse, course, "enroll", { studentId: "s-3" })
+      yield* eventually(Effect.flatMap(decodeAll, (all) => expectEffect(() => expect(all).toHaveLength(4))))
+      const all = yield* decodeAll
+      expect(all.map((m) => [m.subject, m.received.data])).toEqual([
+        ["catalog.student-enrolled.v1", { courseId: "c-1", studentId: "s-1" }],
+        ["catalog.student-enrolled.v1", { courseId: "c-1", studentId: "s-2" }],
+        ["catalog.course-published.v1", { courseId: "c-1", title: "Effect" }],
+        ["catalog.student-enrolled.v1", { courseId: "c-1", studentId: "s-3" }]
+      ])
+      expect(all.every((m) => m.key === "c-1" && m.received.event.source === "/catalog")).toBe(true)
+      // each message's id is derived from its domain event and its own contract
+      const stored = yield* (yield* EventStore.EventStore).readStream("Course", "c-1", 0)
+      expect(all[2]!.id).toBe(IntegrationEvent.messageId(PlatformCoursePublishedV1, stored[4]!.eventId))
+      expect(all[0]!.id).toBe(IntegrationEvent.messageId(StudentEnrolledV1, stored[2]!.eventId))
+    }).pipe(Effect.provide(Catalog)))
+
+  it("checks each contract's data against that contract", () => {
+    expect(Publication.route(PlatformCoursePublishedV1, { courseId: "c", title: "t" })).toEqual({
+      contract: PlatformCoursePublishedV1,
+      data: { courseId: "c", title: "t" }
+    })
+    // @ts-expect-error: the data of another contract
+    Publication.route(PlatformCoursePublishedV1, { courseId: "c", studentId: "s" })
+  })
 })

@@ -12,14 +12,19 @@ import * as Subscription from "../../../core/Subscription.js"
 import * as Telemetry from "../../../operations/Telemetry.js"
 import { MessageBroker, MessageBrokerError } from "../../../ports/MessageBroker.js"
 
+/** A contract and its data (checked against each other by the public constructors). */
+export interface Routed<C extends IntegrationEvent.Any> {
+  readonly contract: C
+  readonly data: IntegrationEvent.Data<C>
+}
+
 export interface Options<S extends ReadonlyArray<Subscription.Source<any>>, C extends IntegrationEvent.Any> {
   readonly name: string
   readonly events: S
-  readonly to: C
-  readonly map: (
+  readonly route: (
     event: Subscription.EventOf<S[number]>,
     envelope: DomainEvent.Envelope<Subscription.EventOf<S[number]>>
-  ) => IntegrationEvent.Data<C> | undefined
+  ) => Routed<C> | undefined
   readonly source: string
   readonly retry?: Schedule.Schedule<unknown, unknown> | undefined
   readonly partitions?: number | undefined
@@ -106,9 +111,9 @@ export const make = <S extends ReadonlyArray<Subscription.Source<any>>, C extend
     ...(options.partitions === undefined ? {} : { partitions: options.partitions }),
     handle: (event, envelope) =>
       Effect.gen(function*() {
-        const data = options.map(event, envelope)
-        if (data === undefined) return
-        const outgoing = yield* message(options.to, data, envelope, options.source)
+        const routed = options.route(event, envelope)
+        if (routed === undefined) return
+        const outgoing = yield* message(routed.contract, routed.data, envelope, options.source)
         const broker = yield* MessageBroker
         const [ack] = yield* broker.publish([outgoing])
         if (ack?.duplicate === true) {
