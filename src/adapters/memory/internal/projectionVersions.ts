@@ -3,8 +3,7 @@ import { Effect, HashMap, Option } from "effect"
 import type { Service, Status, Version } from "../../../ports/ProjectionVersions.js"
 import { type Database, key, type Tables } from "./tables.js"
 
-const byNameAndVersion = (a: Version, b: Version) =>
-  a.name < b.name ? -1 : a.name > b.name ? 1 : a.version - b.version
+const byNameAndVersion = (a: Version, b: Version) => a.name < b.name ? -1 : a.name > b.name ? 1 : a.version - b.version
 
 export const make = (db: Database): Service => {
   /** Change one version when `when` holds; whether it did. */
@@ -33,16 +32,19 @@ export const make = (db: Database): Service => {
       db.modify((tables): readonly [boolean, Tables] => {
         const found = HashMap.get(tables.projections, key(name, version))
         if (Option.isSome(found) && found.value.status !== "refused") return [false, tables]
-        return [true, put(tables, {
-          name,
-          version,
-          subscription,
-          status,
-          detail: null,
-          rebuildRequested: false,
-          createdAt: Option.match(found, { onNone: () => now, onSome: (v) => v.createdAt }),
-          updatedAt: now
-        })]
+        return [
+          true,
+          put(tables, {
+            name,
+            version,
+            subscription,
+            status,
+            detail: null,
+            rebuildRequested: false,
+            createdAt: Option.match(found, { onNone: () => now, onSome: (v) => v.createdAt }),
+            updatedAt: now
+          })
+        ]
       }),
     refuse: ({ name, subscription, version }, detail, now) =>
       db.modify((tables) => {
