@@ -10,7 +10,9 @@ export const sqlReadModel: Effect.Effect<ReadModel, never, SqlClient.SqlClient> 
   SqlClient.SqlClient,
   (sql) => ({
     create: (table) =>
-      sql`CREATE TABLE IF NOT EXISTS ${sql(table)} (sku TEXT PRIMARY KEY, total INTEGER NOT NULL, applied INTEGER NOT NULL)`,
+      sql`CREATE TABLE IF NOT EXISTS ${
+        sql(table)
+      } (sku TEXT PRIMARY KEY, total INTEGER NOT NULL, applied INTEGER NOT NULL)`,
     drop: (table) => sql`DROP TABLE IF EXISTS ${sql(table)}`,
     add: (table, sku, quantity) =>
       sql`INSERT INTO ${sql(table)} (sku, total, applied) VALUES (${sku}, ${quantity}, 1)
