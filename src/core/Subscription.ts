@@ -100,7 +100,9 @@ export interface Versions<out R> {
   readonly version: number
   /** Build a new version from the earliest event kept when older ones were pruned, rather than refuse. */
   readonly fromEarliestKept: boolean
+  /** Create a version's tables, once, before its first delivery. */
   readonly init: (target: Target) => Effect.Effect<void, unknown, R>
+  /** Drop a version's tables, once it is retired. */
   readonly drop: (target: Target) => Effect.Effect<void, unknown, R>
   /** The subscription that delivers one version. */
   readonly at: (version: number) => Subscription<any, unknown, R>
