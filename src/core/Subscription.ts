@@ -6,7 +6,7 @@
  * @since 0.1.0
  * @module
  */
-import { type Effect, Schedule } from "effect"
+import { Effect, Schedule } from "effect"
 import * as EventStore from "../ports/EventStore.js"
 import type * as Aggregate from "./Aggregate.js"
 import type * as DomainEvent from "./DomainEvent.js"
@@ -69,7 +69,53 @@ export interface Subscription<in out Event, out E, out R> {
   readonly inTransaction?: boolean | undefined
   /** Most events delivered in one transaction (default: the relay's `batchSize`). */
   readonly batchSize?: number | undefined
+  /** A projection's versions (`projection` only): which one this delivers, how each is built. */
+  readonly versions?: Versions<R> | undefined
 }
+
+/**
+ * The version of a projection a delivery builds: its handler, `init` and `drop` receive it, so
+ * that each version writes its own tables (`order_summaries_v2`).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Target {
+  /** The projection's name. */
+  readonly name: string
+  readonly version: number
+}
+
+/**
+ * How a projection's versions are built: the relay delivers each version as a subscription of its
+ * own (`at`), runs `init` once before a version's first delivery and `drop` once it is retired.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Versions<out R> {
+  /** The projection's name (its versions' subscriptions are named `name`, `name@v2`, ...). */
+  readonly name: string
+  /** The version this code builds and, once it has caught up, serves. */
+  readonly version: number
+  /** Build a new version from the earliest event kept when older ones were pruned, rather than refuse. */
+  readonly fromEarliestKept: boolean
+  /** Create a version's tables, once, before its first delivery. */
+  readonly init: (target: Target) => Effect.Effect<void, unknown, R>
+  /** Drop a version's tables, once it is retired. */
+  readonly drop: (target: Target) => Effect.Effect<void, unknown, R>
+  /** The subscription that delivers one version. */
+  readonly at: (version: number) => Subscription<any, unknown, R>
+}
+
+/**
+ * The name of the subscription that delivers a version of a projection: the projection's name for
+ * version 1 (so a projection defined before it had versions keeps its checkpoints), `name@vN` after.
+ *
+ * @since 0.1.0
+ * @category combinators
+ */
+export const versionName = (name: string, version: number): string => version === 1 ? name : `${name}@v${version}`
 
 /**
  * Any subscription.
@@ -133,6 +179,16 @@ export const make = <const S extends ReadonlyArray<Source<any>>, E = never, R = 
  * writes (made through the ambient transaction, e.g. with the `SqlClient`) commit together with
  * the relay's checkpoint, so each event is applied exactly once.
  *
+ * A projection has a `version` (default 1). Raising it rebuilds the read model side by side: the
+ * relay runs `init` for the new version, delivers the log to it from the start under a checkpoint
+ * of its own while the version serving reads goes on, switches reads to it once it has caught up
+ * (`ProjectionVersions.serving`), then drops the old version (`drop`). The handler, `init` and
+ * `drop` receive the version they build. When events the projection reads were pruned, a build
+ * from the start is refused (`ProjectionRebuildRefused`) unless `fromEarliestKept` is set.
+ *
+ * @example
+ * {@includeCode ../../examples/projections.ts#projection}
+ *
  * @since 0.1.0
  * @category constructors
  */
@@ -141,11 +197,48 @@ export const projection = <const S extends ReadonlyArray<Source<any>>, E = never
   readonly events: S
   readonly handle: (
     event: EventOf<S[number]>,
-    envelope: DomainEvent.Envelope<EventOf<S[number]>>
+    envelope: DomainEvent.Envelope<EventOf<S[number]>>,
+    target: Target
   ) => Effect.Effect<void, E, R>
+  /** The version this code builds (default 1); raise it to rebuild the read model side by side. */
+  readonly version?: number
+  /** Create a version's tables (idempotent, e.g. `CREATE TABLE IF NOT EXISTS`), before its first delivery. */
+  readonly init?: (target: Target) => Effect.Effect<void, unknown, R>
+  /** Drop a version's tables, once reads have switched away from it and nothing delivers it. */
+  readonly drop?: (target: Target) => Effect.Effect<void, unknown, R>
+  /** When events it reads were pruned, build a new version from the earliest event kept instead of refusing. */
+  readonly fromEarliestKept?: boolean
   readonly retry?: Schedule.Schedule<unknown, unknown>
   readonly partitions?: number
-}): Subscription<EventOf<S[number]>, E, R> => ({ ...make({ ...options, mode: "async" }), kind: "projection" })
+}): Subscription<EventOf<S[number]>, E, R> => {
+  const version = options.version ?? 1
+  if (!Number.isInteger(version) || version < 1) {
+    throw new RangeError(`projection ${options.name}: version must be a positive integer, got ${version}`)
+  }
+  const versions: Versions<R> = {
+    name: options.name,
+    version,
+    fromEarliestKept: options.fromEarliestKept ?? false,
+    init: options.init ?? (() => Effect.void),
+    drop: options.drop ?? (() => Effect.void),
+    at: (v) => at(v)
+  }
+  const at = (v: number): Subscription<EventOf<S[number]>, E, R> => {
+    const target: Target = { name: options.name, version: v }
+    return {
+      ...make({
+        name: versionName(options.name, v),
+        events: options.events,
+        handle: (event, envelope) => options.handle(event, envelope, target),
+        ...(options.retry === undefined ? {} : { retry: options.retry }),
+        ...(options.partitions === undefined ? {} : { partitions: options.partitions })
+      }),
+      kind: "projection",
+      versions
+    }
+  }
+  return at(version)
+}
 
 /**
  * Whether a subscription handles a stored event.

@@ -26,22 +26,31 @@ import type { Deadlines } from "../ports/Deadlines.js"
 import { EventStore, type EventStoreError } from "../ports/EventStore.js"
 import * as IdGenerator from "../ports/IdGenerator.js"
 import type { Inbox } from "../ports/Inbox.js"
+import { ProjectionVersions } from "../ports/ProjectionVersions.js"
+import { Pruning } from "../ports/Pruning.js"
 import { SubscriptionRegistry } from "../ports/SubscriptionRegistry.js"
 import type * as CommandHandler from "./CommandHandler.js"
 import * as CommitSignal from "./internal/commitSignal.js"
 import * as Engine from "./internal/delivery/context.js"
+import * as Projections from "./internal/delivery/projections.js"
 import * as Redrive from "./internal/delivery/redrive.js"
 import * as Worker from "./internal/delivery/worker.js"
 
 /**
  * The stores a relay reads and writes beside the event store: checkpoints and leases, dead
- * letters, the registry of subscriptions, and (for process managers) the inbox and deadlines. The
- * memory and SQL adapters provide them all.
+ * letters, the registry of subscriptions, projections' versions, and (for process managers) the
+ * inbox and deadlines. The memory and SQL adapters provide them all.
  *
  * @since 0.1.0
  * @category models
  */
-export type Stores = Checkpoints.Checkpoints | DeadLetters.DeadLetters | Deadlines | Inbox | SubscriptionRegistry
+export type Stores =
+  | Checkpoints.Checkpoints
+  | DeadLetters.DeadLetters
+  | Deadlines
+  | Inbox
+  | SubscriptionRegistry
+  | ProjectionVersions
 
 /**
  * A redrive did not finish in time (the partition's owner may be busy or gone).
@@ -195,13 +204,27 @@ export const make = <S extends Subscription.Any, P extends ProcessManager.Any = 
     const asyncSubscriptions = [
       ...options.subscriptions,
       ...processManagers.flatMap((pm) => ProcessManager.subscriptions(pm))
-    ].filter((s) => s.mode === "async").map(engine.driver.instrument)
+    ].filter((s) => s.mode === "async")
+    const plain = asyncSubscriptions.filter((s) => s.versions === undefined).map(engine.driver.instrument)
 
-    yield* register(asyncSubscriptions)
-    for (const subscription of asyncSubscriptions) {
+    yield* register(plain)
+    for (const subscription of plain) {
       for (let index = 0; index < subscription.partitions; index++) {
         yield* Effect.forkScoped(Worker.run(engine, Engine.partition(subscription, index)))
       }
+    }
+    // projections: each version delivered as a subscription of its own, under a supervisor
+    const registry = yield* SubscriptionRegistry
+    const projectionStores: Projections.Stores = {
+      versions: yield* ProjectionVersions,
+      pruning: yield* Effect.serviceOption(Pruning),
+      register: (subscription) =>
+        registration(registry, subscription).pipe(
+          Effect.catchAll((error) => Effect.logWarning(`relay could not register ${subscription.name}`, error))
+        )
+    }
+    for (const projection of asyncSubscriptions.filter((s) => s.versions !== undefined)) {
+      yield* Effect.forkScoped(Projections.supervise(engine, projectionStores, projection))
     }
     for (const pm of processManagers) {
       // only forked when there are process managers, which then require the command handler
@@ -216,24 +239,27 @@ export const make = <S extends Subscription.Any, P extends ProcessManager.Any = 
     return service(engine)
   })
 
+/** Record one subscription in the registry. */
+const registration = (registry: SubscriptionRegistry["Type"], subscription: Subscription.Any) =>
+  Effect.flatMap(Clock.currentTimeMillis, (now) =>
+    registry.register({
+      name: subscription.name,
+      kind: subscription.kind,
+      partitions: subscription.partitions,
+      sources: Subscription.logFilter(subscription).sources ?? [],
+      registeredAt: now
+    }))
+
 /** Record the subscriptions, for the tools that measure and replay them from outside (the CLI). */
 const register = (subscriptions: ReadonlyArray<Subscription.Any>) =>
   Effect.flatMap(
     SubscriptionRegistry,
     (registry) =>
-      Effect.forEach(subscriptions, (subscription) =>
-        Effect.flatMap(Clock.currentTimeMillis, (now) =>
-          registry.register({
-            name: subscription.name,
-            kind: subscription.kind,
-            partitions: subscription.partitions,
-            sources: Subscription.logFilter(subscription).sources ?? [],
-            registeredAt: now
-          })), { discard: true }).pipe(
-          Effect.tapError((error) => Effect.logWarning("relay could not register its subscriptions, retrying", error)),
-          Effect.retry(Schedule.spaced("1 second")),
-          Effect.forkScoped
-        )
+      Effect.forEach(subscriptions, (subscription) => registration(registry, subscription), { discard: true }).pipe(
+        Effect.tapError((error) => Effect.logWarning("relay could not register its subscriptions, retrying", error)),
+        Effect.retry(Schedule.spaced("1 second")),
+        Effect.forkScoped
+      )
   )
 
 /** The relay's operations on dead letters, and its pause switch. */

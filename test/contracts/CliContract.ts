@@ -129,9 +129,9 @@ export const suite = (name: string, database: () => Promise<Database>) =>
       const migrated = await run("migrate")
       expect(migrated.code, migrated.stderr).toBe(0)
       expect(migrated.stdout).toContain(
-        "applied 0001_events, 0002_states, 0003_idempotency, 0004_outbox, 0005_deadlines, 0006_subscriptions, 0007_dead_letter_messages, 0008_retention"
+        "applied 0001_events, 0002_states, 0003_idempotency, 0004_outbox, 0005_deadlines, 0006_subscriptions, 0007_dead_letter_messages, 0008_retention, 0009_projections"
       )
-      expect(parsed(await run("migrate", "--json"))).toMatchObject({ applied: [], total: 8 })
+      expect(parsed(await run("migrate", "--json"))).toMatchObject({ applied: [], total: 9 })
       // DATABASE_URL works as well as --database
       const viaEnv = await cli(["status", "--json"], { DATABASE_URL: db.target })
       expect(parsed(viaEnv)).toMatchObject({ events: 0, subscriptions: [] })

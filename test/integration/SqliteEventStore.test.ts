@@ -25,7 +25,7 @@ describe("SQLite specifics", () => {
       expect(mode!.journal_mode).toBe("wal")
       const applied = yield* sql<{ name: string }>`SELECT name FROM effect_ddd_migrations ORDER BY migration_id`
       expect(applied.map((r) => r.name)).toEqual(Migrations.names.map((n) => n.replace(/^\d+_/, "")))
-      expect(Migrations.names.length).toBe(8)
+      expect(Migrations.names.length).toBe(9)
       const hostTable = yield* sql`SELECT name FROM sqlite_master WHERE name = 'effect_sql_migrations'`
       expect(hostTable).toEqual([])
       // safe to run again

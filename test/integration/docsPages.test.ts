@@ -24,7 +24,8 @@ describe("documentation pages", () => {
         "examples/nats-broker.ts",
         "examples/learning-platform/contracts/Catalog.ts",
         "examples/learning-platform/catalog/Publication.ts",
-        "examples/learning-platform/notifications/CourseAnnouncements.ts"
+        "examples/learning-platform/notifications/CourseAnnouncements.ts",
+        "examples/projections.ts"
       ])
     )
     for (const { code, file, page } of embedded) expect(code, `${page}: ${file}`).toBe(readFileSync(file, "utf8"))
@@ -38,6 +39,16 @@ describe("documentation pages", () => {
     })
     expect(output).toContain("offered: Effect basics (1x), Schema (1x)")
     expect(output).toContain("c-2 offered: 0x")
+  })
+
+  it("the projections example runs: version 2 built beside version 1, then serving", () => {
+    const output = execFileSync(process.execPath, ["--import", "tsx", "examples/projections.ts"], {
+      encoding: "utf8",
+      stdio: ["ignore", "pipe", "pipe"],
+      timeout: 60_000
+    })
+    expect(output).toContain("v1: 7 available")
+    expect(output).toContain("v2: 7 available after 2 restocks")
   })
 
   it("the integration events example runs: both versions consumed, the republish a duplicate", () => {

@@ -43,6 +43,7 @@ const expectedTables = [
   "effect_ddd_inbox",
   "effect_ddd_leases",
   "effect_ddd_migrations",
+  "effect_ddd_projections",
   "effect_ddd_pruned",
   "effect_ddd_retention",
   "effect_ddd_states",
@@ -64,7 +65,8 @@ describe("PostgreSQL migrations", () => {
           "0005_deadlines",
           "0006_subscriptions",
           "0007_dead_letter_messages",
-          "0008_retention"
+          "0008_retention",
+          "0009_projections"
         ])
 
         const state = yield* recorded

@@ -18,9 +18,9 @@ suite("SQLite", stores(SqliteClient.layer({ filename: tempFile() })))
 suite("PostgreSQL", stores(pgClient("outbox")))
 
 describe("SQL delivery stores' migrations", () => {
-  it.effect("0005_deadlines, 0006_subscriptions and 0007_dead_letter_messages come before 0008_retention and create their tables; pending lists what is not applied", () =>
+  it.effect("0005_deadlines, 0006_subscriptions and 0007_dead_letter_messages come before 0008_retention and 0009_projections and create their tables; pending lists what is not applied", () =>
     Effect.gen(function*() {
-      expect(Migrations.names.slice(-4, -1)).toEqual([
+      expect(Migrations.names.slice(-5, -2)).toEqual([
         "0005_deadlines",
         "0006_subscriptions",
         "0007_dead_letter_messages"
@@ -42,7 +42,7 @@ describe("SQL delivery stores' migrations", () => {
         "effect_ddd_subscriptions"
       ])
       const applied = yield* sql<{ name: string }>`SELECT name FROM effect_ddd_migrations ORDER BY migration_id`
-      expect(applied.map((r) => r.name).slice(-4, -1)).toEqual(["deadlines", "subscriptions", "dead_letter_messages"])
+      expect(applied.map((r) => r.name).slice(-5, -2)).toEqual(["deadlines", "subscriptions", "dead_letter_messages"])
       // a migration recorded as not applied is pending again
       yield* sql`DELETE FROM effect_ddd_migrations WHERE migration_id = 7`
       expect(yield* Migrations.pending).toEqual(["0007_dead_letter_messages"])

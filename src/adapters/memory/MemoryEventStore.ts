@@ -13,6 +13,7 @@ import { DeadLetters } from "../../ports/DeadLetters.js"
 import { Deadlines } from "../../ports/Deadlines.js"
 import { EventStore, type Service } from "../../ports/EventStore.js"
 import { Inbox } from "../../ports/Inbox.js"
+import { ProjectionVersions } from "../../ports/ProjectionVersions.js"
 import { Pruning } from "../../ports/Pruning.js"
 import type { Policy } from "../../ports/Retention.js"
 import { SubscriptionRegistry } from "../../ports/SubscriptionRegistry.js"
@@ -21,6 +22,7 @@ import * as deadLetters from "./internal/deadLetters.js"
 import * as deadlines from "./internal/deadlines.js"
 import * as eventStore from "./internal/eventStore.js"
 import * as inbox from "./internal/inbox.js"
+import * as projectionVersions from "./internal/projectionVersions.js"
 import * as pruning from "./internal/pruning.js"
 import * as subscriptionRegistry from "./internal/subscriptionRegistry.js"
 import * as Tables from "./internal/tables.js"
@@ -31,7 +33,15 @@ import * as Tables from "./internal/tables.js"
  * @since 0.1.0
  * @category models
  */
-export type Stores = EventStore | Checkpoints | DeadLetters | Deadlines | Inbox | SubscriptionRegistry | Pruning
+export type Stores =
+  | EventStore
+  | Checkpoints
+  | DeadLetters
+  | Deadlines
+  | Inbox
+  | SubscriptionRegistry
+  | ProjectionVersions
+  | Pruning
 
 /**
  * @since 0.1.0
@@ -58,6 +68,7 @@ export const makeStoresWith = (options: Options): Effect.Effect<Context.Context<
         Context.add(Deadlines, deadlines.make(db)),
         Context.add(Inbox, inbox.make(db)),
         Context.add(SubscriptionRegistry, subscriptionRegistry.make(db)),
+        Context.add(ProjectionVersions, projectionVersions.make(db)),
         Context.add(Pruning, pruning.make(db, options.retention))
       )
   )

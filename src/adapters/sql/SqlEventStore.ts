@@ -17,6 +17,7 @@ import type { DeadLetters } from "../../ports/DeadLetters.js"
 import type { Deadlines } from "../../ports/Deadlines.js"
 import { EventStore, EventStoreError, type Service } from "../../ports/EventStore.js"
 import type { Inbox } from "../../ports/Inbox.js"
+import type { ProjectionVersions } from "../../ports/ProjectionVersions.js"
 import { Pruning } from "../../ports/Pruning.js"
 import type { Policy } from "../../ports/Retention.js"
 import type { SubscriptionRegistry } from "../../ports/SubscriptionRegistry.js"
@@ -70,7 +71,15 @@ export const make = (options: Options = {}): Effect.Effect<Service, never, SqlCl
  * @since 0.1.0
  * @category models
  */
-export type Stores = EventStore | Checkpoints | DeadLetters | Deadlines | Inbox | SubscriptionRegistry | Pruning
+export type Stores =
+  | EventStore
+  | Checkpoints
+  | DeadLetters
+  | Deadlines
+  | Inbox
+  | SubscriptionRegistry
+  | ProjectionVersions
+  | Pruning
 
 /**
  * The SQL stores (the event store, and checkpoints, dead letters, deadlines, the inbox and the

@@ -154,6 +154,21 @@ const statements = (dialect: Dialect.Name): Record<string, ReadonlyArray<string>
         pruned_at BIGINT NOT NULL
       )`,
       `CREATE INDEX effect_ddd_inbox_processed ON effect_ddd_inbox (processed_at)`
+    ],
+    // projections' versions: which one serves reads, which one builds beside it, which were
+    // retired (internal/projectionVersions.ts)
+    "0009_projections": [
+      `CREATE TABLE effect_ddd_projections (
+        name TEXT NOT NULL,
+        version INTEGER NOT NULL,
+        subscription TEXT NOT NULL,
+        status TEXT NOT NULL,
+        detail TEXT,
+        rebuild_requested INTEGER NOT NULL DEFAULT 0,
+        created_at BIGINT NOT NULL,
+        updated_at BIGINT NOT NULL,
+        PRIMARY KEY (name, version)
+      )`
     ]
   }
 }

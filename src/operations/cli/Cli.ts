@@ -1,6 +1,6 @@
 /**
  * The `effect-ddd` commands: `migrate`, `status`, `dead-letters list | show | redrive | discard`,
- * `replay` and `prune`. Every command takes `--database` (or `DATABASE_URL`) and `--json`.
+ * `replay`, `prune` and `projections list | status | rebuild`. Every command takes `--database` (or `DATABASE_URL`) and `--json`.
  */
 import { Args, Command, HelpDoc, Options, ValidationError } from "@effect/cli"
 import type { SqlClient } from "@effect/sql"
@@ -11,6 +11,7 @@ import { CliError, describe } from "./CliError.js"
 import * as Database from "./Database.js"
 import * as DeadLetters from "./DeadLetters.js"
 import * as Output from "./Output.js"
+import * as Projections from "./Projections.js"
 import * as Prune from "./Prune.js"
 import * as Replay from "./Replay.js"
 import * as Status from "./Status.js"
@@ -240,12 +241,64 @@ const prune = Command.make(
   "Remove delivered events, expired idempotency records and inbox rows, finished process instances (the recorded retention policy)"
 ))
 
+const projectionName = (description: string) => Args.text({ name: "name" }).pipe(Args.withDescription(description))
+
+const projectionsList = Command.make(
+  "list",
+  { database, json },
+  (options) =>
+    withStores(
+      options.database,
+      Effect.flatMap(Projections.list(), (l) => print(options.json, l, Projections.renderList))
+    )
+).pipe(Command.withDescription("Each projection's versions: which serves reads, which builds beside it"))
+
+const projectionsStatus = Command.make(
+  "status",
+  { database, json, name: projectionName("Only this projection").pipe(Args.optional) },
+  (options) =>
+    withStores(
+      options.database,
+      Effect.flatMap(
+        Projections.status(Option.getOrUndefined(options.name)),
+        (s) => print(options.json, s, Projections.renderStatus)
+      )
+    )
+).pipe(Command.withDescription("Per version in use: progress through the log, lag, checkpoint position, dead letters"))
+
+const projectionsRebuild = Command.make(
+  "rebuild",
+  {
+    database,
+    json,
+    name: projectionName("The projection to rebuild"),
+    fromEarliestKept: Options.boolean("from-earliest-kept").pipe(
+      Options.withDescription("Request it even though events it reads were pruned (it builds from what is kept)")
+    )
+  },
+  (options) =>
+    withStores(
+      options.database,
+      Effect.flatMap(
+        Projections.rebuild(options.name, options.fromEarliestKept),
+        (r) => print(options.json, r, Projections.renderRebuild)
+      )
+    )
+).pipe(Command.withDescription(
+  "Rebuild a projection's newest version from the start: a running relay drops and re-creates its tables and delivers it again"
+))
+
+const projections = Command.make("projections").pipe(
+  Command.withDescription("Projections' versions: list them, follow a build, request a rebuild"),
+  Command.withSubcommands([projectionsList, projectionsStatus, projectionsRebuild])
+)
+
 /** The root command. */
 export const command = Command.make("effect-ddd").pipe(
   Command.withDescription(
-    "Operate effect-ddd's event store and relay: migrations, lag, dead letters, replays, pruning"
+    "Operate effect-ddd's event store and relay: migrations, lag, dead letters, replays, pruning, projections"
   ),
-  Command.withSubcommands([migrate, status, deadLetters, replay, prune])
+  Command.withSubcommands([migrate, status, deadLetters, replay, prune, projections])
 )
 
 /** Run the CLI on `process.argv`-style arguments. */

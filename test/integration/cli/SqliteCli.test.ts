@@ -7,6 +7,7 @@ import { mkdtempSync, readdirSync, readlinkSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { suite } from "../../contracts/CliContract.js"
+import { suite as projectionsSuite } from "../../contracts/ProjectionsCliContract.js"
 import { suite as pruneSuite } from "../../contracts/PruneCliContract.js"
 import { cli, startCli } from "../../support/cli.js"
 import { delivery } from "../../support/stores.js"
@@ -33,6 +34,12 @@ const hasOpen = (pid: number, file: string) => {
 suite("SQLite", async () => {
   const filename = tempFile()
   // an empty file is an empty SQLite database
+  writeFileSync(filename, "")
+  return { dialect: "sqlite", target: filename }
+})
+
+projectionsSuite("SQLite", async () => {
+  const filename = tempFile()
   writeFileSync(filename, "")
   return { dialect: "sqlite", target: filename }
 })

@@ -8,6 +8,7 @@ import type { Lease } from "../../../ports/Checkpoints.js"
 import type { DeadLetter } from "../../../ports/DeadLetters.js"
 import type { Deadline } from "../../../ports/Deadlines.js"
 import type { IdempotencyRecord, LogCursor, StoredState } from "../../../ports/EventStore.js"
+import type { Version } from "../../../ports/ProjectionVersions.js"
 import type { Policy } from "../../../ports/Retention.js"
 import type { SubscriptionInfo } from "../../../ports/SubscriptionRegistry.js"
 import * as TransactionalRef from "./transactionalRef.js"
@@ -26,6 +27,8 @@ export interface Tables {
   /** By process manager, then `instanceId\u0000name`. */
   readonly deadlines: HashMap.HashMap<string, HashMap.HashMap<string, Deadline>>
   readonly subscriptions: HashMap.HashMap<string, SubscriptionInfo>
+  /** Projections' versions, by `name\u0000version`. */
+  readonly projections: HashMap.HashMap<string, Version>
   /** The retention policy recorded, and per aggregate type the last event pruned. */
   readonly retention: Policy | undefined
   readonly pruned: HashMap.HashMap<string, LogCursor>
@@ -44,6 +47,7 @@ export const make = TransactionalRef.make<Tables>({
   inbox: HashMap.empty(),
   deadlines: HashMap.empty(),
   subscriptions: HashMap.empty(),
+  projections: HashMap.empty(),
   retention: undefined,
   pruned: HashMap.empty()
 })

@@ -1,7 +1,8 @@
 /**
  * The delivery stores on SQL, sharing one `DeliveryQuery`: checkpoints and leases, dead letters,
- * deadlines, the inbox and the registry of subscriptions, in the tables of the library's
- * migrations `0004_outbox`, `0005_deadlines` and `0006_subscriptions`.
+ * deadlines, the inbox, the registry of subscriptions and projections' versions, in the tables of
+ * the library's migrations `0004_outbox`, `0005_deadlines`, `0006_subscriptions` and
+ * `0009_projections`.
  */
 import type { SqlClient } from "@effect/sql"
 import { Context, Effect, Layer } from "effect"
@@ -9,15 +10,23 @@ import { Checkpoints } from "../../../ports/Checkpoints.js"
 import { DeadLetters } from "../../../ports/DeadLetters.js"
 import { Deadlines } from "../../../ports/Deadlines.js"
 import { Inbox } from "../../../ports/Inbox.js"
+import { ProjectionVersions } from "../../../ports/ProjectionVersions.js"
 import { SubscriptionRegistry } from "../../../ports/SubscriptionRegistry.js"
 import * as checkpoints from "./checkpoints.js"
 import * as deadLetters from "./deadLetters.js"
 import * as deadlines from "./deadlines.js"
 import * as DeliveryQuery from "./deliveryQuery.js"
 import * as inbox from "./inbox.js"
+import * as projectionVersions from "./projectionVersions.js"
 import * as subscriptionRegistry from "./subscriptionRegistry.js"
 
-export type DeliveryStores = Checkpoints | DeadLetters | Deadlines | Inbox | SubscriptionRegistry
+export type DeliveryStores =
+  | Checkpoints
+  | DeadLetters
+  | Deadlines
+  | Inbox
+  | SubscriptionRegistry
+  | ProjectionVersions
 
 export const layer: Layer.Layer<DeliveryStores, never, SqlClient.SqlClient> = Layer.effectContext(
   Effect.map(DeliveryQuery.make, (q) =>
@@ -25,6 +34,7 @@ export const layer: Layer.Layer<DeliveryStores, never, SqlClient.SqlClient> = La
       Context.add(DeadLetters, deadLetters.make(q)),
       Context.add(Deadlines, deadlines.make(q)),
       Context.add(Inbox, inbox.make(q)),
-      Context.add(SubscriptionRegistry, subscriptionRegistry.make(q))
+      Context.add(SubscriptionRegistry, subscriptionRegistry.make(q)),
+      Context.add(ProjectionVersions, projectionVersions.make(q))
     ))
 )
