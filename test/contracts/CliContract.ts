@@ -1,6 +1,7 @@
 /**
- * The `effect-ddd` CLI against a real database, run as a child process the way a user runs it,
- * while an application (test/support/cliApp.ts) runs its relay in another process: migrate,
+ * The `effect-ddd` CLI against a real database, its commands run in the test's process (the
+ * program the bin runs; test/integration/cli/ runs the bin itself), while an application
+ * (test/support/cliApp.ts) runs its relay in another process: migrate,
  * status, dead letters (list, show, redrive with and without a relay, discard) and replay of a
  * projection, with the relay running and stopped. Run on SQLite and PostgreSQL.
  */
@@ -15,7 +16,7 @@ import { SqlEventStore } from "effect-ddd/sql"
 import { type ChildProcess, spawn } from "node:child_process"
 import { Inventory } from "../../examples/http-server/Domain/Inventory.js"
 import { Sku } from "../../examples/http-server/Domain/Order.js"
-import { cli, parsed, root, stackTrace } from "../support/cli.js"
+import { cliInProcess as cli, parsed, root, stackTrace } from "../support/cli.js"
 import { delivery, type Stores } from "../support/stores.js"
 
 export interface Database {

@@ -1,7 +1,7 @@
 /**
- * `effect-ddd prune [--dry-run]` and a replay into the pruned range, run as a child process the
- * way a user runs it, on a database whose application recorded a retention policy. Run on SQLite
- * and PostgreSQL.
+ * `effect-ddd prune [--dry-run]` and a replay into the pruned range, run in the test's process
+ * (the program the bin runs), on a database whose application recorded a retention policy. Run on
+ * SQLite and PostgreSQL.
  */
 import type { SqlClient as Sql } from "@effect/sql"
 import { SqlClient } from "@effect/sql"
@@ -12,7 +12,7 @@ import { Effect, Layer, Redacted } from "effect"
 import { Checkpoints, EventStore, type Retention, SubscriptionRegistry } from "effect-ddd"
 import { SqlEventStore } from "effect-ddd/sql"
 import { randomUUID } from "node:crypto"
-import { cli, parsed, stackTrace } from "../support/cli.js"
+import { cliInProcess as cli, parsed, stackTrace } from "../support/cli.js"
 import type { Database } from "./CliContract.js"
 
 const HOUR = 60 * 60 * 1000

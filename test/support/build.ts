@@ -1,10 +1,11 @@
 /**
  * The package as built by `npm run build` (dist/), for the tests that run it as users do (the CLI,
  * the packed tarball). Built when missing or older than a source file; concurrent test files wait
- * for one build (a lock directory) instead of building together.
+ * for one build (a lock directory naming the building process) instead of building together, and
+ * use dist/ only once that build has finished.
  */
 import { execFile } from "node:child_process"
-import { existsSync, mkdirSync, readdirSync, rmSync, statSync } from "node:fs"
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs"
 import { join } from "node:path"
 import { fileURLToPath } from "node:url"
 import { promisify } from "node:util"
@@ -25,22 +26,34 @@ const fresh = () =>
 
 const sleep = (millis: number) => new Promise((resolve) => setTimeout(resolve, millis))
 
+/** Whether the lock is left over by a build that is gone (its process no longer runs, or 5 minutes old). */
+const abandoned = (): boolean => {
+  try {
+    if (Date.now() - statSync(lock).mtimeMs > 300_000) return true
+    const pid = Number(readFileSync(join(lock, "pid"), "utf8"))
+    process.kill(pid, 0)
+    return false
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === "ESRCH"
+  }
+}
+
 /** Build dist/ unless it is up to date. */
 export const ensureBuilt = async (): Promise<void> => {
   const deadline = Date.now() + 300_000
-  while (!fresh()) {
+  // a build under way may have written the marker before the rest of dist/: wait for its lock too
+  while (!fresh() || existsSync(lock)) {
     try {
       mkdirSync(lock)
     } catch {
-      // another test file is building: wait for it (a lock older than 5 minutes is a dead build's)
-      if (existsSync(lock) && Date.now() - statSync(lock).mtimeMs > 300_000) {
-        rmSync(lock, { recursive: true, force: true })
-      }
+      // another test file is building: wait for it, unless its build is gone
+      if (abandoned()) rmSync(lock, { recursive: true, force: true })
       if (Date.now() > deadline) throw new Error("timed out waiting for another build of dist/")
       await sleep(250)
       continue
     }
     try {
+      writeFileSync(join(lock, "pid"), String(process.pid))
       if (!fresh()) {
         await promisify(execFile)(process.execPath, [
           join(root, "node_modules", "typescript", "bin", "tsc"),

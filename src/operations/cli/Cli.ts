@@ -4,7 +4,7 @@
  */
 import { Args, Command, HelpDoc, Options, ValidationError } from "@effect/cli"
 import type { SqlClient } from "@effect/sql"
-import { Clock, Config, Console, Duration, Effect, Option } from "effect"
+import { Cause, Clock, Config, Console, Duration, Effect, Option } from "effect"
 import type { SqlEventStore } from "../../adapters/sql/index.js"
 import * as Migrations from "../../adapters/sql/migrations.js"
 import { CliError, describe } from "./CliError.js"
@@ -189,14 +189,16 @@ const replay = Command.make(
             if (options.json) {
               return Effect.void
             }
-            return Effect.sync(() => {
-              if (interactive) {
+            if (interactive) {
+              return Effect.sync(() =>
                 process.stderr.write(`\r${Replay.renderProgress(progress)}\u001b[K`)
-              } else if (now - lastLine >= 2_000) {
-                lastLine = now
-                process.stderr.write(`${Replay.renderProgress(progress)}\n`)
-              }
-            })
+              )
+            }
+            if (now - lastLine < 2_000) {
+              return Effect.void
+            }
+            lastLine = now
+            return Console.error(Replay.renderProgress(progress))
           })).pipe(
             Effect.ensuring(Effect.sync(() => {
               if (interactive && !options.json) {
@@ -303,3 +305,25 @@ export const command = Command.make("effect-ddd").pipe(
 
 /** Run the CLI on `process.argv`-style arguments. */
 export const run = (version: string) => Command.run(command, { name: "effect-ddd", version, executable: "effect-ddd" })
+
+/** The exit code of a failure, its one-line message printed on stderr (never a stack trace). */
+const report = (cause: Cause.Cause<unknown>): Effect.Effect<number> => {
+  if (Cause.isInterruptedOnly(cause)) return Effect.succeed(130)
+  const failure = Cause.failureOption(cause)
+  if (Option.isSome(failure)) {
+    const error = failure.value
+    // @effect/cli has printed what was wrong with the arguments, with the usage
+    if (ValidationError.isValidationError(error)) return Effect.succeed(2)
+    return Effect.as(Console.error(`effect-ddd: ${describe(error)}`), error instanceof CliError ? error.exitCode : 1)
+  }
+  return Effect.as(Console.error(`effect-ddd: unexpected error: ${describe(Cause.squash(cause))}`), 1)
+}
+
+/**
+ * Run the CLI on `process.argv`-style arguments to its exit code: 0 done, 1 failed (a one-line
+ * message on stderr), 2 bad arguments, 130 interrupted.
+ */
+export const exitCode = (version: string) => (argv: ReadonlyArray<string>) =>
+  Effect.suspend(() => run(version)(argv)).pipe(
+    Effect.matchCauseEffect({ onFailure: report, onSuccess: () => Effect.succeed(0) })
+  )
