@@ -107,6 +107,8 @@ const suites: ReadonlyArray<readonly [string, () => Promise<ReadonlyArray<Figure
   ["relay.sqlite.drain1m", relay.runDrain],
   ["http.settle.sqlite", http.runSqlite],
   ["http.settle.pg", http.runPg(server.freshDatabase)],
+  ["http.load.sqlite", http.runLoadSqlite],
+  ["http.load.pg", http.runLoadPg(server.freshDatabase)],
   ["broker.publish.nats", broker.runPublish],
   ["prune.sqlite", prune.runSqlite]
 ]
