@@ -20,11 +20,19 @@
  * They belong here, as further groups of `suites` below (`runConsume`, `runLatency`), measured on
  * the same server.
  */
-import { jetstream, jetstreamManager, StorageType } from "@nats-io/jetstream"
+import { SqlClient } from "@effect/sql"
+import { SqliteClient } from "@effect/sql-sqlite-node"
+import { AckPolicy, DeliverPolicy, jetstream, jetstreamManager, StorageType } from "@nats-io/jetstream"
 import { connect, headers as natsHeaders, nanos } from "@nats-io/transport-node"
-import { Effect } from "effect"
-import type { MessageBroker } from "effect-ddd"
+import Database from "better-sqlite3"
+import { Context, Deferred, Effect, Either, Exit, Layer } from "effect"
+import { CloudEvent, IntegrationConsumer, IntegrationEvent, type MessageBroker, Telemetry } from "effect-ddd"
 import { NatsBroker } from "effect-ddd/nats"
+import { SqlEventStore } from "effect-ddd/sql"
+import { mkdtempSync, rmSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+import { CoursePublished, CoursePublishedV2 } from "../examples/catalog-contracts.js"
 import { startNatsServer } from "../test/support/nats.js"
 import { type Figure, figure } from "./report.js"
 
@@ -128,6 +136,176 @@ export const runPublish = async (): Promise<ReadonlyArray<Figure>> => {
     }
     return figures
   } finally {
+    await server.dispose()
+  }
+}
+
+// --- broker.consume.nats ---------------------------------------------------------------------------
+
+const CONSUME_MESSAGES = Number(process.env["BENCH_CONSUME_MESSAGES"] ?? 5000)
+const CONSUME_KEYS = 1000
+/** The partitions of the stream (NatsBroker's default): one durable each, one message in flight each. */
+const PARTITIONS = 8
+
+/** `count` CloudEvents of the catalog's `course-published` v2 contract, over `CONSUME_KEYS` keys. */
+const courseMessages = (run: string, count: number): Array<MessageBroker.OutgoingMessage> =>
+  Array.from({ length: count }, (_, i) => {
+    const courseId = `course-${i % CONSUME_KEYS}`
+    const id = `${run}-${i}`
+    const event = Either.getOrThrow(IntegrationEvent.encode(CoursePublishedV2, {
+      courseId,
+      title: "A course title",
+      lessons: 12
+    }, { id, source: "/catalog", subject: courseId, partitionkey: courseId }))
+    const { headers, payload } = Either.getOrThrow(CloudEvent.toBinary(event))
+    return { id, subject: event.type, partitionKey: courseId, headers, payload }
+  })
+
+/** The handler's table, in the library's database and the raw loop's. */
+const OFFERED = `CREATE TABLE offered (message_id TEXT PRIMARY KEY, course_id TEXT NOT NULL, title TEXT NOT NULL,
+  lessons INTEGER NOT NULL)`
+
+/** A stream of its own, filled with `CONSUME_MESSAGES` messages through the library's publisher. */
+const fill = (url: string, stream: string) =>
+  Effect.runPromise(Effect.scoped(Effect.gen(function*() {
+    const broker = yield* NatsBroker.make({
+      servers: url,
+      stream: { name: stream, subjectPrefix: stream.toLowerCase() }
+    })
+    const messages = courseMessages(stream, CONSUME_MESSAGES)
+    for (let i = 0; i < messages.length; i += BATCH) yield* broker.publish(messages.slice(i, i + BATCH))
+  })))
+
+/**
+ * The library: `IntegrationConsumer` over `NatsBroker` with the SQL stores on a SQLite file; the
+ * handler inserts a row through the same client, inside the consumer's transaction. Messages/s from
+ * the layer's start until every message is handled.
+ */
+const consumeLibrary = (url: string, stream: string, file: string) =>
+  Effect.runPromise(Effect.scoped(Effect.gen(function*() {
+    let handled = 0
+    const done = yield* Deferred.make<void>()
+    const consumer = IntegrationConsumer.make({
+      name: "bench-library",
+      events: [CoursePublished],
+      handle: (received) =>
+        Effect.flatMap(SqlClient.SqlClient, (sql) =>
+          sql`INSERT INTO offered (message_id, course_id, title, lessons)
+            VALUES (${received.event.id}, ${received.data.courseId}, ${received.data.title}, ${received.data.lessons})`
+            .pipe(
+              Effect.andThen(() => {
+                if (++handled === CONSUME_MESSAGES) Deferred.unsafeDone(done, Exit.void)
+              })
+            ))
+    })
+    const stores = SqlEventStore.layer().pipe(
+      Layer.provideMerge(SqliteClient.layer({ filename: file })),
+      Layer.provideMerge(Telemetry.disabled)
+    )
+    const context = yield* Layer.build(stores)
+    const sql = Context.get(context, SqlClient.SqlClient)
+    yield* sql.unsafe("PRAGMA synchronous = NORMAL")
+    yield* sql.unsafe(OFFERED)
+    const broker = yield* Layer.build(
+      NatsBroker.layer({ servers: url, stream: { name: stream, subjectPrefix: stream.toLowerCase() } })
+    )
+    const start = performance.now()
+    yield* Layer.build(
+      IntegrationConsumer.layer([consumer]).pipe(
+        Layer.provide(Layer.succeedContext(Context.merge(context, broker)))
+      )
+    )
+    yield* Deferred.await(done).pipe(
+      Effect.timeoutFail({ duration: "5 minutes", onTimeout: () => new Error("broker.consume.nats: not all handled") })
+    )
+    const rate = CONSUME_MESSAGES / ((performance.now() - start) / 1000)
+    const n = (yield* sql<{ n: number }>`SELECT count(*) AS n FROM offered`)[0]?.n
+    if (n !== CONSUME_MESSAGES) throw new Error(`broker.consume.nats: ${n} rows for ${CONSUME_MESSAGES} messages`)
+    return rate
+  })))
+
+/**
+ * The raw loop: the library's durables by hand (one per partition, `max_ack_pending` 1, so a
+ * key's messages stay in order), each consumed in a loop that for each message reads the
+ * CloudEvent id and data, runs BEGIN; INSERT inbox row; INSERT the handler's row; COMMIT with
+ * better-sqlite3, then `ackAck`s it.
+ */
+const consumeRaw = async (url: string, stream: string, file: string) => {
+  const db = new Database(file)
+  db.pragma("journal_mode = WAL")
+  db.pragma("synchronous = NORMAL")
+  db.exec(`CREATE TABLE inbox (consumer TEXT NOT NULL, event_id TEXT NOT NULL, processed_at BIGINT NOT NULL,
+    PRIMARY KEY (consumer, event_id)); ${OFFERED}`)
+  const begin = db.prepare("BEGIN")
+  const commit = db.prepare("COMMIT")
+  const inbox = db.prepare(
+    "INSERT INTO inbox (consumer, event_id, processed_at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING RETURNING event_id"
+  )
+  const offer = db.prepare("INSERT INTO offered (message_id, course_id, title, lessons) VALUES (?, ?, ?, ?)")
+  const nc = await connect({ servers: url })
+  try {
+    const jsm = await jetstreamManager(nc)
+    const js = jetstream(nc)
+    const prefix = stream.toLowerCase()
+    let handled = 0
+    const start = performance.now()
+    let finish: () => void = () => {}
+    const finished = new Promise<void>((resolve) => (finish = resolve))
+    await Promise.all(Array.from({ length: PARTITIONS }, async (_, p) => {
+      await jsm.consumers.add(stream, {
+        durable_name: `raw-p${p}`,
+        ack_policy: AckPolicy.Explicit,
+        deliver_policy: DeliverPolicy.All,
+        filter_subject: `${prefix}.${p}.>`,
+        max_ack_pending: 1
+      })
+      const consumer = await js.consumers.get(stream, `raw-p${p}`)
+      const messages = await consumer.consume({ max_messages: 16 })
+      void finished.then(() => messages.stop())
+      for await (const m of messages) {
+        const id = m.headers!.get("ce-id")
+        const data = JSON.parse(new TextDecoder().decode(m.data))
+        begin.run()
+        if (inbox.get("bench-raw", id, Date.now()) !== undefined) {
+          offer.run(id, data.courseId, data.title, data.lessons)
+        }
+        commit.run()
+        await m.ackAck()
+        if (++handled === CONSUME_MESSAGES) finish()
+      }
+    }))
+    const rate = CONSUME_MESSAGES / ((performance.now() - start) / 1000)
+    const { n } = db.prepare("SELECT count(*) AS n FROM offered").get() as { n: number }
+    if (n !== CONSUME_MESSAGES) throw new Error(`broker.consume.nats raw: ${n} rows for ${CONSUME_MESSAGES} messages`)
+    return rate
+  } finally {
+    await nc.drain()
+    db.close()
+  }
+}
+
+/** `broker.consume.nats`: the median of `ROUNDS` rounds, raw and library alternating, each on a stream of its own. */
+export const runConsume = async (): Promise<ReadonlyArray<Figure>> => {
+  const server = await startNatsServer()
+  const dir = mkdtempSync(join(tmpdir(), "effect-ddd-bench-broker-"))
+  console.error(`[bench] nats-server on ${server.url} (store ${server.storeDir})`)
+  try {
+    const libs: Array<number> = []
+    const raws: Array<number> = []
+    for (let round = 0; round < ROUNDS; round++) {
+      await fill(server.url, `CONSUMERAW${round}`)
+      raws.push(await consumeRaw(server.url, `CONSUMERAW${round}`, join(dir, `raw-${round}.db`)))
+      await fill(server.url, `CONSUMELIB${round}`)
+      libs.push(await consumeLibrary(server.url, `CONSUMELIB${round}`, join(dir, `lib-${round}.db`)))
+      log(
+        `broker.consume.nats round ${round + 1}: library ${Math.round(libs.at(-1)!)}/s, raw ${
+          Math.round(raws.at(-1)!)
+        }/s`
+      )
+    }
+    return [figure("broker.consume.nats", median(libs), "messages/s", median(raws), ">= 0.7x raw consume-write-ack")]
+  } finally {
+    rmSync(dir, { recursive: true, force: true })
     await server.dispose()
   }
 }

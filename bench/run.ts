@@ -110,6 +110,7 @@ const suites: ReadonlyArray<readonly [string, () => Promise<ReadonlyArray<Figure
   ["http.load.sqlite", http.runLoadSqlite],
   ["http.load.pg", http.runLoadPg(server.freshDatabase)],
   ["broker.publish.nats", broker.runPublish],
+  ["broker.consume.nats", broker.runConsume],
   ["prune.sqlite", prune.runSqlite]
 ]
 
