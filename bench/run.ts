@@ -111,6 +111,7 @@ const suites: ReadonlyArray<readonly [string, () => Promise<ReadonlyArray<Figure
   ["http.load.pg", http.runLoadPg(server.freshDatabase)],
   ["broker.publish.nats", broker.runPublish],
   ["broker.consume.nats", broker.runConsume],
+  ["broker.latency", broker.runLatency],
   ["prune.sqlite", prune.runSqlite]
 ]
 
