@@ -7,7 +7,7 @@
  *   floor of that measurement in the same run, on the same server: the `POST` and the first `GET`
  *   alone.
  * - `http.load.*`: `LOAD_CONNECTIONS` (16) keep-alive connections of autocannon posting orders
- *   (`POST /orders`, one line of a restocked SKU; a 202 is success) for `BENCH_SECONDS` (3), after
+ *   (`POST /orders`, one line of one of 100 restocked SKUs in turn; a 202 is success) for `BENCH_SECONDS` (3), after
  *   a one-second warm-up: orders/s, and the p50 and p99 of the response times. Any answer other
  *   than a 2xx, or any connection error, fails the figure. The baseline is the same application
  *   without HTTP in the same run: the server's layers (command handler, fulfilment relay,
@@ -104,6 +104,13 @@ const LOAD_CONNECTIONS = 16
 const SECONDS = Number(process.env["BENCH_SECONDS"] ?? 3)
 const ROUNDS = Number(process.env["BENCH_ROUNDS"] ?? 3)
 const STOCK = 1_000_000
+/**
+ * Orders go to these SKUs in turn: the fulfilment reserves stock on the order's SKU, and one SKU
+ * for every order would make its aggregate (its reservations) the bottleneck of both sides.
+ */
+const LOAD_SKUS = 100
+
+const skusOf = (run: string) => Array.from({ length: LOAD_SKUS }, (_, i) => Sku.make(`bench-${run}-${i}`))
 
 interface Load {
   /** Orders accepted per second. */
@@ -116,15 +123,17 @@ const median = (values: ReadonlyArray<number>) => [...values].sort((a, b) => a -
 
 const orderBody = (sku: Sku) => ({ customerId: "bench", lines: [{ sku, quantity: 1 }] })
 
-/** autocannon's `POST /orders` for `seconds`; throws on any answer other than a 2xx. */
-const cannon = async (url: string, sku: Sku, seconds: number): Promise<Load> => {
+/** autocannon's `POST /orders` for `seconds`, over `skus` in turn; throws on any answer other than a 2xx. */
+const cannon = async (url: string, skus: ReadonlyArray<Sku>, seconds: number): Promise<Load> => {
+  const bodies = skus.map((sku) => JSON.stringify(orderBody(sku)))
+  let next = 0
   const result = await autocannon({
     url: `${url}/orders`,
     method: "POST",
     connections: LOAD_CONNECTIONS,
     duration: seconds,
     headers: { "content-type": "application/json" },
-    body: JSON.stringify(orderBody(sku))
+    requests: [{ setupRequest: (request) => ({ ...request, body: bodies[next++ % bodies.length]! }) }]
   })
   if (result.non2xx > 0 || result.errors > 0 || result.timeouts > 0) {
     throw new Error(
@@ -140,11 +149,13 @@ const cannon = async (url: string, sku: Sku, seconds: number): Promise<Load> => 
 const overHttp = async (env: { readonly DATA_DIR?: string; readonly DATABASE_URL?: string }): Promise<Load> => {
   const server = await startServer(env)
   try {
-    const sku = Sku.make(`bench-${randomUUID().slice(0, 8)}`)
-    const restocked = await request(server, "POST", `/inventory/${sku}/restock`, { quantity: STOCK })
-    if (restocked.status !== 200) throw new Error(`POST /inventory/${sku}/restock: ${restocked.status}`)
-    await cannon(server.url, sku, 1)
-    return await cannon(server.url, sku, SECONDS)
+    const skus = skusOf(randomUUID().slice(0, 8))
+    for (const sku of skus) {
+      const restocked = await request(server, "POST", `/inventory/${sku}/restock`, { quantity: STOCK })
+      if (restocked.status !== 200) throw new Error(`POST /inventory/${sku}/restock: ${restocked.status}`)
+    }
+    await cannon(server.url, skus, 1)
+    return await cannon(server.url, skus, SECONDS)
   } finally {
     await server.stop()
   }
@@ -166,9 +177,9 @@ const withoutHttp = (env: { readonly DATA_DIR?: string; readonly DATABASE_URL?: 
   return Effect.runPromise(Effect.scoped(
     Effect.gen(function*() {
       const handler = yield* CommandHandler.CommandHandler
-      const sku = Sku.make(`bench-${randomUUID().slice(0, 8)}`)
-      yield* handler.execute(Inventory, sku, "restock", { quantity: STOCK })
-      const body = orderBody(sku)
+      const bodies = skusOf(randomUUID().slice(0, 8)).map(orderBody)
+      for (const { lines } of bodies) yield* handler.execute(Inventory, lines[0]!.sku, "restock", { quantity: STOCK })
+      let next = 0
       const run = (seconds: number) =>
         Effect.gen(function*() {
           const times: Array<number> = []
@@ -181,7 +192,7 @@ const withoutHttp = (env: { readonly DATA_DIR?: string; readonly DATABASE_URL?: 
               Effect.gen(function*() {
                 while (performance.now() < end) {
                   const begun = performance.now()
-                  yield* handler.execute(Order, OrderId.make(randomUUID()), "place", body)
+                  yield* handler.execute(Order, OrderId.make(randomUUID()), "place", bodies[next++ % bodies.length]!)
                   times.push(performance.now() - begun)
                   // back to the event loop, as each response is: the relay's fibers get their turns
                   yield* Effect.promise(() => new Promise((resolve) => setImmediate(resolve)))
