@@ -14,19 +14,45 @@
  * Each figure is the median of `BENCH_ROUNDS` (3) rounds of `BENCH_SECONDS` (3) seconds, raw and
  * library alternating, each on a stream of its own.
  *
- * To come with the outbox publication and the inbox consumer: `broker.consume.nats` (JetStream ->
- * handler + inbox write in SQLite, beside a raw consume-write-ack loop) and `broker.latency`
- * (p50/p99 from a command's commit in one process to the consuming handler's commit in another).
- * They belong here, as further groups of `suites` below (`runConsume`, `runLatency`), measured on
- * the same server.
+ * - `broker.consume.nats`: `IntegrationConsumer` over `NatsBroker` (8 partitions, one durable
+ *   each, one message in flight each) with the SQL stores on a SQLite file: each message decoded,
+ *   its inbox row and the handler's row (an INSERT through the same client) in one transaction,
+ *   then acknowledged; `BENCH_CONSUME_MESSAGES` (5,000) messages over 1,000 keys published
+ *   beforehand, messages/s until the last is handled. Baseline: the same durables by hand, each
+ *   consumed in a loop of BEGIN; INSERT inbox row; INSERT row; COMMIT (better-sqlite3); `ackAck`.
+ * - `broker.latency.p50` / `.p99`: from a command's commit in a producer process
+ *   (`bench/support/producerProcess.ts`: the command handler, the relay running a `Publication`
+ *   through `NatsBroker`, SQLite) to the commit of the consuming handler's transaction in this
+ *   process (`IntegrationConsumer`, SQLite); one message at a time, 5 ms apart,
+ *   `BENCH_BROKER_LATENCY_SAMPLES` (300) per round, two rounds. Baseline: a raw producer (commit
+ *   the event row, then read it back, `js.publish` it and advance a cursor) and the raw consume
+ *   loops above.
  */
-import { jetstream, jetstreamManager, StorageType } from "@nats-io/jetstream"
+import { SqlClient } from "@effect/sql"
+import { SqliteClient } from "@effect/sql-sqlite-node"
+import { AckPolicy, DeliverPolicy, jetstream, jetstreamManager, StorageType } from "@nats-io/jetstream"
 import { connect, headers as natsHeaders, nanos } from "@nats-io/transport-node"
-import { Effect } from "effect"
-import type { MessageBroker } from "effect-ddd"
+import Database from "better-sqlite3"
+import { Context, Deferred, Effect, Either, Exit, Layer } from "effect"
+import {
+  CloudEvent,
+  EventStore,
+  IntegrationConsumer,
+  IntegrationEvent,
+  type MessageBroker,
+  Telemetry
+} from "effect-ddd"
 import { NatsBroker } from "effect-ddd/nats"
+import { SqlEventStore } from "effect-ddd/sql"
+import { fork } from "node:child_process"
+import { mkdtempSync, rmSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { dirname, join } from "node:path"
+import { fileURLToPath } from "node:url"
+import { CoursePublished, CoursePublishedV2 } from "../examples/catalog-contracts.js"
 import { startNatsServer } from "../test/support/nats.js"
 import { type Figure, figure } from "./report.js"
+import type { ProducerMessage, ProducerRequest } from "./support/producerProcess.js"
 
 const SECONDS = Number(process.env["BENCH_SECONDS"] ?? 3)
 const ROUNDS = Number(process.env["BENCH_ROUNDS"] ?? 3)
@@ -128,6 +154,414 @@ export const runPublish = async (): Promise<ReadonlyArray<Figure>> => {
     }
     return figures
   } finally {
+    await server.dispose()
+  }
+}
+
+// --- broker.consume.nats ---------------------------------------------------------------------------
+
+const CONSUME_MESSAGES = Number(process.env["BENCH_CONSUME_MESSAGES"] ?? 5000)
+const CONSUME_KEYS = 1000
+/** The partitions of the stream (NatsBroker's default): one durable each, one message in flight each. */
+const PARTITIONS = 8
+
+/** `count` CloudEvents of the catalog's `course-published` v2 contract, over `CONSUME_KEYS` keys. */
+const courseMessages = (run: string, count: number): Array<MessageBroker.OutgoingMessage> =>
+  Array.from({ length: count }, (_, i) => {
+    const courseId = `course-${i % CONSUME_KEYS}`
+    const id = `${run}-${i}`
+    const event = Either.getOrThrow(IntegrationEvent.encode(CoursePublishedV2, {
+      courseId,
+      title: "A course title",
+      lessons: 12
+    }, { id, source: "/catalog", subject: courseId, partitionkey: courseId }))
+    const { headers, payload } = Either.getOrThrow(CloudEvent.toBinary(event))
+    return { id, subject: event.type, partitionKey: courseId, headers, payload }
+  })
+
+/** The handler's table, in the library's database and the raw loop's. */
+const OFFERED = `CREATE TABLE offered (message_id TEXT PRIMARY KEY, course_id TEXT NOT NULL, title TEXT NOT NULL,
+  lessons INTEGER NOT NULL)`
+
+/** A stream of its own, filled with `CONSUME_MESSAGES` messages through the library's publisher. */
+const fill = (url: string, stream: string) =>
+  Effect.runPromise(Effect.scoped(Effect.gen(function*() {
+    const broker = yield* NatsBroker.make({
+      servers: url,
+      stream: { name: stream, subjectPrefix: stream.toLowerCase() }
+    })
+    const messages = courseMessages(stream, CONSUME_MESSAGES)
+    for (let i = 0; i < messages.length; i += BATCH) yield* broker.publish(messages.slice(i, i + BATCH))
+  })))
+
+/**
+ * The library: `IntegrationConsumer` over `NatsBroker` with the SQL stores on a SQLite file; the
+ * handler inserts a row through the same client, inside the consumer's transaction. Messages/s from
+ * the layer's start until every message is handled.
+ */
+const consumeLibrary = (url: string, stream: string, file: string) =>
+  Effect.runPromise(Effect.scoped(Effect.gen(function*() {
+    let handled = 0
+    const done = yield* Deferred.make<void>()
+    const consumer = IntegrationConsumer.make({
+      name: "bench-library",
+      events: [CoursePublished],
+      handle: (received) =>
+        Effect.flatMap(SqlClient.SqlClient, (sql) =>
+          sql`INSERT INTO offered (message_id, course_id, title, lessons)
+            VALUES (${received.event.id}, ${received.data.courseId}, ${received.data.title}, ${received.data.lessons})`
+            .pipe(
+              Effect.andThen(() => {
+                if (++handled === CONSUME_MESSAGES) Deferred.unsafeDone(done, Exit.void)
+              })
+            ))
+    })
+    const stores = SqlEventStore.layer().pipe(
+      Layer.provideMerge(SqliteClient.layer({ filename: file })),
+      Layer.provideMerge(Telemetry.disabled)
+    )
+    const context = yield* Layer.build(stores)
+    const sql = Context.get(context, SqlClient.SqlClient)
+    yield* sql.unsafe("PRAGMA synchronous = NORMAL")
+    yield* sql.unsafe(OFFERED)
+    const broker = yield* Layer.build(
+      NatsBroker.layer({ servers: url, stream: { name: stream, subjectPrefix: stream.toLowerCase() } })
+    )
+    const start = performance.now()
+    yield* Layer.build(
+      IntegrationConsumer.layer([consumer]).pipe(
+        Layer.provide(Layer.succeedContext(Context.merge(context, broker)))
+      )
+    )
+    yield* Deferred.await(done).pipe(
+      Effect.timeoutFail({ duration: "5 minutes", onTimeout: () => new Error("broker.consume.nats: not all handled") })
+    )
+    const rate = CONSUME_MESSAGES / ((performance.now() - start) / 1000)
+    const n = (yield* sql<{ n: number }>`SELECT count(*) AS n FROM offered`)[0]?.n
+    if (n !== CONSUME_MESSAGES) throw new Error(`broker.consume.nats: ${n} rows for ${CONSUME_MESSAGES} messages`)
+    return rate
+  })))
+
+/**
+ * The raw loop: the library's durables by hand (one per partition, `max_ack_pending` 1, so a
+ * key's messages stay in order), each consumed in a loop that for each message reads the
+ * CloudEvent id and data, runs BEGIN; INSERT inbox row; INSERT the handler's row; COMMIT with
+ * better-sqlite3, then `ackAck`s it.
+ */
+const consumeRaw = async (url: string, stream: string, file: string) => {
+  const db = new Database(file)
+  db.pragma("journal_mode = WAL")
+  db.pragma("synchronous = NORMAL")
+  db.exec(`CREATE TABLE inbox (consumer TEXT NOT NULL, event_id TEXT NOT NULL, processed_at BIGINT NOT NULL,
+    PRIMARY KEY (consumer, event_id)); ${OFFERED}`)
+  const begin = db.prepare("BEGIN")
+  const commit = db.prepare("COMMIT")
+  const inbox = db.prepare(
+    "INSERT INTO inbox (consumer, event_id, processed_at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING RETURNING event_id"
+  )
+  const offer = db.prepare("INSERT INTO offered (message_id, course_id, title, lessons) VALUES (?, ?, ?, ?)")
+  const nc = await connect({ servers: url })
+  try {
+    const jsm = await jetstreamManager(nc)
+    const js = jetstream(nc)
+    const prefix = stream.toLowerCase()
+    let handled = 0
+    const start = performance.now()
+    let finish: () => void = () => {}
+    const finished = new Promise<void>((resolve) => (finish = resolve))
+    await Promise.all(Array.from({ length: PARTITIONS }, async (_, p) => {
+      await jsm.consumers.add(stream, {
+        durable_name: `raw-p${p}`,
+        ack_policy: AckPolicy.Explicit,
+        deliver_policy: DeliverPolicy.All,
+        filter_subject: `${prefix}.${p}.>`,
+        max_ack_pending: 1
+      })
+      const consumer = await js.consumers.get(stream, `raw-p${p}`)
+      const messages = await consumer.consume({ max_messages: 16 })
+      void finished.then(() => messages.stop())
+      for await (const m of messages) {
+        const id = m.headers!.get("ce-id")
+        const data = JSON.parse(new TextDecoder().decode(m.data))
+        begin.run()
+        if (inbox.get("bench-raw", id, Date.now()) !== undefined) {
+          offer.run(id, data.courseId, data.title, data.lessons)
+        }
+        commit.run()
+        await m.ackAck()
+        if (++handled === CONSUME_MESSAGES) finish()
+      }
+    }))
+    const rate = CONSUME_MESSAGES / ((performance.now() - start) / 1000)
+    const { n } = db.prepare("SELECT count(*) AS n FROM offered").get() as { n: number }
+    if (n !== CONSUME_MESSAGES) throw new Error(`broker.consume.nats raw: ${n} rows for ${CONSUME_MESSAGES} messages`)
+    return rate
+  } finally {
+    await nc.drain()
+    db.close()
+  }
+}
+
+/** `broker.consume.nats`: the median of `ROUNDS` rounds, raw and library alternating, each on a stream of its own. */
+export const runConsume = async (): Promise<ReadonlyArray<Figure>> => {
+  const server = await startNatsServer()
+  const dir = mkdtempSync(join(tmpdir(), "effect-ddd-bench-broker-"))
+  console.error(`[bench] nats-server on ${server.url} (store ${server.storeDir})`)
+  try {
+    const libs: Array<number> = []
+    const raws: Array<number> = []
+    for (let round = 0; round < ROUNDS; round++) {
+      await fill(server.url, `CONSUMERAW${round}`)
+      raws.push(await consumeRaw(server.url, `CONSUMERAW${round}`, join(dir, `raw-${round}.db`)))
+      await fill(server.url, `CONSUMELIB${round}`)
+      libs.push(await consumeLibrary(server.url, `CONSUMELIB${round}`, join(dir, `lib-${round}.db`)))
+      log(
+        `broker.consume.nats round ${round + 1}: library ${Math.round(libs.at(-1)!)}/s, raw ${
+          Math.round(raws.at(-1)!)
+        }/s`
+      )
+    }
+    return [figure("broker.consume.nats", median(libs), "messages/s", median(raws), ">= 0.7x raw consume-write-ack")]
+  } finally {
+    rmSync(dir, { recursive: true, force: true })
+    await server.dispose()
+  }
+}
+
+// --- broker.latency ----------------------------------------------------------------------------------
+
+const LATENCY_SAMPLES = Number(process.env["BENCH_BROKER_LATENCY_SAMPLES"] ?? 300)
+const LATENCY_WARMUP = 30
+const here = dirname(fileURLToPath(import.meta.url))
+const now = () => performance.timeOrigin + performance.now()
+
+const percentile = (samples: ReadonlyArray<number>, p: number) => {
+  const sorted = [...samples].sort((a, b) => a - b)
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!
+}
+
+/** Where a consumer's handler says which message its transaction applies (see `timedStore`). */
+class Applying extends Context.Tag("bench/Applying")<Applying, { id?: string }>() {}
+
+/**
+ * The event store, but each transaction's effect sees an `Applying` slot of its own, and once the
+ * transaction has committed, the id the handler put there is reported with the time.
+ */
+const timedStore = (committed: (id: string, at: number) => void) =>
+  Layer.effect(
+    EventStore.EventStore,
+    Effect.map(EventStore.EventStore, (store) => ({
+      ...store,
+      withTransaction: <A, E, R>(self: Effect.Effect<A, E, R>) =>
+        Effect.suspend(() => {
+          const slot: { id?: string } = {}
+          return Effect.tap(store.withTransaction(Effect.provideService(self, Applying, slot)), () => {
+            if (slot.id !== undefined) committed(slot.id, now())
+          })
+        })
+    }))
+  )
+
+/**
+ * The consuming side in this process: `IntegrationConsumer` over `NatsBroker` on a SQLite file,
+ * reporting each course id once its transaction has committed.
+ */
+const latencyConsumerLibrary = (
+  url: string,
+  stream: string,
+  file: string,
+  committed: (id: string, at: number) => void
+) =>
+  Effect.gen(function*() {
+    const consumer = IntegrationConsumer.make({
+      name: "bench-latency",
+      events: [CoursePublished],
+      handle: (received) =>
+        Effect.flatMap(Applying, (slot) =>
+          Effect.flatMap(SqlClient.SqlClient, (sql) =>
+            sql`INSERT INTO offered (message_id, course_id, title, lessons)
+              VALUES (${received.event.id}, ${received.data.courseId}, ${received.data.title}, ${received.data.lessons})`
+              .pipe(Effect.andThen(() =>
+                void (slot.id = received.data.courseId)
+              ))))
+    })
+    const context = yield* Layer.build(
+      SqlEventStore.layer().pipe(
+        Layer.provideMerge(SqliteClient.layer({ filename: file })),
+        Layer.provideMerge(Telemetry.disabled)
+      )
+    )
+    const sql = Context.get(context, SqlClient.SqlClient)
+    yield* sql.unsafe(OFFERED)
+    const broker = yield* Layer.build(
+      NatsBroker.layer({ servers: url, stream: { name: stream, subjectPrefix: stream.toLowerCase() } })
+    )
+    yield* Layer.build(
+      IntegrationConsumer.layer([consumer]).pipe(
+        Layer.provide(Layer.merge(timedStore(committed), Layer.succeed(Applying, {}))),
+        Layer.provide(Layer.succeedContext(Context.merge(context, broker)))
+      )
+    )
+  })
+
+/** The raw consuming side: `consumeRaw`'s loops, reporting each course id after its COMMIT. */
+const latencyConsumerRaw = (url: string, stream: string, file: string, committed: (id: string, at: number) => void) =>
+  Effect.acquireRelease(
+    Effect.promise(async () => {
+      const db = new Database(file)
+      db.pragma("journal_mode = WAL")
+      db.exec(`CREATE TABLE inbox (consumer TEXT NOT NULL, event_id TEXT NOT NULL, processed_at BIGINT NOT NULL,
+        PRIMARY KEY (consumer, event_id)); ${OFFERED}`)
+      const begin = db.prepare("BEGIN")
+      const commit = db.prepare("COMMIT")
+      const inbox = db.prepare(
+        "INSERT INTO inbox (consumer, event_id, processed_at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING RETURNING event_id"
+      )
+      const offer = db.prepare("INSERT INTO offered (message_id, course_id, title, lessons) VALUES (?, ?, ?, ?)")
+      const nc = await connect({ servers: url })
+      const jsm = await jetstreamManager(nc)
+      const js = jetstream(nc)
+      const prefix = stream.toLowerCase()
+      await jsm.streams.add({
+        name: stream,
+        subjects: [`${prefix}.>`],
+        storage: StorageType.File,
+        duplicate_window: nanos(600_000)
+      })
+      const loops = await Promise.all(Array.from({ length: PARTITIONS }, async (_, p) => {
+        await jsm.consumers.add(stream, {
+          durable_name: `raw-p${p}`,
+          ack_policy: AckPolicy.Explicit,
+          deliver_policy: DeliverPolicy.All,
+          filter_subject: `${prefix}.${p}.>`,
+          max_ack_pending: 1
+        })
+        const messages = await (await js.consumers.get(stream, `raw-p${p}`)).consume({ max_messages: 16 })
+        const done = (async () => {
+          for await (const m of messages) {
+            const id = m.headers!.get("ce-id")
+            const data = JSON.parse(new TextDecoder().decode(m.data))
+            begin.run()
+            if (inbox.get("bench-raw", id, Date.now()) !== undefined) {
+              offer.run(id, data.courseId, data.title, 0)
+            }
+            commit.run()
+            committed(data.courseId, now())
+            await m.ackAck()
+          }
+        })()
+        return { messages, done }
+      }))
+      return { db, nc, loops }
+    }),
+    ({ db, loops, nc }) =>
+      Effect.promise(async () => {
+        for (const { messages } of loops) messages.stop()
+        await Promise.all(loops.map((l) => l.done.catch(() => {})))
+        await nc.drain()
+        db.close()
+      })
+  )
+
+/**
+ * Commit-to-commit times (ms): the producer process commits a command, this process's consumer
+ * commits the handler's write; one message at a time, 5 ms apart.
+ */
+const latency = (url: string, mode: "library" | "raw", stream: string, dir: string) =>
+  Effect.runPromise(Effect.scoped(Effect.gen(function*() {
+    const arrivals = new Map<string, (at: number) => void>()
+    const early = new Map<string, number>()
+    const handled = (id: string, at: number) => {
+      const arrived = arrivals.get(id)
+      if (arrived === undefined) early.set(id, at)
+      else arrived(at)
+    }
+    if (mode === "library") yield* latencyConsumerLibrary(url, stream, join(dir, `${stream}-consumer.db`), handled)
+    else yield* latencyConsumerRaw(url, stream, join(dir, `${stream}-consumer.db`), handled)
+    const child = yield* Effect.acquireRelease(
+      Effect.sync(() =>
+        fork(join(here, "support", "producerProcess.ts"), [], {
+          execArgv: ["--import", "tsx"],
+          env: {
+            ...process.env,
+            PRODUCER_MODE: mode,
+            PRODUCER_DB: join(dir, `${stream}-producer.db`),
+            NATS_URL: url,
+            NATS_STREAM: stream
+          },
+          stdio: ["ignore", "inherit", "inherit", "ipc"]
+        })
+      ),
+      (child) => Effect.sync(() => child.kill("SIGTERM"))
+    )
+    const commits = new Map<string, (at: number) => void>()
+    let pong: ((message: { t1: number; t2: number }) => void) | undefined
+    const ready = Effect.async<void, Error>((resume) => {
+      child.once("exit", (code) => resume(Effect.fail(new Error(`the producer process exited with ${code}`))))
+      child.on("message", (message: ProducerMessage) => {
+        if (message.type === "ready") resume(Effect.void)
+        else if (message.type === "pong") pong?.(message)
+        else commits.get(message.id)?.(message.at)
+      })
+    })
+    yield* ready.pipe(Effect.timeoutFail({ duration: "60 seconds", onTimeout: () => new Error("no producer") }))
+    // the child's clock minus ours: the ping with the shortest round trip, halfway
+    let offset = 0
+    let best = Infinity
+    for (let i = 0; i < 50; i++) {
+      const t1 = now()
+      const answer = yield* Effect.async<{ t1: number; t2: number }>((resume) => {
+        pong = (message) => resume(Effect.succeed(message))
+        child.send({ type: "ping", t1 } satisfies ProducerRequest)
+      })
+      const t3 = now()
+      if (t3 - t1 < best) {
+        best = t3 - t1
+        offset = answer.t2 - (t1 + t3) / 2
+      }
+    }
+    const samples: Array<number> = []
+    for (let i = 0; i < LATENCY_WARMUP + LATENCY_SAMPLES; i++) {
+      const id = `lat-${i}`
+      const committed = new Promise<number>((resolve) => commits.set(id, resolve))
+      const arrival = new Promise<number>((resolve) => arrivals.set(id, resolve))
+      child.send({ type: "publish", id } satisfies ProducerRequest)
+      const [sent, at] = yield* Effect.promise(() =>
+        Promise.all([committed, early.has(id) ? Promise.resolve(early.get(id)!) : arrival])
+      ).pipe(
+        Effect.timeoutFail({
+          duration: "30 seconds",
+          onTimeout: () => new Error(`broker.latency ${mode}: message ${i} not handled in 30 s`)
+        })
+      )
+      if (i >= LATENCY_WARMUP) samples.push(Math.max(0, at - (sent - offset)))
+      yield* Effect.sleep("5 millis")
+    }
+    log(`broker.latency ${mode}: clock offset ${offset.toFixed(3)} ms (round trip ${best.toFixed(3)} ms)`)
+    return samples
+  })))
+
+/** `broker.latency.p50` / `.p99`: the library and the raw pair, two rounds each, alternating; samples pooled. */
+export const runLatency = async (): Promise<ReadonlyArray<Figure>> => {
+  const server = await startNatsServer()
+  const dir = mkdtempSync(join(tmpdir(), "effect-ddd-bench-broker-"))
+  console.error(`[bench] nats-server on ${server.url} (store ${server.storeDir})`)
+  try {
+    const lib: Array<number> = []
+    const raw: Array<number> = []
+    for (let round = 0; round < 2; round++) {
+      raw.push(...(await latency(server.url, "raw", `LATRAW${round}`, dir)))
+      lib.push(...(await latency(server.url, "library", `LATLIB${round}`, dir)))
+    }
+    const show = (s: ReadonlyArray<number>) =>
+      `p50 ${percentile(s, 50).toFixed(2)} p90 ${percentile(s, 90).toFixed(2)} p99 ${percentile(s, 99).toFixed(2)} ms`
+    log(`broker.latency: library ${show(lib)}; raw ${show(raw)}`)
+    return [
+      figure("broker.latency.p50", percentile(lib, 50), "ms", percentile(raw, 50), "<= 5 ms"),
+      figure("broker.latency.p99", percentile(lib, 99), "ms", percentile(raw, 99), "<= 25 ms")
+    ]
+  } finally {
+    rmSync(dir, { recursive: true, force: true })
     await server.dispose()
   }
 }

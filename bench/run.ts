@@ -114,7 +114,11 @@ const suites: ReadonlyArray<
   ["relay.sqlite.drain1m", relay.runDrain],
   ["http.settle.sqlite", http.runSqlite],
   ["http.settle.pg", http.runPg(server.freshDatabase)],
+  ["http.load.sqlite", http.runLoadSqlite],
+  ["http.load.pg", http.runLoadPg(server.freshDatabase)],
   ["broker.publish.nats", broker.runPublish],
+  ["broker.consume.nats", broker.runConsume],
+  ["broker.latency", broker.runLatency],
   ["prune.sqlite", prune.runSqlite],
   // 1,000,000 events each: only when named (`npm run bench -- soak`)
   ["soak.sqlite", soak.runSqlite, { explicit: true }],

@@ -4,7 +4,7 @@
  * a key's next message only once the previous one is settled), the dead-letter watcher that
  * carries out redrives and keeps the parked keys, and the lag gauge.
  */
-import { Duration, Effect, MetricLabel, Schedule, type Scope, Stream } from "effect"
+import { Duration, Effect, FiberSet, MetricLabel, Schedule, type Scope, Stream } from "effect"
 import * as Telemetry from "../../../operations/Telemetry.js"
 import { DeadLetters } from "../../../ports/DeadLetters.js"
 import { EventStore } from "../../../ports/EventStore.js"
@@ -58,17 +58,31 @@ const runOne = (
       Effect.forever,
       Effect.forkScoped
     )
+    // each message in a fiber of its own, forked once a permit is free (so the stream is pulled
+    // only as fast as messages are processed): a tenth of the cost per message of
+    // `Stream.mapEffect` with a concurrency, which runs each element through a channel of its own
+    const inFlight = yield* FiberSet.make()
     yield* broker.consume({
       name: consumer.name,
       subjects: subjectsOf(consumer),
       ordering: "per-key",
       ...(consumer.ackWait === undefined ? {} : { ackWait: consumer.ackWait })
     }).pipe(
-      Stream.mapEffect((message) => gate.withPermits(1)(process_(message)), {
-        concurrency: consumer.concurrency,
-        unordered: true
-      }),
-      Stream.runDrain,
+      Stream.runForEach((message) =>
+        Effect.zipRight(
+          gate.take(1),
+          FiberSet.run(
+            inFlight,
+            process_(message).pipe(
+              // a defect is the message's alone: logged, and the message left to the broker's redelivery
+              Effect.catchAllDefect((defect) =>
+                Effect.logError(`${consumer.name}: handling message ${message.id} failed`, defect)
+              ),
+              Effect.ensuring(gate.release(1))
+            )
+          )
+        )
+      ),
       Effect.tapError((error) => Effect.logError(`${consumer.name}: consuming failed, restarting`, error)),
       Effect.retry(Schedule.spaced(Duration.seconds(1))),
       Effect.forkScoped
