@@ -184,6 +184,9 @@ export const suite = <R>(
                 yield* statusIs([[1, "retired"], [2, "serving"]])
                 expect(yield* ProjectionVersions.serving("stock-levels")).toEqual(Option.some(2))
                 expect(yield* model.rows("stock_v1")).toEqual(Option.none())
+                // forgotten by the registry: v1's stale checkpoints no longer hold pruning back
+                const registered = yield* Effect.flatMap(delivery, ({ registry }) => registry.list)
+                expect(registered.map((s) => s.name)).toEqual(["stock-levels@v2"])
                 const v2Rows = yield* totals(model, 2, 5)
                 expect(v2Rows.map((r) => [r.sku, r.total, r.applied])).toEqual([
                   ["a", 1, 1],

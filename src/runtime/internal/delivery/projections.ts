@@ -30,8 +30,10 @@ export interface Stores {
   readonly versions: ProjectionVersions.Service
   /** Where the log was pruned, when the store prunes. */
   readonly pruning: Option.Option<Pruning.Service>
-  /** Record a subscription in the registry (for the CLI). */
+  /** Record a subscription in the registry (for the CLI and pruning's horizons). */
   readonly register: (subscription: Subscription.Any) => Effect.Effect<void>
+  /** Forget a retired version's subscription, so it no longer holds pruning back. */
+  readonly unregister: (name: string) => Effect.Effect<void, unknown>
 }
 
 /** Supervise a projection (the subscription of the version this code declares) until interrupted. */
@@ -214,7 +216,10 @@ export const supervise = (engine: Engine, stores: Stores, declared: Subscription
           const dropped = yield* engine.store.withTransaction(
             Effect.flatMap(
               stores.versions.retire(name, r.version, now),
-              (retired) => retired ? Effect.as(drop(r.version), true) : Effect.succeed(false)
+              (retired) =>
+                retired
+                  ? drop(r.version).pipe(Effect.zipRight(stores.unregister(r.subscription)), Effect.as(true))
+                  : Effect.succeed(false)
             )
           )
           if (dropped) {
