@@ -10,6 +10,7 @@ import { Deferred, Effect, Layer, Option, Ref, Schedule } from "effect"
 import {
   CommandHandler,
   EventStore,
+  Health,
   ProjectionVersions,
   Pruning,
   Relay,
@@ -264,6 +265,11 @@ export const suite = <R>(
         )
         expect(refused[1]!.detail).toContain("were pruned")
         expect(refused[1]!.detail).toContain("fromEarliestKept")
+        // health says so
+        const health = yield* Health.make({ subscriptions: [stockLevels(model, calls, 2)] })
+        const judged = (yield* health.check).subscriptions[0]!
+        expect(judged.status).not.toBe("healthy")
+        expect(judged.reasons).toContain(`refused: ${refused[1]!.detail}`)
         expect(yield* Ref.get(calls)).toEqual(["init 1"])
 
         // opted in: v2 builds from the events kept, then serves
