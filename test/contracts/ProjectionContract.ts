@@ -281,6 +281,34 @@ export const suite = <R>(
         expect(yield* Ref.get(calls)).toEqual(["init 1", "init 2", "drop 1"])
       })))
 
+    it.live("a projection delivered before it had versions, given version 2: version 1 serves until 2 caught up", () =>
+      provide(Effect.gen(function*() {
+        const model = yield* makeReadModel
+        const calls = yield* Ref.make<ReadonlyArray<string>>([])
+        for (const sku of ["a", "b"]) yield* restock(sku, 1)
+        // delivered as a plain subscription under the projection's name (no versions recorded)
+        yield* model.create("stock_v1")
+        const unversioned = Subscription.make({
+          name: "stock-levels",
+          partitions: 1,
+          events: [Subscription.on(Inventory, "StockRestocked")],
+          handle: (event, envelope) => model.add("stock_v1", envelope.aggregateId, event.quantity)
+        })
+        yield* withRelay(unversioned, totals(model, 1, 2))
+        const open = yield* Deferred.make<void>()
+        yield* withRelay(
+          stockLevels(model, calls, 2, { gate: () => closedUntil(open) }),
+          Effect.gen(function*() {
+            yield* statusIs([[1, "serving"], [2, "building"]])
+            expect(yield* ProjectionVersions.serving("stock-levels")).toEqual(Option.some(1))
+            yield* Deferred.succeed(open, undefined)
+            yield* statusIs([[1, "retired"], [2, "serving"]])
+          })
+        )
+        expect((yield* totals(model, 2, 2)).every((r) => r.applied === 1)).toBe(true)
+        expect(yield* Ref.get(calls)).toEqual(["init 2", "drop 1"])
+      })))
+
     it.live("a requested rebuild drops and re-creates the building version and delivers it again from the start", () =>
       provide(Effect.gen(function*() {
         const model = yield* makeReadModel

@@ -119,11 +119,19 @@ export const supervise = (engine: Engine, stores: Stores, declared: Subscription
         }
         return
       }
-      const status = rows.some((r) => r.status === "serving") ? "building" : "serving"
+      // a projection delivered before it had versions, now given version 2 or more: its first
+      // version serves (its tables exist) while the new one builds
+      const legacy = rows.length === 0 && version > 1 && !(yield* atStart(subscriptionOf(1)))
+      const status = legacy || rows.some((r) => r.status === "serving") ? "building" : "serving"
       const began = yield* engine.store.withTransaction(
-        Effect.flatMap(
-          stores.versions.begin({ name, version, subscription: s.name, status }, now),
-          (began) => began ? Effect.as(init(version), true) : Effect.succeed(false)
+        Effect.zipRight(
+          legacy
+            ? stores.versions.begin({ name, version: 1, subscription: subscriptionOf(1).name, status: "serving" }, now)
+            : Effect.void,
+          Effect.flatMap(
+            stores.versions.begin({ name, version, subscription: s.name, status }, now),
+            (began) => began ? Effect.as(init(version), true) : Effect.succeed(false)
+          )
         )
       )
       if (began) {
