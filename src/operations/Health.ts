@@ -13,6 +13,7 @@ import { Checkpoints } from "../ports/Checkpoints.js"
 import { DeadLetters } from "../ports/DeadLetters.js"
 import { EventStore, type EventStoreError } from "../ports/EventStore.js"
 import { MessageBroker } from "../ports/MessageBroker.js"
+import { ProjectionVersions } from "../ports/ProjectionVersions.js"
 import { type HeldBack, Pruning } from "../ports/Pruning.js"
 import * as Relay from "../runtime/Relay.js"
 import * as Telemetry from "./Telemetry.js"
@@ -236,6 +237,7 @@ export const make = (options: Options): Effect.Effect<Service, never, EventStore
     const deadLetters = yield* DeadLetters
     const relay = yield* Effect.serviceOption(Relay.Relay)
     const pruning = yield* Effect.serviceOption(Pruning)
+    const projections = yield* Effect.serviceOption(ProjectionVersions)
     const subscriptions = options.subscriptions.filter((s) => s.mode === "async")
     const base = mergeThresholds(defaultThresholds, options.thresholds)
 
@@ -274,8 +276,26 @@ export const make = (options: Options): Effect.Effect<Service, never, EventStore
           ).length
           Telemetry.leasesHeld.unsafeUpdate(held, [...tags, MetricLabel.make("owner", owner)])
         }
-        return evaluate(subscription.name, measures, mergeThresholds(base, options.overrides?.[subscription.name]))
+        const judged = evaluate(
+          subscription.name,
+          measures,
+          mergeThresholds(base, options.overrides?.[subscription.name])
+        )
+        return yield* withRefusal(subscription, judged)
       })
+
+    /** A projection version that was refused (its source events were pruned) is degraded, saying why. */
+    const withRefusal = (subscription: Subscription.Any, judged: SubscriptionHealth) =>
+      subscription.versions === undefined || Option.isNone(projections)
+        ? Effect.succeed(judged)
+        : Effect.map(projections.value.list(subscription.versions.name), (versions) => {
+          const refused = versions.find((v) => v.version === subscription.versions!.version && v.status === "refused")
+          return refused === undefined ? judged : {
+            ...judged,
+            status: worst(judged.status, "degraded"),
+            reasons: [...judged.reasons, `refused: ${refused.detail ?? "not built"}`]
+          }
+        })
 
     const broker = yield* Effect.serviceOption(MessageBroker)
     const consumers = options.consumers ?? []

@@ -32,6 +32,11 @@ export interface SubscriptionInfo {
 export interface Service {
   /** Record a subscription as a relay runs it, replacing what was recorded under its name. */
   readonly register: (info: SubscriptionInfo) => Effect.Effect<void, EventStoreError>
+  /**
+   * Forget a subscription no relay runs any more (a retired version of a projection), so that it
+   * no longer holds pruning back nor shows in the CLI's reports.
+   */
+  readonly unregister: (name: string) => Effect.Effect<void, EventStoreError>
   /** The recorded subscriptions, by name. */
   readonly list: Effect.Effect<ReadonlyArray<SubscriptionInfo>, EventStoreError>
 }

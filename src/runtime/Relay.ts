@@ -221,7 +221,8 @@ export const make = <S extends Subscription.Any, P extends ProcessManager.Any = 
       register: (subscription) =>
         registration(registry, subscription).pipe(
           Effect.catchAll((error) => Effect.logWarning(`relay could not register ${subscription.name}`, error))
-        )
+        ),
+      unregister: registry.unregister
     }
     for (const projection of asyncSubscriptions.filter((s) => s.versions !== undefined)) {
       yield* Effect.forkScoped(Projections.supervise(engine, projectionStores, projection))

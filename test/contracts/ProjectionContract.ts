@@ -10,6 +10,7 @@ import { Deferred, Effect, Layer, Option, Ref, Schedule } from "effect"
 import {
   CommandHandler,
   EventStore,
+  Health,
   ProjectionVersions,
   Pruning,
   Relay,
@@ -184,6 +185,9 @@ export const suite = <R>(
                 yield* statusIs([[1, "retired"], [2, "serving"]])
                 expect(yield* ProjectionVersions.serving("stock-levels")).toEqual(Option.some(2))
                 expect(yield* model.rows("stock_v1")).toEqual(Option.none())
+                // forgotten by the registry: v1's stale checkpoints no longer hold pruning back
+                const registered = yield* Effect.flatMap(delivery, ({ registry }) => registry.list)
+                expect(registered.map((s) => s.name)).toEqual(["stock-levels@v2"])
                 const v2Rows = yield* totals(model, 2, 5)
                 expect(v2Rows.map((r) => [r.sku, r.total, r.applied])).toEqual([
                   ["a", 1, 1],
@@ -261,6 +265,11 @@ export const suite = <R>(
         )
         expect(refused[1]!.detail).toContain("were pruned")
         expect(refused[1]!.detail).toContain("fromEarliestKept")
+        // health says so
+        const health = yield* Health.make({ subscriptions: [stockLevels(model, calls, 2)] })
+        const judged = (yield* health.check).subscriptions[0]!
+        expect(judged.status).not.toBe("healthy")
+        expect(judged.reasons).toContain(`refused: ${refused[1]!.detail}`)
         expect(yield* Ref.get(calls)).toEqual(["init 1"])
 
         // opted in: v2 builds from the events kept, then serves
@@ -270,6 +279,34 @@ export const suite = <R>(
         )
         expect((yield* totals(model, 2, 1)).map((r) => r.sku)).toEqual(["d"])
         expect(yield* Ref.get(calls)).toEqual(["init 1", "init 2", "drop 1"])
+      })))
+
+    it.live("a projection delivered before it had versions, given version 2: version 1 serves until 2 caught up", () =>
+      provide(Effect.gen(function*() {
+        const model = yield* makeReadModel
+        const calls = yield* Ref.make<ReadonlyArray<string>>([])
+        for (const sku of ["a", "b"]) yield* restock(sku, 1)
+        // delivered as a plain subscription under the projection's name (no versions recorded)
+        yield* model.create("stock_v1")
+        const unversioned = Subscription.make({
+          name: "stock-levels",
+          partitions: 1,
+          events: [Subscription.on(Inventory, "StockRestocked")],
+          handle: (event, envelope) => model.add("stock_v1", envelope.aggregateId, event.quantity)
+        })
+        yield* withRelay(unversioned, totals(model, 1, 2))
+        const open = yield* Deferred.make<void>()
+        yield* withRelay(
+          stockLevels(model, calls, 2, { gate: () => closedUntil(open) }),
+          Effect.gen(function*() {
+            yield* statusIs([[1, "serving"], [2, "building"]])
+            expect(yield* ProjectionVersions.serving("stock-levels")).toEqual(Option.some(1))
+            yield* Deferred.succeed(open, undefined)
+            yield* statusIs([[1, "retired"], [2, "serving"]])
+          })
+        )
+        expect((yield* totals(model, 2, 2)).every((r) => r.applied === 1)).toBe(true)
+        expect(yield* Ref.get(calls)).toEqual(["init 2", "drop 1"])
       })))
 
     it.live("a requested rebuild drops and re-creates the building version and delivers it again from the start", () =>

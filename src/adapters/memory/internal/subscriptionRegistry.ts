@@ -6,6 +6,8 @@ import { type Database, update } from "./tables.js"
 export const make = (db: Database): Service => ({
   register: (info) =>
     update(db, (tables) => ({ ...tables, subscriptions: HashMap.set(tables.subscriptions, info.name, info) })),
+  unregister: (name) =>
+    update(db, (tables) => ({ ...tables, subscriptions: HashMap.remove(tables.subscriptions, name) })),
   list: Effect.map(
     db.get,
     (tables) =>

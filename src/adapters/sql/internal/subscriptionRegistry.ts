@@ -17,6 +17,7 @@ export const make = ({ dialect, p, query }: DeliveryQuery): Service => {
     VALUES (${p(1)}, ${p(2)}, ${p(3)}, ${Dialect.jsonParam(dialect, 4)}, ${p(5)})
     ON CONFLICT (name) DO UPDATE SET kind = excluded.kind, partitions = excluded.partitions,
       sources = excluded.sources, registered_at = excluded.registered_at`
+  const remove = `DELETE FROM effect_ddd_subscriptions WHERE name = ${p(1)}`
   const all = `SELECT name, kind, partitions, sources, registered_at FROM effect_ddd_subscriptions ORDER BY name`
   return {
     register: (info) =>
@@ -25,6 +26,7 @@ export const make = ({ dialect, p, query }: DeliveryQuery): Service => {
         [info.name, info.kind, info.partitions, JSON.stringify(info.sources), info.registeredAt],
         "register subscription"
       )),
+    unregister: (name) => Effect.asVoid(query(remove, [name], "unregister subscription")),
     list: Effect.map(
       query<SubscriptionRow>(all, [], "read subscriptions"),
       (rows) =>

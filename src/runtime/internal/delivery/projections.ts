@@ -30,8 +30,10 @@ export interface Stores {
   readonly versions: ProjectionVersions.Service
   /** Where the log was pruned, when the store prunes. */
   readonly pruning: Option.Option<Pruning.Service>
-  /** Record a subscription in the registry (for the CLI). */
+  /** Record a subscription in the registry (for the CLI and pruning's horizons). */
   readonly register: (subscription: Subscription.Any) => Effect.Effect<void>
+  /** Forget a retired version's subscription, so it no longer holds pruning back. */
+  readonly unregister: (name: string) => Effect.Effect<void, unknown>
 }
 
 /** Supervise a projection (the subscription of the version this code declares) until interrupted. */
@@ -117,11 +119,19 @@ export const supervise = (engine: Engine, stores: Stores, declared: Subscription
         }
         return
       }
-      const status = rows.some((r) => r.status === "serving") ? "building" : "serving"
+      // a projection delivered before it had versions, now given version 2 or more: its first
+      // version serves (its tables exist) while the new one builds
+      const legacy = rows.length === 0 && version > 1 && !(yield* atStart(subscriptionOf(1)))
+      const status = legacy || rows.some((r) => r.status === "serving") ? "building" : "serving"
       const began = yield* engine.store.withTransaction(
-        Effect.flatMap(
-          stores.versions.begin({ name, version, subscription: s.name, status }, now),
-          (began) => began ? Effect.as(init(version), true) : Effect.succeed(false)
+        Effect.zipRight(
+          legacy
+            ? stores.versions.begin({ name, version: 1, subscription: subscriptionOf(1).name, status: "serving" }, now)
+            : Effect.void,
+          Effect.flatMap(
+            stores.versions.begin({ name, version, subscription: s.name, status }, now),
+            (began) => began ? Effect.as(init(version), true) : Effect.succeed(false)
+          )
         )
       )
       if (began) {
@@ -214,7 +224,10 @@ export const supervise = (engine: Engine, stores: Stores, declared: Subscription
           const dropped = yield* engine.store.withTransaction(
             Effect.flatMap(
               stores.versions.retire(name, r.version, now),
-              (retired) => retired ? Effect.as(drop(r.version), true) : Effect.succeed(false)
+              (retired) =>
+                retired
+                  ? drop(r.version).pipe(Effect.zipRight(stores.unregister(r.subscription)), Effect.as(true))
+                  : Effect.succeed(false)
             )
           )
           if (dropped) {
