@@ -4,7 +4,7 @@
  */
 import { JetStreamApiCodes } from "@nats-io/jetstream"
 import { headers as natsHeaders, type NodeConnectionOptions } from "@nats-io/transport-node"
-import { Duration, Effect, type Scope, Stream } from "effect"
+import { Deferred, Duration, Effect, Queue, type Scope, Stream } from "effect"
 import { publishBatchAsync } from "../../../ports/internal/publishing.js"
 import { invalidConsumer } from "../../../ports/internal/subjects.js"
 import {
@@ -16,7 +16,7 @@ import {
 } from "../../../ports/MessageBroker.js"
 import type { Options } from "../NatsBroker.js"
 import * as Connection from "./connection.js"
-import { durableStream } from "./consume.js"
+import { durableLoop } from "./consume.js"
 import { isNotFound, toBrokerError } from "./errors.js"
 import { type DurableSettings, ensureConsumer, ensureStream, type Report, type StreamSettings } from "./provision.js"
 import { filterSubject, selects, wireSubject } from "./wire.js"
@@ -132,26 +132,29 @@ export const make = (options: Options) =>
             ensureConsumer(jsm, stream.name, durable), { concurrency: 8 }))
       )
 
+    // one loop per durable, all feeding one queue; the first failure that is not retried (Rejected) fails the stream
     const consume = (options: ConsumerOptions): Stream.Stream<IncomingMessage, MessageBrokerError> =>
-      Stream.unwrap(Effect.as(
-        invalid(options),
-        Stream.mergeAll(
-          durables(options).map((durable) =>
-            durableStream(link, {
-              stream: stream.name,
-              durable: durable.durable,
-              prefix: stream.subjectPrefix,
-              ensure: ({ jsm }) =>
-                ensureConsumer(jsm, stream.name, durable),
-              selects: (subject) => selects(options.subjects, subject),
-              batch: durable.maxAckPending === 1 ? 16 : Math.min(256, durable.maxAckPending),
-              ackTimeout: requestTimeout,
-              reconnectWait
-            })
-          ),
-          { concurrency: "unbounded" }
-        )
-      ))
+      Stream.unwrapScoped(Effect.gen(function*() {
+        yield* invalid(options)
+        const queue = yield* Effect.acquireRelease(Queue.bounded<IncomingMessage>(16), Queue.shutdown)
+        const failed = yield* Deferred.make<never, MessageBrokerError>()
+        yield* Effect.forEach(durables(options), (durable) =>
+          durableLoop(link, {
+            stream: stream.name,
+            durable: durable.durable,
+            prefix: stream.subjectPrefix,
+            ensure: ({ jsm }) =>
+              ensureConsumer(jsm, stream.name, durable),
+            selects: (subject) => selects(options.subjects, subject),
+            batch: durable.maxAckPending === 1 ? 16 : Math.min(256, durable.maxAckPending),
+            ackTimeout: requestTimeout,
+            reconnectWait
+          }, (message) => Queue.offer(queue, message)).pipe(
+            Effect.catchAll((error) => Deferred.fail(failed, error)),
+            Effect.forkScoped
+          ), { discard: true })
+        return Stream.fromQueue(queue).pipe(Stream.interruptWhen(Deferred.await(failed)))
+      }))
 
     const pendingOf = (name: string) =>
       Effect.flatMap(link.current, ({ jsm }) =>
