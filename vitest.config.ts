@@ -11,8 +11,7 @@
  *   small with fixed seeds in `npm test`, full size with new seeds in `npm run test:chaos`.
  *
  * Helpers are not tests: `test/contracts/` (suites every adapter runs), `test/support/`.
- * `vitest run` runs every lane, fastest first, two files at a time (the chaos lane one at a time);
- * `--project <lane>` runs one.
+ * `vitest run` runs every lane, fastest first; `--project <lane>` runs one.
  */
 import { fileURLToPath } from "node:url"
 import { defineConfig } from "vitest/config"
@@ -23,15 +22,14 @@ const src = (path: string) => fileURLToPath(new URL(`./src/${path}`, import.meta
 const lane = (
   name: string,
   order: number,
-  options: { readonly postgres?: boolean; readonly examples?: boolean; readonly oneFileAtATime?: boolean } = {}
+  options: { readonly postgres?: boolean; readonly examples?: boolean } = {}
 ) => ({
   extends: true as const,
   test: {
     name,
     include: [`test/${name}/**/*.test.ts`, ...(options.examples === true ? ["examples/**/*.test.ts"] : [])],
     sequence: { groupOrder: order },
-    ...(options.postgres === true ? { globalSetup: ["test/support/postgres.ts"] } : {}),
-    ...(options.oneFileAtATime === true ? { poolOptions: { forks: { singleFork: true } } } : {})
+    ...(options.postgres === true ? { globalSetup: ["test/support/postgres.ts"] } : {})
   }
 })
 
@@ -51,17 +49,11 @@ export default defineConfig({
     exclude: ["**/node_modules/**", "**/dist/**"],
     testTimeout: 120_000,
     hookTimeout: 60_000,
-    // two test files at a time (vitest would run one on two cores): most files of the integration
-    // and postgres lanes wait on child processes and databases more than they compute, and every
-    // file has ports, directories and databases of its own. `--maxWorkers=1` runs one at a time.
-    maxWorkers: 2,
-    minWorkers: 1,
     projects: [
       lane("unit", 0, { examples: true }),
       lane("integration", 1),
       lane("postgres", 1, { postgres: true }),
-      // the chaos runs load the machine on purpose: one file at a time, after the other lanes
-      lane("chaos", 2, { postgres: true, oneFileAtATime: true })
+      lane("chaos", 2, { postgres: true })
     ]
   }
 })
