@@ -6,7 +6,7 @@
  *   of 500 and nothing else running. Baseline: better-sqlite3 deleting the same rows in batches of
  *   500 (the same statement shape) on a copy of the file.
  * - `prune.sqlite.deletes.busy`: events/s removed with the default pacing (a pause after each batch
- *   of 9 times what the batch took, at least 50 ms: `share` 0.1) while 8 fibers run commands (until the backlog is gone, or `BENCH_PRUNE_BUSY_SECONDS`, 30).
+ *   of 19 times what the batch took, at least 50 ms: `share` 0.05) while 8 fibers run commands (until the backlog is gone, or `BENCH_PRUNE_BUSY_SECONDS`, 30).
  * - `prune.sqlite.commands.c8`: commands/s of those 8 fibers while pruning runs; baseline: the
  *   same commands for as long, pruning off, in the same run (the ratio is the cost of pruning;
  *   target >= 0.9x).

@@ -27,7 +27,7 @@ export interface Options {
   readonly pause?: Duration.DurationInput | undefined
   /**
    * The largest share of the time a run may spend inside its batches, above 0 and at most 1
-   * (default 0.1). After a batch that took `t`, the run waits `t * (1 - share) / share` (and at
+   * (default 0.05). After a batch that took `t`, the run waits `t * (1 - share) / share` (and at
    * least `pause`), so a slow database, where each batch holds its locks longer, gets longer
    * pauses: on SQLite, whose one writer commands wait for, pruning takes at most about this
    * share of the writer's time. `1` leaves only `pause`.
@@ -81,7 +81,7 @@ export const run = (options: Options = {}): Effect.Effect<Report, EventStoreErro
     const pruning = yield* Pruning
     const batchSize = Math.max(1, options.batchSize ?? 500)
     const pause = Duration.decode(options.pause ?? Duration.millis(50))
-    const share = Math.min(1, Math.max(0.001, options.share ?? 0.1))
+    const share = Math.min(1, Math.max(0.001, options.share ?? 0.05))
     const now = yield* Clock.currentTimeMillis
     const removed = { ...none }
     for (const table of tables) {

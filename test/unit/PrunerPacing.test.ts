@@ -47,12 +47,12 @@ const runAll = (options: Pruner.Options, took: ReadonlyArray<number>) =>
   })
 
 describe("Pruner pacing", () => {
-  it.effect("waits nine times a batch's duration by default (share 0.1)", () =>
+  it.effect("waits nineteen times a batch's duration by default (share 0.05)", () =>
     Effect.gen(function*() {
       const { removed, started } = yield* runAll({ pause: "10 millis" }, [20, 40, 10])
       expect(removed).toBe(29)
-      // batch 1 took 20: 180 of pause; batch 2 took 40: 360
-      expect(gaps(started)).toEqual([20 + 180, 40 + 360])
+      // batch 1 took 20: 380 of pause; batch 2 took 40: 760
+      expect(gaps(started)).toEqual([20 + 380, 40 + 760])
     }))
 
   it.effect("never waits less than pause", () =>
