@@ -2,7 +2,7 @@
  * Pruning benchmarks on SQLite (temp files, WAL), over a log pre-filled with `BENCH_PRUNE_EVENTS`
  * (100,000) delivered events of a state-stored aggregate, old enough to go:
  *
- * - `prune.sqlite.deletes.idle`: events/s removed by `Pruner.run` with no pause between batches
+ * - `prune.sqlite.deletes.idle`: events/s removed by `Pruner.run` with no pause between batches (`share` 1)
  *   of 500 and nothing else running. Baseline: better-sqlite3 deleting the same rows in batches of
  *   500 (the same statement shape) on a copy of the file.
  * - `prune.sqlite.deletes.busy`: events/s removed with the default pacing (a pause after each batch
@@ -137,7 +137,9 @@ export const runSqlite = async (): Promise<ReadonlyArray<Figure>> => {
     copyFileSync(idle, raw)
 
     const rawRate = rawDeletes(raw)
-    const idleRun = await Effect.runPromise(Effect.provide(timedRun({ batchSize: BATCH, pause: 0 }), layer(idle)))
+    const idleRun = await Effect.runPromise(
+      Effect.provide(timedRun({ batchSize: BATCH, pause: 0, share: 1 }), layer(idle))
+    )
 
     const { commandsOff, commandsOn, deletes, removed, seconds } = await Effect.runPromise(Effect.provide(
       Effect.gen(function*() {
