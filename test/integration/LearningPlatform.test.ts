@@ -9,8 +9,8 @@ import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { describe, expect, it } from "vitest"
 import { learningPlatformContract } from "../contracts/LearningPlatformContract.js"
+import { freePort } from "../support/freePort.js"
 import { findNatsServer } from "../support/nats.js"
-import { freePort } from "../support/platform.js"
 
 const dataDir = mkdtempSync(join(tmpdir(), "learning-platform-"))
 

@@ -13,13 +13,13 @@ import { CommandHandler, type DomainEvent, EventStore } from "effect-ddd"
 import { SqlEventStore } from "effect-ddd/sql"
 import { randomUUID } from "node:crypto"
 import { mkdtempSync } from "node:fs"
-import { createServer } from "node:net"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import pg from "pg"
 import { Inventory } from "../../examples/http-server/Domain/Inventory.js"
 import { Sku } from "../../examples/http-server/Domain/Order.js"
 import { freshDatabase } from "../support/database.js"
+import { freePort } from "../support/freePort.js"
 import { pgClient } from "../support/pg.js"
 
 const tempFile = () => join(mkdtempSync(join(tmpdir(), "effect-ddd-errors-")), "errors.db")
@@ -163,22 +163,10 @@ const dialectSuite = (name: string, client: Layer.Layer<SqlClient.SqlClient, unk
 dialectSuite("SQLite", SqliteClient.layer({ filename: tempFile() }))
 dialectSuite("PostgreSQL", pgClient("errors"))
 
-/** A TCP port on 127.0.0.1 where nothing listens (bound, read back, closed). */
-const closedPort = (): Promise<number> =>
-  new Promise((resolve, reject) => {
-    const server = createServer()
-    server.once("error", reject)
-    server.listen(0, "127.0.0.1", () => {
-      const address = server.address()
-      const port = typeof address === "object" && address !== null ? address.port : 0
-      server.close(() => (port > 0 ? resolve(port) : reject(new Error("could not allocate a port"))))
-    })
-  })
-
 describe("SQL errors: PostgreSQL unavailable", () => {
   it.live("an unreachable server: building the store fails with the client's SqlError, which maps to Unavailable", () =>
     Effect.gen(function*() {
-      const port = yield* Effect.promise(closedPort)
+      const port = yield* Effect.promise(freePort) // nothing listens there
       const client = PgClient.layer({
         url: Redacted.make(`postgres://postgres@127.0.0.1:${port}/x`),
         connectTimeout: "30 seconds"

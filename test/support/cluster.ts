@@ -11,10 +11,10 @@
  */
 import { execFile, execFileSync, spawn } from "node:child_process"
 import { accessSync, chownSync, constants, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs"
-import { createServer } from "node:net"
 import { tmpdir } from "node:os"
 import { delimiter, join } from "node:path"
 import { promisify } from "node:util"
+import { freePort } from "./freePort.js"
 
 export interface Postgres {
   /** Superuser URL of the cluster (maintenance database `postgres`). */
@@ -84,18 +84,6 @@ export const findBinDir = (): string | undefined => {
     : []
   return [...fromPath, ...versions].find(hasBinaries)
 }
-
-/** A currently free TCP port on 127.0.0.1 (bind to port 0, read it back, release it). */
-const freePort = (): Promise<number> =>
-  new Promise((resolve, reject) => {
-    const server = createServer()
-    server.once("error", reject)
-    server.listen(0, "127.0.0.1", () => {
-      const address = server.address()
-      const port = typeof address === "object" && address !== null ? address.port : 0
-      server.close(() => (port > 0 ? resolve(port) : reject(new Error("could not allocate a port"))))
-    })
-  })
 
 /** PostgreSQL refuses to run as root: pick an unprivileged account to run it as. */
 const unprivilegedUser = (): string | undefined => {

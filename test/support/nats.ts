@@ -11,9 +11,9 @@
 import { Context, Effect, Layer } from "effect"
 import { type ChildProcess, spawn } from "node:child_process"
 import { accessSync, constants, mkdtempSync, rmSync } from "node:fs"
-import { createServer } from "node:net"
 import { tmpdir } from "node:os"
 import { delimiter, join } from "node:path"
+import { freePort } from "./freePort.js"
 
 export const installHint = "Install it with `apt-get install nats-server` (Debian's package), " +
   "or point NATS_SERVER_BIN at a nats-server binary."
@@ -46,17 +46,6 @@ export const findNatsServer = (): string => {
   }
   return found
 }
-
-const freePort = (): Promise<number> =>
-  new Promise((resolve, reject) => {
-    const server = createServer()
-    server.once("error", reject)
-    server.listen(0, "127.0.0.1", () => {
-      const address = server.address()
-      const port = typeof address === "object" && address !== null ? address.port : 0
-      server.close(() => (port > 0 ? resolve(port) : reject(new Error("could not allocate a port"))))
-    })
-  })
 
 export interface NatsServer {
   readonly url: string

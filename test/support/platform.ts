@@ -112,15 +112,3 @@ export const isFree = (port: number): Promise<boolean> =>
     server.once("error", () => resolve(false))
     server.listen(port, () => server.close(() => resolve(true)))
   })
-
-/** A free TCP port on 127.0.0.1 (for the platform's own NATS server). */
-export const freePort = (): Promise<number> =>
-  new Promise((resolve, reject) => {
-    const server = createServer()
-    server.once("error", reject)
-    server.listen(0, "127.0.0.1", () => {
-      const address = server.address()
-      const port = typeof address === "object" && address !== null ? address.port : 0
-      server.close(() => (port > 0 ? resolve(port) : reject(new Error("could not allocate a port"))))
-    })
-  })
