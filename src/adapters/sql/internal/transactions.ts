@@ -81,11 +81,11 @@ interface Control {
   readonly savepoint: string
   readonly rollbackSavepoint: string
   /**
-   * Released after each member of a batch on PostgreSQL. SQLite keeps them: `ROLLBACK TO` undoes
-   * the most recent savepoint of the name, and the COMMIT releases them all (one statement less per
-   * member).
+   * Released after each member of a batch, on every dialect. Keeping them open until COMMIT saves a
+   * statement per member but nests them, and SQLite's pager then checks every open savepoint on each
+   * page a member writes: a batch of 16 cost about 50% more CPU per command than with the RELEASE.
    */
-  readonly releaseSavepoint: string | undefined
+  readonly releaseSavepoint: string
 }
 
 const control = (prepare: Prepare, dialect: Dialect.Name): Control => ({
@@ -95,7 +95,7 @@ const control = (prepare: Prepare, dialect: Dialect.Name): Control => ({
   rollback: prepare("ROLLBACK"),
   savepoint: prepare("SAVEPOINT effect_ddd_batch"),
   rollbackSavepoint: prepare("ROLLBACK TO SAVEPOINT effect_ddd_batch"),
-  releaseSavepoint: dialect === "pg" ? prepare("RELEASE SAVEPOINT effect_ddd_batch") : undefined
+  releaseSavepoint: prepare("RELEASE SAVEPOINT effect_ddd_batch")
 })
 
 /**
@@ -126,7 +126,7 @@ const transactionOn = (
         : Effect.zipRight(Effect.ignore(EffectSql.execute(conn, sql.rollback, [])), exit))
   )
 
-/** SAVEPOINT, the caller's effect, ROLLBACK TO it on failure (and RELEASE it on PostgreSQL). */
+/** SAVEPOINT, the caller's effect, ROLLBACK TO it on failure, then RELEASE it. */
 const inSavepoint = (
   sql: Control,
   self: Effect.Effect<unknown, unknown>,
@@ -138,9 +138,7 @@ const inSavepoint = (
   Effect.zipRight(
     EffectSql.execute(conn, sql.savepoint, []),
     Effect.flatMap(inContext(conn, depth + 1, self, restore, services), (exit) => {
-      const release = sql.releaseSavepoint === undefined
-        ? exit
-        : Effect.zipRight(EffectSql.execute(conn, sql.releaseSavepoint, []), exit)
+      const release = Effect.zipRight(EffectSql.execute(conn, sql.releaseSavepoint, []), exit)
       return Exit.isFailure(exit)
         ? Effect.zipRight(EffectSql.execute(conn, sql.rollbackSavepoint, []), release)
         : release
