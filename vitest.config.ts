@@ -33,6 +33,14 @@ const lane = (
   }
 })
 
+/**
+ * Test files running at once. Two on the 2-core machine the suite is sized for: most of a file's
+ * time is spent waiting on databases, child processes and fsync. Each runs with a PostgreSQL
+ * cluster of its own (test/support/postgres.ts); one at a time when `DATABASE_URL` names a single
+ * server for all. `TEST_WORKERS` overrides it.
+ */
+const workers = Number(process.env["TEST_WORKERS"] ?? (process.env["DATABASE_URL"] ? 1 : 2))
+
 export default defineConfig({
   resolve: {
     alias: [
@@ -48,6 +56,8 @@ export default defineConfig({
   test: {
     exclude: ["**/node_modules/**", "**/dist/**"],
     testTimeout: 120_000,
+    maxWorkers: workers,
+    minWorkers: 1,
     hookTimeout: 60_000,
     projects: [
       lane("unit", 0, { examples: true }),

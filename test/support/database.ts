@@ -4,11 +4,15 @@ import pg from "pg"
 import { inject } from "vitest"
 
 /**
- * The provided server's base (superuser, maintenance database) URL. Only the lanes that start the
- * server provide it (`postgres`, `chaos`): a test elsewhere that needs it fails, naming the fix.
+ * The base (superuser, maintenance database) URL of this test worker's server: files running at
+ * the same time use different servers (`VITEST_POOL_ID`, 1 to `maxWorkers`). Only the lanes that
+ * start the servers provide them (`postgres`, `chaos`): a test elsewhere that needs one fails,
+ * naming the fix.
  */
 export const databaseUrl = (): string => {
-  const url = inject("databaseUrl")
+  const urls = inject("databaseUrls")
+  const worker = Number(process.env["VITEST_POOL_ID"] ?? "1")
+  const url = urls === undefined || urls.length === 0 ? undefined : urls[(worker - 1) % urls.length]
   if (url === undefined) {
     throw new Error(
       "this test needs the PostgreSQL server, which only the postgres and chaos lanes start: move its file to test/postgres/"

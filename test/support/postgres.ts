@@ -4,10 +4,12 @@
  * lanes never start one.
  *
  * - `DATABASE_URL` set: used as-is.
- * - Otherwise a throwaway cluster is started with `startPostgres()` (see `./cluster.ts`: a fresh
- *   temp dir, 127.0.0.1 on a free port, destroyed on teardown / process exit / SIGINT / SIGTERM).
- *   One cluster serves every lane of the run: the first lane's setup starts it, the last lane's
- *   teardown stops it.
+ * - Otherwise throwaway clusters are started with `startPostgres()` (see `./cluster.ts`: a fresh
+ *   temp dir, 127.0.0.1 on a free port, destroyed on teardown / process exit / SIGINT / SIGTERM),
+ *   one per test worker (`maxWorkers`): the test files running at the same time each have a server
+ *   of their own, so one file's long transactions never hold back the safe horizon of another's
+ *   relay (`databaseUrl()` picks the worker's). The clusters serve every lane of the run: the first
+ *   lane's setup starts them, the last lane's teardown stops them.
  * - No server available: throws, so PostgreSQL tests never skip silently.
  *
  * `EFFECT_DDD_PG_BIN_DIR=/some/dir` (testing aid): look for initdb/pg_ctl/postgres
@@ -18,8 +20,8 @@ import { fixHint, type Postgres, PostgresUnavailable, redact, startPostgres } fr
 
 declare module "vitest" {
   export interface ProvidedContext {
-    /** Superuser URL of the server under test (maintenance database `postgres`). */
-    databaseUrl: string
+    /** Superuser URLs of the servers under test (maintenance database `postgres`), one per worker. */
+    databaseUrls: ReadonlyArray<string>
     /** `true` when this run started its own cluster (DATABASE_URL was not set). */
     postgresStarted: boolean
   }
@@ -32,7 +34,7 @@ const fail = (reason: string): Error => new Error(`PostgreSQL is required by the
  * cluster is kept on the global object of the vitest process, not in a module variable.
  */
 interface Shared {
-  cluster: Promise<Postgres>
+  clusters: Promise<ReadonlyArray<Postgres>>
   users: number
 }
 const key = Symbol.for("effect-ddd/test/postgres")
@@ -56,12 +58,22 @@ export default async function setup(project: TestProject): Promise<() => Promise
   const fromEnv = process.env["DATABASE_URL"]
   if (fromEnv !== undefined && fromEnv !== "") {
     process.stderr.write(`[postgres] ${project.name}: using DATABASE_URL from environment: ${redact(fromEnv)}\n`)
-    project.provide("databaseUrl", fromEnv)
+    project.provide("databaseUrls", [fromEnv])
     project.provide("postgresStarted", false)
     return async () => {}
   }
 
-  const shared = registry[key] ??= { cluster: start(), users: 0 }
+  const count = Math.max(1, project.globalConfig.maxWorkers)
+  const shared = registry[key] ??= {
+    // started together; if one fails, the others are stopped before the error is reported
+    clusters: Promise.allSettled(Array.from({ length: count }, start)).then((results) => {
+      const failed = results.find((result) => result.status === "rejected")
+      if (failed === undefined) return results.map((result) => (result as PromiseFulfilledResult<Postgres>).value)
+      for (const result of results) if (result.status === "fulfilled") result.value.stop()
+      throw failed.reason
+    }),
+    users: 0
+  }
   shared.users++
   let released = false
   const release = async () => {
@@ -69,13 +81,13 @@ export default async function setup(project: TestProject): Promise<() => Promise
     released = true
     if (--shared.users > 0) return
     delete registry[key]
-    ;(await shared.cluster.catch(() => undefined))?.stop()
+    for (const postgres of (await shared.clusters.catch(() => [])) as ReadonlyArray<Postgres>) postgres.stop()
   }
-  const postgres = await shared.cluster.catch(async (error: unknown) => {
+  const clusters = await shared.clusters.catch(async (error: unknown) => {
     await release()
     throw error
   })
-  project.provide("databaseUrl", postgres.url)
+  project.provide("databaseUrls", clusters.map((postgres) => postgres.url))
   project.provide("postgresStarted", true)
   return release
 }
