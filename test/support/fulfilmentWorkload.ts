@@ -3,9 +3,11 @@
  * and cancellations) and the invariants they must keep once the system is quiet.
  */
 import { Effect, FastCheck as fc } from "effect"
-import { CommandHandler } from "effect-ddd"
+import { CommandHandler, ProcessManager, type Subscription } from "effect-ddd"
 import { Inventory } from "../../examples/http-server/Domain/Inventory.js"
 import { Order, OrderId, Sku } from "../../examples/http-server/Domain/Order.js"
+import type { makeFulfilment } from "../../examples/http-server/OrderFulfilment.js"
+import { delivered } from "./stores.js"
 
 export type Operation =
   | { readonly op: "restock"; readonly sku: number; readonly quantity: number }
@@ -29,7 +31,10 @@ export const operation: fc.Arbitrary<Operation> = fc.oneof(
   fc.record({ op: fc.constant("cancel" as const), which: fc.nat() })
 )
 
-/** The workload as commands, and the invariants it must keep (for a fresh store). */
+/**
+ * The workload as commands, the invariants it must keep (for a fresh store), and when to check
+ * them: once the system is quiet.
+ */
 export const workload = (operations: ReadonlyArray<Operation>, prefix = "") => {
   const skus = Array.from({ length: SKUS }, (_, i) => Sku.make(`${prefix}sku-${i}`))
   const restocked = skus.map(() => 0)
@@ -77,5 +82,32 @@ export const workload = (operations: ReadonlyArray<Operation>, prefix = "") => {
       }
     }
   })
-  return { commands, invariants, orders: orders as ReadonlyArray<{ readonly id: OrderId; readonly declined: boolean }> }
+
+  /**
+   * Quiet: every partition of the relay's `subscriptions` has delivered the log (none is retrying
+   * an event), no order is pending, every process started and none compensating or with a command
+   * on its way, and no delivery committed while this was read; fails while the system is not.
+   * Reading the processes alone is not enough: a process with no command on its way may still
+   * have an event to receive, such as a cancellation whose delivery is being retried.
+   */
+  const quiet = (pm: ReturnType<typeof makeFulfilment>, subscriptions: ReadonlyArray<Subscription.Any>) =>
+    Effect.gen(function*() {
+      const before = yield* delivered(subscriptions)
+      for (const order of orders) {
+        const { state } = yield* CommandHandler.load(Order, order.id)
+        if (state.status === "pending") return yield* Effect.fail(`order ${order.id} pending`)
+        const instance = yield* ProcessManager.load(pm, order.id)
+        const busy = instance.status === "new" || instance.status === "compensating" ||
+          instance.steps.some((s) => s.outcome === "pending")
+        if (busy) return yield* Effect.fail(`process ${order.id} busy`)
+      }
+      if ((yield* delivered(subscriptions)) !== before) return yield* Effect.fail("deliveries went on meanwhile")
+    })
+
+  return {
+    commands,
+    invariants,
+    quiet,
+    orders: orders as ReadonlyArray<{ readonly id: OrderId; readonly declined: boolean }>
+  }
 }

@@ -34,3 +34,12 @@ export const seedOf = (variable: "CHAOS_SEED" | "SIM_SEED", fixed: number): numb
 }
 
 const logged = new Set<string>()
+
+/**
+ * The fast-check option replaying one case of a seed's run: the path fast-check printed with the
+ * seed when the property failed, from `variable`; none when it is not set.
+ */
+export const pathOf = (variable: "CHAOS_PATH"): { readonly path?: string } => {
+  const path = process.env[variable]
+  return path === undefined || path === "" ? {} : { path }
+}
