@@ -1,7 +1,8 @@
 import { SqlClient } from "@effect/sql"
 import { SqliteClient } from "@effect/sql-sqlite-node"
 import { describe, expect, it } from "@effect/vitest"
-import { Deferred, Effect, Fiber, FiberStatus, Layer, Option } from "effect"
+import Database from "better-sqlite3"
+import { Deferred, Effect, Exit, Fiber, FiberStatus, Layer, Option } from "effect"
 import { type DomainEvent, EventStore } from "effect-ddd"
 import { Migrations, SqlEventStore } from "effect-ddd/sql"
 import { randomUUID } from "node:crypto"
@@ -73,6 +74,40 @@ describe("SQLite specifics", () => {
         expect(yield* sql`SELECT note FROM host_notes WHERE note = ${id}`).toEqual([{ note: id }])
         expect(yield* store.readStream("T", id, 0)).toEqual([])
       }).pipe(Effect.provide(storeAndClient)),
+    { timeout: 60_000 }
+  )
+
+  it.effect(
+    "a transaction holds the write lock from its start: another process's commit cannot make its snapshot stale",
+    () => {
+      const file = tempFile()
+      return Effect.gen(function*() {
+        const store = yield* EventStore.EventStore
+        // another process's writer, which gives up at once when the database is locked
+        const other = new Database(file, { timeout: 0 })
+        other.exec("CREATE TABLE IF NOT EXISTS other_writes (note TEXT NOT NULL)")
+        const id = randomUUID()
+        const outcome = yield* Effect.exit(store.withTransaction(Effect.gen(function*() {
+          // the read fixes the transaction's snapshot...
+          expect(yield* store.readStream("T", id, 0)).toEqual([])
+          // ...the other writer tries to commit before this transaction writes...
+          const refused = yield* Effect.try(() => other.prepare("INSERT INTO other_writes VALUES ('x')").run()).pipe(
+            Effect.match({
+              onFailure: (error) => String((error as { error?: unknown }).error),
+              onSuccess: () => "committed"
+            })
+          )
+          // ...then this transaction writes
+          yield* store.append({ aggregateType: "T", aggregateId: id, expectedVersion: 0, events: [event(id)] })
+          return refused
+        })))
+        other.close()
+        // with a deferred BEGIN the other commit would go through and this append fail with
+        // SQLITE_BUSY_SNAPSHOT; the lock taken at BEGIN makes the other writer wait (here: refused)
+        expect(outcome).toEqual(Exit.succeed(expect.stringContaining("database is locked")))
+        expect((yield* store.readStream("T", id, 0)).map((e) => e.eventId)).toHaveLength(1)
+      }).pipe(Effect.provide(SqlEventStore.layer().pipe(Layer.provide(SqliteClient.layer({ filename: file })))))
+    },
     { timeout: 60_000 }
   )
 

@@ -28,12 +28,13 @@ export const isUniqueViolation = (error: SqlError): boolean => {
   return code === "23505" || code === "SQLITE_CONSTRAINT_PRIMARYKEY" || code === "SQLITE_CONSTRAINT_UNIQUE"
 }
 
-/** The database cannot be reached or is busy: worth retrying later. */
+/** The database cannot be reached or is busy (SQLite's extended codes included): worth retrying later. */
 export const isUnavailable = (error: SqlError): boolean => {
   const code = errorCode(error)
   if (code === undefined) return /connect|terminat|timeout|closed|ECONN/i.test(String(error.cause ?? error.message))
   return code.startsWith("08") || code === "57P01" || code === "57P02" || code === "57P03" || code === "53300" ||
-    code === "SQLITE_BUSY" || code === "SQLITE_LOCKED" || code === "ECONNREFUSED" || code === "ECONNRESET" ||
+    code.startsWith("SQLITE_BUSY") || code.startsWith("SQLITE_LOCKED") || code === "ECONNREFUSED" ||
+    code === "ECONNRESET" ||
     code === "ETIMEDOUT" || code === "EPIPE"
 }
 

@@ -73,6 +73,11 @@ const inContext = (
 
 /** The statements that control a transaction, as handed to the driver. */
 interface Control {
+  /**
+   * `BEGIN IMMEDIATE` on SQLite: the transaction takes the write lock before it reads, so a commit
+   * of another process between its reads and its first write cannot leave it on a stale snapshot
+   * (`SQLITE_BUSY_SNAPSHOT`, which no busy timeout waits out); other writers wait for it instead.
+   */
   readonly begin: string
   readonly commit: string
   /** Whether the driver may answer COMMIT with a rollback (node-postgres) instead of an error. */
@@ -89,7 +94,7 @@ interface Control {
 }
 
 const control = (prepare: Prepare, dialect: Dialect.Name): Control => ({
-  begin: prepare("BEGIN"),
+  begin: prepare(dialect === "sqlite" ? "BEGIN IMMEDIATE" : "BEGIN"),
   commit: prepare("COMMIT"),
   commitMayRollBack: dialect === "pg",
   rollback: prepare("ROLLBACK"),
