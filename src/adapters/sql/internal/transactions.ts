@@ -71,6 +71,14 @@ const inContext = (
     )
   )
 
+/**
+ * A member of a batch: `self` with the services of the fiber that queued it, in the batch's
+ * transaction at depth 1. The context is not set back: the next member sets its own, and the
+ * batch's transaction sets the runner's back once all have run.
+ */
+const asMember = (conn: Connection, self: Effect.Effect<unknown, unknown>, services: Context.Context<never>) =>
+  Connections.withTransactionConnection(services, conn, 1, Connections.mapFailure(self, asCallerFailure), undefined)
+
 /** The statements that control a transaction, as handed to the driver. */
 interface Control {
   readonly begin: string
@@ -126,18 +134,16 @@ const transactionOn = (
         : Effect.zipRight(Effect.ignore(EffectSql.execute(conn, sql.rollback, [])), exit))
   )
 
-/** SAVEPOINT, the caller's effect, ROLLBACK TO it on failure, then RELEASE it. */
+/** SAVEPOINT, a batch member's effect, ROLLBACK TO it on failure, then RELEASE it. */
 const inSavepoint = (
   sql: Control,
   self: Effect.Effect<unknown, unknown>,
-  restore: Connections.Restore,
   conn: Connection,
-  depth: number,
-  services: Context.Context<never> | undefined
+  services: Context.Context<never>
 ) =>
   Effect.zipRight(
     EffectSql.execute(conn, sql.savepoint, []),
-    Effect.flatMap(inContext(conn, depth + 1, self, restore, services), (exit) => {
+    Effect.flatMap(asMember(conn, self, services), (exit) => {
       const release = Effect.zipRight(EffectSql.execute(conn, sql.releaseSavepoint, []), exit)
       return Exit.isFailure(exit)
         ? Effect.zipRight(EffectSql.execute(conn, sql.rollbackSavepoint, []), release)
@@ -179,20 +185,21 @@ export const make = (options: Options): Transactions => {
       ) as Effect.Effect<A, SqlError | CallerFailure, R>
     )
 
-  /** A savepoint of the ambient transaction (group commit runs it inside `topLevel`). */
+  /**
+   * A savepoint of the batch's transaction (group commit runs its members one after the other
+   * inside `topLevel`, in a fiber of its own that nothing interrupts: no uninterruptible region).
+   */
   const inBatch = <A, E, R>(
     self: Effect.Effect<A, E, R>,
     services?: Context.Context<never>
   ): Effect.Effect<A, E | EventStoreError, R> =>
     Connections.withAmbientTransaction((tx) =>
       toTransactionFailure<A, E, R>(
-        Effect.uninterruptibleMask((restore) =>
-          inSavepoint(sql, self as Effect.Effect<unknown, unknown>, restore, tx![0], tx![1], services) as Effect.Effect<
-            A,
-            SqlError | CallerFailure,
-            R
-          >
-        )
+        inSavepoint(sql, self as Effect.Effect<unknown, unknown>, tx![0], services!) as Effect.Effect<
+          A,
+          SqlError | CallerFailure,
+          R
+        >
       )
     )
 
