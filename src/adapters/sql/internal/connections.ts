@@ -69,21 +69,17 @@ export const withService = <I, S, A, E, R>(
 
 /**
  * Run `self` with the services of `context` inside the transaction on `connection` at `depth`
- * (0: the top level), then set the fiber's context back to `restoreTo`, or leave it when there
- * is none (to whoever sets it next); only inside an uninterruptible region.
+ * (0: the top level), then set the fiber's context back to `restoreTo`; only inside an
+ * uninterruptible region.
  */
 export const withTransactionConnection = <A, E, R>(
   context: Context.Context<never>,
   connection: Connection,
   depth: number,
   self: Effect.Effect<A, E, R>,
-  restoreTo: Context.Context<never> | undefined
-): Effect.Effect<Exit.Exit<A, E>, never, R> => {
-  const inTransaction = EffectSql.inTransaction(context, connection, depth)
-  return restoreTo === undefined
-    ? Effect.zipRight(FiberRef.set(FiberRef.currentContext, inTransaction), Effect.exit(self))
-    : withContext(inTransaction, self, restoreTo)
-}
+  restoreTo: Context.Context<never>
+): Effect.Effect<Exit.Exit<A, E>, never, R> =>
+  withContext(EffectSql.inTransaction(context, connection, depth), self, restoreTo)
 
 /**
  * Run `f` with the ambient transaction's connection (`undefined` outside a transaction), read in

@@ -159,11 +159,16 @@ const drain = <E>(state: State, runner: Runner<E>, maxBatch: number): Effect.Eff
     return Effect.zipRight(runBatch(runner, batch), drain(state, runner, maxBatch))
   })
 
-/** Start the runners the queue needs, within `concurrency` (none while a transaction gathers company). */
+/** How many more runners the queue needs, within `concurrency` (none while a transaction gathers company). */
+const runnersWanted = (state: State, options: Options): number =>
+  state.gathering
+    ? 0
+    : Math.min(options.concurrency - state.active, Math.ceil(state.queue.length / options.maxBatch))
+
+/** Start the runners the queue needs (`runnersWanted`). */
 const startRunners = <E>(state: State, runner: Runner<E>, options: Options): Effect.Effect<void> =>
   Effect.suspend(() => {
-    if (state.gathering) return Effect.void
-    const wanted = Math.min(options.concurrency - state.active, Math.ceil(state.queue.length / options.maxBatch))
+    const wanted = runnersWanted(state, options)
     if (wanted <= 0) return Effect.void
     state.active += wanted
     const runner_ = Effect.forkDaemon(drain(state, runner, options.maxBatch))
@@ -171,12 +176,13 @@ const startRunners = <E>(state: State, runner: Runner<E>, options: Options): Eff
   })
 
 /**
- * Queue `self` and wait for a runner (started by `start`) to commit it. The transaction that
- * gathered company queues first, from its uninterruptible region: `restore` makes only its wait
- * interruptible.
+ * Queue `self` and wait for a runner (started by `start` if it needs one) to commit it. The
+ * transaction that gathered company queues first, from its uninterruptible region: `restore`
+ * makes only its wait interruptible.
  */
 const enqueue = <A, E, R>(
   state: State,
+  options: Options,
   start: Effect.Effect<void>,
   self: Effect.Effect<A, E, R>,
   first = false,
@@ -192,7 +198,8 @@ const enqueue = <A, E, R>(
     }
     if (first) state.queue.unshift(item)
     else state.queue.push(item)
-    return Effect.zipRight(start, restore(outcome(item))) as Effect.Effect<A, E>
+    const wait = restore(outcome(item)) as Effect.Effect<A, E>
+    return runnersWanted(state, options) > 0 ? Effect.zipRight(start, wait) : wait
   })
 
 /**
@@ -246,7 +253,7 @@ export const make = <E>(runner: Runner<E>, options: Options) => {
         if (Exit.isFailure(waited)) return Effect.zipRight(start, Effect.failCause(waited.cause))
         if (state.queue.length > 0) {
           state.lonely = 0
-          return enqueue(state, start, self, true, restore)
+          return enqueue(state, options, start, self, true, restore)
         }
         state.lonely++
         state.skip = Math.min(2 ** state.lonely, MOST_SKIPPED)
@@ -256,7 +263,7 @@ export const make = <E>(runner: Runner<E>, options: Options) => {
 
   return <A, E1, R>(self: Effect.Effect<A, E1, R>): Effect.Effect<A, E1 | E, R> =>
     Effect.suspend(() => {
-      if (state.active > 0 || state.gathering || state.queue.length > 0) return enqueue(state, start, self)
+      if (state.active > 0 || state.gathering || state.queue.length > 0) return enqueue(state, options, start, self)
       if (!options.yieldFirst) return runAlone(self)
       if (state.skip > 0) {
         state.skip--

@@ -11,7 +11,7 @@
 import type { SqlClient } from "@effect/sql"
 import type { Connection } from "@effect/sql/SqlConnection"
 import { SqlError } from "@effect/sql/SqlError"
-import { Cause, type Context, Effect, Exit, Option } from "effect"
+import { Cause, type Context, Effect, Exit, FiberRef, Option } from "effect"
 import { EventStoreError } from "../../../ports/EventStore.js"
 import type { Prepare } from "../PreparedStatements.js"
 import * as Connections from "./connections.js"
@@ -71,14 +71,6 @@ const inContext = (
     )
   )
 
-/**
- * A member of a batch: `self` with the services of the fiber that queued it, in the batch's
- * transaction at depth 1. The context is not set back: the next member sets its own, and the
- * batch's transaction sets the runner's back once all have run.
- */
-const asMember = (conn: Connection, self: Effect.Effect<unknown, unknown>, services: Context.Context<never>) =>
-  Connections.withTransactionConnection(services, conn, 1, Connections.mapFailure(self, asCallerFailure), undefined)
-
 /** The statements that control a transaction, as handed to the driver. */
 interface Control {
   readonly begin: string
@@ -134,7 +126,12 @@ const transactionOn = (
         : Effect.zipRight(Effect.ignore(EffectSql.execute(conn, sql.rollback, [])), exit))
   )
 
-/** SAVEPOINT, a batch member's effect, ROLLBACK TO it on failure, then RELEASE it. */
+/**
+ * SAVEPOINT, a batch member's effect with the services of the fiber that queued it (in the batch's
+ * transaction, at depth 1), ROLLBACK TO the savepoint on failure, then RELEASE it. The member
+ * leaves its context in place: the next member sets its own, and the batch's transaction sets the
+ * runner's back once all have run.
+ */
 const inSavepoint = (
   sql: Control,
   self: Effect.Effect<unknown, unknown>,
@@ -143,12 +140,20 @@ const inSavepoint = (
 ) =>
   Effect.zipRight(
     EffectSql.execute(conn, sql.savepoint, []),
-    Effect.flatMap(asMember(conn, self, services), (exit) => {
-      const release = Effect.zipRight(EffectSql.execute(conn, sql.releaseSavepoint, []), exit)
-      return Exit.isFailure(exit)
-        ? Effect.zipRight(EffectSql.execute(conn, sql.rollbackSavepoint, []), release)
-        : release
-    })
+    Effect.zipRight(
+      FiberRef.set(FiberRef.currentContext, EffectSql.inTransaction(services, conn, 1)),
+      Effect.matchCauseEffect(self, {
+        onFailure: (cause) =>
+          Effect.zipRight(
+            EffectSql.execute(conn, sql.rollbackSavepoint, []),
+            Effect.zipRight(
+              EffectSql.execute(conn, sql.releaseSavepoint, []),
+              Effect.failCause(Cause.map(cause, asCallerFailure))
+            )
+          ),
+        onSuccess: (value) => Effect.as(EffectSql.execute(conn, sql.releaseSavepoint, []), value)
+      })
+    )
   )
 
 export interface Options {
