@@ -20,6 +20,13 @@
  *   then acknowledged; `BENCH_CONSUME_MESSAGES` (5,000) messages over 1,000 keys published
  *   beforehand, messages/s until the last is handled. Baseline: the same durables by hand, each
  *   consumed in a loop of BEGIN; INSERT inbox row; INSERT row; COMMIT (better-sqlite3); `ackAck`.
+ *   Both wait for the broker's confirmation of each acknowledgement (the port promises it). What
+ *   the baseline leaves out and the library's guarantees need: each message is validated as a
+ *   CloudEvent and its data decoded with the contract's Schema (an undecodable one is
+ *   dead-lettered and terminated, never applied), and the handler writes through `@effect/sql`'s
+ *   client, the only way its write joins the transaction that holds the inbox row (the baseline's
+ *   INSERT goes straight to better-sqlite3). The library commits concurrent messages together
+ *   (group commit, a savepoint each); the baseline commits each message alone.
  * - `broker.latency.p50` / `.p99`: from a command's commit in a producer process
  *   (`bench/support/producerProcess.ts`: the command handler, the relay running a `Publication`
  *   through `NatsBroker`, SQLite) to the commit of the consuming handler's transaction in this

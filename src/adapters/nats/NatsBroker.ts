@@ -93,7 +93,11 @@ export interface ConnectionOptions {
   readonly tls?: Readonly<Record<string, unknown>>
   /** Milliseconds between client pings (nats.js default 2 minutes). */
   readonly pingInterval?: number
-  /** Any other nats.js connection option, passed as is. */
+  /**
+   * Any other nats.js connection option, passed as is. `noAsyncTraces` is `true` unless set here:
+   * nats.js would otherwise build two `Error`s per request, acknowledgements included, only to
+   * give a timeout the stack of the call that made the request.
+   */
   readonly other?: Readonly<Record<string, unknown>>
 }
 

@@ -4,7 +4,7 @@
  */
 import { JetStreamApiCodes } from "@nats-io/jetstream"
 import { headers as natsHeaders, type NodeConnectionOptions } from "@nats-io/transport-node"
-import { Deferred, Duration, Effect, Queue, type Scope, Stream } from "effect"
+import { Duration, Effect, Mailbox, type Scope, Stream } from "effect"
 import { publishBatchAsync } from "../../../ports/internal/publishing.js"
 import { invalidConsumer } from "../../../ports/internal/subjects.js"
 import {
@@ -54,6 +54,9 @@ const connectionOptions = (options: Options): NodeConnectionOptions => {
   const { other, ...known } = options.connection ?? {}
   return {
     name: "effect-ddd",
+    // nats.js otherwise builds two errors per request (an acknowledgement included) only for the
+    // stack of a timeout that rarely comes: a fifth of the client's CPU per message consumed
+    noAsyncTraces: true,
     ...other,
     ...known,
     servers: [...[options.servers].flat()]
@@ -132,28 +135,32 @@ export const make = (options: Options) =>
             ensureConsumer(jsm, stream.name, durable), { concurrency: 8 }))
       )
 
-    // one loop per durable, all feeding one queue; the first failure that is not retried (Rejected) fails the stream
+    // one loop per durable, all feeding one mailbox (bounded by the durables' max_ack_pending: the
+    // server sends no more until messages are settled); the first failure that is not retried
+    // (Rejected) ends the stream with it
     const consume = (options: ConsumerOptions): Stream.Stream<IncomingMessage, MessageBrokerError> =>
       Stream.unwrapScoped(Effect.gen(function*() {
         yield* invalid(options)
-        const queue = yield* Effect.acquireRelease(Queue.bounded<IncomingMessage>(16), Queue.shutdown)
-        const failed = yield* Deferred.make<never, MessageBrokerError>()
+        const mailbox = yield* Effect.acquireRelease(
+          Mailbox.make<IncomingMessage, MessageBrokerError>(),
+          (mailbox) =>
+            mailbox.shutdown
+        )
         yield* Effect.forEach(durables(options), (durable) =>
           durableLoop(link, {
             stream: stream.name,
             durable: durable.durable,
             prefix: stream.subjectPrefix,
-            ensure: ({ jsm }) =>
-              ensureConsumer(jsm, stream.name, durable),
+            ensure: ({ jsm }) => ensureConsumer(jsm, stream.name, durable),
             selects: (subject) => selects(options.subjects, subject),
             batch: durable.maxAckPending === 1 ? 16 : Math.min(256, durable.maxAckPending),
             ackTimeout: requestTimeout,
             reconnectWait
-          }, (message) => Queue.offer(queue, message)).pipe(
-            Effect.catchAll((error) => Deferred.fail(failed, error)),
+          }, (message) => void mailbox.unsafeOffer(message)).pipe(
+            Effect.catchAll((error) => mailbox.fail(error)),
             Effect.forkScoped
           ), { discard: true })
-        return Stream.fromQueue(queue).pipe(Stream.interruptWhen(Deferred.await(failed)))
+        return Mailbox.toStream(mailbox)
       }))
 
     const pendingOf = (name: string) =>

@@ -1,8 +1,7 @@
 /**
- * Consuming a durable (the shape of the cookbook's Effect wrapper): `consume()` is started inside
- * `acquireRelease` and stopped with `messages.stop()` before the iterator is returned, so
- * interrupting the consumption never hangs and leaves no timer behind. A consumer that
- * disappears (deleted, the stream recreated) is provisioned and consumed again.
+ * Consuming a durable: `consume()` with a callback is started inside `acquireRelease` and stopped
+ * with `messages.stop()`, so interrupting the consumption never hangs and leaves no timer behind.
+ * A consumer that disappears (deleted, the stream recreated) is provisioned and consumed again.
  */
 import type { ConsumerMessages, JsMsg } from "@nats-io/jetstream"
 import { Duration, Effect, Option, Schedule } from "effect"
@@ -44,6 +43,11 @@ const settleWith = <A>(link: Link<A>, what: string, send: () => void) =>
       catch: toBrokerError(what)
     }))
 
+/**
+ * The message as the port's, settled through `link`. Its settlements are made on first use (a
+ * message is usually only acknowledged), and the acknowledgement checks the connection's state
+ * without a step of the fiber.
+ */
 export const incoming = <A>(link: Link<A>, durable: DurableStream, m: JsMsg): Option.Option<IncomingMessage> => {
   const parsed = parseWireSubject(durable.prefix, m.subject)
   if (parsed === undefined || !durable.selects(parsed.subject)) return Option.none()
@@ -57,11 +61,13 @@ export const incoming = <A>(link: Link<A>, durable: DurableStream, m: JsMsg): Op
     payload: m.data,
     deliveryCount: m.info.deliveryCount,
     sequence: m.seq,
-    ack: Effect.flatMap(link.current, () =>
-      Effect.tryPromise({
+    get ack() {
+      const ack = Effect.tryPromise({
         try: () => m.ackAck({ timeout }),
         catch: toBrokerError(`cannot acknowledge message ${id}`)
-      })),
+      })
+      return link.isConnected() ? ack : Effect.zipRight(link.current, ack)
+    },
     nak: (delay) =>
       settleWith(
         link,
@@ -69,21 +75,26 @@ export const incoming = <A>(link: Link<A>, durable: DurableStream, m: JsMsg): Op
         () => m.nak(delay === undefined ? undefined : Duration.toMillis(delay))
       ),
     // no reason: nats-server before 2.11 ignores a term with a reason (the message comes back)
-    term: settleWith(link, `cannot terminate message ${id}`, () => m.term()),
-    inProgress: settleWith(link, `cannot extend message ${id}`, () => m.working())
+    get term() {
+      return settleWith(link, `cannot terminate message ${id}`, () => m.term())
+    },
+    get inProgress() {
+      return settleWith(link, `cannot extend message ${id}`, () => m.working())
+    }
   })
 }
 
 /**
- * Consume one durable, handing each message to `offer`: a loop in one fiber, re-provisioned and
- * restarted when it fails for a reason other than `Rejected` (with which it fails). One loop per
- * durable feeding one queue costs a fraction of a `Stream` per durable merged with
- * `Stream.mergeAll` (whose steps per message were most of the consumer's CPU).
+ * Consume one durable, handing each message to `offer` from nats.js's subscription callback (no
+ * iterator: each message costs a callback, not an async iterator step and a promise the fiber waits
+ * for), until the consumption ends: re-provisioned and restarted when it ends or fails for a reason
+ * other than `Rejected` (with which it fails). How many messages wait is bounded by the durable's
+ * `max_ack_pending`: the server sends no more until some are settled.
  */
 export const durableLoop = <A>(
   link: Link<A>,
   durable: DurableStream,
-  offer: (message: IncomingMessage) => Effect.Effect<unknown>
+  offer: (message: IncomingMessage) => void
 ): Effect.Effect<never, MessageBrokerError> => {
   const once = Effect.scoped(
     Effect.gen(function*() {
@@ -93,38 +104,29 @@ export const durableLoop = <A>(
         try: () => handles.js.consumers.get(durable.stream, durable.durable),
         catch: toBrokerError(`cannot get consumer ${durable.durable}`)
       })
-      const { iterator } = yield* Effect.acquireRelease(
+      const messages = yield* Effect.acquireRelease(
         Effect.tryPromise({
-          try: async () => {
-            const messages: ConsumerMessages = await consumer.consume({ max_messages: durable.batch })
-            return { messages, iterator: messages[Symbol.asyncIterator]() }
-          },
+          try: (): Promise<ConsumerMessages> =>
+            consumer.consume({
+              max_messages: durable.batch,
+              callback: (m) => {
+                const message = incoming(link, durable, m)
+                if (Option.isSome(message)) offer(message.value)
+                // not for this consumer (several patterns share one filter): settled here
+                else m.ack()
+              }
+            }),
           catch: toBrokerError(`cannot consume ${durable.durable}`)
         }),
-        ({ iterator, messages }) =>
-          Effect.promise(async () => {
-            messages.stop()
-            await iterator.return?.()
-          })
+        (messages) => Effect.sync(() => messages.stop())
       )
-      const next = Effect.tryPromise({
-        try: () => iterator.next(),
-        catch: toBrokerError(`consumer ${durable.durable} failed`)
-      })
-      const loop: Effect.Effect<never, MessageBrokerError> = Effect.flatMap(next, (result) => {
-        // the server ended the consumption (consumer deleted...): start again
-        if (result.done) {
-          return Effect.fail(
-            new MessageBrokerError({ reason: "Unavailable", detail: `consumer ${durable.durable} stopped` })
-          )
-        }
-        const message = incoming(link, durable, result.value)
-        if (Option.isSome(message)) return Effect.zipRight(offer(message.value), loop)
-        // not for this consumer (several patterns share one filter): settled here
-        result.value.ack()
-        return loop
-      })
-      return yield* loop
+      const ended = yield* Effect.promise(() => messages.closed())
+      // the server ended the consumption (consumer deleted...) or it failed: start again
+      return yield* Effect.fail(
+        ended instanceof Error
+          ? toBrokerError(`consumer ${durable.durable} failed`)(ended)
+          : new MessageBrokerError({ reason: "Unavailable", detail: `consumer ${durable.durable} stopped` })
+      )
     })
   )
   return Effect.retry(

@@ -23,7 +23,7 @@
  * on.
  */
 import type { Context } from "effect"
-import { Deferred, Effect, Exit, identity } from "effect"
+import { Effect, Exit, identity } from "effect"
 
 /** Makes an effect interruptible again inside an uninterruptible region. */
 type Restore = <A, E, R>(effect: Effect.Effect<A, E, R>) => Effect.Effect<A, E, R>
@@ -73,34 +73,62 @@ interface Item {
   readonly run: Effect.Effect<unknown, unknown>
   /** The services of the fiber that queued it. */
   readonly services: Context.Context<never>
-  readonly done: Deferred.Deferred<unknown, unknown>
+  /** Resumes the fiber waiting for the outcome, once it waits. */
+  resume: ((exit: Exit.Exit<unknown, unknown>) => void) | undefined
+  /** The outcome, when it came before the fiber waited for it. */
+  exit: Exit.Exit<unknown, unknown> | undefined
   cancelled: boolean
 }
+
+/** Hand `exit` to the fiber that queued `item`. */
+const settle = (item: Item, exit: Exit.Exit<unknown, unknown>): void => {
+  if (item.resume !== undefined) item.resume(exit)
+  else item.exit = exit
+}
+
+/**
+ * Wait for the outcome of `item`; interrupted, the item is dropped if no runner took it yet. A
+ * callback, not a `Deferred`: a member pays one step of the fiber to wait and none to be woken.
+ */
+const outcome = (item: Item): Effect.Effect<unknown, unknown> =>
+  Effect.async<unknown, unknown>((resume) => {
+    if (item.exit !== undefined) return resume(item.exit)
+    item.resume = resume
+    return Effect.sync(() => {
+      item.cancelled = true
+    })
+  })
 
 /** Commit `batch`: one transaction alone, several in savepoints of one; each member's outcome to its caller. */
 const runBatch = <E>(runner: Runner<E>, batch: ReadonlyArray<Item>): Effect.Effect<void> => {
   if (batch.length === 1) {
     const item = batch[0]!
-    return Effect.flatMap(
-      Effect.exit(runner.transaction(item.run, item.services)),
-      (exit) => Deferred.done(item.done, exit)
-    )
+    return Effect.matchCause(runner.transaction(item.run, item.services), {
+      onFailure: (cause) => settle(item, Exit.failCause(cause)),
+      onSuccess: (value) => settle(item, Exit.succeed(value))
+    })
   }
   const exits: Array<Exit.Exit<unknown, unknown>> = []
-  return Effect.exit(runner.transaction(
-    Effect.forEach(
-      batch,
-      (item) => Effect.map(Effect.exit(runner.savepoint(item.run, item.services)), (exit) => exits.push(exit)),
-      { discard: true }
-    )
-  )).pipe(
-    Effect.flatMap((batchExit) =>
-      Exit.isSuccess(batchExit)
-        ? Effect.forEach(batch, (item, i) => Deferred.done(item.done, exits[i]!), { discard: true })
-        // the batch as a whole failed: give each member its own transaction
-        : Effect.forEach(batch, (item) => runBatch(runner, [item]), { discard: true })
-    )
-  )
+  // the members one after the other, each in its savepoint: one step of the fiber each
+  const member = (i: number): Effect.Effect<void, E> =>
+    i === batch.length ? Effect.void : Effect.matchCauseEffect(runner.savepoint(batch[i]!.run, batch[i]!.services), {
+      onFailure: (cause) => {
+        exits.push(Exit.failCause(cause))
+        return member(i + 1)
+      },
+      onSuccess: (value) => {
+        exits.push(Exit.succeed(value))
+        return member(i + 1)
+      }
+    })
+  return Effect.matchCauseEffect(runner.transaction(member(0)), {
+    onSuccess: () =>
+      Effect.sync(() => {
+        for (let i = 0; i < batch.length; i++) settle(batch[i]!, exits[i]!)
+      }),
+    // the batch as a whole failed: give each member its own transaction
+    onFailure: () => Effect.forEach(batch, (item) => runBatch(runner, [item]), { discard: true })
+  })
 }
 
 /** What a group commit keeps between transactions. */
@@ -131,11 +159,16 @@ const drain = <E>(state: State, runner: Runner<E>, maxBatch: number): Effect.Eff
     return Effect.zipRight(runBatch(runner, batch), drain(state, runner, maxBatch))
   })
 
-/** Start the runners the queue needs, within `concurrency` (none while a transaction gathers company). */
+/** How many more runners the queue needs, within `concurrency` (none while a transaction gathers company). */
+const runnersWanted = (state: State, options: Options): number =>
+  state.gathering
+    ? 0
+    : Math.min(options.concurrency - state.active, Math.ceil(state.queue.length / options.maxBatch))
+
+/** Start the runners the queue needs (`runnersWanted`). */
 const startRunners = <E>(state: State, runner: Runner<E>, options: Options): Effect.Effect<void> =>
   Effect.suspend(() => {
-    if (state.gathering) return Effect.void
-    const wanted = Math.min(options.concurrency - state.active, Math.ceil(state.queue.length / options.maxBatch))
+    const wanted = runnersWanted(state, options)
     if (wanted <= 0) return Effect.void
     state.active += wanted
     const runner_ = Effect.forkDaemon(drain(state, runner, options.maxBatch))
@@ -143,12 +176,13 @@ const startRunners = <E>(state: State, runner: Runner<E>, options: Options): Eff
   })
 
 /**
- * Queue `self` and wait for a runner (started by `start`) to commit it. The transaction that
- * gathered company queues first, from its uninterruptible region: `restore` makes only its wait
- * interruptible.
+ * Queue `self` and wait for a runner (started by `start` if it needs one) to commit it. The
+ * transaction that gathered company queues first, from its uninterruptible region: `restore`
+ * makes only its wait interruptible.
  */
 const enqueue = <A, E, R>(
   state: State,
+  options: Options,
   start: Effect.Effect<void>,
   self: Effect.Effect<A, E, R>,
   first = false,
@@ -158,15 +192,14 @@ const enqueue = <A, E, R>(
     const item: Item = {
       run: self as Effect.Effect<unknown, unknown>,
       services: fiber.currentContext,
-      done: Deferred.unsafeMake<unknown, unknown>(fiber.id()),
+      resume: undefined,
+      exit: undefined,
       cancelled: false
     }
     if (first) state.queue.unshift(item)
     else state.queue.push(item)
-    return Effect.zipRight(
-      start,
-      restore(Effect.onInterrupt(Deferred.await(item.done), () => Effect.sync(() => (item.cancelled = true))))
-    ) as Effect.Effect<A, E>
+    const wait = restore(outcome(item)) as Effect.Effect<A, E>
+    return runnersWanted(state, options) > 0 ? Effect.zipRight(start, wait) : wait
   })
 
 /**
@@ -220,7 +253,7 @@ export const make = <E>(runner: Runner<E>, options: Options) => {
         if (Exit.isFailure(waited)) return Effect.zipRight(start, Effect.failCause(waited.cause))
         if (state.queue.length > 0) {
           state.lonely = 0
-          return enqueue(state, start, self, true, restore)
+          return enqueue(state, options, start, self, true, restore)
         }
         state.lonely++
         state.skip = Math.min(2 ** state.lonely, MOST_SKIPPED)
@@ -230,7 +263,7 @@ export const make = <E>(runner: Runner<E>, options: Options) => {
 
   return <A, E1, R>(self: Effect.Effect<A, E1, R>): Effect.Effect<A, E1 | E, R> =>
     Effect.suspend(() => {
-      if (state.active > 0 || state.gathering || state.queue.length > 0) return enqueue(state, start, self)
+      if (state.active > 0 || state.gathering || state.queue.length > 0) return enqueue(state, options, start, self)
       if (!options.yieldFirst) return runAlone(self)
       if (state.skip > 0) {
         state.skip--

@@ -1,5 +1,5 @@
 /** The inbox on SQL (table `effect_ddd_inbox`). */
-import { Clock, Effect } from "effect"
+import { Effect } from "effect"
 import type { Service } from "../../../ports/Inbox.js"
 import type { DeliveryQuery } from "./deliveryQuery.js"
 
@@ -9,9 +9,11 @@ export const make = ({ p, query }: DeliveryQuery): Service => {
     ON CONFLICT (consumer, event_id) DO NOTHING RETURNING event_id`
   return {
     markProcessed: (consumer, messageId) =>
-      Effect.flatMap(
-        Clock.currentTimeMillis,
-        (now) => Effect.map(query(insert, [consumer, messageId, now], "mark processed"), (rows) => rows.length === 1)
+      Effect.clockWith((clock) =>
+        Effect.map(
+          query(insert, [consumer, messageId, clock.unsafeCurrentTimeMillis()], "mark processed"),
+          (rows) => rows.length === 1
+        )
       )
   }
 }

@@ -11,7 +11,7 @@
 import type { SqlClient } from "@effect/sql"
 import type { Connection } from "@effect/sql/SqlConnection"
 import { SqlError } from "@effect/sql/SqlError"
-import { Cause, type Context, Effect, Exit, Option } from "effect"
+import { Cause, type Context, Effect, Exit, FiberRef, Option } from "effect"
 import { EventStoreError } from "../../../ports/EventStore.js"
 import type { Prepare } from "../PreparedStatements.js"
 import * as Connections from "./connections.js"
@@ -131,23 +131,34 @@ const transactionOn = (
         : Effect.zipRight(Effect.ignore(EffectSql.execute(conn, sql.rollback, [])), exit))
   )
 
-/** SAVEPOINT, the caller's effect, ROLLBACK TO it on failure, then RELEASE it. */
+/**
+ * SAVEPOINT, a batch member's effect with the services of the fiber that queued it (in the batch's
+ * transaction, at depth 1), ROLLBACK TO the savepoint on failure, then RELEASE it. The member
+ * leaves its context in place: the next member sets its own, and the batch's transaction sets the
+ * runner's back once all have run.
+ */
 const inSavepoint = (
   sql: Control,
   self: Effect.Effect<unknown, unknown>,
-  restore: Connections.Restore,
   conn: Connection,
-  depth: number,
-  services: Context.Context<never> | undefined
+  services: Context.Context<never>
 ) =>
   Effect.zipRight(
     EffectSql.execute(conn, sql.savepoint, []),
-    Effect.flatMap(inContext(conn, depth + 1, self, restore, services), (exit) => {
-      const release = Effect.zipRight(EffectSql.execute(conn, sql.releaseSavepoint, []), exit)
-      return Exit.isFailure(exit)
-        ? Effect.zipRight(EffectSql.execute(conn, sql.rollbackSavepoint, []), release)
-        : release
-    })
+    Effect.zipRight(
+      FiberRef.set(FiberRef.currentContext, EffectSql.inTransaction(services, conn, 1)),
+      Effect.matchCauseEffect(self, {
+        onFailure: (cause) =>
+          Effect.zipRight(
+            EffectSql.execute(conn, sql.rollbackSavepoint, []),
+            Effect.zipRight(
+              EffectSql.execute(conn, sql.releaseSavepoint, []),
+              Effect.failCause(Cause.map(cause, asCallerFailure))
+            )
+          ),
+        onSuccess: (value) => Effect.as(EffectSql.execute(conn, sql.releaseSavepoint, []), value)
+      })
+    )
   )
 
 export interface Options {
@@ -184,20 +195,21 @@ export const make = (options: Options): Transactions => {
       ) as Effect.Effect<A, SqlError | CallerFailure, R>
     )
 
-  /** A savepoint of the ambient transaction (group commit runs it inside `topLevel`). */
+  /**
+   * A savepoint of the batch's transaction (group commit runs its members one after the other
+   * inside `topLevel`, in a fiber of its own that nothing interrupts: no uninterruptible region).
+   */
   const inBatch = <A, E, R>(
     self: Effect.Effect<A, E, R>,
     services?: Context.Context<never>
   ): Effect.Effect<A, E | EventStoreError, R> =>
     Connections.withAmbientTransaction((tx) =>
       toTransactionFailure<A, E, R>(
-        Effect.uninterruptibleMask((restore) =>
-          inSavepoint(sql, self as Effect.Effect<unknown, unknown>, restore, tx![0], tx![1], services) as Effect.Effect<
-            A,
-            SqlError | CallerFailure,
-            R
-          >
-        )
+        inSavepoint(sql, self as Effect.Effect<unknown, unknown>, tx![0], services!) as Effect.Effect<
+          A,
+          SqlError | CallerFailure,
+          R
+        >
       )
     )
 

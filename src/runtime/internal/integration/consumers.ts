@@ -4,7 +4,7 @@
  * a key's next message only once the previous one is settled), the dead-letter watcher that
  * carries out redrives and keeps the parked keys, and the lag gauge.
  */
-import { Duration, Effect, FiberSet, MetricLabel, Schedule, type Scope, Stream } from "effect"
+import { Duration, Effect, MetricLabel, Schedule, type Scope, Stream } from "effect"
 import * as Telemetry from "../../../operations/Telemetry.js"
 import { DeadLetters } from "../../../ports/DeadLetters.js"
 import { EventStore } from "../../../ports/EventStore.js"
@@ -58,36 +58,71 @@ const runOne = (
       Effect.forever,
       Effect.forkScoped
     )
-    // each message in a fiber of its own, forked once a permit is free (so the stream is pulled
-    // only as fast as messages are processed): a tenth of the cost per message of
-    // `Stream.mapEffect` with a concurrency, which runs each element through a channel of its own
-    const inFlight = yield* FiberSet.make()
+    // `concurrency` workers, each handed the stream's next message when it is idle (the stream
+    // waits while none is, so it is pulled only as fast as messages are processed), handling it
+    // under a permit (the dead letter watch takes them all): a few steps of a fiber per message,
+    // where a fiber forked for each cost a fiber and twice the steps, and `Stream.mapEffect` with a
+    // concurrency, which runs each element through a channel of its own, ten times as many
+    const handOff = makeHandOff<IncomingMessage>()
+    const worker: Effect.Effect<never> = Effect.flatMap(handOff.take, (message) =>
+      Effect.zipRight(
+        gate.take(1),
+        Effect.zipRight(
+          // a defect is the message's alone: logged, and the message left to the broker's redelivery
+          Effect.catchAllDefect(
+            process_(message),
+            (defect) => Effect.logError(`${consumer.name}: handling message ${message.id} failed`, defect)
+          ),
+          Effect.zipRight(gate.release(1), worker)
+        )
+      ))
+    for (let i = 0; i < consumer.concurrency; i++) yield* Effect.forkScoped(worker)
     yield* broker.consume({
       name: consumer.name,
       subjects: subjectsOf(consumer),
       ordering: "per-key",
       ...(consumer.ackWait === undefined ? {} : { ackWait: consumer.ackWait })
     }).pipe(
-      Stream.runForEach((message) =>
-        Effect.zipRight(
-          gate.take(1),
-          FiberSet.run(
-            inFlight,
-            process_(message).pipe(
-              // a defect is the message's alone: logged, and the message left to the broker's redelivery
-              Effect.catchAllDefect((defect) =>
-                Effect.logError(`${consumer.name}: handling message ${message.id} failed`, defect)
-              ),
-              Effect.ensuring(gate.release(1))
-            )
-          )
-        )
-      ),
+      Stream.runForEach(handOff.give),
       Effect.tapError((error) => Effect.logError(`${consumer.name}: consuming failed, restarting`, error)),
       Effect.retry(Schedule.spaced(Duration.seconds(1))),
       Effect.forkScoped
     )
   })
+
+/**
+ * From one giver to idle takers, one value at a time: `give` hands a value to a taker waiting for
+ * one, or waits until one does. Neither leaves a waiter behind when interrupted: a taker or giver
+ * interrupted while waiting is dropped, and a value handed to an interrupted taker is lost (the
+ * workers and the stream stop together, and a message not settled comes back).
+ */
+const makeHandOff = <A>() => {
+  const takers: Array<(value: A) => void> = []
+  let giving: (() => void) | undefined
+  const take: Effect.Effect<A> = Effect.async<A>((resume) => {
+    takers.push((value) => resume(Effect.succeed(value)))
+    if (giving !== undefined) {
+      const give = giving
+      giving = undefined
+      give()
+    }
+  })
+  const give = (value: A): Effect.Effect<void> =>
+    Effect.suspend(() => {
+      const taker = takers.pop()
+      if (taker !== undefined) {
+        taker(value)
+        return Effect.void
+      }
+      return Effect.async<void>((resume) => {
+        giving = () => {
+          takers.pop()!(value)
+          resume(Effect.void)
+        }
+      })
+    })
+  return { take, give }
+}
 
 export const run = (consumers: ReadonlyArray<RunnableConsumer>, options: Options) =>
   Effect.gen(function*() {

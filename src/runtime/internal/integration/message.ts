@@ -5,7 +5,7 @@
  * or for poison, a dead letter and `term`. Later messages of a key with a dead letter are parked
  * behind it (dead-lettered as `parked` and terminated), so the key's order holds.
  */
-import { Cause, Clock, Effect, Either, Exit, Option, type Schedule } from "effect"
+import { Cause, Clock, Effect, Either, Option, type Schedule } from "effect"
 import * as CloudEvent from "../../../core/CloudEvent.js"
 import * as IntegrationEvent from "../../../core/IntegrationEvent.js"
 import * as Telemetry from "../../../operations/Telemetry.js"
@@ -66,13 +66,14 @@ export const apply = (
   message: Kept,
   deliveryCount: number,
   /** Also in the transaction (a redrive removes the dead letter). */
-  also: Effect.Effect<void, unknown> = Effect.void
+  also?: Effect.Effect<void, unknown>
 ): Effect.Effect<boolean, unknown> => {
+  const once = Effect.flatMap(
+    runtime.inbox.markProcessed(consumer.name, message.id),
+    (first) => first ? Effect.as(consumer.handle(received), true) : Effect.succeed(false)
+  )
   const transaction = runtime.store.withTransaction(
-    Effect.flatMap(
-      runtime.inbox.markProcessed(consumer.name, message.id),
-      (first) => Effect.zipLeft(first ? Effect.as(consumer.handle(received), true) : Effect.succeed(false), also)
-    )
+    also === undefined ? once : Effect.zipLeft(once, also)
   ) as Effect.Effect<boolean, unknown>
   if (!runtime.tracing) return transaction
   // the producer's span (from the message's traceparent) is the parent: the trace continues
@@ -152,24 +153,17 @@ const giveUp = (
     yield* Effect.catchAll(message.term, logSettleFailure(consumer, message, "terminate"))
   })
 
-/** Process one delivered message, settling it; never fails (a store failure leaves it unsettled: it comes back). */
-export const process = (runtime: Runtime, consumer: Consumer, state: State, message: IncomingMessage) =>
+/** Retry a failed message later (nak with the schedule's delay), or give up on it once the schedule does. */
+const retryOrGiveUp = (
+  runtime: Runtime,
+  consumer: Consumer,
+  state: State,
+  message: IncomingMessage,
+  cause: Cause.Cause<unknown>
+) =>
   Effect.gen(function*() {
-    const decoded = decode(consumer, message)
-    if (Either.isLeft(decoded)) {
-      return yield* giveUp(runtime, consumer, state, message, { kind: "poison", error: decoded.left, attempts: 1 })
-    }
-    if (state.parked.has(message.partitionKey)) {
-      const error = "an earlier message of this partition key is dead-lettered"
-      return yield* giveUp(runtime, consumer, state, message, { kind: "parked", error, attempts: 0 })
-    }
-    const applied = yield* Effect.exit(apply(runtime, consumer, decoded.right, message, message.deliveryCount))
-    if (Exit.isSuccess(applied)) {
-      return yield* Effect.catchAll(message.ack, logSettleFailure(consumer, message, "acknowledge"))
-    }
-    if (Cause.isInterruptedOnly(applied.cause)) return yield* Effect.failCause(applied.cause)
-    const error = describeCause(applied.cause)
-    const delay = yield* delayAfter(consumer.retry, message.deliveryCount, Cause.squash(applied.cause))
+    const error = describeCause(cause)
+    const delay = yield* delayAfter(consumer.retry, message.deliveryCount, Cause.squash(cause))
     if (Option.isNone(delay)) {
       return yield* giveUp(runtime, consumer, state, message, {
         kind: "failed",
@@ -181,13 +175,61 @@ export const process = (runtime: Runtime, consumer: Consumer, state: State, mess
       `${consumer.name}: message ${message.id} (${message.subject}) failed (attempt ${message.deliveryCount}), retried: ${error}`
     )
     yield* Effect.catchAll(message.nak(delay.value), logSettleFailure(consumer, message, "nak"))
-  }).pipe(
-    Effect.catchAllCause((cause) =>
-      Cause.isInterruptedOnly(cause) ? Effect.failCause(cause) : Effect.logError(
-        `${consumer.name}: message ${message.id} left unsettled (it comes back after the ack wait): ${
-          describeCause(cause)
-        }`
+  })
+
+/** What is logged about a message is annotated with the consumer and the message id. */
+const annotated = <A, E, R>(consumer: Consumer, message: IncomingMessage, self: Effect.Effect<A, E, R>) =>
+  Effect.annotateLogs(self, { consumer: consumer.name, messageId: message.id })
+
+/**
+ * Process one delivered message, settling it; never fails (a store failure leaves it unsettled: it
+ * comes back). Paid by every message: the path of one that applies is a few steps of the fiber
+ * (no generator, the log annotations only where something is logged).
+ */
+export const process = (
+  runtime: Runtime,
+  consumer: Consumer,
+  state: State,
+  message: IncomingMessage
+): Effect.Effect<void> =>
+  Effect.catchAllCause(
+    Effect.suspend(() => {
+      const decoded = decode(consumer, message)
+      if (Either.isLeft(decoded)) {
+        return annotated(
+          consumer,
+          message,
+          giveUp(runtime, consumer, state, message, { kind: "poison", error: decoded.left, attempts: 1 })
+        )
+      }
+      if (state.parked.has(message.partitionKey)) {
+        const error = "an earlier message of this partition key is dead-lettered"
+        return annotated(
+          consumer,
+          message,
+          giveUp(runtime, consumer, state, message, { kind: "parked", error, attempts: 0 })
+        )
+      }
+      return Effect.matchCauseEffect(apply(runtime, consumer, decoded.right, message, message.deliveryCount), {
+        onSuccess: () =>
+          Effect.catchAll(
+            message.ack,
+            (error) => annotated(consumer, message, logSettleFailure(consumer, message, "acknowledge")(error))
+          ),
+        onFailure: (cause) =>
+          Cause.isInterruptedOnly(cause)
+            ? Effect.failCause(cause)
+            : annotated(consumer, message, retryOrGiveUp(runtime, consumer, state, message, cause))
+      })
+    }),
+    (cause) =>
+      Cause.isInterruptedOnly(cause) ? Effect.failCause(cause) : annotated(
+        consumer,
+        message,
+        Effect.logError(
+          `${consumer.name}: message ${message.id} left unsettled (it comes back after the ack wait): ${
+            describeCause(cause)
+          }`
+        )
       )
-    ),
-    Effect.annotateLogs({ consumer: consumer.name, messageId: message.id })
-  )
+  ) as Effect.Effect<void>
