@@ -16,6 +16,7 @@ import { Inbox } from "../../ports/Inbox.js"
 import { ProjectionVersions } from "../../ports/ProjectionVersions.js"
 import { Pruning } from "../../ports/Pruning.js"
 import type { Policy } from "../../ports/Retention.js"
+import type { Stores as AllStores } from "../../ports/Stores.js"
 import { SubscriptionRegistry } from "../../ports/SubscriptionRegistry.js"
 import * as checkpoints from "./internal/checkpoints.js"
 import * as deadLetters from "./internal/deadLetters.js"
@@ -28,20 +29,12 @@ import * as subscriptionRegistry from "./internal/subscriptionRegistry.js"
 import * as Tables from "./internal/tables.js"
 
 /**
- * Every store the library's ports name, as one adapter provides them.
+ * Every store the library's ports name (`Stores` of the ports), as this adapter provides them.
  *
  * @since 0.1.0
  * @category models
  */
-export type Stores =
-  | EventStore
-  | Checkpoints
-  | DeadLetters
-  | Deadlines
-  | Inbox
-  | SubscriptionRegistry
-  | ProjectionVersions
-  | Pruning
+export type Stores = AllStores
 
 /**
  * @since 0.1.0

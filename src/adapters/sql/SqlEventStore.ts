@@ -12,15 +12,10 @@
 import type { SqlClient } from "@effect/sql"
 import type { SqlError } from "@effect/sql/SqlError"
 import { Cause, Effect, Layer } from "effect"
-import type { Checkpoints } from "../../ports/Checkpoints.js"
-import type { DeadLetters } from "../../ports/DeadLetters.js"
-import type { Deadlines } from "../../ports/Deadlines.js"
 import { EventStore, EventStoreError, type Service } from "../../ports/EventStore.js"
-import type { Inbox } from "../../ports/Inbox.js"
-import type { ProjectionVersions } from "../../ports/ProjectionVersions.js"
 import { Pruning } from "../../ports/Pruning.js"
 import type { Policy } from "../../ports/Retention.js"
-import type { SubscriptionRegistry } from "../../ports/SubscriptionRegistry.js"
+import type { Stores as AllStores } from "../../ports/Stores.js"
 import * as DeliveryQuery from "./internal/deliveryQuery.js"
 import * as DeliveryStores from "./internal/deliveryStores.js"
 import * as internal from "./internal/eventStore.js"
@@ -66,20 +61,12 @@ export const make = (options: Options = {}): Effect.Effect<Service, never, SqlCl
   internal.make(options)
 
 /**
- * Every store the library's ports name, as the SQL adapter provides them.
+ * Every store the library's ports name (`Stores` of the ports), as this adapter provides them.
  *
  * @since 0.1.0
  * @category models
  */
-export type Stores =
-  | EventStore
-  | Checkpoints
-  | DeadLetters
-  | Deadlines
-  | Inbox
-  | SubscriptionRegistry
-  | ProjectionVersions
-  | Pruning
+export type Stores = AllStores
 
 /**
  * The SQL stores (the event store, and checkpoints, dead letters, deadlines, the inbox and the
