@@ -9,8 +9,11 @@ import { Context, Effect, Layer } from "effect"
 import { Checkpoints } from "../../../ports/Checkpoints.js"
 import { DeadLetters } from "../../../ports/DeadLetters.js"
 import { Deadlines } from "../../../ports/Deadlines.js"
+import type { EventStore } from "../../../ports/EventStore.js"
 import { Inbox } from "../../../ports/Inbox.js"
 import { ProjectionVersions } from "../../../ports/ProjectionVersions.js"
+import type { Pruning } from "../../../ports/Pruning.js"
+import type { Stores } from "../../../ports/Stores.js"
 import { SubscriptionRegistry } from "../../../ports/SubscriptionRegistry.js"
 import * as checkpoints from "./checkpoints.js"
 import * as deadLetters from "./deadLetters.js"
@@ -20,13 +23,8 @@ import * as inbox from "./inbox.js"
 import * as projectionVersions from "./projectionVersions.js"
 import * as subscriptionRegistry from "./subscriptionRegistry.js"
 
-export type DeliveryStores =
-  | Checkpoints
-  | DeadLetters
-  | Deadlines
-  | Inbox
-  | SubscriptionRegistry
-  | ProjectionVersions
+/** Every store of the ports but the event store and pruning, which have SQL modules of their own. */
+export type DeliveryStores = Exclude<Stores, EventStore | Pruning>
 
 export const layer: Layer.Layer<DeliveryStores, never, SqlClient.SqlClient> = Layer.effectContext(
   Effect.map(DeliveryQuery.make, (q) =>
