@@ -27,6 +27,9 @@
  *   client, the only way its write joins the transaction that holds the inbox row (the baseline's
  *   INSERT goes straight to better-sqlite3). The library commits concurrent messages together
  *   (group commit, a savepoint each); the baseline commits each message alone.
+ * - `broker.consume.nats.vs-effect-sql`: the same library rounds against the raw loop written with
+ *   Effect and `@effect/sql` (a `Stream` of each durable's messages, the two INSERTs as `sql`
+ *   statements in `sql.withTransaction`, then `ackAck`), measured in the same alternating rounds.
  * - `broker.latency.p50` / `.p99`: from a command's commit in a producer process
  *   (`bench/support/producerProcess.ts`: the command handler, the relay running a `Publication`
  *   through `NatsBroker`, SQLite) to the commit of the consuming handler's transaction in this
@@ -40,7 +43,7 @@ import { SqliteClient } from "@effect/sql-sqlite-node"
 import { AckPolicy, DeliverPolicy, jetstream, jetstreamManager, StorageType } from "@nats-io/jetstream"
 import { connect, headers as natsHeaders, nanos } from "@nats-io/transport-node"
 import Database from "better-sqlite3"
-import { Context, Deferred, Effect, Either, Exit, Layer } from "effect"
+import { Context, Deferred, Effect, Either, Exit, Layer, Stream } from "effect"
 import {
   CloudEvent,
   EventStore,
@@ -309,6 +312,74 @@ const consumeRaw = async (url: string, stream: string, file: string) => {
   }
 }
 
+/**
+ * The raw loop written with Effect and `@effect/sql`, as an application would write it without the
+ * library: the same durables by hand, each consumed as a `Stream` of nats.js's messages, each
+ * message's inbox row and row INSERTed with `sql` template statements in `sql.withTransaction`,
+ * then `ackAck`ed. What Effect's runtime and `@effect/sql` cost before the library adds anything.
+ */
+const consumeEffectSql = (url: string, stream: string, file: string) =>
+  Effect.runPromise(Effect.scoped(
+    Effect.gen(function*() {
+      const sql = yield* SqlClient.SqlClient
+      yield* sql.unsafe("PRAGMA synchronous = NORMAL")
+      yield* sql.unsafe(
+        `CREATE TABLE inbox (consumer TEXT NOT NULL, event_id TEXT NOT NULL, processed_at BIGINT NOT NULL,
+      PRIMARY KEY (consumer, event_id))`
+      )
+      yield* sql.unsafe(OFFERED)
+      const nc = yield* Effect.acquireRelease(
+        Effect.promise(() => connect({ servers: url })),
+        (nc) => Effect.promise(() => nc.drain())
+      )
+      const jsm = yield* Effect.promise(() => jetstreamManager(nc))
+      const js = jetstream(nc)
+      const prefix = stream.toLowerCase()
+      let handled = 0
+      const stops: Array<() => void> = []
+      const start = performance.now()
+      yield* Effect.forEach(Array.from({ length: PARTITIONS }, (_, p) => p), (p) =>
+        Effect.gen(function*() {
+          yield* Effect.promise(() =>
+            jsm.consumers.add(stream, {
+              durable_name: `effect-p${p}`,
+              ack_policy: AckPolicy.Explicit,
+              deliver_policy: DeliverPolicy.All,
+              filter_subject: `${prefix}.${p}.>`,
+              max_ack_pending: 1
+            })
+          )
+          const consumer = yield* Effect.promise(() => js.consumers.get(stream, `effect-p${p}`))
+          const messages = yield* Effect.promise(() => consumer.consume({ max_messages: 16 }))
+          stops.push(() => messages.stop())
+          yield* Stream.fromAsyncIterable(messages, (e) => e).pipe(
+            Stream.runForEach((m) =>
+              Effect.gen(function*() {
+                const id = m.headers!.get("ce-id")
+                const data = JSON.parse(new TextDecoder().decode(m.data))
+                yield* sql.withTransaction(Effect.gen(function*() {
+                  const first = yield* sql`INSERT INTO inbox (consumer, event_id, processed_at)
+                  VALUES (${"bench-effect"}, ${id}, ${Date.now()}) ON CONFLICT DO NOTHING RETURNING event_id`
+                  if (first.length > 0) {
+                    yield* sql`INSERT INTO offered (message_id, course_id, title, lessons)
+                    VALUES (${id}, ${data.courseId}, ${data.title}, ${data.lessons})`
+                  }
+                }))
+                yield* Effect.promise(() => m.ackAck())
+                if (++handled === CONSUME_MESSAGES) { for (const stop of stops) stop() }
+              })
+            )
+          )
+        }), { concurrency: "unbounded", discard: true })
+      const rate = CONSUME_MESSAGES / ((performance.now() - start) / 1000)
+      const n = (yield* sql<{ n: number }>`SELECT count(*) AS n FROM offered`)[0]?.n
+      if (n !== CONSUME_MESSAGES) {
+        throw new Error(`broker.consume.nats @effect/sql: ${n} rows for ${CONSUME_MESSAGES} messages`)
+      }
+      return rate
+    }).pipe(Effect.provide(SqliteClient.layer({ filename: file })))
+  ))
+
 /** `broker.consume.nats`: the median of `ROUNDS` rounds, raw and library alternating, each on a stream of its own. */
 export const runConsume = async (): Promise<ReadonlyArray<Figure>> => {
   const server = await startNatsServer()
@@ -317,18 +388,30 @@ export const runConsume = async (): Promise<ReadonlyArray<Figure>> => {
   try {
     const libs: Array<number> = []
     const raws: Array<number> = []
+    const effectSqls: Array<number> = []
     for (let round = 0; round < ROUNDS; round++) {
       await fill(server.url, `CONSUMERAW${round}`)
       raws.push(await consumeRaw(server.url, `CONSUMERAW${round}`, join(dir, `raw-${round}.db`)))
       await fill(server.url, `CONSUMELIB${round}`)
       libs.push(await consumeLibrary(server.url, `CONSUMELIB${round}`, join(dir, `lib-${round}.db`)))
+      await fill(server.url, `CONSUMEEFFECT${round}`)
+      effectSqls.push(await consumeEffectSql(server.url, `CONSUMEEFFECT${round}`, join(dir, `effect-${round}.db`)))
       log(
         `broker.consume.nats round ${round + 1}: library ${Math.round(libs.at(-1)!)}/s, raw ${
           Math.round(raws.at(-1)!)
-        }/s`
+        }/s, @effect/sql ${Math.round(effectSqls.at(-1)!)}/s`
       )
     }
-    return [figure("broker.consume.nats", median(libs), "messages/s", median(raws), ">= 0.7x raw consume-write-ack")]
+    return [
+      figure("broker.consume.nats", median(libs), "messages/s", median(raws), ">= 0.7x raw consume-write-ack"),
+      figure(
+        "broker.consume.nats.vs-effect-sql",
+        median(libs),
+        "messages/s",
+        median(effectSqls),
+        ">= 1.0x the same work with @effect/sql"
+      )
+    ]
   } finally {
     rmSync(dir, { recursive: true, force: true })
     await server.dispose()

@@ -10,6 +10,11 @@
  * (a batch span processor over an exporter that drops them), against the same run with telemetry
  * off as its baseline. Each figure is the median of `BENCH_ROUNDS` (3) rounds, raw and library
  * alternating.
+ *
+ * Each SQLite figure has a second baseline, `<figure>.vs-effect-sql`: the raw loop's statements
+ * and JSON written with `@effect/sql` (`sql.withTransaction` and `sql` template statements) and
+ * run by callers of the same shape, measured in the same alternating rounds. It is what Effect's
+ * runtime and `@effect/sql` cost before the library adds anything.
  */
 import { SqlClient } from "@effect/sql"
 import { PgClient } from "@effect/sql-pg"
@@ -60,6 +65,16 @@ const measure = (
   Effect.gen(function*() {
     yield* setup
     const handler = yield* CommandHandler.CommandHandler
+    return yield* drive((sku) => handler.execute(Inventory, sku, "restock", { quantity: 1 }), callers, shape)
+  }).pipe(Effect.provide(layer))
+
+/**
+ * Runs `restock` for `SECONDS` from `callers` concurrent callers made as `shape` says, over the
+ * SKUs in turn, after a warm-up of 50 commands; commands per second of wall-clock time and of
+ * this process's CPU time.
+ */
+const drive = <E, R>(restock: (sku: Sku) => Effect.Effect<unknown, E, R>, callers: number, shape: Shape) =>
+  Effect.gen(function*() {
     let count = 0
     let end = 0
     // the clock is checked in the loop: with a synchronous driver (SQLite) the fibers only yield
@@ -68,12 +83,11 @@ const measure = (
       Effect.gen(function*() {
         let i = caller
         while (performance.now() < end) {
-          yield* handler.execute(Inventory, SKUS[i % SKUS.length]!, "restock", { quantity: 1 })
+          yield* restock(SKUS[i % SKUS.length]!)
           count++
           i += callers
         }
       })
-    const restock = (sku: Sku) => handler.execute(Inventory, sku, "restock", { quantity: 1 })
     // fibers that start and end: each command of a chunk in a fiber of Effect.forEach's
     const forEach = Effect.gen(function*() {
       let i = 0
@@ -92,7 +106,7 @@ const measure = (
     else yield* Effect.forEach(Array.from({ length: callers }, (_, c) => c), loop, { concurrency: "unbounded" })
     const used = process.cpuUsage(cpu)
     return { rate: count / ((performance.now() - start) / 1000), cpuRate: count / ((used.user + used.system) / 1e6) }
-  }).pipe(Effect.provide(layer))
+  })
 
 const restockState = (previous: string | undefined, sku: string) => {
   const state = previous === undefined
@@ -109,19 +123,20 @@ const event = (sku: string, version: number) => ({
   version
 })
 
+/** The raw loops' tables on SQLite. */
+const RAW_EVENTS = `CREATE TABLE IF NOT EXISTS raw_events (position INTEGER PRIMARY KEY AUTOINCREMENT,
+  event_id TEXT NOT NULL UNIQUE, aggregate_type TEXT NOT NULL, aggregate_id TEXT NOT NULL, version INTEGER NOT NULL,
+  event_type TEXT NOT NULL, schema_version INTEGER NOT NULL, payload TEXT NOT NULL, metadata TEXT NOT NULL,
+  occurred_at BIGINT NOT NULL, UNIQUE (aggregate_type, aggregate_id, version))`
+const RAW_STATES = `CREATE TABLE IF NOT EXISTS raw_states (aggregate_type TEXT NOT NULL, aggregate_id TEXT NOT NULL,
+  version INTEGER NOT NULL, state TEXT NOT NULL, PRIMARY KEY (aggregate_type, aggregate_id))`
+
 /** The raw better-sqlite3 loop: one transaction per command. */
 const rawSqlite = (file: string, synchronous: "NORMAL" | "FULL") => {
   const db = new Database(file)
   db.pragma("journal_mode = WAL")
   db.pragma(`synchronous = ${synchronous}`)
-  db.exec(
-    `CREATE TABLE IF NOT EXISTS raw_events (position INTEGER PRIMARY KEY AUTOINCREMENT, event_id TEXT NOT NULL UNIQUE,
-    aggregate_type TEXT NOT NULL, aggregate_id TEXT NOT NULL, version INTEGER NOT NULL, event_type TEXT NOT NULL,
-    schema_version INTEGER NOT NULL, payload TEXT NOT NULL, metadata TEXT NOT NULL, occurred_at BIGINT NOT NULL,
-    UNIQUE (aggregate_type, aggregate_id, version));
-    CREATE TABLE IF NOT EXISTS raw_states (aggregate_type TEXT NOT NULL, aggregate_id TEXT NOT NULL, version INTEGER NOT NULL,
-    state TEXT NOT NULL, PRIMARY KEY (aggregate_type, aggregate_id));`
-  )
+  db.exec(`${RAW_EVENTS}; ${RAW_STATES}`)
   const begin = db.prepare("BEGIN")
   const commit = db.prepare("COMMIT")
   const select = db.prepare("SELECT version, state FROM raw_states WHERE aggregate_type = ? AND aggregate_id = ?")
@@ -150,6 +165,35 @@ const rawSqlite = (file: string, synchronous: "NORMAL" | "FULL") => {
   db.close()
   return rate
 }
+
+/**
+ * The raw loop's work written with `@effect/sql`, as an application would write it without the
+ * library: `sql.withTransaction` around the same SELECT, INSERT and UPSERT as `sql` template
+ * statements, the same JSON work, run by callers of the library's shape. What Effect and
+ * `@effect/sql` cost before the library adds anything.
+ */
+const effectSqlSqlite = (file: string, synchronous: "NORMAL" | "FULL", callers: number, shape: Shape) =>
+  Effect.gen(function*() {
+    const sql = yield* SqlClient.SqlClient
+    yield* sql.unsafe(`PRAGMA synchronous = ${synchronous}`)
+    yield* sql.unsafe(RAW_EVENTS)
+    yield* sql.unsafe(RAW_STATES)
+    const restock = (sku: Sku) =>
+      sql.withTransaction(Effect.gen(function*() {
+        const rows = yield* sql<{ version: number; state: string }>`SELECT version, state FROM raw_states
+          WHERE aggregate_type = ${"Inventory"} AND aggregate_id = ${sku}`
+        const version = (rows[0]?.version ?? 0) + 1
+        const state = restockState(rows[0]?.state, sku)
+        const e = event(sku, version)
+        yield* sql`INSERT INTO raw_events (event_id, aggregate_type, aggregate_id, version, event_type, schema_version,
+          payload, metadata, occurred_at) VALUES (${e.eventId}, ${"Inventory"}, ${sku}, ${version}, ${"StockRestocked"},
+          ${1}, ${e.payload}, ${e.metadata}, ${Date.now()}) ON CONFLICT DO NOTHING RETURNING position`
+        yield* sql`INSERT INTO raw_states (aggregate_type, aggregate_id, version, state)
+          VALUES (${"Inventory"}, ${sku}, ${version}, ${JSON.stringify(state)})
+          ON CONFLICT (aggregate_type, aggregate_id) DO UPDATE SET version = excluded.version, state = excluded.state`
+      }))
+    return (yield* drive(restock, callers, shape)).rate
+  }).pipe(Effect.provide(SqliteClient.layer({ filename: file })))
 
 /** The raw node-postgres loop: `callers` connections, one transaction per command each. */
 const rawPg = async (url: string, callers: number) => {
@@ -275,23 +319,44 @@ const targets: Record<string, string> = {
 }
 
 /**
- * `ROUNDS` alternating rounds of the raw loop and the library, each on fresh tables (new SQLite
- * files, new PostgreSQL databases); the figure is the median of each.
+ * `ROUNDS` alternating rounds of the raw loop and the library (and, when given, the same work
+ * written with `@effect/sql`), each on fresh tables (new SQLite files, new PostgreSQL databases);
+ * each figure is the median of its rounds. With `effectSql`, a second figure, `<name>.vs-effect-sql`:
+ * the same library rounds against the `@effect/sql` loop's.
  */
 const alternate = async (
   name: string,
   raw: (round: number) => Promise<number> | number,
-  lib: (round: number) => Promise<number>
-): Promise<Figure> => {
+  lib: (round: number) => Promise<number>,
+  effectSql?: (round: number) => Promise<number>
+): Promise<ReadonlyArray<Figure>> => {
   const raws: Array<number> = []
   const libs: Array<number> = []
+  const effectSqls: Array<number> = []
   for (let round = 0; round < ROUNDS; round++) {
     raws.push(await raw(round))
     libs.push(await lib(round))
+    if (effectSql !== undefined) effectSqls.push(await effectSql(round))
   }
   const show = (rates: ReadonlyArray<number>) => rates.map(Math.round).join(", ")
-  console.error(`  ${name}: library ${show(libs)}; raw ${show(raws)}`)
-  return figure(name, median(libs), "commands/s", median(raws), targets[name])
+  console.error(
+    `  ${name}: library ${show(libs)}; raw ${show(raws)}${
+      effectSql === undefined ? "" : `; @effect/sql ${show(effectSqls)}`
+    }`
+  )
+  const figures = [figure(name, median(libs), "commands/s", median(raws), targets[name])]
+  if (effectSql !== undefined) {
+    figures.push(
+      figure(
+        `${name}.vs-effect-sql`,
+        median(libs),
+        "commands/s",
+        median(effectSqls),
+        ">= 1.0x the same SQL with @effect/sql"
+      )
+    )
+  }
+  return figures
 }
 
 /**
@@ -319,7 +384,7 @@ export const runSqlite = async (): Promise<ReadonlyArray<Figure>> => {
     ) {
       if (!selected(name)) continue
       figures.push(
-        await alternate(
+        ...(await alternate(
           name,
           (round) => rawSqlite(join(dir, `${name}.raw.${round}.db`), synchronous),
           (round) =>
@@ -330,8 +395,10 @@ export const runSqlite = async (): Promise<ReadonlyArray<Figure>> => {
                 Effect.flatMap(SqlClient.SqlClient, (sql) => sql.unsafe(`PRAGMA synchronous = ${synchronous}`)),
                 shape
               )
-            )
-        )
+            ),
+          (round) =>
+            Effect.runPromise(effectSqlSqlite(join(dir, `${name}.effect-sql.${round}.db`), synchronous, callers, shape))
+        ))
       )
       if (name === "command.sqlite.normal.c1") figures.push(...(await telemetryOverhead(dir)))
     }
@@ -353,7 +420,7 @@ export const runPg = (url: () => Promise<string>) => async (): Promise<ReadonlyA
   ) {
     if (!selected(name)) continue
     figures.push(
-      await alternate(name, async () => rawPg(await url(), callers), async () => {
+      ...await alternate(name, async () => rawPg(await url(), callers), async () => {
         const layer = CommandHandler.layer().pipe(
           Layer.provide(Telemetry.disabled),
           Layer.provideMerge(SqlEventStore.layer(
