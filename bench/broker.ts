@@ -40,7 +40,16 @@
  */
 import { SqlClient } from "@effect/sql"
 import { SqliteClient } from "@effect/sql-sqlite-node"
-import { AckPolicy, DeliverPolicy, jetstream, jetstreamManager, StorageType } from "@nats-io/jetstream"
+import {
+  AckPolicy,
+  type ConsumerMessages,
+  DeliverPolicy,
+  jetstream,
+  type JetStreamClient,
+  type JetStreamManager,
+  jetstreamManager,
+  StorageType
+} from "@nats-io/jetstream"
 import { connect, headers as natsHeaders, nanos } from "@nats-io/transport-node"
 import Database from "better-sqlite3"
 import { Context, Deferred, Effect, Either, Exit, Layer, Stream } from "effect"
@@ -253,6 +262,28 @@ const consumeLibrary = (url: string, stream: string, file: string) =>
   })))
 
 /**
+ * One partition's messages, consumed by hand as the library's durables are: a durable of its own
+ * filtered to the partition, `max_ack_pending` 1 (so a key's messages stay in order), pulled 16 at
+ * a time.
+ */
+const partitionMessages = async (
+  jsm: JetStreamManager,
+  js: JetStreamClient,
+  stream: string,
+  durable: string,
+  partition: number
+): Promise<ConsumerMessages> => {
+  await jsm.consumers.add(stream, {
+    durable_name: durable,
+    ack_policy: AckPolicy.Explicit,
+    deliver_policy: DeliverPolicy.All,
+    filter_subject: `${stream.toLowerCase()}.${partition}.>`,
+    max_ack_pending: 1
+  })
+  return (await js.consumers.get(stream, durable)).consume({ max_messages: 16 })
+}
+
+/**
  * The raw loop: the library's durables by hand (one per partition, `max_ack_pending` 1, so a
  * key's messages stay in order), each consumed in a loop that for each message reads the
  * CloudEvent id and data, runs BEGIN; INSERT inbox row; INSERT the handler's row; COMMIT with
@@ -274,21 +305,12 @@ const consumeRaw = async (url: string, stream: string, file: string) => {
   try {
     const jsm = await jetstreamManager(nc)
     const js = jetstream(nc)
-    const prefix = stream.toLowerCase()
     let handled = 0
     const start = performance.now()
     let finish: () => void = () => {}
     const finished = new Promise<void>((resolve) => (finish = resolve))
     await Promise.all(Array.from({ length: PARTITIONS }, async (_, p) => {
-      await jsm.consumers.add(stream, {
-        durable_name: `raw-p${p}`,
-        ack_policy: AckPolicy.Explicit,
-        deliver_policy: DeliverPolicy.All,
-        filter_subject: `${prefix}.${p}.>`,
-        max_ack_pending: 1
-      })
-      const consumer = await js.consumers.get(stream, `raw-p${p}`)
-      const messages = await consumer.consume({ max_messages: 16 })
+      const messages = await partitionMessages(jsm, js, stream, `raw-p${p}`, p)
       void finished.then(() => messages.stop())
       for await (const m of messages) {
         const id = m.headers!.get("ce-id")
@@ -334,23 +356,12 @@ const consumeEffectSql = (url: string, stream: string, file: string) =>
       )
       const jsm = yield* Effect.promise(() => jetstreamManager(nc))
       const js = jetstream(nc)
-      const prefix = stream.toLowerCase()
       let handled = 0
       const stops: Array<() => void> = []
       const start = performance.now()
       yield* Effect.forEach(Array.from({ length: PARTITIONS }, (_, p) => p), (p) =>
         Effect.gen(function*() {
-          yield* Effect.promise(() =>
-            jsm.consumers.add(stream, {
-              durable_name: `effect-p${p}`,
-              ack_policy: AckPolicy.Explicit,
-              deliver_policy: DeliverPolicy.All,
-              filter_subject: `${prefix}.${p}.>`,
-              max_ack_pending: 1
-            })
-          )
-          const consumer = yield* Effect.promise(() => js.consumers.get(stream, `effect-p${p}`))
-          const messages = yield* Effect.promise(() => consumer.consume({ max_messages: 16 }))
+          const messages = yield* Effect.promise(() => partitionMessages(jsm, js, stream, `effect-p${p}`, p))
           stops.push(() => messages.stop())
           yield* Stream.fromAsyncIterable(messages, (e) => e).pipe(
             Stream.runForEach((m) =>
@@ -519,14 +530,7 @@ const latencyConsumerRaw = (url: string, stream: string, file: string, committed
         duplicate_window: nanos(600_000)
       })
       const loops = await Promise.all(Array.from({ length: PARTITIONS }, async (_, p) => {
-        await jsm.consumers.add(stream, {
-          durable_name: `raw-p${p}`,
-          ack_policy: AckPolicy.Explicit,
-          deliver_policy: DeliverPolicy.All,
-          filter_subject: `${prefix}.${p}.>`,
-          max_ack_pending: 1
-        })
-        const messages = await (await js.consumers.get(stream, `raw-p${p}`)).consume({ max_messages: 16 })
+        const messages = await partitionMessages(jsm, js, stream, `raw-p${p}`, p)
         const done = (async () => {
           for await (const m of messages) {
             const id = m.headers!.get("ce-id")
