@@ -12,7 +12,8 @@
  *   same sequencing by hand.
  *
  * Each figure is the median of `BENCH_ROUNDS` (3) rounds of `BENCH_SECONDS` (3) seconds, raw and
- * library alternating, each on a stream of its own.
+ * library alternating, each on a stream of its own. Every raw loop connects with `noAsyncTraces`,
+ * as `NatsBroker` does by default; the Effect-based loops run with Effect's tracer off.
  *
  * - `broker.consume.nats`: `IntegrationConsumer` over `NatsBroker` (8 partitions, one durable
  *   each, one message in flight each) with the SQL stores on a SQLite file: each message decoded,
@@ -29,7 +30,8 @@
  *   (group commit, a savepoint each); the baseline commits each message alone.
  * - `broker.consume.nats.vs-effect-sql`: the same library rounds against the raw loop written with
  *   Effect and `@effect/sql` (a `Stream` of each durable's messages, the two INSERTs as `sql`
- *   statements in `sql.withTransaction`, then `ackAck`), measured in the same alternating rounds.
+ *   statements in `sql.withTransaction`, then `ackAck`), measured in the same rounds (the three in an
+ *   order rotated each round).
  * - `broker.latency.p50` / `.p99`: from a command's commit in a producer process
  *   (`bench/support/producerProcess.ts`: the command handler, the relay running a `Publication`
  *   through `NatsBroker`, SQLite) to the commit of the consuming handler's transaction in this
@@ -48,6 +50,7 @@ import {
   type JetStreamClient,
   type JetStreamManager,
   jetstreamManager,
+  type JsMsg,
   StorageType
 } from "@nats-io/jetstream"
 import { connect, headers as natsHeaders, nanos } from "@nats-io/transport-node"
@@ -72,6 +75,13 @@ import { CoursePublished, CoursePublishedV2 } from "../examples/catalog-contract
 import { startNatsServer } from "../test/support/nats.js"
 import { type Figure, figure } from "./report.js"
 import type { ProducerMessage, ProducerRequest } from "./support/producerProcess.js"
+
+/**
+ * The raw loops' connection options: `noAsyncTraces`, as `NatsBroker` connects by default (nats.js
+ * otherwise builds an `Error` per request, a publish's or an acknowledgement's, for a stack it shows
+ * only on a timeout).
+ */
+export const rawConnection = (url: string) => ({ servers: url, noAsyncTraces: true })
 
 const SECONDS = Number(process.env["BENCH_SECONDS"] ?? 3)
 const ROUNDS = Number(process.env["BENCH_ROUNDS"] ?? 3)
@@ -123,7 +133,7 @@ const library = (url: string, stream: string, keys: number) =>
   })))
 
 const raw = async (url: string, stream: string, keys: number) => {
-  const nc = await connect({ servers: url })
+  const nc = await connect(rawConnection(url))
   try {
     const jsm = await jetstreamManager(nc)
     const prefix = stream.toLowerCase()
@@ -219,47 +229,55 @@ const fill = (url: string, stream: string) =>
  * the layer's start until every message is handled.
  */
 const consumeLibrary = (url: string, stream: string, file: string) =>
-  Effect.runPromise(Effect.scoped(Effect.gen(function*() {
-    let handled = 0
-    const done = yield* Deferred.make<void>()
-    const consumer = IntegrationConsumer.make({
-      name: "bench-library",
-      events: [CoursePublished],
-      handle: (received) =>
-        Effect.flatMap(SqlClient.SqlClient, (sql) =>
-          sql`INSERT INTO offered (message_id, course_id, title, lessons)
+  Effect.runPromise(Effect.scoped(
+    Effect.gen(function*() {
+      let handled = 0
+      const done = yield* Deferred.make<void>()
+      const consumer = IntegrationConsumer.make({
+        name: "bench-library",
+        events: [CoursePublished],
+        handle: (received) =>
+          Effect.flatMap(SqlClient.SqlClient, (sql) =>
+            sql`INSERT INTO offered (message_id, course_id, title, lessons)
             VALUES (${received.event.id}, ${received.data.courseId}, ${received.data.title}, ${received.data.lessons})`
-            .pipe(
-              Effect.andThen(() => {
-                if (++handled === CONSUME_MESSAGES) Deferred.unsafeDone(done, Exit.void)
-              })
-            ))
-    })
-    const stores = SqlEventStore.layer().pipe(
-      Layer.provideMerge(SqliteClient.layer({ filename: file })),
-      Layer.provideMerge(Telemetry.disabled)
-    )
-    const context = yield* Layer.build(stores)
-    const sql = Context.get(context, SqlClient.SqlClient)
-    yield* sql.unsafe("PRAGMA synchronous = NORMAL")
-    yield* sql.unsafe(OFFERED)
-    const broker = yield* Layer.build(
-      NatsBroker.layer({ servers: url, stream: { name: stream, subjectPrefix: stream.toLowerCase() } })
-    )
-    const start = performance.now()
-    yield* Layer.build(
-      IntegrationConsumer.layer([consumer]).pipe(
-        Layer.provide(Layer.succeedContext(Context.merge(context, broker)))
+              .pipe(
+                Effect.andThen(() => {
+                  if (++handled === CONSUME_MESSAGES) Deferred.unsafeDone(done, Exit.void)
+                })
+              ))
+      })
+      const stores = SqlEventStore.layer().pipe(
+        Layer.provideMerge(SqliteClient.layer({ filename: file })),
+        Layer.provideMerge(Telemetry.disabled)
       )
+      const context = yield* Layer.build(stores)
+      const sql = Context.get(context, SqlClient.SqlClient)
+      yield* sql.unsafe("PRAGMA synchronous = NORMAL")
+      yield* sql.unsafe(OFFERED)
+      const broker = yield* Layer.build(
+        NatsBroker.layer({ servers: url, stream: { name: stream, subjectPrefix: stream.toLowerCase() } })
+      )
+      const start = performance.now()
+      yield* Layer.build(
+        IntegrationConsumer.layer([consumer]).pipe(
+          Layer.provide(Layer.succeedContext(Context.merge(context, broker)))
+        )
+      )
+      yield* Deferred.await(done).pipe(
+        Effect.timeoutFail({
+          duration: "5 minutes",
+          onTimeout: () => new Error("broker.consume.nats: not all handled")
+        })
+      )
+      const rate = CONSUME_MESSAGES / ((performance.now() - start) / 1000)
+      const n = (yield* sql<{ n: number }>`SELECT count(*) AS n FROM offered`)[0]?.n
+      if (n !== CONSUME_MESSAGES) throw new Error(`broker.consume.nats: ${n} rows for ${CONSUME_MESSAGES} messages`)
+      return rate
+    }).pipe(
+      // telemetry off: with `Telemetry.disabled`, and no span from the handler's statement either
+      Effect.withTracerEnabled(false)
     )
-    yield* Deferred.await(done).pipe(
-      Effect.timeoutFail({ duration: "5 minutes", onTimeout: () => new Error("broker.consume.nats: not all handled") })
-    )
-    const rate = CONSUME_MESSAGES / ((performance.now() - start) / 1000)
-    const n = (yield* sql<{ n: number }>`SELECT count(*) AS n FROM offered`)[0]?.n
-    if (n !== CONSUME_MESSAGES) throw new Error(`broker.consume.nats: ${n} rows for ${CONSUME_MESSAGES} messages`)
-    return rate
-  })))
+  ))
 
 /**
  * One partition's messages, consumed by hand as the library's durables are: a durable of its own
@@ -301,7 +319,7 @@ const consumeRaw = async (url: string, stream: string, file: string) => {
     "INSERT INTO inbox (consumer, event_id, processed_at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING RETURNING event_id"
   )
   const offer = db.prepare("INSERT INTO offered (message_id, course_id, title, lessons) VALUES (?, ?, ?, ?)")
-  const nc = await connect({ servers: url })
+  const nc = await connect(rawConnection(url))
   try {
     const jsm = await jetstreamManager(nc)
     const js = jetstream(nc)
@@ -345,50 +363,63 @@ const consumeEffectSql = (url: string, stream: string, file: string) =>
     Effect.gen(function*() {
       const sql = yield* SqlClient.SqlClient
       yield* sql.unsafe("PRAGMA synchronous = NORMAL")
-      yield* sql.unsafe(
-        `CREATE TABLE inbox (consumer TEXT NOT NULL, event_id TEXT NOT NULL, processed_at BIGINT NOT NULL,
-      PRIMARY KEY (consumer, event_id))`
-      )
+      yield* sql.unsafe(`CREATE TABLE inbox (consumer TEXT NOT NULL, event_id TEXT NOT NULL,
+        processed_at BIGINT NOT NULL, PRIMARY KEY (consumer, event_id))`)
       yield* sql.unsafe(OFFERED)
       const nc = yield* Effect.acquireRelease(
-        Effect.promise(() => connect({ servers: url })),
+        Effect.promise(() => connect(rawConnection(url))),
         (nc) => Effect.promise(() => nc.drain())
       )
       const jsm = yield* Effect.promise(() => jetstreamManager(nc))
       const js = jetstream(nc)
       let handled = 0
       const stops: Array<() => void> = []
+      const stopAll = () => {
+        for (const stop of stops) stop()
+      }
+      const handle = (m: JsMsg) =>
+        Effect.gen(function*() {
+          const id = m.headers!.get("ce-id")
+          const data = JSON.parse(new TextDecoder().decode(m.data))
+          yield* sql.withTransaction(Effect.gen(function*() {
+            const first = yield* sql`INSERT INTO inbox (consumer, event_id, processed_at)
+              VALUES (${"bench-effect"}, ${id}, ${Date.now()}) ON CONFLICT DO NOTHING RETURNING event_id`
+            if (first.length > 0) {
+              yield* sql`INSERT INTO offered (message_id, course_id, title, lessons)
+                VALUES (${id}, ${data.courseId}, ${data.title}, ${data.lessons})`
+            }
+          }))
+          yield* Effect.promise(() => m.ackAck())
+          if (++handled === CONSUME_MESSAGES) stopAll()
+        })
       const start = performance.now()
       yield* Effect.forEach(Array.from({ length: PARTITIONS }, (_, p) => p), (p) =>
         Effect.gen(function*() {
           const messages = yield* Effect.promise(() => partitionMessages(jsm, js, stream, `effect-p${p}`, p))
           stops.push(() => messages.stop())
           yield* Stream.fromAsyncIterable(messages, (e) => e).pipe(
-            Stream.runForEach((m) =>
-              Effect.gen(function*() {
-                const id = m.headers!.get("ce-id")
-                const data = JSON.parse(new TextDecoder().decode(m.data))
-                yield* sql.withTransaction(Effect.gen(function*() {
-                  const first = yield* sql`INSERT INTO inbox (consumer, event_id, processed_at)
-                  VALUES (${"bench-effect"}, ${id}, ${Date.now()}) ON CONFLICT DO NOTHING RETURNING event_id`
-                  if (first.length > 0) {
-                    yield* sql`INSERT INTO offered (message_id, course_id, title, lessons)
-                    VALUES (${id}, ${data.courseId}, ${data.title}, ${data.lessons})`
-                  }
-                }))
-                yield* Effect.promise(() => m.ackAck())
-                if (++handled === CONSUME_MESSAGES) { for (const stop of stops) stop() }
-              })
-            )
+            Stream.runForEach(handle),
+            // a failed partition stops them all: the others' iterators would wait for a next message
+            Effect.tapErrorCause(() => Effect.sync(stopAll))
           )
-        }), { concurrency: "unbounded", discard: true })
+        }), { concurrency: "unbounded", discard: true }).pipe(
+          Effect.timeoutFail({
+            duration: "5 minutes",
+            onTimeout: () => new Error("broker.consume.nats @effect/sql: not all handled")
+          }),
+          Effect.onInterrupt(() => Effect.sync(stopAll))
+        )
       const rate = CONSUME_MESSAGES / ((performance.now() - start) / 1000)
       const n = (yield* sql<{ n: number }>`SELECT count(*) AS n FROM offered`)[0]?.n
       if (n !== CONSUME_MESSAGES) {
         throw new Error(`broker.consume.nats @effect/sql: ${n} rows for ${CONSUME_MESSAGES} messages`)
       }
       return rate
-    }).pipe(Effect.provide(SqliteClient.layer({ filename: file })))
+    }).pipe(
+      Effect.provide(SqliteClient.layer({ filename: file })),
+      // telemetry off, as for the library: no span per statement
+      Effect.withTracerEnabled(false)
+    )
   ))
 
 /** `broker.consume.nats`: the median of `ROUNDS` rounds, raw and library alternating, each on a stream of its own. */
@@ -400,13 +431,23 @@ export const runConsume = async (): Promise<ReadonlyArray<Figure>> => {
     const libs: Array<number> = []
     const raws: Array<number> = []
     const effectSqls: Array<number> = []
+    const runs = [
+      async (round: number) => {
+        await fill(server.url, `CONSUMERAW${round}`)
+        raws.push(await consumeRaw(server.url, `CONSUMERAW${round}`, join(dir, `raw-${round}.db`)))
+      },
+      async (round: number) => {
+        await fill(server.url, `CONSUMELIB${round}`)
+        libs.push(await consumeLibrary(server.url, `CONSUMELIB${round}`, join(dir, `lib-${round}.db`)))
+      },
+      async (round: number) => {
+        await fill(server.url, `CONSUMEEFFECT${round}`)
+        effectSqls.push(await consumeEffectSql(server.url, `CONSUMEEFFECT${round}`, join(dir, `effect-${round}.db`)))
+      }
+    ]
     for (let round = 0; round < ROUNDS; round++) {
-      await fill(server.url, `CONSUMERAW${round}`)
-      raws.push(await consumeRaw(server.url, `CONSUMERAW${round}`, join(dir, `raw-${round}.db`)))
-      await fill(server.url, `CONSUMELIB${round}`)
-      libs.push(await consumeLibrary(server.url, `CONSUMELIB${round}`, join(dir, `lib-${round}.db`)))
-      await fill(server.url, `CONSUMEEFFECT${round}`)
-      effectSqls.push(await consumeEffectSql(server.url, `CONSUMEEFFECT${round}`, join(dir, `effect-${round}.db`)))
+      // each round in another order, so none always runs after the same one
+      for (let i = 0; i < runs.length; i++) await runs[(i + round) % runs.length]!(round)
       log(
         `broker.consume.nats round ${round + 1}: library ${Math.round(libs.at(-1)!)}/s, raw ${
           Math.round(raws.at(-1)!)
@@ -519,7 +560,7 @@ const latencyConsumerRaw = (url: string, stream: string, file: string, committed
         "INSERT INTO inbox (consumer, event_id, processed_at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING RETURNING event_id"
       )
       const offer = db.prepare("INSERT INTO offered (message_id, course_id, title, lessons) VALUES (?, ?, ?, ?)")
-      const nc = await connect({ servers: url })
+      const nc = await connect(rawConnection(url))
       const jsm = await jetstreamManager(nc)
       const js = jetstream(nc)
       const prefix = stream.toLowerCase()

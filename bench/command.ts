@@ -47,13 +47,16 @@ type Shape = "loops" | "forEach"
 /** Commands per `Effect.forEach` of the `forEach` shape. */
 const FOR_EACH_CHUNK = 1000
 
-/** Runs `callers` concurrent callers of `command` for `seconds`; returns commands/s. */
+/**
+ * Runs `callers` concurrent callers of `command` for `seconds`; returns commands/s. Telemetry off:
+ * `Telemetry.disabled` in the layer, and Effect's tracer off as for the `@effect/sql` loop.
+ */
 const library = (
   layer: Layer.Layer<CommandHandler.CommandHandler | SqlClient.SqlClient, unknown>,
   callers: number,
   setup: Effect.Effect<void, unknown, SqlClient.SqlClient> = Effect.void,
   shape: Shape = "loops"
-) => Effect.map(measure(layer, callers, setup, shape), (m) => m.rate)
+) => Effect.map(measure(layer, callers, setup, shape), (m) => m.rate).pipe(Effect.withTracerEnabled(false))
 
 /** Commands per second of wall-clock time, and per second of this process's CPU time. */
 const measure = (
@@ -193,7 +196,11 @@ const effectSqlSqlite = (file: string, synchronous: "NORMAL" | "FULL", callers: 
           ON CONFLICT (aggregate_type, aggregate_id) DO UPDATE SET version = excluded.version, state = excluded.state`
       }))
     return (yield* drive(restock, callers, shape)).rate
-  }).pipe(Effect.provide(SqliteClient.layer({ filename: file })))
+  }).pipe(
+    Effect.provide(SqliteClient.layer({ filename: file })),
+    // telemetry off, as for the library: no span per statement and per transaction
+    Effect.withTracerEnabled(false)
+  )
 
 /** The raw node-postgres loop: `callers` connections, one transaction per command each. */
 const rawPg = async (url: string, callers: number) => {
@@ -319,9 +326,9 @@ const targets: Record<string, string> = {
 }
 
 /**
- * `ROUNDS` alternating rounds of the raw loop and the library (and, when given, the same work
- * written with `@effect/sql`), each on fresh tables (new SQLite files, new PostgreSQL databases);
- * each figure is the median of its rounds. With `effectSql`, a second figure, `<name>.vs-effect-sql`:
+ * `ROUNDS` rounds of the raw loop and the library (and, when given, the same work written with
+ * `@effect/sql`), in an order rotated each round, each on fresh tables (new SQLite files, new
+ * PostgreSQL databases); each figure is the median of its rounds. With `effectSql`, a second figure, `<name>.vs-effect-sql`:
  * the same library rounds against the `@effect/sql` loop's.
  */
 const alternate = async (
@@ -333,10 +340,14 @@ const alternate = async (
   const raws: Array<number> = []
   const libs: Array<number> = []
   const effectSqls: Array<number> = []
+  const runs: Array<(round: number) => Promise<void>> = [
+    async (round) => void raws.push(await raw(round)),
+    async (round) => void libs.push(await lib(round))
+  ]
+  if (effectSql !== undefined) runs.push(async (round) => void effectSqls.push(await effectSql(round)))
   for (let round = 0; round < ROUNDS; round++) {
-    raws.push(await raw(round))
-    libs.push(await lib(round))
-    if (effectSql !== undefined) effectSqls.push(await effectSql(round))
+    // each round in another order, so none always runs after the same one
+    for (let i = 0; i < runs.length; i++) await runs[(i + round) % runs.length]!(round)
   }
   const show = (rates: ReadonlyArray<number>) => rates.map(Math.round).join(", ")
   console.error(
@@ -352,7 +363,7 @@ const alternate = async (
         median(libs),
         "commands/s",
         median(effectSqls),
-        ">= 1.0x the same SQL with @effect/sql"
+        ">= 1.0x the same work with @effect/sql"
       )
     )
   }

@@ -10,7 +10,10 @@ export interface Figure {
   readonly name: string
   readonly value: number
   readonly unit: string
-  /** The raw baseline measured in the same run (same unit), or null when there is none. */
+  /**
+   * The baseline measured in the same run (same unit): a raw loop, or for `.vs-effect-sql` figures
+   * the same work written with `@effect/sql`; null when there is none.
+   */
   readonly baseline: number | null
   /** value / baseline (for rates; for costs such as memory the ratio is reported as measured). */
   readonly ratio: number | null

@@ -90,7 +90,8 @@ const raw = async (): Promise<(id: string) => Promise<void>> => {
   const cursor = db.prepare("SELECT position FROM checkpoints WHERE name = 'publish'")
   const page = db.prepare("SELECT position, event_id, aggregate_id, payload FROM events WHERE position > ? LIMIT 100")
   const advance = db.prepare("UPDATE checkpoints SET position = ? WHERE name = 'publish'")
-  const nc = await connect({ servers: url })
+  // as the bench's other raw loops: `noAsyncTraces`, the library's default
+  const nc = await connect({ servers: url, noAsyncTraces: true })
   const js = jetstream(nc)
   const prefix = stream.toLowerCase()
   let sequence = 0
