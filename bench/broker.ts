@@ -73,7 +73,7 @@ import { dirname, join } from "node:path"
 import { fileURLToPath } from "node:url"
 import { CoursePublished, CoursePublishedV2 } from "../examples/catalog-contracts.js"
 import { startNatsServer } from "../test/support/nats.js"
-import { type Figure, figure } from "./report.js"
+import { type Figure, figure, rotated } from "./report.js"
 import type { ProducerMessage, ProducerRequest } from "./support/producerProcess.js"
 
 /**
@@ -81,7 +81,7 @@ import type { ProducerMessage, ProducerRequest } from "./support/producerProcess
  * otherwise builds an `Error` per request, a publish's or an acknowledgement's, for a stack it shows
  * only on a timeout).
  */
-export const rawConnection = (url: string) => ({ servers: url, noAsyncTraces: true })
+const rawConnection = (url: string) => ({ servers: url, noAsyncTraces: true })
 
 const SECONDS = Number(process.env["BENCH_SECONDS"] ?? 3)
 const ROUNDS = Number(process.env["BENCH_ROUNDS"] ?? 3)
@@ -356,7 +356,7 @@ const consumeRaw = async (url: string, stream: string, file: string) => {
  * The raw loop written with Effect and `@effect/sql`, as an application would write it without the
  * library: the same durables by hand, each consumed as a `Stream` of nats.js's messages, each
  * message's inbox row and row INSERTed with `sql` template statements in `sql.withTransaction`,
- * then `ackAck`ed. What Effect's runtime and `@effect/sql` cost before the library adds anything.
+ * then `ackAck`ed.
  */
 const consumeEffectSql = (url: string, stream: string, file: string) =>
   Effect.runPromise(Effect.scoped(
@@ -422,7 +422,10 @@ const consumeEffectSql = (url: string, stream: string, file: string) =>
     )
   ))
 
-/** `broker.consume.nats`: the median of `ROUNDS` rounds, raw and library alternating, each on a stream of its own. */
+/**
+ * `broker.consume.nats` and `.vs-effect-sql`: the medians of `ROUNDS` rounds of the raw loop, the
+ * library and the `@effect/sql` loop, in an order rotated each round, each on a stream of its own.
+ */
 export const runConsume = async (): Promise<ReadonlyArray<Figure>> => {
   const server = await startNatsServer()
   const dir = mkdtempSync(join(tmpdir(), "effect-ddd-bench-broker-"))
@@ -446,8 +449,7 @@ export const runConsume = async (): Promise<ReadonlyArray<Figure>> => {
       }
     ]
     for (let round = 0; round < ROUNDS; round++) {
-      // each round in another order, so none always runs after the same one
-      for (let i = 0; i < runs.length; i++) await runs[(i + round) % runs.length]!(round)
+      for (const run of rotated(runs, round)) await run(round)
       log(
         `broker.consume.nats round ${round + 1}: library ${Math.round(libs.at(-1)!)}/s, raw ${
           Math.round(raws.at(-1)!)

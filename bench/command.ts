@@ -9,12 +9,12 @@
  * except in `command.sqlite.normal.c1.telemetry`: metrics, and spans exported through OpenTelemetry
  * (a batch span processor over an exporter that drops them), against the same run with telemetry
  * off as its baseline. Each figure is the median of `BENCH_ROUNDS` (3) rounds, raw and library
- * alternating.
+ * in turn.
  *
  * Each SQLite figure has a second baseline, `<figure>.vs-effect-sql`: the raw loop's statements
  * and JSON written with `@effect/sql` (`sql.withTransaction` and `sql` template statements) and
- * run by callers of the same shape, measured in the same alternating rounds. It is what Effect's
- * runtime and `@effect/sql` cost before the library adds anything.
+ * run by callers of the same shape, in the same rounds. It is what an Effect application pays for
+ * this work written without the library (not a lower bound on what the library could cost).
  */
 import { SqlClient } from "@effect/sql"
 import { PgClient } from "@effect/sql-pg"
@@ -32,7 +32,7 @@ import pg from "pg"
 import { v7 } from "uuid"
 import { Inventory } from "../examples/http-server/Domain/Inventory.js"
 import { Sku } from "../examples/http-server/Domain/Order.js"
-import { type Figure, figure } from "./report.js"
+import { type Figure, figure, rotated } from "./report.js"
 
 const SKUS = Array.from({ length: 1000 }, (_, i) => Sku.make(`sku-${i}`))
 const SECONDS = Number(process.env["BENCH_SECONDS"] ?? 3)
@@ -172,8 +172,7 @@ const rawSqlite = (file: string, synchronous: "NORMAL" | "FULL") => {
 /**
  * The raw loop's work written with `@effect/sql`, as an application would write it without the
  * library: `sql.withTransaction` around the same SELECT, INSERT and UPSERT as `sql` template
- * statements, the same JSON work, run by callers of the library's shape. What Effect and
- * `@effect/sql` cost before the library adds anything.
+ * statements, the same JSON work, run by callers of the library's shape.
  */
 const effectSqlSqlite = (file: string, synchronous: "NORMAL" | "FULL", callers: number, shape: Shape) =>
   Effect.gen(function*() {
@@ -346,8 +345,7 @@ const alternate = async (
   ]
   if (effectSql !== undefined) runs.push(async (round) => void effectSqls.push(await effectSql(round)))
   for (let round = 0; round < ROUNDS; round++) {
-    // each round in another order, so none always runs after the same one
-    for (let i = 0; i < runs.length; i++) await runs[(i + round) % runs.length]!(round)
+    for (const run of rotated(runs, round)) await run(round)
   }
   const show = (rates: ReadonlyArray<number>) => rates.map(Math.round).join(", ")
   console.error(

@@ -37,6 +37,10 @@ export const figure = (
   ...(target === undefined ? {} : { target })
 })
 
+/** `items` rotated left by `by`: the order of a round, so that no run always follows the same one. */
+export const rotated = <A>(items: ReadonlyArray<A>, by: number): ReadonlyArray<A> =>
+  items.map((_, i) => items[(i + by) % items.length]!)
+
 const round = (n: number) => (Math.abs(n) >= 100 ? Math.round(n) : Math.round(n * 100) / 100)
 
 export const printTable = (figures: ReadonlyArray<Figure>) => {
